@@ -1,0 +1,341 @@
+/*
+ * mrlog.h -- the public interface of mrlog, a multi-queue write-ahead
+ * record log for multi-threaded C and C++ servers.
+ *
+ * This is the only installed header.  Every type is opaque except the
+ * policy, the info and the stats structs, which callers allocate.
+ *
+ * THE COMPLETION RULE.  Every mutating call (mrlog_create_queue,
+ * mrlog_delete_queue, mrlog_append, mrlog_append_batch, mrlog_truncate,
+ * mrlog_sync) completes exactly once.  Its callback, when not NULL, runs
+ * exactly once, on a library thread, never on the calling thread and never
+ * while the library holds a lock the callback could need.  This holds for
+ * errors found at submit time too (bad argument, closed log, full ring in
+ * nonblocking mode): they are delivered the same way, never returned
+ * directly.  After the callback has returned, the future (if still owned)
+ * becomes ready with the same status and position.
+ *
+ * THREADS.  Unless a call says otherwise it may be made from any thread,
+ * including from inside a completion callback.  From a library thread (a
+ * callback or a range visitor running on it), a call that would block
+ * completes with MRLOG_EFULL instead of deadlocking.
+ *
+ * OWNERSHIP.  Every pointer argument is borrowed for the duration of the
+ * call only: names and payloads are copied before the call returns, so the
+ * caller may reuse its buffers at once.  A returned mrlog_future belongs to
+ * the caller until it passes it to mrlog_wait (which frees it once ready)
+ * or mrlog_forget.
+ *
+ * ERRORS.  Calls return 0 or a negative MRLOG_E* code; MRLOG_DUPLICATE is
+ * the one positive, informational status.
+ */
+#ifndef MRLOG_H
+#define MRLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(MRLOG_BUILDING) && defined(__GNUC__)
+#define MRLOG_EXPORT __attribute__((visibility("default")))
+#else
+#define MRLOG_EXPORT
+#endif
+
+#define MRLOG_VERSION_MAJOR 0
+#define MRLOG_VERSION_MINOR 1
+#define MRLOG_VERSION_PATCH 0
+
+/*
+ * Status codes, one table: XX(name, value, message).  The values are fixed
+ * (they do not depend on the platform's errno numbering) and the negative
+ * ones mirror the closest Linux errno.
+ */
+#define MRLOG_STATUS_MAP(XX)                                                  \
+  XX(OK, 0, "success")                                                        \
+  XX(DUPLICATE, 1, "position already present in the queue; nothing written") \
+  XX(EINVAL, -22, "invalid argument")                                         \
+  XX(ENOQUEUE, -2, "no such queue")                                           \
+  XX(EEXIST, -17, "queue already exists")                                     \
+  XX(EFULL, -11, "ring or memory limit full (or the call would block)")       \
+  XX(EIO, -5, "I/O error; the log is failed and read-only")                   \
+  XX(ENOSPC, -28, "no space left on device; the log is failed and read-only") \
+  XX(ECORRUPT, -74, "log files are corrupt")                                  \
+  XX(ELOCKED, -16, "log directory is locked by another opener")              \
+  XX(ECLOSED, -108, "log is closing or closed")                               \
+  XX(ENOMEM, -12, "out of memory")                                            \
+  XX(ETIMEDOUT, -110, "timed out")
+
+enum mrlog_status {
+#define MRLOG_STATUS_ENUM(name, value, msg) MRLOG_##name = (value),
+  MRLOG_STATUS_MAP(MRLOG_STATUS_ENUM)
+#undef MRLOG_STATUS_ENUM
+};
+
+/* A static English message for a status; "unknown status" for others. */
+MRLOG_EXPORT const char *mrlog_strerror(int status);
+/* The status's name without prefix ("EINVAL"); "UNKNOWN" for others. */
+MRLOG_EXPORT const char *mrlog_err_name(int status);
+
+/* Limits. */
+#define MRLOG_QUEUE_NAME_MAX 1024u              /* bytes, NUL excluded */
+#define MRLOG_RECORD_MAX (64u * 1024u * 1024u)  /* payload bytes */
+#define MRLOG_BATCH_BYTES_MAX (1024u * 1024u * 1024u) /* payload of a batch */
+#define MRLOG_BATCH_COUNT_MAX (1u << 24)         /* records in one batch */
+/* Records may take positions 0 .. MRLOG_POSITION_MAX. */
+#define MRLOG_POSITION_MAX (UINT64_MAX - 1)
+
+typedef struct mrlog mrlog;
+typedef struct mrlog_future mrlog_future;
+
+/* Recovery policy for damaged files found at open. */
+enum mrlog_recovery {
+  /* Default.  A torn or corrupt tail of the last segment is cut off and
+   * counted in stats.discarded_tail_bytes; damage anywhere else fails
+   * mrlog_open with MRLOG_ECORRUPT. */
+  MRLOG_RECOVER_TOLERATE_TAIL = 0,
+  /* Any damage, tail included, fails mrlog_open with MRLOG_ECORRUPT and
+   * changes nothing on disk. */
+  MRLOG_RECOVER_STRICT = 1,
+  /* Damaged frames anywhere are skipped (and counted); open succeeds with
+   * whatever could be read.  Acknowledged data may be lost. */
+  MRLOG_RECOVER_SKIP_CORRUPT = 2
+};
+
+/* Severity passed to the log callback. */
+enum mrlog_log_level {
+  MRLOG_LOG_ERROR = 0,
+  MRLOG_LOG_WARN = 1,
+  MRLOG_LOG_INFO = 2
+};
+
+/*
+ * Diagnostic messages (recovery decisions, I/O failures, deleted segments).
+ * Runs on whichever thread found the event (the opener's or a library
+ * thread); the message is valid only during the call.  It must not call
+ * into the log.
+ */
+typedef void (*mrlog_log_fn)(void *arg, int level, const char *message);
+
+/*
+ * Configuration.  Always start from mrlog_policy_init(), then change fields:
+ * new fields may be added at the end in later versions.
+ */
+typedef struct mrlog_policy {
+  /* 0 (default): a mutation is acknowledged only after an fdatasync covers
+   * it (group commit: one fsync acknowledges everything written before it).
+   * N > 0: acknowledged once written to the OS; the flusher fsyncs every N
+   * milliseconds. */
+  unsigned fsync_interval_ms;
+  /* With fsync_interval_ms > 0: also fsync once this many bytes are
+   * unsynced.  0 (default): no byte trigger. */
+  uint64_t fsync_bytes;
+  /* A segment file is rotated once it holds at least this many bytes.
+   * Default 128 MiB; clamped to [4 KiB, 1 GiB]. */
+  uint64_t segment_bytes;
+  /* Retained bytes in RAM (payload plus MRLOG_RECORD_OVERHEAD per record,
+   * counted from submission) before producers are pushed back.  Default
+   * 1 GiB. */
+  uint64_t memory_limit;
+  /* Request ring size, a power of two >= 4.  Default 16384. */
+  unsigned ring_slots;
+  /* 0 (default): a producer waits when the ring is full or memory is at
+   * its limit.  1: such a call completes at once with MRLOG_EFULL. */
+  int nonblocking;
+  /* How often the cleaner looks for deletable segments even when nothing
+   * woke it, in ms.  Default 1000. */
+  unsigned cleaner_interval_ms;
+  /* enum mrlog_recovery; default MRLOG_RECOVER_TOLERATE_TAIL. */
+  int recovery;
+  /* Mode for created segment files (before umask).  Default 0644. */
+  mode_t file_mode;
+  /* Optional diagnostics callback and its argument (default NULL). */
+  mrlog_log_fn log_fn;
+  void *log_arg;
+} mrlog_policy;
+
+/* Fills *policy with the defaults documented above.  Any thread. */
+MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
+
+/* Bytes each retained record is charged beyond its payload for
+ * memory_limit accounting. */
+#define MRLOG_RECORD_OVERHEAD 16u
+
+/*
+ * Opens (creating if missing: one directory level) the log in dir, takes an
+ * exclusive lock on it, recovers every queue from its segment files and
+ * starts the writer, flusher and cleaner threads.
+ *   policy: NULL for defaults; copied.
+ *   out: OUT: the open log on success, NULL on failure.
+ * Returns 0, MRLOG_EINVAL (NULL argument, bad policy), MRLOG_ELOCKED (held
+ * by another opener, in this or another process), MRLOG_ECORRUPT,
+ * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  Any thread but a library one.
+ */
+MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
+                            mrlog **out);
+
+/*
+ * Completes every pending request (durably, unless the log has failed),
+ * joins the threads, releases the lock and frees the log.  Calls made from
+ * callbacks while closing complete with MRLOG_ECLOSED.  Must not race with
+ * other calls on the same log from application threads; must not be called
+ * from a library thread (returns MRLOG_EINVAL and does nothing).  Futures
+ * not yet waited stay valid after close (all are ready).  Returns 0, or the
+ * failure status if the log had failed (MRLOG_EIO/MRLOG_ENOSPC); it frees
+ * the log in both cases.  NULL: MRLOG_EINVAL.
+ */
+MRLOG_EXPORT int mrlog_close(mrlog *log);
+
+/*
+ * Completion callback: status is 0, MRLOG_DUPLICATE or a negative error;
+ * position as documented per call (0 when it has none).  Runs on a library
+ * thread; see THE COMPLETION RULE.
+ */
+typedef void (*mrlog_done_fn)(void *arg, int status, uint64_t position);
+
+/*
+ * Mutations.  Each returns a future, or NULL only when the future itself
+ * could not be allocated -- the callback still runs, with MRLOG_ENOMEM.
+ * queue: a NUL-terminated name of 1 to MRLOG_QUEUE_NAME_MAX bytes.
+ */
+
+/* Creates an empty queue whose first position is 0.  MRLOG_EEXIST if it
+ * exists.  Position reported: 0. */
+MRLOG_EXPORT mrlog_future *mrlog_create_queue(mrlog *log, const char *queue,
+                                              mrlog_done_fn done, void *arg);
+
+/* Deletes a queue and its records.  MRLOG_ENOQUEUE if missing. */
+MRLOG_EXPORT mrlog_future *mrlog_delete_queue(mrlog *log, const char *queue,
+                                              mrlog_done_fn done, void *arg);
+
+/*
+ * Appends one record of len bytes (0 .. MRLOG_RECORD_MAX; data may be NULL
+ * when len is 0).  position NULL: at the queue's next position.  Non-NULL
+ * p: p < next gives MRLOG_DUPLICATE and writes nothing; p >= next appends
+ * at p and next becomes p + 1.  Position reported: the record's.
+ */
+MRLOG_EXPORT mrlog_future *mrlog_append(mrlog *log, const char *queue,
+                                        const uint64_t *position,
+                                        const void *data, size_t len,
+                                        mrlog_done_fn done, void *arg);
+
+/*
+ * Appends count records (1 .. MRLOG_BATCH_COUNT_MAX, total payload at most
+ * MRLOG_BATCH_BYTES_MAX) atomically, on disk too, at consecutive positions
+ * starting at *first_position (NULL: next).  The duplicate rule applies to
+ * the first position.  Position reported: the last record's.
+ */
+MRLOG_EXPORT mrlog_future *mrlog_append_batch(mrlog *log, const char *queue,
+                                              const uint64_t *first_position,
+                                              const struct iovec *records,
+                                              size_t count, mrlog_done_fn done,
+                                              void *arg);
+
+/*
+ * Removes every record at or below position.  next becomes
+ * max(next, position + 1) (capped at UINT64_MAX).  Position reported: the
+ * argument.
+ */
+MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
+                                          uint64_t position,
+                                          mrlog_done_fn done, void *arg);
+
+/* Completes when everything acknowledged or submitted before it is durable
+ * (it forces an fsync in every policy).  Position reported: 0. */
+MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
+                                      void *arg);
+
+/*
+ * Blocks until the future is ready, stores the reported position in
+ * *position (may be NULL), frees the future and returns the status.
+ * From a library thread on a future that is not ready: returns MRLOG_EFULL
+ * and leaves the future valid.  NULL future: MRLOG_EINVAL.
+ */
+MRLOG_EXPORT int mrlog_wait(mrlog_future *future, uint64_t *position);
+
+/* As mrlog_wait, but gives up after timeout_ms with MRLOG_ETIMEDOUT,
+ * leaving the future valid. */
+MRLOG_EXPORT int mrlog_wait_timeout(mrlog_future *future, unsigned timeout_ms,
+                                    uint64_t *position);
+
+/* True once the callback has returned.  Never blocks. */
+MRLOG_EXPORT bool mrlog_ready(const mrlog_future *future);
+
+/* Gives the future up: it is freed once complete.  The callback still
+ * runs.  NULL is ignored. */
+MRLOG_EXPORT void mrlog_forget(mrlog_future *future);
+
+/*
+ * Reads, synchronous, from RAM, from any thread, concurrent with writes.
+ */
+
+/*
+ * Returned by a range visitor to stop.  data is valid only during the call.
+ * The visitor runs on the calling thread with no library lock held.
+ */
+typedef int (*mrlog_visit_fn)(void *arg, uint64_t position, const void *data,
+                              size_t len);
+
+/*
+ * Visits, in position order, the queue's records with from <= position <
+ * to (to = UINT64_MAX: to the end).  Never shows a torn or truncated
+ * record; shows every record acknowledged before the call started (and
+ * possibly later ones).  Returns 0, the visitor's non-zero value if it
+ * stopped, MRLOG_ENOQUEUE or MRLOG_EINVAL.
+ */
+MRLOG_EXPORT int mrlog_range(mrlog *log, const char *queue, uint64_t from,
+                             uint64_t to, mrlog_visit_fn visit, void *arg);
+
+/* True if the queue exists (as far as the writer has applied). */
+MRLOG_EXPORT bool mrlog_queue_exists(mrlog *log, const char *queue);
+
+/* Visits every queue's name (valid during the call), in no set order.
+ * Returns 0, the visitor's non-zero value, or MRLOG_EINVAL/MRLOG_ENOMEM. */
+typedef int (*mrlog_queue_visit_fn)(void *arg, const char *queue);
+MRLOG_EXPORT int mrlog_list_queues(mrlog *log, mrlog_queue_visit_fn visit,
+                                   void *arg);
+
+/*
+ * Like stat(2), the info and stats calls share their names with their
+ * structs: declare `struct mrlog_queue_info info;` (or use the _t typedef).
+ */
+struct mrlog_queue_info {
+  uint64_t first_position; /* first retained record's; == next when empty */
+  uint64_t next_position;  /* position the next default append takes */
+  uint64_t records;        /* retained records */
+  uint64_t bytes;          /* retained payload bytes */
+};
+typedef struct mrlog_queue_info mrlog_queue_info_t;
+
+/* Returns 0, MRLOG_ENOQUEUE or MRLOG_EINVAL.  info: OUT. */
+MRLOG_EXPORT int mrlog_queue_info(mrlog *log, const char *queue,
+                                  struct mrlog_queue_info *info);
+
+struct mrlog_stats {
+  uint64_t segment_files;        /* segment files on disk */
+  uint64_t disk_bytes;           /* their total size */
+  uint64_t memory_bytes;         /* RAM held by retained records */
+  uint64_t queues;               /* live queues */
+  uint64_t records;              /* retained records, all queues */
+  uint64_t appends;              /* records appended since open */
+  uint64_t fsyncs;               /* fdatasync/fsync calls since open */
+  uint64_t ring_depth;           /* requests waiting in the ring now */
+  uint64_t discarded_tail_bytes; /* bytes cut or skipped at recovery */
+  uint64_t segments_deleted;     /* segment files deleted since open */
+  int failed;                    /* 0, or the status that failed the log */
+};
+typedef struct mrlog_stats mrlog_stats_t;
+
+/* Returns 0 or MRLOG_EINVAL.  stats: OUT. */
+MRLOG_EXPORT int mrlog_stats(mrlog *log, struct mrlog_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MRLOG_H */

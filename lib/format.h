@@ -1,0 +1,165 @@
+/*
+ * format.h -- on-disk constants and the encoding of file headers, frame
+ * headers and frame bodies (no I/O).  docs/FORMAT.md is the normative
+ * description; this header and it must agree.
+ *
+ * A segment file is:  file-header frame*
+ *
+ *   file header (MRLOG_FILE_HEADER_SIZE = 32 bytes, little-endian):
+ *     0  magic    "MRLOGSEG"
+ *     8  u32      format version (MRLOG_FORMAT_VERSION)
+ *    12  u32      flags (0)
+ *    16  u64      segment number (also the file name, %016x.mrlog)
+ *    24  u32      reserved (0)
+ *    28  u32      crc32c of bytes 0..27
+ *
+ *   frame header (MRLOG_FRAME_HEADER_SIZE = 16 bytes) at file offset `off`:
+ *     0  u32      hcrc: crc32c(segno:u64 || off:u64 || header bytes 4..15)
+ *     4  u32      body length (1 .. MRLOG_FRAME_BODY_MAX)
+ *     8  u32      synced: the writer knew bytes [0, synced) of this file
+ *                 durable when it wrote the frame (synced <= off)
+ *    12  u32      bcrc: crc32c(body)
+ *   then the body: a sequence of operations (MRLOG_OP_*), each a type byte
+ *   followed by LEB128 varints and bytes.
+ *
+ * The hcrc binds each frame to its segment and offset, so bytes left over
+ * from another file or another place never validate.
+ */
+#ifndef MRLOG_FORMAT_H
+#define MRLOG_FORMAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MRLOG_FILE_MAGIC "MRLOGSEG"
+#define MRLOG_FORMAT_VERSION 1u
+#define MRLOG_FILE_HEADER_SIZE 32u
+#define MRLOG_FRAME_HEADER_SIZE 16u
+#define MRLOG_FRAME_BODY_MAX 0x7fffffffu
+#define MRLOG_SEGMENT_SUFFIX ".mrlog"
+#define MRLOG_SEGMENT_NAME_LEN 22 /* 16 hex digits + ".mrlog" */
+#define MRLOG_VARINT_MAX 10
+
+_Static_assert(sizeof(MRLOG_FILE_MAGIC) - 1 == 8, "magic is 8 bytes");
+_Static_assert(MRLOG_SEGMENT_NAME_LEN == 16 + sizeof(MRLOG_SEGMENT_SUFFIX) - 1,
+               "segment name length");
+
+/* Operation types in a frame body. */
+enum mrlog__op_type {
+  /* id, name_len, name: a queue is created with floor 0, next 0. */
+  MRLOG_OP_CREATE = 1,
+  /* id: the queue and its records are dropped. */
+  MRLOG_OP_DELETE = 2,
+  /* id, position: records <= position dropped; floor = max(floor, p+1),
+   * next = max(next, p+1), both capped at UINT64_MAX. */
+  MRLOG_OP_TRUNCATE = 3,
+  /* id, first, count, count x (len, bytes): records at first..first+count-1;
+   * first >= next; next = first + count. */
+  MRLOG_OP_APPEND = 4,
+  /* next_queue_id, n, n x (id, name_len, name, floor, next): the complete
+   * set of live queues at the end of the previous segment.  First operation
+   * of every segment and only there. */
+  MRLOG_OP_CHECKPOINT = 5
+};
+
+/* A growable byte buffer owned by one thread. */
+struct mrlog__buf {
+  uint8_t *data; /* malloc'd, cap bytes */
+  size_t len;    /* bytes used */
+  size_t cap;    /* bytes allocated */
+};
+
+int mrlog__buf_reserve(struct mrlog__buf *b, size_t extra); /* 0 or -ENOMEM */
+void mrlog__buf_free(struct mrlog__buf *b);
+
+/* Appends without checking capacity: reserve first. */
+static inline void
+mrlog__buf_put_u8(struct mrlog__buf *b, uint8_t v)
+{
+  b->data[b->len++] = v;
+}
+
+static inline void
+mrlog__buf_put_varint(struct mrlog__buf *b, uint64_t v)
+{
+  while (v >= 0x80) {
+    b->data[b->len++] = (uint8_t)(v | 0x80);
+    v >>= 7;
+  }
+  b->data[b->len++] = (uint8_t)v;
+}
+
+static inline size_t
+mrlog__varint_len(uint64_t v)
+{
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+/* Reads a varint at *p (< end).  Returns false on truncation or overlong
+ * encoding (more than 10 bytes or bits beyond 64). */
+bool mrlog__get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
+
+static inline void
+mrlog__put_u32le(uint8_t *p, uint32_t v)
+{
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
+}
+
+static inline uint32_t
+mrlog__get_u32le(const uint8_t *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+         (uint32_t)p[3] << 24;
+}
+
+static inline void
+mrlog__put_u64le(uint8_t *p, uint64_t v)
+{
+  mrlog__put_u32le(p, (uint32_t)v);
+  mrlog__put_u32le(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t
+mrlog__get_u64le(const uint8_t *p)
+{
+  return (uint64_t)mrlog__get_u32le(p) | (uint64_t)mrlog__get_u32le(p + 4) << 32;
+}
+
+/* File header. */
+void mrlog__file_header_encode(uint8_t out[MRLOG_FILE_HEADER_SIZE],
+                               uint64_t segno);
+/* 0 if valid and for segno; -1 otherwise (bad magic, version, crc, number). */
+int mrlog__file_header_check(const uint8_t *p, size_t avail, uint64_t segno);
+
+/* Fills the 16-byte header for a body already in place after it. */
+void mrlog__frame_header_encode(uint8_t *hdr, uint64_t segno, uint32_t off,
+                                uint32_t body_len, uint32_t synced);
+
+/* Results of checking a frame at an offset. */
+enum mrlog__frame_check {
+  MRLOG_FRAME_OK = 0,
+  MRLOG_FRAME_TORN = 1, /* header valid but the body runs past the data */
+  MRLOG_FRAME_SHORT = 2, /* fewer than MRLOG_FRAME_HEADER_SIZE bytes left */
+  MRLOG_FRAME_BAD = 3   /* header or body checksum wrong, or bad length */
+};
+
+/*
+ * Checks the frame at p (file offset off of segment segno, avail bytes to
+ * the end of the data).  On MRLOG_FRAME_OK fills body_len and synced (OUT).
+ * Never reads beyond p + avail; a length is trusted only once hcrc matches.
+ */
+enum mrlog__frame_check mrlog__frame_check(const uint8_t *p, size_t avail,
+                                           uint64_t segno, uint32_t off,
+                                           uint32_t *body_len,
+                                           uint32_t *synced);
+
+#endif /* MRLOG_FORMAT_H */

@@ -1,0 +1,223 @@
+/*
+ * future.c -- futures and the completion rule.
+ *
+ * Invariants:
+ *  1. A future's state word only gains bits: WAITING (a waiter may sleep),
+ *     FORGOTTEN (the owner gave it up), DONE (the callback returned and
+ *     status/position are final).  Each bit is set by an atomic fetch_or,
+ *     so exactly one party sees the second of {DONE, FORGOTTEN} arrive and
+ *     frees the future.
+ *  2. The completer touches the future only before its fetch_or(DONE);
+ *     afterwards the owner may free it at any moment.  Waking a sleeper
+ *     uses only a process-wide stripe chosen by the future's address, never
+ *     the future or the log, so futures outlive their log safely.
+ *  3. A waiter sets WAITING and tests DONE with the stripe mutex held; the
+ *     completer, seeing WAITING in the value its fetch_or(DONE) returned,
+ *     takes the same mutex before broadcasting, so no wake-up is lost.
+ *  4. Library threads never sleep on a future (that could be the future
+ *     only they would complete): mrlog_wait returns MRLOG_EFULL there.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define FUTURE_DONE 1u
+#define FUTURE_FORGOTTEN 2u
+#define FUTURE_WAITING 4u
+
+#define STRIPES 64
+
+struct stripe {
+  pthread_mutex_t mutex;
+  pthread_cond_t cond; /* CLOCK_MONOTONIC */
+  char pad[MRLOG_CACHELINE];
+};
+
+static struct stripe stripes[STRIPES];
+static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+
+static _Thread_local const char *library_thread_name;
+
+static void
+stripes_init(void)
+{
+  pthread_condattr_t attr;
+  int i;
+
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  for (i = 0; i < STRIPES; i++) {
+    pthread_mutex_init(&stripes[i].mutex, NULL);
+    pthread_cond_init(&stripes[i].cond, &attr);
+  }
+  pthread_condattr_destroy(&attr);
+}
+
+static struct stripe *
+stripe_of(const void *future)
+{
+  uintptr_t h = (uintptr_t)future;
+
+  h ^= h >> 17;
+  h *= 0x9E3779B97F4A7C15ull;
+  return &stripes[(h >> 32) % STRIPES];
+}
+
+bool
+mrlog__on_library_thread(void)
+{
+  return library_thread_name != NULL;
+}
+
+void
+mrlog__mark_library_thread(const char *name)
+{
+  library_thread_name = name;
+  pthread_setname_np(pthread_self(), name);
+}
+
+mrlog_future *
+mrlog__future_new(void)
+{
+  mrlog_future *f;
+
+  pthread_once(&stripes_once, stripes_init);
+  f = malloc(sizeof(*f));
+  if (f == NULL)
+    return NULL;
+  atomic_init(&f->state, 0);
+  f->status = 0;
+  f->position = 0;
+  return f;
+}
+
+void
+mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
+                uint64_t position)
+{
+  struct stripe *s;
+  unsigned old;
+
+  if (done != NULL)
+    done(arg, status, position);
+  if (f == NULL)
+    return;
+  s = stripe_of(f);
+  f->status = status;
+  f->position = position;
+  /* Release: status and position become visible with DONE. */
+  old = atomic_fetch_or_explicit(&f->state, FUTURE_DONE, memory_order_acq_rel);
+  if (old & FUTURE_FORGOTTEN) {
+    free(f);
+    return;
+  }
+  if (old & FUTURE_WAITING) {
+    pthread_mutex_lock(&s->mutex);
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mutex);
+  }
+}
+
+static int
+take_result(mrlog_future *f, uint64_t *position)
+{
+  int status = f->status;
+
+  if (position != NULL)
+    *position = f->position;
+  free(f);
+  return status;
+}
+
+/* Waits until DONE or the deadline (NULL: none).  Returns true if DONE. */
+static bool
+wait_done(mrlog_future *f, const struct timespec *deadline)
+{
+  struct stripe *s = stripe_of(f);
+  bool done;
+  int spins;
+
+  for (spins = 0; spins < 100; spins++) {
+    if (atomic_load_explicit(&f->state, memory_order_acquire) & FUTURE_DONE)
+      return true;
+  }
+  pthread_mutex_lock(&s->mutex);
+  atomic_fetch_or_explicit(&f->state, FUTURE_WAITING, memory_order_acq_rel);
+  for (;;) {
+    done = atomic_load_explicit(&f->state, memory_order_acquire) & FUTURE_DONE;
+    if (done)
+      break;
+    if (deadline == NULL) {
+      pthread_cond_wait(&s->cond, &s->mutex);
+    } else if (pthread_cond_timedwait(&s->cond, &s->mutex, deadline) ==
+               ETIMEDOUT) {
+      done = atomic_load_explicit(&f->state, memory_order_acquire) &
+             FUTURE_DONE;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&s->mutex);
+  return done;
+}
+
+int
+mrlog_wait(mrlog_future *f, uint64_t *position)
+{
+  if (f == NULL)
+    return MRLOG_EINVAL;
+  if (atomic_load_explicit(&f->state, memory_order_acquire) & FUTURE_DONE)
+    return take_result(f, position);
+  if (mrlog__on_library_thread())
+    return MRLOG_EFULL;
+  wait_done(f, NULL);
+  return take_result(f, position);
+}
+
+int
+mrlog_wait_timeout(mrlog_future *f, unsigned timeout_ms, uint64_t *position)
+{
+  struct timespec deadline;
+
+  if (f == NULL)
+    return MRLOG_EINVAL;
+  if (atomic_load_explicit(&f->state, memory_order_acquire) & FUTURE_DONE)
+    return take_result(f, position);
+  if (mrlog__on_library_thread())
+    return MRLOG_EFULL;
+  clock_gettime(CLOCK_MONOTONIC, &deadline);
+  deadline.tv_sec += timeout_ms / 1000;
+  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+  if (deadline.tv_nsec >= 1000000000L) {
+    deadline.tv_sec++;
+    deadline.tv_nsec -= 1000000000L;
+  }
+  if (!wait_done(f, &deadline))
+    return MRLOG_ETIMEDOUT;
+  return take_result(f, position);
+}
+
+bool
+mrlog_ready(const mrlog_future *f)
+{
+  if (f == NULL)
+    return false;
+  return (atomic_load_explicit(&((mrlog_future *)f)->state,
+                               memory_order_acquire) &
+          FUTURE_DONE) != 0;
+}
+
+void
+mrlog_forget(mrlog_future *f)
+{
+  unsigned old;
+
+  if (f == NULL)
+    return;
+  old = atomic_fetch_or_explicit(&f->state, FUTURE_FORGOTTEN,
+                                 memory_order_acq_rel);
+  if (old & FUTURE_DONE)
+    free(f);
+}

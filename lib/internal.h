@@ -1,0 +1,390 @@
+/*
+ * internal.h -- private structs and mrlog__ prototypes shared by lib/ and
+ * workers/.  docs/DESIGN.md describes the threads; this header says who
+ * owns and who guards each field.
+ *
+ * Threads:
+ *   producers  any application thread, or a callback on a library thread;
+ *              they only build requests and push them into the ring.
+ *   writer     sole consumer of the ring; sole mutator of the queue state
+ *              and of the hot segment file.
+ *   flusher    fdatasyncs and completes requests (runs the callbacks).
+ *   cleaner    deletes segment files whose records are all truncated.
+ *
+ * LOCK ORDER (never take a lock to the left while holding one to the
+ * right):  state_lock -> seg_mutex -> flush_mutex -> wake_mutex, and
+ * mem_mutex, cleaner_mutex and the future stripes are leaves.  No lock is
+ * held while a user callback or visitor runs.
+ */
+#ifndef MRLOG_INTERNAL_H
+#define MRLOG_INTERNAL_H
+
+/* Must come before any system header: pthread_setname_np, syncfs, etc. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+
+#include "mrlog.h"
+#include "format.h"
+
+#include <ck_ring.h>
+#include <pthread.h>
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define MRLOG_CACHELINE 64
+
+/* An LSN orders every byte ever written: segment number in the high 32
+ * bits, offset in the segment in the low 32 (segments stay < 4 GiB). */
+#define MRLOG_LSN(segno, off) (((uint64_t)(segno) << 32) | (uint64_t)(off))
+#define MRLOG_LSN_SEGNO(lsn) ((lsn) >> 32)
+#define MRLOG_LSN_OFF(lsn) ((uint32_t)(lsn))
+
+/* ---- futures (lib/future.c) ---------------------------------------- */
+
+struct mrlog_future {
+  atomic_uint state;  /* MRLOG_FUTURE_* bits; see future.c */
+  int status;         /* valid once DONE is set (release/acquire) */
+  uint64_t position;  /* valid once DONE is set */
+};
+
+mrlog_future *mrlog__future_new(void);
+/* Runs the callback, then makes the future ready (or frees it if it was
+ * forgotten).  future may be NULL.  Call with no lock held. */
+void mrlog__complete(mrlog_future *future, mrlog_done_fn done, void *arg,
+                     int status, uint64_t position);
+
+/* True on the writer, flusher and cleaner threads and on the detached
+ * threads that deliver errors for a NULL log. */
+bool mrlog__on_library_thread(void);
+void mrlog__mark_library_thread(const char *name);
+
+/* ---- requests (lib/submit.c, workers/writer.c) ---------------------- */
+
+enum mrlog__req_type {
+  MRLOG_REQ_CREATE = 1,
+  MRLOG_REQ_DELETE,
+  MRLOG_REQ_APPEND,   /* one record or an atomic batch */
+  MRLOG_REQ_TRUNCATE,
+  MRLOG_REQ_SYNC,
+  MRLOG_REQ_STOP      /* close's sentinel: the last request in the ring */
+};
+
+/*
+ * One submitted call.  Allocated by the producer in one block (the name,
+ * the record lengths and the payload follow the struct), handed to the
+ * writer through the ring, then to the flusher, which completes and frees
+ * it.  Exactly one thread owns it at a time.
+ */
+struct mrlog__req {
+  struct mrlog__req *next;     /* link in the writer's done list, the
+                                  flusher's pending list or the early list */
+  struct mrlog__req *run_next; /* link in a queue's run list (writer) */
+  uint8_t type;                /* enum mrlog__req_type */
+  bool has_position;           /* explicit position given */
+  int status;                  /* result, set by the writer (or at submit) */
+  uint64_t position;           /* in: explicit/truncate position; out:
+                                  reported position */
+  uint64_t first;              /* writer: first position of an append */
+  uint64_t lsn;                /* end LSN of the frame that carries it */
+  uint64_t reserved;           /* bytes reserved against memory_limit */
+  mrlog_future *future;        /* may be NULL (allocation failed) */
+  mrlog_done_fn done;          /* may be NULL */
+  void *arg;
+  uint32_t count;              /* records (appends) */
+  uint32_t name_len;           /* bytes of name, NUL excluded */
+  uint64_t payload_len;        /* total payload bytes */
+  char *name;                  /* NUL-terminated, in the block */
+  uint32_t *lens;              /* count record lengths, in the block */
+  uint8_t *payload;            /* records back to back, in the block */
+};
+
+void mrlog__req_free(struct mrlog *log, struct mrlog__req *req);
+/* Completes (callback, future) and frees; releases unused reservations. */
+void mrlog__req_finish(struct mrlog *log, struct mrlog__req *req);
+
+/* ---- in-memory queues (lib/queue.c, lib/queue_index.c) --------------- */
+
+/*
+ * A chunk holds consecutive records of one queue: record i has position
+ * base + pos[i] and bytes data[ends[i-1] .. ends[i]).  Records are only
+ * appended (by the writer, under state_lock held for writing) and are never
+ * changed afterwards, so a reader that snapshotted count under the read
+ * lock may read records < count after releasing it, as long as it holds a
+ * reference.
+ */
+struct mrlog__chunk {
+  struct mrlog__chunk *next; /* newer chunk; guarded by state_lock */
+  atomic_uint refs;          /* the queue's list holds 1, each reader 1 */
+  uint32_t count;            /* records stored; guarded by state_lock */
+  uint32_t cap_records;      /* capacity of ends/pos */
+  uint32_t used_bytes;       /* bytes of data used; state_lock */
+  uint32_t cap_bytes;        /* capacity of data */
+  uint64_t base;             /* position of the chunk's first record */
+  size_t alloc_bytes;        /* size of the allocation, for stats */
+  uint32_t *ends;            /* end offset in data of each record */
+  uint32_t *pos;             /* position - base of each record */
+  uint8_t *data;             /* payload bytes */
+};
+
+/* Records of one queue stored in one segment, oldest first. */
+struct mrlog__run {
+  struct mrlog__segment *seg; /* segment holding them */
+  uint64_t count;             /* retained records of the queue in seg */
+};
+
+/*
+ * A queue.  Fields marked [state] change only on the writer thread with
+ * state_lock held for writing and may be read under the read lock (or by
+ * the writer without it).  Fields marked [writer] are the writer's alone.
+ */
+struct mrlog__queue {
+  char *name;                  /* NUL-terminated copy; immutable */
+  uint32_t name_len;           /* immutable */
+  uint32_t name_hash;          /* immutable */
+  uint64_t id;                 /* immutable; never reused in a log */
+  uint64_t floor;              /* [state] positions < floor are truncated */
+  uint64_t next;               /* [state] next position (applied) */
+  uint64_t records;            /* [state] retained records */
+  uint64_t bytes;              /* [state] retained payload bytes */
+  struct mrlog__chunk *head;   /* [state] oldest chunk */
+  struct mrlog__chunk *tail;   /* [state] newest chunk */
+  uint32_t head_index;         /* [state] first live record in head */
+  uint32_t chunk_hint;         /* [state] data bytes for the next chunk */
+  struct mrlog__run *runs;     /* [state] ring of runs, oldest first */
+  uint32_t runs_first;         /* [state] index of the oldest run */
+  uint32_t runs_len;           /* [state] runs in use */
+  uint32_t runs_cap;           /* [state] power of two */
+  struct mrlog__queue *by_name_next; /* [state] hash chain */
+  struct mrlog__queue *by_id_next;   /* [state] hash chain */
+  uint64_t w_next;             /* [writer] next, counting encoded requests */
+  uint64_t w_floor;            /* [writer] floor, counting encoded ones */
+  struct mrlog__req *pass_first; /* [writer] appends of the current pass */
+  struct mrlog__req *pass_last;  /* [writer] */
+  struct mrlog__queue *pass_next; /* [writer] list of touched queues */
+  bool in_pass;                /* [writer] on the touched list */
+};
+
+/* Two chained hash tables over the same queues: by name and by id. */
+struct mrlog__index {
+  struct mrlog__queue **by_name; /* nbuckets heads */
+  struct mrlog__queue **by_id;   /* nbuckets heads */
+  size_t nbuckets;               /* power of two */
+  size_t count;                  /* queues */
+};
+
+uint32_t mrlog__name_hash(const char *name, size_t len);
+int mrlog__index_init(struct mrlog__index *ix);
+void mrlog__index_free(struct mrlog__index *ix);
+struct mrlog__queue *mrlog__index_by_name(const struct mrlog__index *ix,
+                                          const char *name, size_t len,
+                                          uint32_t hash);
+struct mrlog__queue *mrlog__index_by_id(const struct mrlog__index *ix,
+                                        uint64_t id);
+int mrlog__index_insert(struct mrlog__index *ix, struct mrlog__queue *q);
+void mrlog__index_remove(struct mrlog__index *ix, struct mrlog__queue *q);
+
+struct mrlog__queue *mrlog__queue_new(const char *name, size_t len,
+                                      uint64_t id);
+/* Drops every record (segments' live counts too, at frame lsn) and frees
+ * the queue.  Caller has removed it from the index. */
+void mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q,
+                       uint64_t lsn);
+/* Stores count records (lens, back-to-back bytes) at first.. (first >=
+ * next), attributed to seg.  Caller holds state_lock for writing. */
+int mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
+                       struct mrlog__segment *seg, uint64_t first,
+                       uint64_t count, const uint8_t *recs, size_t recs_len);
+/* Drops records <= position; returns how many.  Caller holds state_lock
+ * for writing; lsn is the truncating frame's, for the cleaner. */
+uint64_t mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
+                                uint64_t position, uint64_t lsn);
+/* First retained position (next when empty).  Under state_lock. */
+uint64_t mrlog__queue_first(const struct mrlog__queue *q);
+void mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c);
+
+/* ---- segments (lib/segment.c) --------------------------------------- */
+
+/*
+ * One segment file.  The list is guarded by seg_mutex; `live` and
+ * `emptied_lsn` are written by the writer only (emptied_lsn first, then
+ * live with release) and read by the cleaner (live with acquire first).
+ * A segment other than the hot one never gains records, so once it shows
+ * live == 0 it stays deletable.
+ */
+struct mrlog__segment {
+  struct mrlog__segment *next; /* newer segment; seg_mutex */
+  uint64_t segno;              /* immutable */
+  _Atomic uint64_t size;       /* bytes in the file; writer */
+  _Atomic uint64_t live;       /* retained records stored here */
+  _Atomic uint64_t emptied_lsn; /* LSN of the frame that emptied it */
+  atomic_bool hot;             /* the writer's current file */
+};
+
+void mrlog__segment_name(char out[MRLOG_SEGMENT_NAME_LEN + 1], uint64_t segno);
+/* Parses a segment file name; false for foreign names. */
+bool mrlog__segment_parse_name(const char *name, uint64_t *segno);
+/* Lists segment numbers in dir_fd, ascending.  OUT: *segnos (malloc'd). */
+int mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count);
+/* Reads a whole file into a malloc'd buffer.  OUT: *data, *len. */
+int mrlog__read_file(int dir_fd, const char *name, uint8_t **data,
+                     size_t *len);
+/* Writes all of buf at off, retrying EINTR and short writes. */
+int mrlog__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+/* Maps errno to MRLOG_EIO / MRLOG_ENOSPC / MRLOG_ENOMEM. */
+int mrlog__status_from_errno(int err);
+int mrlog__fsync_dir(int dir_fd);
+struct mrlog__segment *mrlog__segment_new(uint64_t segno);
+/* Appends seg as the newest segment.  Takes seg_mutex. */
+void mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg);
+/* Decrements seg's live count by n at frame lsn (writer only). */
+void mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n,
+                              uint64_t lsn);
+
+/* ---- frame application (lib/apply.c) -------------------------------- */
+
+/*
+ * Applies every operation of one frame body to the in-memory state, as
+ * recovery and the writer both do.  seg is the segment holding the frame,
+ * lsn its end.  Returns 0, or MRLOG_ECORRUPT at the first operation that
+ * is malformed or inconsistent with the state (the ones before it stay
+ * applied), or MRLOG_ENOMEM.  Caller holds state_lock for writing.
+ */
+int mrlog__apply_frame(struct mrlog *log, struct mrlog__segment *seg,
+                       const uint8_t *body, size_t len, uint64_t lsn,
+                       bool first_frame);
+
+/* ---- the log (lib/log.c) --------------------------------------------- */
+
+struct mrlog__writer;
+struct mrlog__flusher;
+struct mrlog__cleaner;
+
+struct mrlog {
+  /* Immutable after open. */
+  mrlog_policy policy;           /* copy of the caller's, normalized */
+  char *dir;                     /* directory path */
+  int dir_fd;                    /* O_DIRECTORY fd, for *at() and fsync */
+  int lock_fd;                   /* LOCK file holding the flock */
+
+  /* The request ring: many producers, one consumer (the writer). */
+  ck_ring_t ring;                /* ck keeps head and tail on own lines */
+  ck_ring_buffer_t *ring_buf;    /* ring_slots entries */
+  unsigned ring_slots;           /* power of two */
+
+  /* Writer wake-up and ring-space waits (slow paths only). */
+  alignas(MRLOG_CACHELINE) atomic_int writer_sleeping; /* writer is (about
+                                    to be) waiting on wake_cond */
+  atomic_uint ring_waiters;      /* producers waiting for ring space */
+  pthread_mutex_t wake_mutex;    /* guards the two waits below */
+  pthread_cond_t wake_cond;      /* writer waits for requests */
+  pthread_cond_t space_cond;     /* producers wait for ring space */
+
+  /* Admission. */
+  alignas(MRLOG_CACHELINE) atomic_int closing; /* close has begun */
+  atomic_long submitting;        /* producers between check and enqueue */
+  _Atomic uint64_t mem_reserved; /* bytes charged against memory_limit */
+  atomic_uint mem_waiters;       /* producers waiting for memory */
+  pthread_mutex_t mem_mutex;     /* guards the memory wait */
+  pthread_cond_t mem_cond;       /* signalled when memory is released */
+
+  /* Queue state: see struct mrlog__queue for the field rules. */
+  pthread_rwlock_t state_lock;   /* writer-preferring */
+  struct mrlog__index index;     /* [state] */
+  uint64_t next_queue_id;        /* [state] */
+
+  /* Segments. */
+  pthread_mutex_t seg_mutex;     /* guards the list links */
+  struct mrlog__segment *segs;   /* oldest first */
+  struct mrlog__segment *hot;    /* newest; writer's (seg_mutex to change) */
+  uint64_t next_segno;           /* writer */
+
+  /* Failure: 0 or the status that failed the log; set once. */
+  atomic_int failed;
+
+  /* Durability: every byte below durable_lsn is on stable storage. */
+  _Atomic uint64_t durable_lsn;
+
+  struct mrlog__writer *writer;
+  struct mrlog__flusher *flusher;
+  struct mrlog__cleaner *cleaner;
+
+  /* Statistics (relaxed atomics). */
+  _Atomic uint64_t stat_memory;    /* bytes of chunk allocations */
+  _Atomic uint64_t stat_records;   /* retained records */
+  _Atomic uint64_t stat_appends;
+  _Atomic uint64_t stat_fsyncs;
+  _Atomic uint64_t stat_discarded;
+  _Atomic uint64_t stat_segments_deleted;
+};
+
+/* Sets the failed state (first status wins) and logs it. */
+void mrlog__fail(struct mrlog *log, int status, const char *what, int err);
+void mrlog__logf(struct mrlog *log, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Returns reserved bytes to memory_limit and wakes waiting producers. */
+void mrlog__mem_release(struct mrlog *log, uint64_t bytes);
+/* Bytes a record of len bytes is charged. */
+static inline uint64_t
+mrlog__mem_charge(uint64_t len)
+{
+  return len + MRLOG_RECORD_OVERHEAD;
+}
+
+/* Recovery (lib/recovery.c): replays the segments, heals the tail and
+ * deletes empty segments.  Called by open before any thread starts. */
+int mrlog__recover(struct mrlog *log);
+
+/* Ring (lib/ring.c). */
+int mrlog__ring_init(struct mrlog *log);
+void mrlog__ring_free(struct mrlog *log);
+/* Pushes req; MRLOG_EFULL when full and waiting is not allowed. */
+int mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait);
+/* Pops up to max requests (writer only). */
+unsigned mrlog__ring_pop(struct mrlog *log, struct mrlog__req **out,
+                         unsigned max);
+/* Writer only: sleeps until the ring is non-empty or timeout_ms passes. */
+void mrlog__ring_wait(struct mrlog *log, unsigned timeout_ms);
+
+/* Workers.  Each has init (allocate, no thread), start (thread), join
+ * (after its stop condition) and free. */
+int mrlog__writer_init(struct mrlog *log);
+/* Writes a new segment with its checkpoint and makes it the hot one
+ * (open uses it before the writer thread starts; the writer at rotation). */
+int mrlog__writer_open_segment(struct mrlog *log);
+int mrlog__writer_start(struct mrlog *log);
+void mrlog__writer_join(struct mrlog *log);
+void mrlog__writer_free(struct mrlog *log);
+
+int mrlog__flusher_init(struct mrlog *log);
+int mrlog__flusher_start(struct mrlog *log);
+void mrlog__flusher_free(struct mrlog *log);
+/* Writer: hands written requests (a list, oldest first) to the flusher. */
+void mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
+                           struct mrlog__req *last, uint64_t written_lsn,
+                           uint64_t unsynced_bytes);
+/* Writer, at rotation: makes fd the file to sync, after waiting out a sync
+ * of the old one.  Returns the old fd for the writer to close. */
+int mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable);
+/* Any thread: queues a request for completion with its status already set
+ * (errors found at submit time). */
+void mrlog__flusher_early(struct mrlog *log, struct mrlog__req *req);
+void mrlog__flusher_join(struct mrlog *log);
+
+int mrlog__cleaner_init(struct mrlog *log);
+int mrlog__cleaner_start(struct mrlog *log);
+void mrlog__cleaner_free(struct mrlog *log);
+void mrlog__cleaner_wake(struct mrlog *log);
+/* Deletes every deletable segment now; returns how many. */
+unsigned mrlog__cleaner_pass(struct mrlog *log);
+/* Stops the cleaner after one last pass and joins it. */
+void mrlog__cleaner_join(struct mrlog *log);
+
+/* fdatasync with EINTR retry; counts stats.fsyncs.  0 or a status. */
+int mrlog__datasync(struct mrlog *log, int fd);
+/* Starts a detached library thread (named) running fn(arg). */
+int mrlog__spawn_detached(const char *name, void *(*fn)(void *), void *arg);
+
+#endif /* MRLOG_INTERNAL_H */

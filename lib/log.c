@@ -1,0 +1,346 @@
+/*
+ * log.c -- mrlog_open, mrlog_close, the policy, and the helpers every
+ * file shares (failure, diagnostics, memory release, detached threads).
+ *
+ * Open order: directory and lock, recovery (no thread yet), a fresh hot
+ * segment carrying a checkpoint, then the flusher, the writer and the
+ * cleaner.  Close order (the reverse, by sentinel, never by cancel):
+ *   1. set `closing`, so new calls complete with MRLOG_ECLOSED, and wake
+ *      producers waiting for memory;
+ *   2. wait until no producer is between its closing check and its
+ *      enqueue (`submitting` == 0): nothing can enter the ring after
+ *   3. the stop sentinel, which the writer hands to the flusher after its
+ *      last frame; the flusher syncs, completes everything, drains the
+ *      early list (callbacks may still call in: they get ECLOSED) and ends;
+ *   4. the cleaner makes a last pass and ends; everything is freed.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_SEGMENT_BYTES (128ull << 20)
+#define MIN_SEGMENT_BYTES 4096ull
+#define MAX_SEGMENT_BYTES (1ull << 30)
+#define DEFAULT_MEMORY_LIMIT (1ull << 30)
+#define DEFAULT_RING_SLOTS 16384u
+#define MAX_RING_SLOTS (1u << 24)
+#define DEFAULT_CLEANER_MS 1000u
+
+void
+mrlog_policy_init(mrlog_policy *p)
+{
+  if (p == NULL)
+    return;
+  memset(p, 0, sizeof(*p));
+  p->fsync_interval_ms = 0;
+  p->fsync_bytes = 0;
+  p->segment_bytes = DEFAULT_SEGMENT_BYTES;
+  p->memory_limit = DEFAULT_MEMORY_LIMIT;
+  p->ring_slots = DEFAULT_RING_SLOTS;
+  p->nonblocking = 0;
+  p->cleaner_interval_ms = DEFAULT_CLEANER_MS;
+  p->recovery = MRLOG_RECOVER_TOLERATE_TAIL;
+  p->file_mode = 0644;
+  p->log_fn = NULL;
+  p->log_arg = NULL;
+}
+
+/* Fills in defaults for zero fields and checks the rest. */
+static int
+normalize(mrlog_policy *p)
+{
+  if (p->segment_bytes == 0)
+    p->segment_bytes = DEFAULT_SEGMENT_BYTES;
+  if (p->segment_bytes < MIN_SEGMENT_BYTES)
+    p->segment_bytes = MIN_SEGMENT_BYTES;
+  if (p->segment_bytes > MAX_SEGMENT_BYTES)
+    p->segment_bytes = MAX_SEGMENT_BYTES;
+  if (p->memory_limit == 0)
+    p->memory_limit = DEFAULT_MEMORY_LIMIT;
+  if (p->ring_slots == 0)
+    p->ring_slots = DEFAULT_RING_SLOTS;
+  if (p->ring_slots < 4 || p->ring_slots > MAX_RING_SLOTS ||
+      (p->ring_slots & (p->ring_slots - 1)) != 0)
+    return MRLOG_EINVAL;
+  p->nonblocking = p->nonblocking != 0;
+  if (p->cleaner_interval_ms == 0)
+    p->cleaner_interval_ms = DEFAULT_CLEANER_MS;
+  if (p->recovery < MRLOG_RECOVER_TOLERATE_TAIL ||
+      p->recovery > MRLOG_RECOVER_SKIP_CORRUPT)
+    return MRLOG_EINVAL;
+  if (p->file_mode == 0)
+    p->file_mode = 0644;
+  return 0;
+}
+
+void
+mrlog__logf(struct mrlog *log, int level, const char *fmt, ...)
+{
+  char msg[512];
+  va_list ap;
+
+  if (log == NULL || log->policy.log_fn == NULL)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  log->policy.log_fn(log->policy.log_arg, level, msg);
+}
+
+void
+mrlog__fail(struct mrlog *log, int status, const char *what, int err)
+{
+  int expected = 0;
+
+  if (atomic_compare_exchange_strong(&log->failed, &expected, status))
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "%s failed (%s%s%s): the log is now read-only", what,
+                mrlog_strerror(status), err ? ", " : "",
+                err ? strerror(err) : "");
+}
+
+void
+mrlog__mem_release(struct mrlog *log, uint64_t bytes)
+{
+  if (bytes == 0)
+    return;
+  atomic_fetch_sub_explicit(&log->mem_reserved, bytes, memory_order_seq_cst);
+  /* Pairs with the waiter's increment of mem_waiters before it rechecks
+   * mem_reserved under mem_mutex. */
+  if (atomic_load_explicit(&log->mem_waiters, memory_order_seq_cst)) {
+    pthread_mutex_lock(&log->mem_mutex);
+    pthread_cond_broadcast(&log->mem_cond);
+    pthread_mutex_unlock(&log->mem_mutex);
+  }
+}
+
+struct detached {
+  void *(*fn)(void *);
+  void *arg;
+  const char *name;
+};
+
+static void *
+detached_main(void *p)
+{
+  struct detached d = *(struct detached *)p;
+
+  free(p);
+  mrlog__mark_library_thread(d.name);
+  return d.fn(d.arg);
+}
+
+int
+mrlog__spawn_detached(const char *name, void *(*fn)(void *), void *arg)
+{
+  pthread_attr_t attr;
+  pthread_t t;
+  struct detached *d = malloc(sizeof(*d));
+  int rc;
+
+  if (d == NULL)
+    return MRLOG_ENOMEM;
+  *d = (struct detached){ fn, arg, name };
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  rc = pthread_create(&t, &attr, detached_main, d);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    free(d);
+    return MRLOG_ENOMEM;
+  }
+  return 0;
+}
+
+static int
+init_sync(struct mrlog *log)
+{
+  pthread_condattr_t cattr;
+  pthread_rwlockattr_t rwattr;
+
+  pthread_condattr_init(&cattr);
+  pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+  pthread_mutex_init(&log->wake_mutex, NULL);
+  pthread_cond_init(&log->wake_cond, &cattr);
+  pthread_cond_init(&log->space_cond, &cattr);
+  pthread_mutex_init(&log->mem_mutex, NULL);
+  pthread_cond_init(&log->mem_cond, &cattr);
+  pthread_condattr_destroy(&cattr);
+  pthread_rwlockattr_init(&rwattr);
+  /* A steady stream of readers must not starve the writer's apply. */
+  pthread_rwlockattr_setkind_np(&rwattr,
+                                PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&log->state_lock, &rwattr);
+  pthread_rwlockattr_destroy(&rwattr);
+  pthread_mutex_init(&log->seg_mutex, NULL);
+  return 0;
+}
+
+static void
+destroy(struct mrlog *log)
+{
+  struct mrlog__segment *s, *sn;
+  struct mrlog__queue *q, *qn;
+  size_t b;
+
+  mrlog__writer_free(log);
+  mrlog__flusher_free(log);
+  mrlog__cleaner_free(log);
+  if (log->index.by_id != NULL) {
+    for (b = 0; b < log->index.nbuckets; b++) {
+      for (q = log->index.by_id[b]; q != NULL; q = qn) {
+        qn = q->by_id_next;
+        mrlog__queue_free(log, q, 0);
+      }
+    }
+    mrlog__index_free(&log->index);
+  }
+  for (s = log->segs; s != NULL; s = sn) {
+    sn = s->next;
+    free(s);
+  }
+  mrlog__ring_free(log);
+  if (log->lock_fd >= 0)
+    close(log->lock_fd); /* releases the flock */
+  if (log->dir_fd >= 0)
+    close(log->dir_fd);
+  pthread_mutex_destroy(&log->wake_mutex);
+  pthread_cond_destroy(&log->wake_cond);
+  pthread_cond_destroy(&log->space_cond);
+  pthread_mutex_destroy(&log->mem_mutex);
+  pthread_cond_destroy(&log->mem_cond);
+  pthread_rwlock_destroy(&log->state_lock);
+  pthread_mutex_destroy(&log->seg_mutex);
+  free(log->dir);
+  free(log);
+}
+
+static int
+open_dir(struct mrlog *log, const char *dir)
+{
+  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    return errno == ENOENT ? MRLOG_EINVAL : mrlog__status_from_errno(errno);
+  log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (log->dir_fd < 0)
+    return errno == ENOTDIR ? MRLOG_EINVAL : mrlog__status_from_errno(errno);
+  log->lock_fd = openat(log->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC,
+                        log->policy.file_mode);
+  if (log->lock_fd < 0)
+    return mrlog__status_from_errno(errno);
+  /* flock conflicts between open file descriptions, so a second opener in
+   * this process is refused as well as one in another process. */
+  if (flock(log->lock_fd, LOCK_EX | LOCK_NB) != 0)
+    return errno == EWOULDBLOCK ? MRLOG_ELOCKED
+                                : mrlog__status_from_errno(errno);
+  return 0;
+}
+
+int
+mrlog_open(const char *dir, const mrlog_policy *policy, mrlog **out)
+{
+  struct mrlog *log;
+  bool flusher_up = false, writer_up = false;
+  int rc;
+
+  if (out != NULL)
+    *out = NULL;
+  if (dir == NULL || dir[0] == '\0' || out == NULL)
+    return MRLOG_EINVAL;
+  log = calloc(1, sizeof(*log));
+  if (log == NULL)
+    return MRLOG_ENOMEM;
+  log->dir_fd = log->lock_fd = -1;
+  if (policy != NULL)
+    log->policy = *policy;
+  else
+    mrlog_policy_init(&log->policy);
+  init_sync(log);
+  rc = normalize(&log->policy);
+  log->ring_slots = log->policy.ring_slots;
+  log->dir = strdup(dir);
+  if (rc == 0 && log->dir == NULL)
+    rc = MRLOG_ENOMEM;
+  if (rc == 0)
+    rc = mrlog__index_init(&log->index);
+  if (rc == 0)
+    rc = mrlog__ring_init(log);
+  if (rc == 0)
+    rc = open_dir(log, dir);
+  if (rc == 0)
+    rc = mrlog__recover(log);
+  if (rc == 0)
+    rc = mrlog__flusher_init(log);
+  if (rc == 0)
+    rc = mrlog__cleaner_init(log);
+  if (rc == 0)
+    rc = mrlog__writer_init(log);
+  if (rc == 0)
+    rc = mrlog__writer_open_segment(log);
+  if (rc == 0)
+    mrlog__cleaner_pass(log); /* empty recovered segments go at once */
+  if (rc == 0 && (rc = mrlog__flusher_start(log)) == 0) {
+    flusher_up = true;
+    if ((rc = mrlog__writer_start(log)) == 0) {
+      writer_up = true;
+      rc = mrlog__cleaner_start(log);
+    }
+  }
+  if (rc != 0) {
+    /* Stop whatever started through the normal sentinel path. */
+    struct mrlog__req *stop = writer_up || flusher_up ? calloc(1, sizeof(*stop))
+                                                      : NULL;
+    if (stop != NULL) {
+      stop->type = MRLOG_REQ_STOP;
+      if (writer_up) {
+        mrlog__ring_push(log, stop, true);
+        mrlog__writer_join(log);
+      } else {
+        mrlog__flusher_submit(log, stop, stop, 0, 0);
+      }
+      mrlog__flusher_join(log);
+    }
+    destroy(log);
+    return rc;
+  }
+  *out = log;
+  return 0;
+}
+
+int
+mrlog_close(mrlog *log)
+{
+  struct mrlog__req *stop;
+  int status;
+
+  if (log == NULL || mrlog__on_library_thread())
+    return MRLOG_EINVAL;
+  atomic_store(&log->closing, 1);
+  pthread_mutex_lock(&log->mem_mutex);
+  pthread_cond_broadcast(&log->mem_cond);
+  pthread_mutex_unlock(&log->mem_mutex);
+  /* Step 2 (see top): seq_cst pairs with the producers' increment. */
+  while (atomic_load(&log->submitting) > 0)
+    sched_yield();
+  stop = calloc(1, sizeof(*stop));
+  while (stop == NULL) {
+    sched_yield();
+    stop = calloc(1, sizeof(*stop));
+  }
+  stop->type = MRLOG_REQ_STOP;
+  mrlog__ring_push(log, stop, true);
+  mrlog__writer_join(log);
+  mrlog__flusher_join(log);
+  mrlog__cleaner_join(log);
+  status = atomic_load(&log->failed);
+  destroy(log);
+  return status;
+}

@@ -1,0 +1,272 @@
+/*
+ * queue.c -- one queue's retained records in RAM: chunks, segment runs,
+ * storing, dropping, and range reads.
+ *
+ * Invariants:
+ *  1. Positions increase strictly along the chunk list and within each
+ *     chunk; every retained record has position >= floor.  Records
+ *     before head_index in the head chunk are dropped but not yet freed.
+ *  2. A chunk's records are written once, by the writer under state_lock
+ *     held for writing, and never modified; count only grows.  Readers
+ *     snapshot count under the read lock and may then read those records
+ *     without the lock while they hold a reference (refs).  The queue's
+ *     list holds one reference; the last unref frees the chunk.
+ *  3. The runs ring lists, oldest first, how many of the queue's retained
+ *     records each segment holds; the sum of counts equals `records`.
+ *     Dropping k records pops k from the front and lowers the segments'
+ *     live counts by the same amounts.
+ *  4. Memory charged against memory_limit for a record is
+ *     mrlog__mem_charge(len), returned when the record is dropped.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CHUNK_FIRST_BYTES 512u
+#define CHUNK_MAX_BYTES (1u << 20)
+#define CHUNK_MAX_RECORDS 65536u
+#define CHUNK_MIN_RECORDS 4u
+
+struct mrlog__queue *
+mrlog__queue_new(const char *name, size_t len, uint64_t id)
+{
+  struct mrlog__queue *q = calloc(1, sizeof(*q));
+
+  if (q == NULL)
+    return NULL;
+  q->name = malloc(len + 1);
+  if (q->name == NULL) {
+    free(q);
+    return NULL;
+  }
+  memcpy(q->name, name, len);
+  q->name[len] = '\0';
+  q->name_len = (uint32_t)len;
+  q->name_hash = mrlog__name_hash(name, len);
+  q->id = id;
+  q->chunk_hint = CHUNK_FIRST_BYTES;
+  return q;
+}
+
+void
+mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c)
+{
+  /* acq_rel: the freeing thread must see every other holder's reads end. */
+  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+    atomic_fetch_sub_explicit(&log->stat_memory, c->alloc_bytes,
+                              memory_order_relaxed);
+    free(c);
+  }
+}
+
+static struct mrlog__chunk *
+chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
+          size_t need_bytes, size_t avg)
+{
+  size_t per = avg + 2 * sizeof(uint32_t);
+  size_t cap_records = q->chunk_hint / per;
+  size_t cap_bytes, alloc;
+  struct mrlog__chunk *c;
+
+  if (cap_records < CHUNK_MIN_RECORDS)
+    cap_records = CHUNK_MIN_RECORDS;
+  if (cap_records > CHUNK_MAX_RECORDS)
+    cap_records = CHUNK_MAX_RECORDS;
+  cap_bytes = cap_records * avg;
+  if (cap_bytes < need_bytes)
+    cap_bytes = need_bytes;
+  alloc = sizeof(*c) + cap_records * 2 * sizeof(uint32_t) + cap_bytes;
+  c = malloc(alloc);
+  if (c == NULL)
+    return NULL;
+  c->next = NULL;
+  atomic_init(&c->refs, 1);
+  c->count = 0;
+  c->cap_records = (uint32_t)cap_records;
+  c->used_bytes = 0;
+  c->cap_bytes = (uint32_t)cap_bytes;
+  c->base = base;
+  c->alloc_bytes = alloc;
+  c->ends = (uint32_t *)(c + 1);
+  c->pos = c->ends + cap_records;
+  c->data = (uint8_t *)(c->pos + cap_records);
+  if (q->chunk_hint < CHUNK_MAX_BYTES)
+    q->chunk_hint *= 2;
+  atomic_fetch_add_explicit(&log->stat_memory, alloc, memory_order_relaxed);
+  return c;
+}
+
+static int
+runs_push(struct mrlog__queue *q, struct mrlog__segment *seg, uint64_t n)
+{
+  struct mrlog__run *last;
+
+  if (q->runs_len > 0) {
+    last = &q->runs[(q->runs_first + q->runs_len - 1) & (q->runs_cap - 1)];
+    if (last->seg == seg) {
+      last->count += n;
+      return 0;
+    }
+  }
+  if (q->runs_len == q->runs_cap) {
+    uint32_t cap = q->runs_cap ? q->runs_cap * 2 : 2, i;
+    struct mrlog__run *r = malloc(cap * sizeof(*r));
+    if (r == NULL)
+      return MRLOG_ENOMEM;
+    for (i = 0; i < q->runs_len; i++)
+      r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
+    free(q->runs);
+    q->runs = r;
+    q->runs_cap = cap;
+    q->runs_first = 0;
+  }
+  q->runs[(q->runs_first + q->runs_len) & (q->runs_cap - 1)] =
+      (struct mrlog__run){ seg, n };
+  q->runs_len++;
+  return 0;
+}
+
+static void
+runs_pop(struct mrlog__queue *q, uint64_t n, uint64_t lsn)
+{
+  while (n > 0 && q->runs_len > 0) {
+    struct mrlog__run *r = &q->runs[q->runs_first];
+    uint64_t take = n < r->count ? n : r->count;
+
+    r->count -= take;
+    n -= take;
+    mrlog__segment_drop_live(r->seg, take, lsn);
+    if (r->count == 0) {
+      q->runs_first = (q->runs_first + 1) & (q->runs_cap - 1);
+      q->runs_len--;
+    }
+  }
+}
+
+int
+mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
+                   struct mrlog__segment *seg, uint64_t first,
+                   uint64_t count, const uint8_t *recs, size_t recs_len)
+{
+  const uint8_t *p = recs, *end = recs + recs_len;
+  uint64_t i, len, pos, bytes = 0;
+  size_t avg;
+  struct mrlog__chunk *c;
+  int rc;
+
+  rc = runs_push(q, seg, count);
+  if (rc != 0)
+    return rc;
+  atomic_fetch_add_explicit(&seg->live, count, memory_order_relaxed);
+  for (i = 0; i < count; i++) {
+    /* The frame was checked by apply.c: lengths fit. */
+    if (!mrlog__get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+      return MRLOG_ECORRUPT;
+    pos = first + i;
+    c = q->tail;
+    if (c == NULL || c->count == c->cap_records ||
+        len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
+      avg = q->records + i > 0 ? (size_t)((q->bytes + bytes) / (q->records + i))
+                               : (size_t)len;
+      c = chunk_new(log, q, pos, (size_t)len, avg);
+      if (c == NULL)
+        return MRLOG_ENOMEM;
+      if (q->tail == NULL) {
+        q->head = q->tail = c;
+        q->head_index = 0;
+      } else {
+        q->tail->next = c;
+        q->tail = c;
+      }
+    }
+    memcpy(c->data + c->used_bytes, p, (size_t)len);
+    c->used_bytes += (uint32_t)len;
+    c->ends[c->count] = c->used_bytes;
+    c->pos[c->count] = (uint32_t)(pos - c->base);
+    c->count++;
+    p += len;
+    bytes += len;
+  }
+  q->records += count;
+  q->bytes += bytes;
+  q->next = first + count;
+  atomic_fetch_add_explicit(&log->stat_records, count, memory_order_relaxed);
+  return 0;
+}
+
+/* The first index in [lo, hi) of c whose position is > position (hi if
+ * none): binary search, positions increase within a chunk. */
+static uint32_t
+upper_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
+            uint64_t position)
+{
+  uint64_t rel;
+
+  if (position < c->base)
+    return lo;
+  rel = position - c->base;
+  if (rel >= UINT32_MAX)
+    return hi;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->pos[mid] <= rel)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+uint64_t
+mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
+                       uint64_t position, uint64_t lsn)
+{
+  uint64_t dropped = 0, bytes = 0;
+  struct mrlog__chunk *c;
+
+  while ((c = q->head) != NULL) {
+    uint32_t lo = q->head_index;
+    uint32_t hi = upper_bound(c, lo, c->count, position);
+    uint32_t start = lo ? c->ends[lo - 1] : 0;
+
+    if (hi > lo) {
+      dropped += hi - lo;
+      bytes += c->ends[hi - 1] - start;
+    }
+    if (hi < c->count) {
+      q->head_index = hi;
+      break;
+    }
+    q->head = c->next;
+    q->head_index = 0;
+    if (q->head == NULL)
+      q->tail = NULL;
+    mrlog__chunk_unref(log, c);
+  }
+  if (dropped == 0)
+    return 0;
+  runs_pop(q, dropped, lsn);
+  q->records -= dropped;
+  q->bytes -= bytes;
+  atomic_fetch_sub_explicit(&log->stat_records, dropped, memory_order_relaxed);
+  mrlog__mem_release(log, bytes + dropped * MRLOG_RECORD_OVERHEAD);
+  return dropped;
+}
+
+uint64_t
+mrlog__queue_first(const struct mrlog__queue *q)
+{
+  if (q->records == 0 || q->head == NULL)
+    return q->next;
+  return q->head->base + q->head->pos[q->head_index];
+}
+
+void
+mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
+{
+  mrlog__queue_drop_upto(log, q, UINT64_MAX, lsn);
+  free(q->runs);
+  free(q->name);
+  free(q);
+}

@@ -1,0 +1,159 @@
+/*
+ * queue_index.c -- the two hash tables that find a queue by name and by
+ * id.  Chained, power-of-two bucket counts, doubled when the load passes 1.
+ *
+ * Threading: mutated only by the writer (or by open before the threads
+ * start) with state_lock held for writing; looked up by readers under the
+ * read lock and by the writer without it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+uint32_t
+mrlog__name_hash(const char *name, size_t len)
+{
+  /* FNV-1a, then a final avalanche so low bits mix well. */
+  uint32_t h = 2166136261u;
+  size_t i;
+
+  for (i = 0; i < len; i++) {
+    h ^= (uint8_t)name[i];
+    h *= 16777619u;
+  }
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  return h;
+}
+
+static size_t
+id_bucket(uint64_t id, size_t nbuckets)
+{
+  uint64_t h = id * 0x9E3779B97F4A7C15ull;
+
+  return (size_t)(h >> 32) & (nbuckets - 1);
+}
+
+int
+mrlog__index_init(struct mrlog__index *ix)
+{
+  ix->nbuckets = 64;
+  ix->count = 0;
+  ix->by_name = calloc(ix->nbuckets, sizeof(*ix->by_name));
+  ix->by_id = calloc(ix->nbuckets, sizeof(*ix->by_id));
+  if (ix->by_name == NULL || ix->by_id == NULL) {
+    mrlog__index_free(ix);
+    return MRLOG_ENOMEM;
+  }
+  return 0;
+}
+
+void
+mrlog__index_free(struct mrlog__index *ix)
+{
+  free(ix->by_name);
+  free(ix->by_id);
+  ix->by_name = ix->by_id = NULL;
+  ix->nbuckets = ix->count = 0;
+}
+
+struct mrlog__queue *
+mrlog__index_by_name(const struct mrlog__index *ix, const char *name,
+                     size_t len, uint32_t hash)
+{
+  struct mrlog__queue *q;
+
+  for (q = ix->by_name[hash & (ix->nbuckets - 1)]; q; q = q->by_name_next) {
+    if (q->name_hash == hash && q->name_len == len &&
+        memcmp(q->name, name, len) == 0)
+      return q;
+  }
+  return NULL;
+}
+
+struct mrlog__queue *
+mrlog__index_by_id(const struct mrlog__index *ix, uint64_t id)
+{
+  struct mrlog__queue *q;
+
+  for (q = ix->by_id[id_bucket(id, ix->nbuckets)]; q; q = q->by_id_next) {
+    if (q->id == id)
+      return q;
+  }
+  return NULL;
+}
+
+static int
+grow(struct mrlog__index *ix)
+{
+  size_t n = ix->nbuckets * 2, i;
+  struct mrlog__queue **by_name, **by_id, *q, *next;
+
+  by_name = calloc(n, sizeof(*by_name));
+  by_id = calloc(n, sizeof(*by_id));
+  if (by_name == NULL || by_id == NULL) {
+    free(by_name);
+    free(by_id);
+    return MRLOG_ENOMEM;
+  }
+  for (i = 0; i < ix->nbuckets; i++) {
+    for (q = ix->by_name[i]; q; q = next) {
+      next = q->by_name_next;
+      q->by_name_next = by_name[q->name_hash & (n - 1)];
+      by_name[q->name_hash & (n - 1)] = q;
+    }
+    for (q = ix->by_id[i]; q; q = next) {
+      next = q->by_id_next;
+      q->by_id_next = by_id[id_bucket(q->id, n)];
+      by_id[id_bucket(q->id, n)] = q;
+    }
+  }
+  free(ix->by_name);
+  free(ix->by_id);
+  ix->by_name = by_name;
+  ix->by_id = by_id;
+  ix->nbuckets = n;
+  return 0;
+}
+
+int
+mrlog__index_insert(struct mrlog__index *ix, struct mrlog__queue *q)
+{
+  size_t b;
+
+  if (ix->count >= ix->nbuckets && grow(ix) != 0 && ix->count > 4 * ix->nbuckets)
+    return MRLOG_ENOMEM; /* a failed grow only slows lookups, up to a point */
+  b = q->name_hash & (ix->nbuckets - 1);
+  q->by_name_next = ix->by_name[b];
+  ix->by_name[b] = q;
+  b = id_bucket(q->id, ix->nbuckets);
+  q->by_id_next = ix->by_id[b];
+  ix->by_id[b] = q;
+  ix->count++;
+  return 0;
+}
+
+void
+mrlog__index_remove(struct mrlog__index *ix, struct mrlog__queue *q)
+{
+  struct mrlog__queue **pp;
+
+  for (pp = &ix->by_name[q->name_hash & (ix->nbuckets - 1)]; *pp;
+       pp = &(*pp)->by_name_next) {
+    if (*pp == q) {
+      *pp = q->by_name_next;
+      break;
+    }
+  }
+  for (pp = &ix->by_id[id_bucket(q->id, ix->nbuckets)]; *pp;
+       pp = &(*pp)->by_id_next) {
+    if (*pp == q) {
+      *pp = q->by_id_next;
+      break;
+    }
+  }
+  ix->count--;
+}

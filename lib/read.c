@@ -1,0 +1,239 @@
+/*
+ * read.c -- the synchronous read calls: ranges, queue lookups, info and
+ * stats.  They run on the caller's thread against the in-memory state.
+ *
+ * Invariants:
+ *  1. state_lock is held (for reading) only to look things up and to take
+ *     chunk references; visitors always run with no lock held, so they may
+ *     call any mrlog function.
+ *  2. A range read proceeds in batches of at most BATCH chunks; between
+ *     batches it looks the queue up again and resumes after the last
+ *     position it visited, so positions visited strictly increase.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BATCH 16
+
+struct span {
+  struct mrlog__chunk *chunk; /* referenced */
+  uint32_t lo;                /* first record index to visit */
+  uint32_t hi;                /* one past the last */
+};
+
+static bool
+name_ok(const char *name, size_t *len)
+{
+  if (name == NULL)
+    return false;
+  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
+  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
+}
+
+static struct mrlog__queue *
+lookup(mrlog *log, const char *name, size_t len)
+{
+  return mrlog__index_by_name(&log->index, name, len,
+                              mrlog__name_hash(name, len));
+}
+
+/* Index of the first record in [lo, hi) of c with position >= from. */
+static uint32_t
+lower_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
+            uint64_t from)
+{
+  uint64_t rel;
+
+  if (from <= c->base)
+    return lo;
+  rel = from - c->base;
+  if (rel > UINT32_MAX)
+    return hi;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->pos[mid] < rel)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* Takes references on up to BATCH spans covering [from, to).  Returns the
+ * number taken; *more says whether the batch was cut short.  Read lock. */
+static int
+collect(const struct mrlog__queue *q, uint64_t from, uint64_t to,
+        struct span *spans, bool *more)
+{
+  struct mrlog__chunk *c;
+  int n = 0;
+
+  *more = false;
+  for (c = q->head; c != NULL; c = c->next) {
+    uint32_t lo = c == q->head ? q->head_index : 0;
+    uint32_t hi = c->count;
+
+    if (lo >= hi)
+      continue;
+    if (c->base + c->pos[hi - 1] < from)
+      continue;
+    if (c->base + c->pos[lo] >= to)
+      break;
+    if (n == BATCH) {
+      *more = true;
+      break;
+    }
+    lo = lower_bound(c, lo, hi, from);
+    hi = lower_bound(c, lo, hi, to);
+    if (lo >= hi)
+      continue;
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+    spans[n++] = (struct span){ c, lo, hi };
+  }
+  return n;
+}
+
+int
+mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
+            mrlog_visit_fn visit, void *arg)
+{
+  struct span spans[BATCH];
+  struct mrlog__queue *q;
+  size_t len;
+  bool more, first_batch = true;
+  int n, i, rc = 0;
+
+  if (log == NULL || visit == NULL || !name_ok(queue, &len))
+    return MRLOG_EINVAL;
+  for (;;) {
+    if (from >= to)
+      return 0;
+    pthread_rwlock_rdlock(&log->state_lock);
+    q = lookup(log, queue, len);
+    if (q == NULL) {
+      pthread_rwlock_unlock(&log->state_lock);
+      return first_batch ? MRLOG_ENOQUEUE : 0;
+    }
+    n = collect(q, from, to, spans, &more);
+    pthread_rwlock_unlock(&log->state_lock);
+    first_batch = false;
+
+    for (i = 0; i < n && rc == 0; i++) {
+      struct mrlog__chunk *c = spans[i].chunk;
+      uint32_t r;
+      for (r = spans[i].lo; r < spans[i].hi && rc == 0; r++) {
+        uint32_t start = r ? c->ends[r - 1] : 0;
+        uint64_t pos = c->base + c->pos[r];
+        rc = visit(arg, pos, c->data + start, c->ends[r] - start);
+        from = pos + 1;
+      }
+    }
+    for (i = 0; i < n; i++)
+      mrlog__chunk_unref(log, spans[i].chunk);
+    if (rc != 0 || !more || from == 0)
+      return rc;
+  }
+}
+
+bool
+mrlog_queue_exists(mrlog *log, const char *queue)
+{
+  size_t len;
+  bool found;
+
+  if (log == NULL || !name_ok(queue, &len))
+    return false;
+  pthread_rwlock_rdlock(&log->state_lock);
+  found = lookup(log, queue, len) != NULL;
+  pthread_rwlock_unlock(&log->state_lock);
+  return found;
+}
+
+int
+mrlog_queue_info(mrlog *log, const char *queue, struct mrlog_queue_info *info)
+{
+  struct mrlog__queue *q;
+  size_t len;
+
+  if (log == NULL || info == NULL || !name_ok(queue, &len))
+    return MRLOG_EINVAL;
+  pthread_rwlock_rdlock(&log->state_lock);
+  q = lookup(log, queue, len);
+  if (q != NULL) {
+    info->first_position = mrlog__queue_first(q);
+    info->next_position = q->next;
+    info->records = q->records;
+    info->bytes = q->bytes;
+  }
+  pthread_rwlock_unlock(&log->state_lock);
+  return q != NULL ? 0 : MRLOG_ENOQUEUE;
+}
+
+int
+mrlog_list_queues(mrlog *log, mrlog_queue_visit_fn visit, void *arg)
+{
+  char **names;
+  size_t n = 0, i, cap;
+  struct mrlog__queue *q;
+  int rc = 0;
+
+  if (log == NULL || visit == NULL)
+    return MRLOG_EINVAL;
+  /* Copy the names so the visitor runs with no lock held. */
+  pthread_rwlock_rdlock(&log->state_lock);
+  cap = log->index.count;
+  names = malloc((cap ? cap : 1) * sizeof(*names));
+  if (names == NULL) {
+    pthread_rwlock_unlock(&log->state_lock);
+    return MRLOG_ENOMEM;
+  }
+  for (i = 0; i < log->index.nbuckets && rc == 0; i++) {
+    for (q = log->index.by_name[i]; q != NULL; q = q->by_name_next) {
+      names[n] = strdup(q->name);
+      if (names[n] == NULL) {
+        rc = MRLOG_ENOMEM;
+        break;
+      }
+      n++;
+    }
+  }
+  pthread_rwlock_unlock(&log->state_lock);
+  for (i = 0; i < n && rc == 0; i++)
+    rc = visit(arg, names[i]);
+  for (i = 0; i < n; i++)
+    free(names[i]);
+  free(names);
+  return rc;
+}
+
+int
+mrlog_stats(mrlog *log, struct mrlog_stats *st)
+{
+  struct mrlog__segment *s;
+
+  if (log == NULL || st == NULL)
+    return MRLOG_EINVAL;
+  memset(st, 0, sizeof(*st));
+  pthread_mutex_lock(&log->seg_mutex);
+  for (s = log->segs; s != NULL; s = s->next) {
+    st->segment_files++;
+    st->disk_bytes += atomic_load_explicit(&s->size, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&log->seg_mutex);
+  pthread_rwlock_rdlock(&log->state_lock);
+  st->queues = log->index.count;
+  pthread_rwlock_unlock(&log->state_lock);
+#define LOAD(x) atomic_load_explicit(&log->x, memory_order_relaxed)
+  st->memory_bytes = LOAD(stat_memory);
+  st->records = LOAD(stat_records);
+  st->appends = LOAD(stat_appends);
+  st->fsyncs = LOAD(stat_fsyncs);
+  st->discarded_tail_bytes = LOAD(stat_discarded);
+  st->segments_deleted = LOAD(stat_segments_deleted);
+  st->failed = LOAD(failed);
+#undef LOAD
+  st->ring_depth = ck_ring_size(&log->ring);
+  return 0;
+}

@@ -1,0 +1,282 @@
+/*
+ * recovery.c -- replays the segment files at open, heals a torn tail and
+ * rebuilds every queue.
+ *
+ * Invariants and decisions:
+ *  1. Segments are replayed in number order through mrlog__apply_frame,
+ *     the code the writer uses, so the rebuilt state is the written state.
+ *  2. Frames are checked before use (format.c): hcrc binds each frame to
+ *     its segment and offset, so stale bytes never replay.  Files are read
+ *     whole into a buffer sized by the file, never by a length field.
+ *  3. The first bad frame at offset X of the LAST segment ends the log
+ *     (a torn or corrupt tail: everything from X is cut off and counted)
+ *     unless a valid frame later in the file says that bytes past X were
+ *     already durable when it was written (its synced > X): then X held
+ *     acknowledged data and this is corruption.  Under power loss only
+ *     unsynced writes can be damaged or lost, so a real tail never has such
+ *     a witness.
+ *  4. Any bad frame or bad file header in a segment other than the last is
+ *     corruption (the writer syncs a segment before starting the next).
+ *  5. MRLOG_RECOVER_STRICT changes nothing on disk and fails on any
+ *     damage; MRLOG_RECOVER_SKIP_CORRUPT skips damaged regions up to the
+ *     next valid frame (renaming a segment with a bad header to
+ *     NAME.corrupt), counting every skipped byte.
+ *  6. After replay the last segment is fdatasynced (it may have been read
+ *     from the page cache of a crashed process), so the state open acts on
+ *     is durable.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct scan {
+  const uint8_t *data; /* the whole file */
+  size_t len;          /* its size */
+  uint64_t segno;
+};
+
+/* Finds the first valid frame starting after `from`.  Returns its offset,
+ * or len if none; OUT: its size and synced field. */
+static size_t
+next_valid(const struct scan *s, size_t from, size_t *frame_size,
+           uint32_t *synced)
+{
+  size_t y;
+  uint32_t body_len;
+
+  for (y = from; y + MRLOG_FRAME_HEADER_SIZE <= s->len; y++) {
+    if (mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
+                           &body_len, synced) == MRLOG_FRAME_OK) {
+      *frame_size = MRLOG_FRAME_HEADER_SIZE + body_len;
+      return y;
+    }
+  }
+  return s->len;
+}
+
+/* True if some valid frame after x witnesses that x was durable. */
+static bool
+witnessed_durable(const struct scan *s, size_t x)
+{
+  size_t y = x + 1, size;
+  uint32_t synced, body_len;
+
+  while ((y = next_valid(s, y, &size, &synced)) < s->len) {
+    if (synced > x)
+      return true;
+    /* Follow the chain of valid frames, resuming the byte scan when it
+     * breaks. */
+    for (y += size; y + MRLOG_FRAME_HEADER_SIZE <= s->len; y += size) {
+      if (mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
+                             &body_len, &synced) != MRLOG_FRAME_OK)
+        break;
+      if (synced > x)
+        return true;
+      size = MRLOG_FRAME_HEADER_SIZE + body_len;
+    }
+    y++;
+  }
+  return false;
+}
+
+static int
+cut_file(struct mrlog *log, const char *name, size_t at)
+{
+  int fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC), rc = 0;
+
+  if (fd < 0)
+    return mrlog__status_from_errno(errno);
+  if (ftruncate(fd, (off_t)at) != 0)
+    rc = mrlog__status_from_errno(errno);
+  else
+    rc = mrlog__datasync(log, fd);
+  close(fd);
+  return rc;
+}
+
+static void
+remove_segment(struct mrlog *log, struct mrlog__segment *seg)
+{
+  struct mrlog__segment **pp;
+
+  for (pp = &log->segs; *pp != NULL; pp = &(*pp)->next) {
+    if (*pp == seg) {
+      *pp = seg->next;
+      free(seg);
+      return;
+    }
+  }
+}
+
+/* Replays one segment file.  *cut_at is set when the tail must be cut. */
+static int
+replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
+       bool last, size_t *cut_at)
+{
+  int policy = log->policy.recovery;
+  size_t off = MRLOG_FILE_HEADER_SIZE, size, y;
+  uint32_t body_len, synced;
+  enum mrlog__frame_check res;
+  int rc;
+
+  *cut_at = SIZE_MAX;
+  while (off < s->len) {
+    res = mrlog__frame_check(s->data + off, s->len - off, s->segno,
+                             (uint32_t)off, &body_len, &synced);
+    if (res == MRLOG_FRAME_OK) {
+      size = MRLOG_FRAME_HEADER_SIZE + body_len;
+      rc = mrlog__apply_frame(log, seg, s->data + off + MRLOG_FRAME_HEADER_SIZE,
+                              body_len, MRLOG_LSN(s->segno, off + size),
+                              off == MRLOG_FILE_HEADER_SIZE);
+      if (rc == MRLOG_ENOMEM)
+        return rc;
+      if (rc != 0) {
+        mrlog__logf(log, MRLOG_LOG_ERROR,
+                    "segment %016llx: inconsistent frame at offset %zu",
+                    (unsigned long long)s->segno, off);
+        if (policy != MRLOG_RECOVER_SKIP_CORRUPT)
+          return MRLOG_ECORRUPT;
+        atomic_fetch_add(&log->stat_discarded, size);
+      }
+      off += size;
+      continue;
+    }
+    /* A bad frame at off: tail or corruption (invariants 3 and 4). */
+    if (last && !witnessed_durable(s, off)) {
+      mrlog__logf(log, MRLOG_LOG_WARN,
+                  "segment %016llx: %s tail of %zu bytes at offset %zu%s",
+                  (unsigned long long)s->segno,
+                  res == MRLOG_FRAME_BAD ? "corrupt" : "torn", s->len - off,
+                  off, policy == MRLOG_RECOVER_STRICT ? "" : ", cut off");
+      if (policy == MRLOG_RECOVER_STRICT)
+        return MRLOG_ECORRUPT;
+      *cut_at = off;
+      return 0;
+    }
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "segment %016llx: corrupt frame at offset %zu",
+                (unsigned long long)s->segno, off);
+    if (policy != MRLOG_RECOVER_SKIP_CORRUPT)
+      return MRLOG_ECORRUPT;
+    y = next_valid(s, off + 1, &size, &synced);
+    atomic_fetch_add(&log->stat_discarded, y - off);
+    off = y;
+  }
+  return 0;
+}
+
+static int
+recover_one(struct mrlog *log, uint64_t segno, bool last)
+{
+  char name[MRLOG_SEGMENT_NAME_LEN + 1], aside[MRLOG_SEGMENT_NAME_LEN + 16];
+  struct mrlog__segment *seg;
+  struct scan s;
+  uint8_t *data;
+  size_t len, cut_at;
+  int rc;
+
+  mrlog__segment_name(name, segno);
+  rc = mrlog__read_file(log->dir_fd, name, &data, &len);
+  if (rc != 0)
+    return rc;
+  s = (struct scan){ data, len, segno };
+  if (mrlog__file_header_check(data, len, segno) != 0) {
+    size_t fsize;
+    uint32_t fsynced;
+    bool any_frame = next_valid(&s, MRLOG_FILE_HEADER_SIZE, &fsize,
+                                &fsynced) < len;
+
+    free(data);
+    /* The last segment is synced (header and checkpoint) before anything
+     * is written to it: a bad header there with no valid frame behind it
+     * is a creation cut short, not lost data. */
+    if (last && log->policy.recovery != MRLOG_RECOVER_STRICT && !any_frame) {
+      /* Created but never synced: nothing in it was acknowledged. */
+      mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: torn header, removed",
+                  name);
+      atomic_fetch_add(&log->stat_discarded, len);
+      if (unlinkat(log->dir_fd, name, 0) != 0)
+        return mrlog__status_from_errno(errno);
+      return mrlog__fsync_dir(log->dir_fd);
+    }
+    mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bad file header", name);
+    if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
+      return MRLOG_ECORRUPT;
+    snprintf(aside, sizeof(aside), "%s.corrupt", name);
+    atomic_fetch_add(&log->stat_discarded, len);
+    if (renameat(log->dir_fd, name, log->dir_fd, aside) != 0)
+      return mrlog__status_from_errno(errno);
+    return mrlog__fsync_dir(log->dir_fd);
+  }
+  seg = mrlog__segment_new(segno);
+  if (seg == NULL) {
+    free(data);
+    return MRLOG_ENOMEM;
+  }
+  atomic_store(&seg->size, len);
+  mrlog__segment_add(log, seg);
+  rc = replay(log, seg, &s, last, &cut_at);
+  free(data);
+  if (rc == 0 && cut_at != SIZE_MAX) {
+    atomic_fetch_add(&log->stat_discarded, len - cut_at);
+    rc = cut_file(log, name, cut_at);
+    atomic_store(&seg->size, cut_at);
+  }
+  if (rc == 0 && seg->size == 0)
+    remove_segment(log, seg);
+  return rc;
+}
+
+int
+mrlog__recover(struct mrlog *log)
+{
+  uint64_t *segnos, last_size = 0;
+  size_t n, i;
+  struct mrlog__segment *s;
+  struct mrlog__queue *q;
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  int rc, fd;
+
+  rc = mrlog__segment_list(log->dir_fd, &segnos, &n);
+  if (rc != 0)
+    return rc;
+  for (i = 0; i < n && rc == 0; i++)
+    rc = recover_one(log, segnos[i], i + 1 == n);
+  log->next_segno = n > 0 ? segnos[n - 1] + 1 : 1;
+  free(segnos);
+  if (rc != 0)
+    return rc;
+
+  /* The writer's view starts equal to the applied one; memory already
+   * held counts against memory_limit. */
+  for (i = 0; i < log->index.nbuckets; i++) {
+    for (q = log->index.by_id[i]; q != NULL; q = q->by_id_next) {
+      q->w_next = q->next;
+      q->w_floor = q->floor;
+      atomic_fetch_add(&log->mem_reserved,
+                       q->bytes + q->records * MRLOG_RECORD_OVERHEAD);
+    }
+  }
+
+  /* Invariant 6: make what we read durable before acting on it. */
+  for (s = log->segs; s != NULL && s->next != NULL; s = s->next)
+    ;
+  if (s != NULL) {
+    mrlog__segment_name(name, s->segno);
+    fd = openat(log->dir_fd, name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      return mrlog__status_from_errno(errno);
+    rc = mrlog__datasync(log, fd);
+    close(fd);
+    if (rc != 0)
+      return rc;
+    last_size = atomic_load(&s->size);
+    atomic_store(&log->durable_lsn, MRLOG_LSN(s->segno, last_size));
+  }
+  return 0;
+}

@@ -1,0 +1,127 @@
+/*
+ * ring.c -- the MPSC request ring (concurrencykit ck_ring) and the
+ * writer's wake-up.
+ *
+ * Invariants:
+ *  1. Any number of producers push with ck_ring_enqueue_mpsc; only the
+ *     writer pops (ck_ring_dequeue_mpsc).  The ring holds ring_slots - 1
+ *     requests.
+ *  2. The fast path of a push is one enqueue and one load of
+ *     writer_sleeping: no lock, no syscall.  The writer is signalled only
+ *     when it has announced that it sleeps.
+ *  3. No lost wake-up (a Dekker pair under seq_cst): the producer
+ *     publishes its request, then fences, then reads writer_sleeping; the
+ *     writer sets writer_sleeping, fences, then checks the ring, with
+ *     wake_mutex held, and waits on wake_cond.  Either the writer sees the
+ *     request or the producer sees the flag and signals under wake_mutex,
+ *     which it cannot take before the writer is waiting.
+ *  4. Producers that wait for space sleep on space_cond; the writer, after
+ *     popping, signals them only if ring_waiters is non-zero (same pattern).
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+int
+mrlog__ring_init(struct mrlog *log)
+{
+  log->ring_buf = calloc(log->ring_slots, sizeof(*log->ring_buf));
+  if (log->ring_buf == NULL)
+    return MRLOG_ENOMEM;
+  ck_ring_init(&log->ring, log->ring_slots);
+  atomic_init(&log->writer_sleeping, 0);
+  atomic_init(&log->ring_waiters, 0);
+  return 0;
+}
+
+void
+mrlog__ring_free(struct mrlog *log)
+{
+  free(log->ring_buf);
+  log->ring_buf = NULL;
+}
+
+static void
+wake_writer(struct mrlog *log)
+{
+  /* Orders our enqueue before the load of writer_sleeping (invariant 3). */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&log->writer_sleeping, memory_order_relaxed)) {
+    pthread_mutex_lock(&log->wake_mutex);
+    pthread_cond_signal(&log->wake_cond);
+    pthread_mutex_unlock(&log->wake_mutex);
+  }
+}
+
+int
+mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait)
+{
+  if (ck_ring_enqueue_mpsc(&log->ring, log->ring_buf, req)) {
+    wake_writer(log);
+    return 0;
+  }
+  if (!may_wait)
+    return MRLOG_EFULL;
+  pthread_mutex_lock(&log->wake_mutex);
+  atomic_fetch_add_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
+  while (!ck_ring_enqueue_mpsc(&log->ring, log->ring_buf, req)) {
+    struct timespec ts;
+    /* The writer may be asleep on the same mutex's other condition with a
+     * full ring only if it has not seen our requests: wake it. */
+    pthread_cond_signal(&log->wake_cond);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 10 * 1000 * 1000;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&log->space_cond, &log->wake_mutex, &ts);
+  }
+  atomic_fetch_sub_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
+  pthread_mutex_unlock(&log->wake_mutex);
+  wake_writer(log);
+  return 0;
+}
+
+unsigned
+mrlog__ring_pop(struct mrlog *log, struct mrlog__req **out, unsigned max)
+{
+  unsigned n = 0;
+
+  while (n < max && ck_ring_dequeue_mpsc(&log->ring, log->ring_buf, &out[n]))
+    n++;
+  if (n > 0) {
+    /* Orders the dequeues before the load of ring_waiters (invariant 4). */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&log->ring_waiters, memory_order_relaxed)) {
+      pthread_mutex_lock(&log->wake_mutex);
+      pthread_cond_broadcast(&log->space_cond);
+      pthread_mutex_unlock(&log->wake_mutex);
+    }
+  }
+  return n;
+}
+
+void
+mrlog__ring_wait(struct mrlog *log, unsigned timeout_ms)
+{
+  struct timespec ts;
+
+  pthread_mutex_lock(&log->wake_mutex);
+  atomic_store_explicit(&log->writer_sleeping, 1, memory_order_relaxed);
+  /* Orders the flag before the emptiness check (invariant 3). */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (ck_ring_size(&log->ring) == 0) {
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&log->wake_cond, &log->wake_mutex, &ts);
+  }
+  atomic_store_explicit(&log->writer_sleeping, 0, memory_order_relaxed);
+  pthread_mutex_unlock(&log->wake_mutex);
+}

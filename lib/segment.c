@@ -1,0 +1,239 @@
+/*
+ * segment.c -- segment files: names, listing, whole-file reads, writes
+ * that survive EINTR and short writes, directory fsync, and the in-memory
+ * segment list.
+ *
+ * Invariants:
+ *  1. A segment's name is its number as 16 lowercase hex digits plus
+ *     ".mrlog"; any other name in the directory is foreign and ignored.
+ *  2. Files are written with pwrite only (no mmap, no stdio), so a full
+ *     disk is an ENOSPC status, never a signal.
+ *  3. A segment's live count reaching 0 is published after its
+ *     emptied_lsn (release), so the cleaner, which reads live first
+ *     (acquire), never pairs live == 0 with an older emptied_lsn.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void
+mrlog__segment_name(char out[MRLOG_SEGMENT_NAME_LEN + 1], uint64_t segno)
+{
+  snprintf(out, MRLOG_SEGMENT_NAME_LEN + 1, "%016" PRIx64 "%s", segno,
+           MRLOG_SEGMENT_SUFFIX);
+}
+
+bool
+mrlog__segment_parse_name(const char *name, uint64_t *segno)
+{
+  uint64_t v = 0;
+  int i;
+
+  if (strlen(name) != MRLOG_SEGMENT_NAME_LEN ||
+      strcmp(name + 16, MRLOG_SEGMENT_SUFFIX) != 0)
+    return false;
+  for (i = 0; i < 16; i++) {
+    char ch = name[i];
+    if (ch >= '0' && ch <= '9')
+      v = v << 4 | (uint64_t)(ch - '0');
+    else if (ch >= 'a' && ch <= 'f')
+      v = v << 4 | (uint64_t)(ch - 'a' + 10);
+    else
+      return false;
+  }
+  *segno = v;
+  return true;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+int
+mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count)
+{
+  DIR *d;
+  struct dirent *e;
+  uint64_t *v = NULL, segno;
+  size_t n = 0, cap = 0;
+  int fd = dup(dir_fd);
+
+  *segnos = NULL;
+  *count = 0;
+  if (fd < 0)
+    return mrlog__status_from_errno(errno);
+  d = fdopendir(fd);
+  if (d == NULL) {
+    close(fd);
+    return mrlog__status_from_errno(errno);
+  }
+  rewinddir(d);
+  while ((e = readdir(d)) != NULL) {
+    if (!mrlog__segment_parse_name(e->d_name, &segno))
+      continue;
+    if (n == cap) {
+      uint64_t *nv;
+      cap = cap ? cap * 2 : 16;
+      nv = realloc(v, cap * sizeof(*v));
+      if (nv == NULL) {
+        free(v);
+        closedir(d);
+        return MRLOG_ENOMEM;
+      }
+      v = nv;
+    }
+    v[n++] = segno;
+  }
+  closedir(d);
+  if (n > 0)
+    qsort(v, n, sizeof(*v), cmp_u64);
+  *segnos = v;
+  *count = n;
+  return 0;
+}
+
+int
+mrlog__read_file(int dir_fd, const char *name, uint8_t **data, size_t *len)
+{
+  struct stat st;
+  uint8_t *buf;
+  size_t got = 0;
+  int fd, err;
+
+  *data = NULL;
+  *len = 0;
+  fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return mrlog__status_from_errno(errno);
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    err = errno;
+    close(fd);
+    return S_ISREG(st.st_mode) ? mrlog__status_from_errno(err)
+                               : MRLOG_ECORRUPT;
+  }
+  /* The allocation is bounded by the file's real size, never by a length
+   * field read from it. */
+  buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+  if (buf == NULL) {
+    close(fd);
+    return MRLOG_ENOMEM;
+  }
+  while (got < (size_t)st.st_size) {
+    ssize_t r = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      err = errno;
+      free(buf);
+      close(fd);
+      return mrlog__status_from_errno(err);
+    }
+    if (r == 0)
+      break; /* shrank under us: use what is there */
+    got += (size_t)r;
+  }
+  close(fd);
+  *data = buf;
+  *len = got;
+  return 0;
+}
+
+int
+mrlog__pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+{
+  const uint8_t *p = buf;
+
+  while (len > 0) {
+    ssize_t w = pwrite(fd, p, len, (off_t)off);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return mrlog__status_from_errno(errno);
+    }
+    if (w == 0)
+      return MRLOG_ENOSPC;
+    p += w;
+    len -= (size_t)w;
+    off += (uint64_t)w;
+  }
+  return 0;
+}
+
+int
+mrlog__status_from_errno(int err)
+{
+  switch (err) {
+  case ENOSPC:
+  case EDQUOT:
+    return MRLOG_ENOSPC;
+  case ENOMEM:
+    return MRLOG_ENOMEM;
+  default:
+    return MRLOG_EIO;
+  }
+}
+
+int
+mrlog__fsync_dir(int dir_fd)
+{
+  while (fsync(dir_fd) != 0) {
+    if (errno != EINTR)
+      return mrlog__status_from_errno(errno);
+  }
+  return 0;
+}
+
+struct mrlog__segment *
+mrlog__segment_new(uint64_t segno)
+{
+  struct mrlog__segment *s = calloc(1, sizeof(*s));
+
+  if (s == NULL)
+    return NULL;
+  s->segno = segno;
+  atomic_init(&s->size, 0);
+  atomic_init(&s->live, 0);
+  atomic_init(&s->emptied_lsn, 0);
+  atomic_init(&s->hot, false);
+  return s;
+}
+
+void
+mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg)
+{
+  struct mrlog__segment **pp;
+
+  pthread_mutex_lock(&log->seg_mutex);
+  for (pp = &log->segs; *pp != NULL; pp = &(*pp)->next)
+    ;
+  *pp = seg;
+  seg->next = NULL;
+  pthread_mutex_unlock(&log->seg_mutex);
+}
+
+void
+mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n, uint64_t lsn)
+{
+  uint64_t live = atomic_load_explicit(&seg->live, memory_order_relaxed);
+
+  if (n == 0)
+    return;
+  if (n >= live) {
+    atomic_store_explicit(&seg->emptied_lsn, lsn, memory_order_relaxed);
+    atomic_store_explicit(&seg->live, 0, memory_order_release);
+  } else {
+    atomic_store_explicit(&seg->live, live - n, memory_order_release);
+  }
+}

@@ -1,0 +1,289 @@
+/*
+ * submit.c -- the mutating calls: build a request, admit it, push it into
+ * the ring.  Runs on the caller's thread.
+ *
+ * Invariants:
+ *  1. THE COMPLETION RULE: every call completes exactly once, through the
+ *     flusher (or, for a NULL log, a detached library thread) -- never on
+ *     the calling thread, also for errors found here.
+ *  2. Fast path: two atomic RMWs on `submitting`, one CAS on mem_reserved,
+ *     one malloc and one ring enqueue; no lock, no syscall unless the
+ *     writer sleeps.  (Allocation-free submission is future work.)
+ *  3. A producer increments `submitting` before it reads `closing` and
+ *     decrements it after its enqueue; close sets `closing` before it waits
+ *     for `submitting` to drain, so no request can follow the stop sentinel.
+ *  4. Producers never block on a library thread, nor in nonblocking mode:
+ *     there a full ring or memory limit is MRLOG_EFULL.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void
+mrlog__req_free(struct mrlog *log, struct mrlog__req *req)
+{
+  (void)log;
+  free(req);
+}
+
+void
+mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
+{
+  if (req->reserved != 0 && log != NULL)
+    mrlog__mem_release(log, req->reserved);
+  mrlog__complete(req->future, req->done, req->arg, req->status,
+                  req->position);
+  mrlog__req_free(log, req);
+}
+
+static void *
+deliver(void *arg)
+{
+  mrlog__req_finish(NULL, arg);
+  return NULL;
+}
+
+/* Completes a request whose status is settled, on a library thread. */
+static void
+settle(struct mrlog *log, struct mrlog__req *req, int status)
+{
+  req->status = status;
+  if (log != NULL) {
+    mrlog__flusher_early(log, req);
+    return;
+  }
+  if (mrlog__spawn_detached("mrlog-errand", deliver, req) != 0) {
+    /* No thread to be had: the rule yields to not losing the call. */
+    deliver(req);
+  }
+}
+
+static bool
+name_ok(const char *name, size_t *len)
+{
+  if (name == NULL)
+    return false;
+  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
+  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
+}
+
+/* Checks records; OUT: total payload bytes.  false if invalid. */
+static bool
+records_ok(const struct iovec *recs, size_t count, uint64_t *total)
+{
+  size_t i;
+
+  *total = 0;
+  if (recs == NULL || count == 0 || count > MRLOG_BATCH_COUNT_MAX)
+    return false;
+  for (i = 0; i < count; i++) {
+    if (recs[i].iov_len > MRLOG_RECORD_MAX ||
+        (recs[i].iov_base == NULL && recs[i].iov_len > 0))
+      return false;
+    *total += recs[i].iov_len;
+  }
+  return *total <= MRLOG_BATCH_BYTES_MAX;
+}
+
+static int
+mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
+{
+  uint64_t limit = log->policy.memory_limit;
+  uint64_t cur = atomic_load_explicit(&log->mem_reserved, memory_order_relaxed);
+  struct timespec ts;
+
+  for (;;) {
+    /* An empty log admits any one request, so a record larger than the
+     * limit cannot wait forever. */
+    if (cur == 0 || (cur <= limit && charge <= limit - cur)) {
+      if (atomic_compare_exchange_weak(&log->mem_reserved, &cur, cur + charge))
+        return 0;
+      continue;
+    }
+    if (!may_wait)
+      return MRLOG_EFULL;
+    if (atomic_load(&log->closing))
+      return MRLOG_ECLOSED;
+    pthread_mutex_lock(&log->mem_mutex);
+    atomic_fetch_add(&log->mem_waiters, 1);
+    cur = atomic_load(&log->mem_reserved);
+    if (!(cur == 0 || (cur <= limit && charge <= limit - cur)) &&
+        !atomic_load(&log->closing)) {
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      ts.tv_nsec += 50 * 1000 * 1000;
+      if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+      }
+      pthread_cond_timedwait(&log->mem_cond, &log->mem_mutex, &ts);
+    }
+    atomic_fetch_sub(&log->mem_waiters, 1);
+    pthread_mutex_unlock(&log->mem_mutex);
+    cur = atomic_load(&log->mem_reserved);
+  }
+}
+
+/* Allocates a request with room for name and records.  NULL on ENOMEM. */
+static struct mrlog__req *
+req_new(int type, const char *name, size_t name_len, const struct iovec *recs,
+        size_t count, uint64_t total, mrlog_future *future, mrlog_done_fn done,
+        void *arg)
+{
+  size_t size = sizeof(struct mrlog__req) + name_len + 1 +
+                count * sizeof(uint32_t) + (size_t)total;
+  struct mrlog__req *req = malloc(size);
+  uint8_t *p;
+  size_t i;
+
+  if (req == NULL)
+    return NULL;
+  memset(req, 0, sizeof(*req));
+  req->type = (uint8_t)type;
+  req->future = future;
+  req->done = done;
+  req->arg = arg;
+  p = (uint8_t *)(req + 1);
+  req->lens = (uint32_t *)p;
+  p += count * sizeof(uint32_t);
+  req->name = (char *)p;
+  if (name_len > 0)
+    memcpy(req->name, name, name_len);
+  req->name[name_len] = '\0';
+  req->name_len = (uint32_t)name_len;
+  p += name_len + 1;
+  req->payload = p;
+  req->count = (uint32_t)count;
+  req->payload_len = total;
+  for (i = 0; i < count; i++) {
+    req->lens[i] = (uint32_t)recs[i].iov_len;
+    if (recs[i].iov_len > 0)
+      memcpy(p, recs[i].iov_base, recs[i].iov_len);
+    p += recs[i].iov_len;
+  }
+  return req;
+}
+
+/*
+ * The one submission path.  name may be NULL for SYNC.  recs/count only
+ * for appends.  position: explicit position (appends) or truncation point.
+ */
+static mrlog_future *
+submit(struct mrlog *log, int type, const char *name, bool has_position,
+       uint64_t position, const struct iovec *recs, size_t count,
+       mrlog_done_fn done, void *arg)
+{
+  mrlog_future *future = mrlog__future_new();
+  struct mrlog__req *req;
+  size_t name_len = 0;
+  uint64_t total = 0;
+  int status = 0, rc;
+  bool may_wait;
+
+  if (type != MRLOG_REQ_SYNC && !name_ok(name, &name_len))
+    status = MRLOG_EINVAL;
+  if (status == 0 && type == MRLOG_REQ_APPEND &&
+      !records_ok(recs, count, &total))
+    status = MRLOG_EINVAL;
+  if (log == NULL)
+    status = MRLOG_EINVAL;
+  if (status != 0) {
+    req = req_new(type, NULL, 0, NULL, 0, 0, future, done, arg);
+    if (req == NULL)
+      goto out_of_memory;
+    settle(log, req, status);
+    return future;
+  }
+  req = req_new(type, name, name_len, recs, type == MRLOG_REQ_APPEND ? count : 0,
+                total, future, done, arg);
+  if (req == NULL) {
+    req = req_new(type, NULL, 0, NULL, 0, 0, future, done, arg);
+    if (req == NULL)
+      goto out_of_memory;
+    settle(log, req, MRLOG_ENOMEM);
+    return future;
+  }
+  req->has_position = has_position;
+  req->position = position;
+
+  /* Invariant 3. */
+  atomic_fetch_add(&log->submitting, 1);
+  if (atomic_load(&log->closing)) {
+    atomic_fetch_sub(&log->submitting, 1);
+    settle(log, req, MRLOG_ECLOSED);
+    return future;
+  }
+  may_wait = !log->policy.nonblocking && !mrlog__on_library_thread();
+  if (type == MRLOG_REQ_APPEND) {
+    uint64_t charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+    rc = mem_reserve(log, charge, may_wait);
+    if (rc != 0) {
+      atomic_fetch_sub(&log->submitting, 1);
+      settle(log, req, rc);
+      return future;
+    }
+    req->reserved = charge;
+  }
+  rc = mrlog__ring_push(log, req, may_wait);
+  atomic_fetch_sub(&log->submitting, 1);
+  if (rc != 0)
+    settle(log, req, rc); /* req_finish releases the reservation */
+  return future;
+
+out_of_memory:
+  /* Not even a small request could be had.  The callback must still run
+   * once; with no memory for a request or a thread, deliver it here. */
+  if (future != NULL || done != NULL)
+    mrlog__complete(future, done, arg, MRLOG_ENOMEM, 0);
+  return future;
+}
+
+mrlog_future *
+mrlog_create_queue(mrlog *log, const char *queue, mrlog_done_fn done,
+                   void *arg)
+{
+  return submit(log, MRLOG_REQ_CREATE, queue, false, 0, NULL, 0, done, arg);
+}
+
+mrlog_future *
+mrlog_delete_queue(mrlog *log, const char *queue, mrlog_done_fn done,
+                   void *arg)
+{
+  return submit(log, MRLOG_REQ_DELETE, queue, false, 0, NULL, 0, done, arg);
+}
+
+mrlog_future *
+mrlog_append(mrlog *log, const char *queue, const uint64_t *position,
+             const void *data, size_t len, mrlog_done_fn done, void *arg)
+{
+  struct iovec iov = { (void *)data, len };
+
+  return submit(log, MRLOG_REQ_APPEND, queue, position != NULL,
+                position ? *position : 0, &iov, 1, done, arg);
+}
+
+mrlog_future *
+mrlog_append_batch(mrlog *log, const char *queue,
+                   const uint64_t *first_position, const struct iovec *records,
+                   size_t count, mrlog_done_fn done, void *arg)
+{
+  return submit(log, MRLOG_REQ_APPEND, queue, first_position != NULL,
+                first_position ? *first_position : 0, records, count, done,
+                arg);
+}
+
+mrlog_future *
+mrlog_truncate(mrlog *log, const char *queue, uint64_t position,
+               mrlog_done_fn done, void *arg)
+{
+  return submit(log, MRLOG_REQ_TRUNCATE, queue, true, position, NULL, 0, done,
+                arg);
+}
+
+mrlog_future *
+mrlog_sync(mrlog *log, mrlog_done_fn done, void *arg)
+{
+  return submit(log, MRLOG_REQ_SYNC, NULL, false, 0, NULL, 0, done, arg);
+}

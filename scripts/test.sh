@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# test.sh -- build and run mrlog's test suite, the way CI does.
+#
+#   1. scripts/setup.sh builds ./build (or $BUILD_DIR) and `make check` runs
+#      there;
+#   2. unless SKIP_SANITIZERS=1, the same again in ./build-asan (or
+#      $ASAN_BUILD_DIR) configured with --enable-sanitizers (gcc ASan+UBSan),
+#      with leak detection on and Check's timeouts scaled by 4.
+#
+# A build failure stops at once; a test failure still lets the other build run
+# so one CI log shows both.  On failure the build's test-suite.log is printed.
+# The last line is "tests: N passed, N failed[, N skipped]", counting every
+# Check test case plus every other test program or script.
+#
+# Environment: BUILD_DIR, ASAN_BUILD_DIR, CONFIGURE_ARGS (applied to both
+# builds), JOBS (default 2), SKIP_APT, SKIP_SANITIZERS=1, and RUN_DISTCHECK=1
+# to also run `make distcheck` in the default build (slow: it builds and
+# tests the tarball again).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+BUILD_DIR=${BUILD_DIR:-build}
+ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+CONFIGURE_ARGS=${CONFIGURE_ARGS:-}
+JOBS=${JOBS:-2}
+SKIP_SANITIZERS=${SKIP_SANITIZERS:-0}
+RUN_DISTCHECK=${RUN_DISTCHECK:-0}
+
+total_passed=0
+total_failed=0
+total_skipped=0
+status=0
+
+say() { printf '[test] %s\n' "$*"; }
+
+abs_dir() {
+  case "$1" in
+    /*) printf '%s' "$1" ;;
+    *) printf '%s/%s' "$ROOT" "$1" ;;
+  esac
+}
+
+# Adds one build's results to the totals: every Check test case from the
+# runner's log, and one count per other test from automake's .trs files.
+count_results() {
+  local dir=$1 label=$2
+  local passed=0 failed=0 skipped=0 checks=0 check_failed=0
+  local line trs result n f e
+  local re='Checks: ([0-9]+), Failures: ([0-9]+), Errors: ([0-9]+)'
+
+  if [[ -f "$dir/tests/check_mrlog.log" ]]; then
+    while IFS= read -r line; do
+      if [[ "$line" =~ $re ]]; then
+        n=${BASH_REMATCH[1]} f=${BASH_REMATCH[2]} e=${BASH_REMATCH[3]}
+        say "$label: check_mrlog: $line"
+        checks=$((checks + n))
+        check_failed=$((check_failed + f + e))
+      fi
+    done <"$dir/tests/check_mrlog.log"
+  fi
+  passed=$((checks - check_failed))
+  failed=$check_failed
+
+  for trs in "$dir"/tests/*.trs; do
+    [[ -e "$trs" ]] || continue
+    result=$(sed -n 's/^:test-result: *//p' "$trs" | head -n 1)
+    if [[ "$trs" == */check_mrlog.trs ]]; then
+      # The runner failed without a failing case being counted (a crash, a
+      # sanitizer report at exit, no summary line): count the runner itself.
+      if [[ "$result" != PASS && "$result" != SKIP && $check_failed -eq 0 ]]; then
+        failed=$((failed + 1))
+      fi
+      continue
+    fi
+    case "$result" in
+      PASS | XFAIL) passed=$((passed + 1)) ;;
+      SKIP) skipped=$((skipped + 1)) ;;
+      *) failed=$((failed + 1)) ;;
+    esac
+  done
+
+  say "$label: $passed passed, $failed failed, $skipped skipped"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  total_skipped=$((total_skipped + skipped))
+}
+
+# run_build LABEL BUILD_DIR CONFIGURE_ARGS [VAR=value ...]
+run_build() {
+  local label=$1 build_dir=$2 configure_args=$3
+  shift 3
+  local dir
+  dir=$(abs_dir "$build_dir")
+
+  say "=== $label: build in $build_dir (configure args: '${configure_args}') ==="
+  if ! BUILD_DIR=$build_dir CONFIGURE_ARGS=$configure_args JOBS=$JOBS \
+    bash "$ROOT/scripts/setup.sh"; then
+    say "$label: BUILD FAILED"
+    printf 'tests: %d passed, %d failed\n' "$total_passed" "$((total_failed + 1))"
+    exit 1
+  fi
+
+  # Stale results from an earlier run must not be counted.
+  rm -f "$dir"/tests/*.log "$dir"/tests/*.trs "$dir/test-suite.log"
+
+  say "=== $label: make check ${*} ==="
+  if env "$@" make -C "$dir" -j"$JOBS" check; then
+    say "$label: make check passed"
+  else
+    status=1
+    say "$label: make check FAILED; $build_dir/test-suite.log follows"
+    if [[ -f "$dir/test-suite.log" ]]; then
+      cat "$dir/test-suite.log"
+    else
+      say "($dir/test-suite.log is missing)"
+    fi
+  fi
+  count_results "$dir" "$label"
+}
+
+run_build "default" "$BUILD_DIR" "$CONFIGURE_ARGS"
+
+if [[ "$RUN_DISTCHECK" == 1 ]]; then
+  say "=== make distcheck in $BUILD_DIR ==="
+  if make -C "$(abs_dir "$BUILD_DIR")" distcheck; then
+    say "distcheck passed"
+  else
+    say "distcheck FAILED"
+    status=1
+  fi
+fi
+
+if [[ "$SKIP_SANITIZERS" == 1 ]]; then
+  say "SKIP_SANITIZERS=1: skipping the sanitizer build"
+else
+  run_build "asan+ubsan" "$ASAN_BUILD_DIR" \
+    "--enable-sanitizers${CONFIGURE_ARGS:+ $CONFIGURE_ARGS}" \
+    ASAN_OPTIONS=detect_leaks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    CK_TIMEOUT_MULTIPLIER=4
+fi
+
+if ((total_passed + total_failed == 0)); then
+  say "no test ran"
+  status=1
+fi
+
+if ((status == 0)); then
+  say "all test runs passed"
+else
+  say "FAILED"
+fi
+if ((total_skipped > 0)); then
+  printf 'tests: %d passed, %d failed, %d skipped\n' \
+    "$total_passed" "$total_failed" "$total_skipped"
+else
+  printf 'tests: %d passed, %d failed\n' "$total_passed" "$total_failed"
+fi
+exit "$status"

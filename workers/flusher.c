@@ -1,0 +1,341 @@
+/*
+ * flusher.c -- the flusher thread: applies the fsync policy and completes
+ * requests (it runs every callback of a mutation).
+ *
+ * DESIGN
+ *   Messages: lists of written requests from the writer (each carrying
+ *   the LSN that ends its frame), and single requests whose status was
+ *   settled at submit time (the early list).
+ *   Owns: nothing on disk; it borrows the hot fd, which the writer swaps
+ *   only while no sync is running (flusher_switch_fd waits).
+ *   Policy:
+ *     fsync_interval_ms == 0 (durable): a request completes only once
+ *       durable_lsn >= its LSN.  One fdatasync covers every request handed
+ *       over before it started (group commit); the writer keeps writing
+ *       while it runs.
+ *     fsync_interval_ms > 0 (written): requests complete as soon as they
+ *       are handed over; an fdatasync runs every fsync_interval_ms while
+ *       bytes are unsynced, or once fsync_bytes are unsynced.
+ *     In both, a SYNC request forces an fdatasync before it completes, and
+ *     the stop sentinel forces a last one.
+ *   Ordering: requests complete in the order the writer handed them over;
+ *   early requests are completed as they come.
+ *   Failure: a failed fdatasync is never retried; it fails the log, and
+ *   every request not covered by durable_lsn completes with the failure.
+ *
+ * Invariants:
+ *  1. durable_lsn only grows, and only after an fdatasync that covered it
+ *     returned 0 (or the writer's own sync at rotation).
+ *  2. No lock is held while a callback runs or while fdatasync runs.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+struct mrlog__flusher {
+  pthread_t thread;
+  bool started;
+  pthread_mutex_t mutex;        /* guards every field below */
+  pthread_cond_t cond;          /* work arrived (CLOCK_MONOTONIC) */
+  pthread_cond_t idle_cond;     /* a sync finished */
+  struct mrlog__req *first;     /* written requests, oldest first */
+  struct mrlog__req *last;
+  struct mrlog__req *early_first; /* settled at submit time */
+  struct mrlog__req *early_last;
+  int fd;                       /* hot segment fd (the writer's) */
+  uint64_t written_lsn;         /* end of the last handed-over frame */
+  uint64_t unsynced_mark;       /* writer's byte count at the last sync */
+  uint64_t unsynced;            /* writer's byte count now */
+  bool syncing;                 /* an fdatasync of fd is running */
+  bool stopped;                 /* the stop sentinel was completed */
+};
+
+int
+mrlog__datasync(struct mrlog *log, int fd)
+{
+  int rc;
+
+  do
+    rc = fdatasync(fd);
+  while (rc != 0 && errno == EINTR);
+  atomic_fetch_add_explicit(&log->stat_fsyncs, 1, memory_order_relaxed);
+  return rc == 0 ? 0 : mrlog__status_from_errno(errno);
+}
+
+int
+mrlog__flusher_init(struct mrlog *log)
+{
+  struct mrlog__flusher *f = calloc(1, sizeof(*f));
+  pthread_condattr_t attr;
+
+  if (f == NULL)
+    return MRLOG_ENOMEM;
+  pthread_mutex_init(&f->mutex, NULL);
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&f->cond, &attr);
+  pthread_cond_init(&f->idle_cond, &attr);
+  pthread_condattr_destroy(&attr);
+  f->fd = -1;
+  log->flusher = f;
+  return 0;
+}
+
+void
+mrlog__flusher_free(struct mrlog *log)
+{
+  struct mrlog__flusher *f = log->flusher;
+
+  if (f == NULL)
+    return;
+  pthread_mutex_destroy(&f->mutex);
+  pthread_cond_destroy(&f->cond);
+  pthread_cond_destroy(&f->idle_cond);
+  free(f);
+  log->flusher = NULL;
+}
+
+void
+mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
+                      struct mrlog__req *last, uint64_t written_lsn,
+                      uint64_t unsynced_bytes)
+{
+  struct mrlog__flusher *f = log->flusher;
+
+  pthread_mutex_lock(&f->mutex);
+  if (f->last)
+    f->last->next = first;
+  else
+    f->first = first;
+  f->last = last;
+  last->next = NULL;
+  if (f->written_lsn < written_lsn)
+    f->written_lsn = written_lsn;
+  f->unsynced = unsynced_bytes;
+  pthread_cond_signal(&f->cond);
+  pthread_mutex_unlock(&f->mutex);
+}
+
+int
+mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable)
+{
+  struct mrlog__flusher *f = log->flusher;
+  int old;
+
+  pthread_mutex_lock(&f->mutex);
+  while (f->syncing)
+    pthread_cond_wait(&f->idle_cond, &f->mutex);
+  old = f->fd;
+  f->fd = fd;
+  if (f->written_lsn < durable)
+    f->written_lsn = durable;
+  f->unsynced = f->unsynced_mark = 0;
+  if (atomic_load(&log->durable_lsn) < durable)
+    atomic_store_explicit(&log->durable_lsn, durable, memory_order_release);
+  pthread_cond_signal(&f->cond);
+  pthread_mutex_unlock(&f->mutex);
+  return old;
+}
+
+static void *
+deliver_detached(void *arg)
+{
+  struct mrlog__req *req = arg;
+
+  mrlog__complete(req->future, req->done, req->arg, req->status,
+                  req->position);
+  free(req);
+  return NULL;
+}
+
+void
+mrlog__flusher_early(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__flusher *f = log->flusher;
+
+  req->next = NULL;
+  pthread_mutex_lock(&f->mutex);
+  if (f->stopped) {
+    /* Only reachable through misuse (a call racing close); still keep
+     * the completion rule. */
+    pthread_mutex_unlock(&f->mutex);
+    if (req->reserved)
+      mrlog__mem_release(log, req->reserved);
+    if (mrlog__spawn_detached("mrlog-late", deliver_detached, req) != 0)
+      deliver_detached(req);
+    return;
+  }
+  if (f->early_last)
+    f->early_last->next = req;
+  else
+    f->early_first = req;
+  f->early_last = req;
+  pthread_cond_signal(&f->cond);
+  pthread_mutex_unlock(&f->mutex);
+}
+
+static void
+complete_list(struct mrlog *log, struct mrlog__req *r, bool *saw_stop)
+{
+  struct mrlog__req *next;
+  uint64_t durable;
+  int failed;
+
+  for (; r != NULL; r = next) {
+    next = r->next;
+    if (r->type == MRLOG_REQ_STOP) {
+      *saw_stop = true;
+      free(r);
+      continue;
+    }
+    failed = atomic_load_explicit(&log->failed, memory_order_acquire);
+    durable = atomic_load_explicit(&log->durable_lsn, memory_order_acquire);
+    if (failed && r->status >= 0 && r->lsn > durable)
+      r->status = failed;
+    mrlog__req_finish(log, r);
+  }
+}
+
+static bool
+needs_sync(struct mrlog *log, struct mrlog__flusher *f, struct mrlog__req *list,
+           bool timer_due)
+{
+  uint64_t durable = atomic_load_explicit(&log->durable_lsn,
+                                          memory_order_acquire);
+  struct mrlog__req *r;
+
+  if (f->written_lsn <= durable || f->fd < 0 ||
+      atomic_load_explicit(&log->failed, memory_order_acquire))
+    return false;
+  if (log->policy.fsync_interval_ms == 0)
+    return list != NULL;
+  if (timer_due)
+    return true;
+  if (log->policy.fsync_bytes > 0 &&
+      f->unsynced - f->unsynced_mark >= log->policy.fsync_bytes)
+    return true;
+  for (r = list; r != NULL; r = r->next)
+    if (r->type == MRLOG_REQ_SYNC || r->type == MRLOG_REQ_STOP)
+      return true;
+  return false;
+}
+
+static void
+deadline_after(struct timespec *ts, unsigned ms)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+static bool
+passed(const struct timespec *t)
+{
+  struct timespec now;
+
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > t->tv_sec ||
+         (now.tv_sec == t->tv_sec && now.tv_nsec >= t->tv_nsec);
+}
+
+static void *
+flusher_main(void *arg)
+{
+  struct mrlog *log = arg;
+  struct mrlog__flusher *f = log->flusher;
+  unsigned interval = log->policy.fsync_interval_ms;
+  struct mrlog__req *list, *early;
+  struct timespec next_sync;
+  bool stop = false, sync, timer_due;
+  uint64_t target, unsynced;
+  int fd, rc;
+
+  mrlog__mark_library_thread("mrlog-flusher");
+  deadline_after(&next_sync, interval ? interval : 1000);
+  pthread_mutex_lock(&f->mutex);
+  for (;;) {
+    timer_due = false;
+    while (f->first == NULL && f->early_first == NULL && !stop) {
+      if (interval > 0 &&
+          f->written_lsn > atomic_load(&log->durable_lsn)) {
+        if (passed(&next_sync)) {
+          timer_due = true;
+          break;
+        }
+        pthread_cond_timedwait(&f->cond, &f->mutex, &next_sync);
+      } else {
+        pthread_cond_wait(&f->cond, &f->mutex);
+      }
+    }
+    if (interval > 0 && passed(&next_sync))
+      timer_due = true;
+    list = f->first;
+    early = f->early_first;
+    f->first = f->last = NULL;
+    f->early_first = f->early_last = NULL;
+    sync = needs_sync(log, f, list, timer_due);
+    target = f->written_lsn;
+    unsynced = f->unsynced;
+    fd = f->fd;
+    f->syncing = sync;
+    pthread_mutex_unlock(&f->mutex);
+
+    /* Early requests: their status is settled; no lock held. */
+    complete_list(log, early, &stop);
+    if (sync) {
+      rc = mrlog__datasync(log, fd);
+      pthread_mutex_lock(&f->mutex);
+      f->syncing = false;
+      if (rc == 0) {
+        if (atomic_load(&log->durable_lsn) < target)
+          atomic_store_explicit(&log->durable_lsn, target,
+                                memory_order_release);
+        f->unsynced_mark = unsynced;
+      }
+      pthread_cond_broadcast(&f->idle_cond);
+      pthread_mutex_unlock(&f->mutex);
+      if (rc != 0)
+        mrlog__fail(log, rc, "fdatasync", errno);
+      else
+        mrlog__cleaner_wake(log);
+      if (interval > 0)
+        deadline_after(&next_sync, interval);
+    } else if (timer_due) {
+      deadline_after(&next_sync, interval);
+    }
+    complete_list(log, list, &stop);
+
+    pthread_mutex_lock(&f->mutex);
+    if (stop && f->first == NULL && f->early_first == NULL) {
+      f->stopped = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&f->mutex);
+  return NULL;
+}
+
+int
+mrlog__flusher_start(struct mrlog *log)
+{
+  if (pthread_create(&log->flusher->thread, NULL, flusher_main, log) != 0)
+    return MRLOG_ENOMEM;
+  log->flusher->started = true;
+  return 0;
+}
+
+void
+mrlog__flusher_join(struct mrlog *log)
+{
+  if (log->flusher != NULL && log->flusher->started) {
+    pthread_join(log->flusher->thread, NULL);
+    log->flusher->started = false;
+  }
+}

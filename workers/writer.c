@@ -1,0 +1,564 @@
+/*
+ * writer.c -- the writer thread: sole consumer of the request ring, sole
+ * mutator of the queue state and of the hot segment file.
+ *
+ * DESIGN
+ *   Messages: every request type (enum mrlog__req_type).  It pops up to
+ *   PASS_MAX requests at a time, checks each against its own view of the
+ *   queues (w_next, w_floor), and encodes the effective ones into one frame:
+ *   appends are regrouped by queue (only per-queue order matters), so a pass
+ *   of single-record appends to a few queues costs one APPEND operation per
+ *   queue and about one byte per record.  A truncate first emits its queue's
+ *   pending appends; a create or delete first writes the whole pending frame
+ *   and then goes out in a frame of its own, since later requests look the
+ *   queue up by name.
+ *   Owns: the hot segment fd and its write offset, the frame buffer, the
+ *   [writer] fields of every queue.
+ *   Ordering: requests are completed in the order popped; a frame is
+ *   written, then applied to RAM (the same code as recovery), then its
+ *   requests go to the flusher, so a record is readable before it is
+ *   acknowledged.
+ *   Completion: by handing requests to the flusher with the frame's LSN.
+ *
+ * Invariants:
+ *  1. Nothing is written after a failure: a partly written frame may sit
+ *     at the tail, and a valid frame after it would turn a healable tail
+ *     into corruption.
+ *  2. Before the first frame of segment n+1 is written, segment n is
+ *     fdatasynced, and n+1 (header and checkpoint) is fdatasynced and its
+ *     directory entry fsynced.  So only the last segment can have a torn
+ *     tail, and every segment's metadata is restated by its successor.
+ *  3. A frame's `synced` field never exceeds the bytes of the file the
+ *     flusher has actually made durable.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PASS_MAX 1024
+#define FRAME_TARGET (4u << 20) /* bytes before a pass is cut */
+
+struct mrlog__writer {
+  pthread_t thread;
+  bool started;
+  int fd;                      /* hot segment, O_WRONLY */
+  struct mrlog__segment *seg;  /* hot segment */
+  uint32_t off;                /* bytes in the hot segment */
+  struct mrlog__buf frame;     /* 16-byte header room + body being built */
+  struct mrlog__queue *touched;  /* queues with pending appends */
+  struct mrlog__req *done_first; /* requests of the frame, in order */
+  struct mrlog__req *done_last;
+  uint64_t pending_bytes;      /* payload of pending appends */
+  uint64_t unsynced;           /* bytes written since the last rotation */
+  struct mrlog__req *batch[PASS_MAX];
+};
+
+int
+mrlog__writer_init(struct mrlog *log)
+{
+  struct mrlog__writer *w = calloc(1, sizeof(*w));
+
+  if (w == NULL)
+    return MRLOG_ENOMEM;
+  w->fd = -1;
+  if (mrlog__buf_reserve(&w->frame, 1 << 16) != 0) {
+    free(w);
+    return MRLOG_ENOMEM;
+  }
+  w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  log->writer = w;
+  return 0;
+}
+
+void
+mrlog__writer_free(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+
+  if (w == NULL)
+    return;
+  if (w->fd >= 0)
+    close(w->fd);
+  mrlog__buf_free(&w->frame);
+  free(w);
+  log->writer = NULL;
+}
+
+static void
+add_done(struct mrlog__writer *w, struct mrlog__req *req)
+{
+  req->next = NULL;
+  if (w->done_last)
+    w->done_last->next = req;
+  else
+    w->done_first = req;
+  w->done_last = req;
+}
+
+/* Emits the pending appends of q as APPEND operations, one per run of
+ * consecutive positions. */
+static int
+emit_runs(struct mrlog__writer *w, struct mrlog__queue *q)
+{
+  struct mrlog__req *r = q->pass_first, *end;
+  uint64_t count, bytes, i;
+  size_t need;
+  int rc;
+
+  while (r != NULL) {
+    count = 0;
+    need = 1 + 3 * MRLOG_VARINT_MAX;
+    bytes = 0;
+    for (end = r; end != NULL; end = end->run_next) {
+      if (end != r && end->first != r->first + count)
+        break;
+      count += end->count;
+      for (i = 0; i < end->count; i++)
+        need += mrlog__varint_len(end->lens[i]);
+      bytes += end->payload_len;
+    }
+    rc = mrlog__buf_reserve(&w->frame, need + bytes);
+    if (rc != 0)
+      return MRLOG_ENOMEM;
+    mrlog__buf_put_u8(&w->frame, MRLOG_OP_APPEND);
+    mrlog__buf_put_varint(&w->frame, q->id);
+    mrlog__buf_put_varint(&w->frame, r->first);
+    mrlog__buf_put_varint(&w->frame, count);
+    for (; r != end; r = r->run_next) {
+      const uint8_t *p = r->payload;
+      for (i = 0; i < r->count; i++) {
+        mrlog__buf_put_varint(&w->frame, r->lens[i]);
+        memcpy(w->frame.data + w->frame.len, p, r->lens[i]);
+        w->frame.len += r->lens[i];
+        p += r->lens[i];
+      }
+    }
+  }
+  q->pass_first = q->pass_last = NULL;
+  return 0;
+}
+
+static int
+emit_all_runs(struct mrlog__writer *w)
+{
+  struct mrlog__queue *q, *next;
+  int rc = 0;
+
+  for (q = w->touched; q != NULL; q = next) {
+    next = q->pass_next;
+    if (rc == 0 && q->pass_first != NULL)
+      rc = emit_runs(w, q);
+    q->pass_first = q->pass_last = NULL;
+    q->pass_next = NULL;
+    q->in_pass = false;
+  }
+  w->touched = NULL;
+  w->pending_bytes = 0;
+  return rc;
+}
+
+static uint32_t
+synced_hint(struct mrlog *log, struct mrlog__writer *w)
+{
+  uint64_t d = atomic_load_explicit(&log->durable_lsn, memory_order_acquire);
+  uint32_t off;
+
+  if (MRLOG_LSN_SEGNO(d) != w->seg->segno)
+    return MRLOG_LSN_SEGNO(d) > w->seg->segno ? w->off : 0;
+  off = MRLOG_LSN_OFF(d);
+  return off < w->off ? off : w->off;
+}
+
+/* Marks every request of the frame failed with status. */
+static void
+fail_done(struct mrlog__writer *w, int status)
+{
+  struct mrlog__req *r;
+
+  for (r = w->done_first; r != NULL; r = r->next) {
+    if (r->status >= 0 && r->type != MRLOG_REQ_STOP)
+      r->status = status;
+  }
+}
+
+static int rotate(struct mrlog *log);
+
+/* Writes the frame being built (if any), applies it, hands the requests
+ * to the flusher, and rotates when the segment is full. */
+static void
+flush_frame(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+  uint32_t body_len;
+  uint64_t lsn;
+  struct mrlog__req *r;
+  int rc, failed;
+
+  rc = emit_all_runs(w);
+  if (rc != 0)
+    mrlog__fail(log, rc, "building a frame", ENOMEM);
+  failed = atomic_load_explicit(&log->failed, memory_order_acquire);
+  body_len = (uint32_t)(w->frame.len - MRLOG_FRAME_HEADER_SIZE);
+  if (failed) {
+    fail_done(w, failed);
+  } else if (body_len > 0) {
+    mrlog__frame_header_encode(w->frame.data, w->seg->segno, w->off, body_len,
+                               synced_hint(log, w));
+    rc = mrlog__pwrite_all(w->fd, w->frame.data, w->frame.len, w->off);
+    if (rc != 0) {
+      mrlog__fail(log, rc, "writing a segment", errno);
+      fail_done(w, rc);
+    } else {
+      w->off += (uint32_t)w->frame.len;
+      w->unsynced += w->frame.len;
+      atomic_store_explicit(&w->seg->size, w->off, memory_order_relaxed);
+      lsn = MRLOG_LSN(w->seg->segno, w->off);
+      pthread_rwlock_wrlock(&log->state_lock);
+      rc = mrlog__apply_frame(log, w->seg,
+                              w->frame.data + MRLOG_FRAME_HEADER_SIZE,
+                              body_len, lsn, false);
+      pthread_rwlock_unlock(&log->state_lock);
+      if (rc != 0) {
+        /* RAM no longer matches the file: stop before it diverges more. */
+        mrlog__fail(log, rc == MRLOG_ENOMEM ? rc : MRLOG_EIO,
+                    "applying a written frame", 0);
+        fail_done(w, rc == MRLOG_ENOMEM ? rc : MRLOG_EIO);
+      }
+    }
+  }
+  w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  lsn = MRLOG_LSN(w->seg->segno, w->off);
+  for (r = w->done_first; r != NULL; r = r->next) {
+    r->lsn = lsn;
+    if (r->type == MRLOG_REQ_APPEND && r->status == 0) {
+      r->reserved = 0; /* now owned by the stored records */
+      atomic_fetch_add_explicit(&log->stat_appends, r->count,
+                                memory_order_relaxed);
+    }
+  }
+  if (w->done_first != NULL)
+    mrlog__flusher_submit(log, w->done_first, w->done_last, lsn, w->unsynced);
+  w->done_first = w->done_last = NULL;
+  if (!atomic_load_explicit(&log->failed, memory_order_acquire) &&
+      w->off >= log->policy.segment_bytes)
+    rotate(log);
+}
+
+static struct mrlog__queue *
+lookup(struct mrlog *log, const struct mrlog__req *req)
+{
+  return mrlog__index_by_name(&log->index, req->name, req->name_len,
+                              mrlog__name_hash(req->name, req->name_len));
+}
+
+static uint64_t
+sat_inc(uint64_t v)
+{
+  return v == UINT64_MAX ? UINT64_MAX : v + 1;
+}
+
+/* A create or a delete: written in a frame of its own. */
+static void
+handle_structural(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__writer *w = log->writer;
+  struct mrlog__queue *q;
+
+  flush_frame(log);
+  q = lookup(log, req);
+  add_done(w, req);
+  if (req->type == MRLOG_REQ_CREATE) {
+    req->position = 0;
+    if (q != NULL) {
+      req->status = MRLOG_EEXIST;
+      return;
+    }
+    if (mrlog__buf_reserve(&w->frame, 1 + 2 * MRLOG_VARINT_MAX +
+                                          req->name_len) != 0) {
+      req->status = MRLOG_ENOMEM;
+      return;
+    }
+    mrlog__buf_put_u8(&w->frame, MRLOG_OP_CREATE);
+    mrlog__buf_put_varint(&w->frame, log->next_queue_id);
+    mrlog__buf_put_varint(&w->frame, req->name_len);
+    memcpy(w->frame.data + w->frame.len, req->name, req->name_len);
+    w->frame.len += req->name_len;
+  } else {
+    req->position = 0;
+    if (q == NULL) {
+      req->status = MRLOG_ENOQUEUE;
+      return;
+    }
+    if (mrlog__buf_reserve(&w->frame, 1 + MRLOG_VARINT_MAX) != 0) {
+      req->status = MRLOG_ENOMEM;
+      return;
+    }
+    mrlog__buf_put_u8(&w->frame, MRLOG_OP_DELETE);
+    mrlog__buf_put_varint(&w->frame, q->id);
+  }
+  flush_frame(log);
+}
+
+static void
+handle_truncate(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__writer *w = log->writer;
+  struct mrlog__queue *q = lookup(log, req);
+  uint64_t bound = sat_inc(req->position);
+
+  add_done(w, req);
+  if (q == NULL) {
+    req->status = MRLOG_ENOQUEUE;
+    return;
+  }
+  if (bound <= q->w_floor)
+    return; /* nothing at or below position is left, next is past it */
+  if (q->pass_first != NULL && emit_runs(w, q) != 0) {
+    req->status = MRLOG_ENOMEM;
+    return;
+  }
+  if (mrlog__buf_reserve(&w->frame, 1 + 2 * MRLOG_VARINT_MAX) != 0) {
+    req->status = MRLOG_ENOMEM;
+    return;
+  }
+  mrlog__buf_put_u8(&w->frame, MRLOG_OP_TRUNCATE);
+  mrlog__buf_put_varint(&w->frame, q->id);
+  mrlog__buf_put_varint(&w->frame, req->position);
+  q->w_floor = bound;
+  if (q->w_next < bound)
+    q->w_next = bound;
+}
+
+static void
+handle_append(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__writer *w = log->writer;
+  struct mrlog__queue *q = lookup(log, req);
+  uint64_t first;
+
+  add_done(w, req);
+  if (q == NULL) {
+    req->status = MRLOG_ENOQUEUE;
+    return;
+  }
+  first = req->has_position ? req->position : q->w_next;
+  if (req->has_position && first < q->w_next) {
+    req->status = MRLOG_DUPLICATE;
+    req->position = first + req->count - 1;
+    return;
+  }
+  if (first > MRLOG_POSITION_MAX ||
+      req->count - 1 > MRLOG_POSITION_MAX - first) {
+    req->status = MRLOG_EINVAL; /* position space exhausted */
+    return;
+  }
+  req->first = first;
+  req->position = first + req->count - 1;
+  q->w_next = first + req->count;
+  req->run_next = NULL;
+  if (q->pass_last)
+    q->pass_last->run_next = req;
+  else
+    q->pass_first = req;
+  q->pass_last = req;
+  if (!q->in_pass) {
+    q->in_pass = true;
+    q->pass_next = w->touched;
+    w->touched = q;
+  }
+  w->pending_bytes += req->payload_len;
+}
+
+/* Returns true for the stop sentinel. */
+static bool
+handle(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__writer *w = log->writer;
+  int failed = atomic_load_explicit(&log->failed, memory_order_acquire);
+
+  req->status = 0;
+  if (failed && req->type != MRLOG_REQ_STOP) {
+    req->status = failed;
+    add_done(w, req);
+    return false;
+  }
+  switch (req->type) {
+  case MRLOG_REQ_CREATE:
+  case MRLOG_REQ_DELETE:
+    handle_structural(log, req);
+    break;
+  case MRLOG_REQ_TRUNCATE:
+    handle_truncate(log, req);
+    break;
+  case MRLOG_REQ_APPEND:
+    handle_append(log, req);
+    break;
+  case MRLOG_REQ_SYNC:
+    req->position = 0;
+    add_done(w, req);
+    break;
+  case MRLOG_REQ_STOP:
+    add_done(w, req);
+    return true;
+  default:
+    req->status = MRLOG_EINVAL;
+    add_done(w, req);
+  }
+  if (w->frame.len + w->pending_bytes >= FRAME_TARGET)
+    flush_frame(log);
+  return false;
+}
+
+static void *
+writer_main(void *arg)
+{
+  struct mrlog *log = arg;
+  struct mrlog__writer *w = log->writer;
+  bool stop = false;
+  unsigned n, i;
+
+  mrlog__mark_library_thread("mrlog-writer");
+  while (!stop) {
+    n = mrlog__ring_pop(log, w->batch, PASS_MAX);
+    if (n == 0) {
+      mrlog__ring_wait(log, 1000);
+      continue;
+    }
+    for (i = 0; i < n; i++) {
+      /* STOP is pushed only after every producer is done (see close). */
+      if (handle(log, w->batch[i]))
+        stop = true;
+    }
+    flush_frame(log);
+  }
+  return NULL;
+}
+
+int
+mrlog__writer_start(struct mrlog *log)
+{
+  int rc = pthread_create(&log->writer->thread, NULL, writer_main, log);
+
+  if (rc != 0)
+    return MRLOG_ENOMEM;
+  log->writer->started = true;
+  return 0;
+}
+
+void
+mrlog__writer_join(struct mrlog *log)
+{
+  if (log->writer != NULL && log->writer->started) {
+    pthread_join(log->writer->thread, NULL);
+    log->writer->started = false;
+  }
+}
+
+/* Encodes a checkpoint of every live queue into the (empty) frame. */
+static int
+encode_checkpoint(struct mrlog *log, struct mrlog__writer *w)
+{
+  struct mrlog__queue *q;
+  size_t b;
+
+  if (mrlog__buf_reserve(&w->frame, 1 + 2 * MRLOG_VARINT_MAX) != 0)
+    return MRLOG_ENOMEM;
+  mrlog__buf_put_u8(&w->frame, MRLOG_OP_CHECKPOINT);
+  mrlog__buf_put_varint(&w->frame, log->next_queue_id);
+  mrlog__buf_put_varint(&w->frame, log->index.count);
+  for (b = 0; b < log->index.nbuckets; b++) {
+    for (q = log->index.by_id[b]; q != NULL; q = q->by_id_next) {
+      if (mrlog__buf_reserve(&w->frame, 4 * MRLOG_VARINT_MAX + q->name_len))
+        return MRLOG_ENOMEM;
+      mrlog__buf_put_varint(&w->frame, q->id);
+      mrlog__buf_put_varint(&w->frame, q->name_len);
+      memcpy(w->frame.data + w->frame.len, q->name, q->name_len);
+      w->frame.len += q->name_len;
+      mrlog__buf_put_varint(&w->frame, q->w_floor);
+      mrlog__buf_put_varint(&w->frame, q->w_next);
+    }
+  }
+  return 0;
+}
+
+int
+mrlog__writer_open_segment(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  uint8_t header[MRLOG_FILE_HEADER_SIZE];
+  struct mrlog__segment *seg;
+  uint64_t segno = log->next_segno;
+  uint32_t off = MRLOG_FILE_HEADER_SIZE, body_len;
+  int fd, rc, old;
+
+  mrlog__segment_name(name, segno);
+  w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  rc = encode_checkpoint(log, w);
+  if (rc != 0)
+    return rc;
+  body_len = (uint32_t)(w->frame.len - MRLOG_FRAME_HEADER_SIZE);
+  /* A fresh file's first frame is fully unsynced: synced = 0. */
+  mrlog__frame_header_encode(w->frame.data, segno, off, body_len, 0);
+  fd = openat(log->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+              log->policy.file_mode);
+  if (fd < 0) {
+    rc = mrlog__status_from_errno(errno);
+    mrlog__logf(log, MRLOG_LOG_ERROR, "creating segment %s: %s", name,
+                strerror(errno));
+    w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+    return rc;
+  }
+  mrlog__file_header_encode(header, segno);
+  rc = mrlog__pwrite_all(fd, header, sizeof(header), 0);
+  if (rc == 0)
+    rc = mrlog__pwrite_all(fd, w->frame.data, w->frame.len, off);
+  if (rc == 0)
+    rc = mrlog__datasync(log, fd);
+  if (rc == 0)
+    rc = mrlog__fsync_dir(log->dir_fd);
+  off += (uint32_t)w->frame.len;
+  w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  if (rc == 0 && (seg = mrlog__segment_new(segno)) == NULL)
+    rc = MRLOG_ENOMEM;
+  if (rc != 0) {
+    close(fd);
+    unlinkat(log->dir_fd, name, 0);
+    return rc;
+  }
+  log->next_segno = segno + 1;
+  atomic_store(&seg->size, off);
+  atomic_store(&seg->hot, true);
+  mrlog__segment_add(log, seg);
+  if (w->seg != NULL)
+    atomic_store_explicit(&w->seg->hot, false, memory_order_release);
+  w->seg = seg;
+  log->hot = seg;
+  w->off = off;
+  w->unsynced = 0;
+  old = mrlog__flusher_switch_fd(log, fd, MRLOG_LSN(segno, off));
+  if (old >= 0)
+    close(old);
+  w->fd = fd;
+  mrlog__cleaner_wake(log);
+  return 0;
+}
+
+static int
+rotate(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+  int rc = mrlog__datasync(log, w->fd);
+
+  if (rc == 0) {
+    /* Everything in the old segment is durable now. */
+    rc = mrlog__writer_open_segment(log);
+  }
+  if (rc != 0)
+    mrlog__fail(log, rc, "rotating segments", errno);
+  return rc;
+}
