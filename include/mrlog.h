@@ -137,23 +137,26 @@ typedef struct mrlog_policy {
    * unsynced.  0 (default): no byte trigger. */
   uint64_t fsync_bytes;
   /* A segment file is rotated once it holds at least this many bytes.
-   * Default 128 MiB; clamped to [4 KiB, 1 GiB]. */
+   * Default 128 MiB; 0 means the default; clamped to [4 KiB, 1 GiB]. */
   uint64_t segment_bytes;
   /* Retained bytes in RAM (payload plus MRLOG_RECORD_OVERHEAD per record,
    * counted from submission) before producers are pushed back.  Default
-   * 1 GiB. */
+   * 1 GiB; 0 means the default.  A request is always admitted when nothing
+   * is retained, so one larger than the limit does not wait forever. */
   uint64_t memory_limit;
-  /* Request ring size, a power of two >= 4.  Default 16384. */
+  /* Request ring size, a power of two in [4, 2^24] (anything else,
+   * 0 included, is MRLOG_EINVAL).  Default 16384. */
   unsigned ring_slots;
   /* 0 (default): a producer waits when the ring is full or memory is at
    * its limit.  1: such a call completes at once with MRLOG_EFULL. */
   int nonblocking;
   /* How often the cleaner looks for deletable segments even when nothing
-   * woke it, in ms.  Default 1000. */
+   * woke it, in ms.  Default 1000; 0 means the default. */
   unsigned cleaner_interval_ms;
   /* enum mrlog_recovery; default MRLOG_RECOVER_TOLERATE_TAIL. */
   int recovery;
-  /* Mode for created segment files (before umask).  Default 0644. */
+  /* Mode for created segment files (before umask).  Default 0644; 0 means
+   * the default. */
   mode_t file_mode;
   /* Optional diagnostics callback and its argument (default NULL). */
   mrlog_log_fn log_fn;
@@ -246,8 +249,9 @@ MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
                                           uint64_t position,
                                           mrlog_done_fn done, void *arg);
 
-/* Completes when everything acknowledged or submitted before it is durable
- * (it forces an fsync in every policy).  Position reported: 0. */
+/* Completes when everything submitted before it is durable: in every
+ * policy it runs an fdatasync first if anything written is not yet
+ * durable.  Position reported: 0. */
 MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
                                       void *arg);
 

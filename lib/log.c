@@ -66,8 +66,6 @@ normalize(mrlog_policy *p)
     p->segment_bytes = MAX_SEGMENT_BYTES;
   if (p->memory_limit == 0)
     p->memory_limit = DEFAULT_MEMORY_LIMIT;
-  if (p->ring_slots == 0)
-    p->ring_slots = DEFAULT_RING_SLOTS;
   if (p->ring_slots < 4 || p->ring_slots > MAX_RING_SLOTS ||
       (p->ring_slots & (p->ring_slots - 1)) != 0)
     return MRLOG_EINVAL;
