@@ -137,7 +137,8 @@ mrlog__get_u64le(const uint8_t *p)
 /* File header. */
 void mrlog__file_header_encode(uint8_t out[MRLOG_FILE_HEADER_SIZE],
                                uint64_t segno);
-/* 0 if valid and for segno; -1 otherwise (bad magic, version, crc, number). */
+/* 0 if valid and for segno; -2 for an intact header of another format
+ * version; -1 otherwise (bad magic, crc or number). */
 int mrlog__file_header_check(const uint8_t *p, size_t avail, uint64_t segno);
 
 /* Fills the 16-byte header for a body already in place after it. */

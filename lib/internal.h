@@ -12,9 +12,11 @@
  *   cleaner    deletes segment files whose records are all truncated.
  *
  * LOCK ORDER (never take a lock to the left while holding one to the
- * right):  state_lock -> seg_mutex -> flush_mutex -> wake_mutex, and
- * mem_mutex, cleaner_mutex and the future stripes are leaves.  No lock is
- * held while a user callback or visitor runs.
+ * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
+ * mem_mutex, cleaner->mutex and the future stripes are leaves.  Today the
+ * only nesting is state_lock -> mem_mutex (a truncation releasing memory
+ * wakes blocked producers).  No lock is held while a user callback or
+ * visitor runs.
  */
 #ifndef MRLOG_INTERNAL_H
 #define MRLOG_INTERNAL_H
@@ -237,7 +239,7 @@ int mrlog__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
 int mrlog__status_from_errno(int err);
 int mrlog__fsync_dir(int dir_fd);
 struct mrlog__segment *mrlog__segment_new(uint64_t segno);
-/* Appends seg as the newest segment.  Takes seg_mutex. */
+/* Inserts seg in number order.  Takes seg_mutex. */
 void mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg);
 /* Decrements seg's live count by n at frame lsn (writer only). */
 void mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n,

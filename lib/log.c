@@ -99,11 +99,16 @@ mrlog__fail(struct mrlog *log, int status, const char *what, int err)
 {
   int expected = 0;
 
-  if (atomic_compare_exchange_strong(&log->failed, &expected, status))
-    mrlog__logf(log, MRLOG_LOG_ERROR,
-                "%s failed (%s%s%s): the log is now read-only", what,
-                mrlog_strerror(status), err ? ", " : "",
-                err ? strerror(err) : "");
+  if (!atomic_compare_exchange_strong(&log->failed, &expected, status))
+    return;
+  mrlog__logf(log, MRLOG_LOG_ERROR,
+              "%s failed (%s%s%s): the log is now read-only", what,
+              mrlog_strerror(status), err ? ", " : "", err ? strerror(err) : "");
+  /* Producers waiting for memory would wait forever now: let them see
+   * the failure. */
+  pthread_mutex_lock(&log->mem_mutex);
+  pthread_cond_broadcast(&log->mem_cond);
+  pthread_mutex_unlock(&log->mem_mutex);
 }
 
 void

@@ -99,20 +99,6 @@ cut_file(struct mrlog *log, const char *name, size_t at)
   return rc;
 }
 
-static void
-remove_segment(struct mrlog *log, struct mrlog__segment *seg)
-{
-  struct mrlog__segment **pp;
-
-  for (pp = &log->segs; *pp != NULL; pp = &(*pp)->next) {
-    if (*pp == seg) {
-      *pp = seg->next;
-      free(seg);
-      return;
-    }
-  }
-}
-
 /* Replays one segment file.  *cut_at is set when the tail must be cut. */
 static int
 replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
@@ -185,7 +171,18 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   if (rc != 0)
     return rc;
   s = (struct scan){ data, len, segno };
-  if (mrlog__file_header_check(data, len, segno) != 0) {
+  rc = mrlog__file_header_check(data, len, segno);
+  if (rc == -2) {
+    /* Written by another format version: refuse, whatever the policy,
+     * and change nothing. */
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "segment %s: format version %u is not supported (this "
+                "library reads version %u)",
+                name, mrlog__get_u32le(data + 8), MRLOG_FORMAT_VERSION);
+    free(data);
+    return MRLOG_ECORRUPT;
+  }
+  if (rc != 0) {
     size_t fsize;
     uint32_t fsynced;
     bool any_frame = next_valid(&s, MRLOG_FILE_HEADER_SIZE, &fsize,
@@ -227,8 +224,6 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
     rc = cut_file(log, name, cut_at);
     atomic_store(&seg->size, cut_at);
   }
-  if (rc == 0 && seg->size == 0)
-    remove_segment(log, seg);
   return rc;
 }
 

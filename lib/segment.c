@@ -215,11 +215,14 @@ mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg)
 {
   struct mrlog__segment **pp;
 
+  /* Kept in number order (oldest first), also when the cleaner puts back
+   * a segment it failed to delete. */
   pthread_mutex_lock(&log->seg_mutex);
-  for (pp = &log->segs; *pp != NULL; pp = &(*pp)->next)
+  for (pp = &log->segs; *pp != NULL && (*pp)->segno < seg->segno;
+       pp = &(*pp)->next)
     ;
+  seg->next = *pp;
   *pp = seg;
-  seg->next = NULL;
   pthread_mutex_unlock(&log->seg_mutex);
 }
 

@@ -107,6 +107,8 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
       return MRLOG_EFULL;
     if (atomic_load(&log->closing))
       return MRLOG_ECLOSED;
+    if (atomic_load(&log->failed))
+      return atomic_load(&log->failed); /* nothing will free memory now */
     pthread_mutex_lock(&log->mem_mutex);
     atomic_fetch_add(&log->mem_waiters, 1);
     cur = atomic_load(&log->mem_reserved);

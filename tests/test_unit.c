@@ -72,6 +72,11 @@ START_TEST(test_file_header)
   ck_assert_int_eq(mrlog__file_header_check(h, sizeof(h) - 1, 0x1234), -1);
   h[9] ^= 1;
   ck_assert_int_eq(mrlog__file_header_check(h, sizeof(h), 0x1234), -1);
+  /* An intact header of another version is told apart from damage. */
+  mrlog__file_header_encode(h, 0x1234);
+  mrlog__put_u32le(h + 8, MRLOG_FORMAT_VERSION + 1);
+  mrlog__put_u32le(h + 28, mrlog__crc32c(h, 28));
+  ck_assert_int_eq(mrlog__file_header_check(h, sizeof(h), 0x1234), -2);
 }
 END_TEST
 

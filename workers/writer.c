@@ -48,6 +48,7 @@ struct mrlog__writer {
   int fd;                      /* hot segment, O_WRONLY */
   struct mrlog__segment *seg;  /* hot segment */
   uint32_t off;                /* bytes in the hot segment */
+  uint32_t checkpoint_end;     /* offset after the segment's checkpoint */
   struct mrlog__buf frame;     /* 16-byte header room + body being built */
   struct mrlog__queue *touched;  /* queues with pending appends */
   struct mrlog__req *done_first; /* requests of the frame, in order */
@@ -243,8 +244,13 @@ flush_frame(struct mrlog *log)
   if (w->done_first != NULL)
     mrlog__flusher_submit(log, w->done_first, w->done_last, lsn, w->unsynced);
   w->done_first = w->done_last = NULL;
+  /* Rotate at segment_bytes, but only once the segment holds at least as
+   * much after its checkpoint as the checkpoint itself: with many queues
+   * a checkpoint can outgrow segment_bytes, and rotating on every frame
+   * would rewrite it each time. */
   if (!atomic_load_explicit(&log->failed, memory_order_acquire) &&
-      w->off >= log->policy.segment_bytes)
+      w->off >= log->policy.segment_bytes &&
+      w->off - w->checkpoint_end >= w->checkpoint_end)
     rotate(log);
 }
 
@@ -496,6 +502,9 @@ mrlog__writer_open_segment(struct mrlog *log)
   uint32_t off = MRLOG_FILE_HEADER_SIZE, body_len;
   int fd, rc, old;
 
+  /* LSNs keep the segment number in 32 bits (internal.h). */
+  if (segno > UINT32_MAX)
+    return MRLOG_EIO;
   mrlog__segment_name(name, segno);
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
   rc = encode_checkpoint(log, w);
@@ -539,6 +548,7 @@ mrlog__writer_open_segment(struct mrlog *log)
   w->seg = seg;
   log->hot = seg;
   w->off = off;
+  w->checkpoint_end = off;
   w->unsynced = 0;
   old = mrlog__flusher_switch_fd(log, fd, MRLOG_LSN(segno, off));
   if (old >= 0)
