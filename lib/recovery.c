@@ -230,7 +230,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
 int
 mrlog__recover(struct mrlog *log)
 {
-  uint64_t *segnos, last_size = 0;
+  uint64_t *segnos, last_size = 0, retained = 0;
   size_t n, i;
   struct mrlog__segment *s;
   struct mrlog__queue *q;
@@ -247,16 +247,18 @@ mrlog__recover(struct mrlog *log)
   if (rc != 0)
     return rc;
 
-  /* The writer's view starts equal to the applied one; memory already
-   * held counts against memory_limit. */
+  /* The writer's view starts equal to the applied one.  Memory held
+   * counts against memory_limit: replay stores records without reserving
+   * and drops some of them again (releasing), so the counter is set here
+   * from what is retained, not adjusted. */
   for (i = 0; i < log->index.nbuckets; i++) {
     for (q = log->index.by_id[i]; q != NULL; q = q->by_id_next) {
       q->w_next = q->next;
       q->w_floor = q->floor;
-      atomic_fetch_add(&log->mem_reserved,
-                       q->bytes + q->records * MRLOG_RECORD_OVERHEAD);
+      retained += q->bytes + q->records * MRLOG_RECORD_OVERHEAD;
     }
   }
+  atomic_store(&log->mem_reserved, retained);
 
   /* Invariant 6: make what we read durable before acting on it. */
   for (s = log->segs; s != NULL && s->next != NULL; s = s->next)
