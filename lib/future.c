@@ -187,13 +187,7 @@ mrlog_wait_timeout(mrlog_future *f, unsigned timeout_ms, uint64_t *position)
     return take_result(f, position);
   if (mrlog__on_library_thread())
     return MRLOG_EFULL;
-  clock_gettime(CLOCK_MONOTONIC, &deadline);
-  deadline.tv_sec += timeout_ms / 1000;
-  deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-  if (deadline.tv_nsec >= 1000000000L) {
-    deadline.tv_sec++;
-    deadline.tv_nsec -= 1000000000L;
-  }
+  mrlog__deadline_ms(&deadline, timeout_ms);
   if (!wait_done(f, &deadline))
     return MRLOG_ETIMEDOUT;
   return take_result(f, position);

@@ -35,6 +35,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #define MRLOG_CACHELINE 64
 
@@ -383,6 +384,10 @@ void mrlog__cleaner_wake(struct mrlog *log);
 unsigned mrlog__cleaner_pass(struct mrlog *log);
 /* Stops the cleaner after one last pass and joins it. */
 void mrlog__cleaner_join(struct mrlog *log);
+
+/* *ts = now (CLOCK_MONOTONIC) + ms: the deadline for a timed wait on a
+ * condition variable created with CLOCK_MONOTONIC. */
+void mrlog__deadline_ms(struct timespec *ts, unsigned ms);
 
 /* fdatasync with EINTR retry; counts stats.fsyncs.  0 or a status. */
 int mrlog__datasync(struct mrlog *log, int fd);

@@ -126,6 +126,18 @@ mrlog__mem_release(struct mrlog *log, uint64_t bytes)
   }
 }
 
+void
+mrlog__deadline_ms(struct timespec *ts, unsigned ms)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
 struct detached {
   void *(*fn)(void *);
   void *arg;

@@ -3,7 +3,7 @@
  * writer's wake-up.
  *
  * Invariants:
- *  1. Any number of producers push with ck_ring_enqueue_mpsc; only the
+ *  1. Any number of producers push (ck_ring reserve + commit, mpsc); only the
  *     writer pops (ck_ring_dequeue_mpsc).  The ring holds ring_slots - 1
  *     requests.
  *  2. The fast path of a push is one enqueue and one load of
@@ -17,9 +17,16 @@
  *     which it cannot take before the writer is waiting.
  *  4. Producers that wait for space sleep on space_cond; the writer, after
  *     popping, signals them only if ring_waiters is non-zero (same pattern).
+ *  5. ck's MPSC enqueue makes each producer wait, spinning, until every
+ *     producer that reserved a slot before it has committed.  With more
+ *     producers than cores, a producer preempted between reserve and
+ *     commit then stalls all the others for whole time slices.  So we use
+ *     reserve/commit and do that wait ourselves, yielding the CPU after a
+ *     short spin; the commit itself then finds its turn at once.
  */
 #include "internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -59,6 +66,28 @@ mrlog__ring_free(struct mrlog *log)
   log->ring_buf = NULL;
 }
 
+/* Enqueues req; false if the ring is full (invariant 5). */
+static bool
+ring_enqueue_slot(struct mrlog *log, struct mrlog__req *req)
+{
+  unsigned ticket, spins;
+  void **slot = ck_ring_enqueue_reserve_mpsc(&log->ring, log->ring_buf,
+                                             &ticket);
+
+  if (slot == NULL)
+    return false;
+  *slot = req;
+  for (spins = 0; ck_pr_load_uint(&log->ring.p_tail) != ticket; spins++) {
+    if (spins < 64)
+      ck_pr_stall();
+    else
+      sched_yield();
+  }
+  /* Its store fence orders our slot write before the new p_tail. */
+  ck_ring_enqueue_commit_mpsc(&log->ring, ticket);
+  return true;
+}
+
 static void
 wake_writer(struct mrlog *log)
 {
@@ -75,7 +104,7 @@ int
 mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait)
 {
   HANDOFF_RELEASE(req);
-  if (ck_ring_enqueue_mpsc(&log->ring, log->ring_buf, req)) {
+  if (ring_enqueue_slot(log, req)) {
     wake_writer(log);
     return 0;
   }
@@ -83,17 +112,12 @@ mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait)
     return MRLOG_EFULL;
   pthread_mutex_lock(&log->wake_mutex);
   atomic_fetch_add_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
-  while (!ck_ring_enqueue_mpsc(&log->ring, log->ring_buf, req)) {
+  while (!ring_enqueue_slot(log, req)) {
     struct timespec ts;
     /* The writer may be asleep on the same mutex's other condition with a
      * full ring only if it has not seen our requests: wake it. */
     pthread_cond_signal(&log->wake_cond);
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += 10 * 1000 * 1000;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    mrlog__deadline_ms(&ts, 10);
     pthread_cond_timedwait(&log->space_cond, &log->wake_mutex, &ts);
   }
   atomic_fetch_sub_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
@@ -133,13 +157,7 @@ mrlog__ring_wait(struct mrlog *log, unsigned timeout_ms)
   /* Orders the flag before the emptiness check (invariant 3). */
   atomic_thread_fence(memory_order_seq_cst);
   if (ck_ring_size(&log->ring) == 0) {
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    mrlog__deadline_ms(&ts, timeout_ms);
     pthread_cond_timedwait(&log->wake_cond, &log->wake_mutex, &ts);
   }
   atomic_store_explicit(&log->writer_sleeping, 0, memory_order_relaxed);

@@ -114,12 +114,7 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
     cur = atomic_load(&log->mem_reserved);
     if (!(cur == 0 || (cur <= limit && charge <= limit - cur)) &&
         !atomic_load(&log->closing)) {
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      ts.tv_nsec += 50 * 1000 * 1000;
-      if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-      }
+      mrlog__deadline_ms(&ts, 50);
       pthread_cond_timedwait(&log->mem_cond, &log->mem_mutex, &ts);
     }
     atomic_fetch_sub(&log->mem_waiters, 1);

@@ -141,13 +141,7 @@ cleaner_main(void *arg)
   mrlog__mark_library_thread("mrlog-cleaner");
   for (;;) {
     pthread_mutex_lock(&c->mutex);
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += interval / 1000;
-    ts.tv_nsec += (long)(interval % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    mrlog__deadline_ms(&ts, interval);
     while (!c->wake && !c->stop) {
       if (pthread_cond_timedwait(&c->cond, &c->mutex, &ts) == ETIMEDOUT)
         break;

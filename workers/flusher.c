@@ -223,18 +223,6 @@ needs_sync(struct mrlog *log, struct mrlog__flusher *f, struct mrlog__req *list,
   return false;
 }
 
-static void
-deadline_after(struct timespec *ts, unsigned ms)
-{
-  clock_gettime(CLOCK_MONOTONIC, ts);
-  ts->tv_sec += ms / 1000;
-  ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-  if (ts->tv_nsec >= 1000000000L) {
-    ts->tv_sec++;
-    ts->tv_nsec -= 1000000000L;
-  }
-}
-
 static bool
 passed(const struct timespec *t)
 {
@@ -258,7 +246,7 @@ flusher_main(void *arg)
   int fd, rc;
 
   mrlog__mark_library_thread("mrlog-flusher");
-  deadline_after(&next_sync, interval ? interval : 1000);
+  mrlog__deadline_ms(&next_sync, interval ? interval : 1000);
   pthread_mutex_lock(&f->mutex);
   for (;;) {
     timer_due = false;
@@ -306,9 +294,9 @@ flusher_main(void *arg)
       else
         mrlog__cleaner_wake(log);
       if (interval > 0)
-        deadline_after(&next_sync, interval);
+        mrlog__deadline_ms(&next_sync, interval);
     } else if (timer_due) {
-      deadline_after(&next_sync, interval);
+      mrlog__deadline_ms(&next_sync, interval);
     }
     complete_list(log, list, &stop);
 

@@ -1,0 +1,25 @@
+/*
+ * check_main.c -- the single runner of tests/check_mrlog: every module's
+ * suite in one SRunner.  Tests fork (CK_FORK, the default), so a crash or a
+ * failed assertion ends one test, not the run.  CK_RUN_SUITE / CK_RUN_CASE
+ * select suites and cases; MRLOG_TEST_SCALE (percent) shrinks the big
+ * workloads for slow (sanitizer) builds.
+ */
+#include <stdlib.h>
+
+#include "check_mrlog.h"
+
+int main(void) {
+  SRunner *sr = srunner_create(make_unit_suite());
+  int failed;
+
+  srunner_add_suite(sr, make_api_suite());
+  srunner_add_suite(sr, make_semantics_suite());
+  srunner_add_suite(sr, make_persist_suite());
+  srunner_add_suite(sr, make_recovery_suite());
+  srunner_add_suite(sr, make_concurrency_suite());
+  srunner_run_all(sr, CK_ENV);
+  failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
