@@ -5,7 +5,11 @@
 #      there;
 #   2. unless SKIP_SANITIZERS=1, the same again in ./build-asan (or
 #      $ASAN_BUILD_DIR) configured with --enable-sanitizers (gcc ASan+UBSan),
-#      with leak detection on and Check's timeouts scaled by 4.
+#      with leak detection on and Check's timeouts scaled by 4;
+#   3. unless SKIP_TSAN=1, the same again in ./build-tsan (or
+#      $TSAN_BUILD_DIR) configured with --enable-tsan (ThreadSanitizer, with
+#      tests/tsan.supp for concurrencykit's assembly fences), halting on the
+#      first report.
 #
 # A build failure stops at once; a test failure still lets the other build run
 # so one CI log shows both.  On failure the build's test-suite.log is printed.
@@ -23,6 +27,8 @@ cd "$ROOT"
 
 BUILD_DIR=${BUILD_DIR:-build}
 ASAN_BUILD_DIR=${ASAN_BUILD_DIR:-build-asan}
+TSAN_BUILD_DIR=${TSAN_BUILD_DIR:-build-tsan}
+SKIP_TSAN=${SKIP_TSAN:-0}
 CONFIGURE_ARGS=${CONFIGURE_ARGS:-}
 JOBS=${JOBS:-2}
 SKIP_SANITIZERS=${SKIP_SANITIZERS:-0}
@@ -139,6 +145,15 @@ else
     "--enable-sanitizers${CONFIGURE_ARGS:+ $CONFIGURE_ARGS}" \
     ASAN_OPTIONS=detect_leaks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    CK_TIMEOUT_MULTIPLIER=4
+fi
+
+if [[ "$SKIP_TSAN" == 1 ]]; then
+  say "SKIP_TSAN=1: skipping the ThreadSanitizer build"
+else
+  run_build "tsan" "$TSAN_BUILD_DIR" \
+    "--enable-tsan${CONFIGURE_ARGS:+ $CONFIGURE_ARGS}" \
+    TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp halt_on_error=1" \
     CK_TIMEOUT_MULTIPLIER=4
 fi
 
