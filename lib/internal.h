@@ -155,7 +155,6 @@ struct mrlog__queue {
   struct mrlog__chunk *head;   /* [state] oldest chunk */
   struct mrlog__chunk *tail;   /* [state] newest chunk */
   uint32_t head_index;         /* [state] first live record in head */
-  uint32_t chunk_hint;         /* [state] data bytes for the next chunk */
   struct mrlog__run *runs;     /* [state] ring of runs, oldest first */
   uint32_t runs_first;         /* [state] index of the oldest run */
   uint32_t runs_len;           /* [state] runs in use */

@@ -23,8 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHUNK_FIRST_BYTES 512u
-#define CHUNK_MAX_BYTES (1u << 20)
+/* A new chunk is sized at 1/CHUNK_SHARE of what the queue holds, within
+ * [CHUNK_MIN_BYTES, CHUNK_MAX_BYTES]: the unused tail of the newest chunk
+ * then costs at most about 1/CHUNK_SHARE of the retained bytes (and at most
+ * CHUNK_MAX_BYTES per queue), while a queue still takes few allocations. */
+#define CHUNK_SHARE 8u
+#define CHUNK_MIN_BYTES 1024u
+#define CHUNK_MAX_BYTES (256u << 10)
 #define CHUNK_MAX_RECORDS 65536u
 #define CHUNK_MIN_RECORDS 4u
 
@@ -45,7 +50,6 @@ mrlog__queue_new(const char *name, size_t len, uint64_t id)
   q->name_len = (uint32_t)len;
   q->name_hash = mrlog__name_hash(name, len);
   q->id = id;
-  q->chunk_hint = CHUNK_FIRST_BYTES;
   return q;
 }
 
@@ -65,10 +69,17 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
           size_t need_bytes, size_t avg)
 {
   size_t per = avg + 2 * sizeof(uint32_t);
-  size_t cap_records = q->chunk_hint / per;
+  size_t target = (size_t)(q->bytes + q->records * 2 * sizeof(uint32_t)) /
+                  CHUNK_SHARE;
+  size_t cap_records;
   size_t cap_bytes, alloc;
   struct mrlog__chunk *c;
 
+  if (target < CHUNK_MIN_BYTES)
+    target = CHUNK_MIN_BYTES;
+  if (target > CHUNK_MAX_BYTES)
+    target = CHUNK_MAX_BYTES;
+  cap_records = target / per;
   if (cap_records < CHUNK_MIN_RECORDS)
     cap_records = CHUNK_MIN_RECORDS;
   if (cap_records > CHUNK_MAX_RECORDS)
@@ -91,8 +102,6 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
   c->ends = (uint32_t *)(c + 1);
   c->pos = c->ends + cap_records;
   c->data = (uint8_t *)(c->pos + cap_records);
-  if (q->chunk_hint < CHUNK_MAX_BYTES)
-    q->chunk_hint *= 2;
   atomic_fetch_add_explicit(&log->stat_memory, alloc, memory_order_relaxed);
   return c;
 }
