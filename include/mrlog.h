@@ -26,6 +26,12 @@
  * the caller until it passes it to mrlog_wait (which frees it once ready)
  * or mrlog_forget.
  *
+ * ORDER.  Requests pass through one FIFO ring to one writer thread, which
+ * applies them in the order they entered the ring.  So the calls one thread
+ * makes take effect in call order (its default appends to a queue get
+ * increasing positions in call order), and their callbacks run in that
+ * order too.  Calls from different threads are ordered by ring entry.
+ *
  * ERRORS.  Calls return 0 or a negative MRLOG_E* code; MRLOG_DUPLICATE is
  * the one positive, informational status.
  */
@@ -176,7 +182,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * starts the writer, flusher and cleaner threads.
  *   policy: NULL for defaults; copied.
  *   out: OUT: the open log on success, NULL on failure.
- * Returns 0, MRLOG_EINVAL (NULL argument, bad policy), MRLOG_ELOCKED (held
+ * Returns 0, MRLOG_EINVAL (NULL or empty argument, bad policy, a parent
+ * directory that does not exist, a path that is not a directory),
+ * MRLOG_ELOCKED (held
  * by another opener, in this or another process), MRLOG_ECORRUPT,
  * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  Any thread but a library one.
  */
@@ -221,7 +229,9 @@ MRLOG_EXPORT mrlog_future *mrlog_delete_queue(mrlog *log, const char *queue,
  * Appends one record of len bytes (0 .. MRLOG_RECORD_MAX; data may be NULL
  * when len is 0).  position NULL: at the queue's next position.  Non-NULL
  * p: p < next gives MRLOG_DUPLICATE and writes nothing; p >= next appends
- * at p and next becomes p + 1.  Position reported: the record's.
+ * at p and next becomes p + 1.  Position reported: the record's (for
+ * MRLOG_DUPLICATE: p).  MRLOG_ENOQUEUE if the queue does not exist;
+ * MRLOG_EINVAL if the position would pass MRLOG_POSITION_MAX.
  */
 MRLOG_EXPORT mrlog_future *mrlog_append(mrlog *log, const char *queue,
                                         const uint64_t *position,
@@ -232,7 +242,8 @@ MRLOG_EXPORT mrlog_future *mrlog_append(mrlog *log, const char *queue,
  * Appends count records (1 .. MRLOG_BATCH_COUNT_MAX, total payload at most
  * MRLOG_BATCH_BYTES_MAX) atomically, on disk too, at consecutive positions
  * starting at *first_position (NULL: next).  The duplicate rule applies to
- * the first position.  Position reported: the last record's.
+ * the first position.  Position reported: the last record's (for
+ * MRLOG_DUPLICATE: first + count - 1, where it would have gone).
  */
 MRLOG_EXPORT mrlog_future *mrlog_append_batch(mrlog *log, const char *queue,
                                               const uint64_t *first_position,
@@ -242,8 +253,9 @@ MRLOG_EXPORT mrlog_future *mrlog_append_batch(mrlog *log, const char *queue,
 
 /*
  * Removes every record at or below position.  next becomes
- * max(next, position + 1) (capped at UINT64_MAX).  Position reported: the
- * argument.
+ * max(next, position + 1) (capped at UINT64_MAX, after which the queue
+ * takes no more appends).  Position reported: the argument.
+ * MRLOG_ENOQUEUE if the queue does not exist.
  */
 MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
                                           uint64_t position,
@@ -268,7 +280,7 @@ MRLOG_EXPORT int mrlog_wait(mrlog_future *future, uint64_t *position);
 MRLOG_EXPORT int mrlog_wait_timeout(mrlog_future *future, unsigned timeout_ms,
                                     uint64_t *position);
 
-/* True once the callback has returned.  Never blocks. */
+/* True once the callback has returned.  Never blocks.  NULL: false. */
 MRLOG_EXPORT bool mrlog_ready(const mrlog_future *future);
 
 /* Gives the future up: it is freed once complete.  The callback still
@@ -288,7 +300,8 @@ typedef int (*mrlog_visit_fn)(void *arg, uint64_t position, const void *data,
 
 /*
  * Visits, in position order, the queue's records with from <= position <
- * to (to = UINT64_MAX: to the end).  Never shows a torn or truncated
+ * to (to = UINT64_MAX: to the end; from >= to visits nothing and returns
+ * 0).  Never shows a torn or truncated
  * record; shows every record acknowledged before the call started (and
  * possibly later ones).  Returns 0, the visitor's non-zero value if it
  * stopped, MRLOG_ENOQUEUE or MRLOG_EINVAL.
@@ -324,7 +337,9 @@ MRLOG_EXPORT int mrlog_queue_info(mrlog *log, const char *queue,
 struct mrlog_stats {
   uint64_t segment_files;        /* segment files on disk */
   uint64_t disk_bytes;           /* their total size */
-  uint64_t memory_bytes;         /* RAM held by retained records */
+  uint64_t memory_bytes;         /* RAM allocated for retained records
+                                    (their chunks, unused capacity
+                                    included); not the memory_limit charge */
   uint64_t queues;               /* live queues */
   uint64_t records;              /* retained records, all queues */
   uint64_t appends;              /* records appended since open */
