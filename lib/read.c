@@ -108,13 +108,11 @@ mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
   if (log == NULL || visit == NULL || !name_ok(queue, &len))
     return MRLOG_EINVAL;
   for (;;) {
-    if (from >= to)
-      return 0;
     pthread_rwlock_rdlock(&log->state_lock);
     q = lookup(log, queue, len);
-    if (q == NULL) {
+    if (q == NULL || from >= to) {
       pthread_rwlock_unlock(&log->state_lock);
-      return first_batch ? MRLOG_ENOQUEUE : 0;
+      return q == NULL && first_batch ? MRLOG_ENOQUEUE : 0;
     }
     n = collect(q, from, to, spans, &more);
     pthread_rwlock_unlock(&log->state_lock);
