@@ -28,6 +28,7 @@
 
 #include "mrlog.h"
 #include "format.h"
+#include "io.h"
 
 #include <ck_ring.h>
 #include <pthread.h>
@@ -231,13 +232,14 @@ bool mrlog__segment_parse_name(const char *name, uint64_t *segno);
 /* Lists segment numbers in dir_fd, ascending.  OUT: *segnos (malloc'd). */
 int mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count);
 /* Reads a whole file into a malloc'd buffer.  OUT: *data, *len. */
-int mrlog__read_file(int dir_fd, const char *name, uint8_t **data,
+int mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
                      size_t *len);
 /* Writes all of buf at off, retrying EINTR and short writes. */
-int mrlog__pwrite_all(int fd, const void *buf, size_t len, uint64_t off);
+int mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
+                      uint64_t off);
 /* Maps errno to MRLOG_EIO / MRLOG_ENOSPC / MRLOG_ENOMEM. */
 int mrlog__status_from_errno(int err);
-int mrlog__fsync_dir(int dir_fd);
+int mrlog__fsync_dir(struct mrlog *log);
 struct mrlog__segment *mrlog__segment_new(uint64_t segno);
 /* Inserts seg in number order.  Takes seg_mutex. */
 void mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg);
@@ -269,6 +271,7 @@ struct mrlog {
   mrlog_policy policy;           /* copy of the caller's, normalized */
   char *dir;                     /* directory path */
   int dir_fd;                    /* O_DIRECTORY fd, for *at() and fsync */
+  const struct mrlog__io *io;    /* the file layer (io.h); borrowed */
   int lock_fd;                   /* LOCK file holding the flock */
 
   /* The request ring: many producers, one consumer (the writer). */
@@ -334,6 +337,11 @@ mrlog__mem_charge(uint64_t len)
 {
   return len + MRLOG_RECORD_OVERHEAD;
 }
+
+/* mrlog_open over another file layer (tests: fault injection, crash
+ * simulation).  io must outlive the log. */
+int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
+                        const struct mrlog__io *io, mrlog **out);
 
 /* Recovery (lib/recovery.c): replays the segments, heals the tail and
  * deletes empty segments.  Called by open before any thread starts. */

@@ -262,6 +262,13 @@ open_dir(struct mrlog *log, const char *dir)
 int
 mrlog_open(const char *dir, const mrlog_policy *policy, mrlog **out)
 {
+  return mrlog__open_with_io(dir, policy, &mrlog__posix_io, out);
+}
+
+int
+mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
+                    const struct mrlog__io *io, mrlog **out)
+{
   struct mrlog *log;
   bool flusher_up = false, writer_up = false;
   int rc;
@@ -274,6 +281,7 @@ mrlog_open(const char *dir, const mrlog_policy *policy, mrlog **out)
   if (log == NULL)
     return MRLOG_ENOMEM;
   log->dir_fd = log->lock_fd = -1;
+  log->io = io;
   if (policy != NULL)
     log->policy = *policy;
   else

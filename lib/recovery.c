@@ -87,15 +87,17 @@ witnessed_durable(const struct scan *s, size_t x)
 static int
 cut_file(struct mrlog *log, const char *name, size_t at)
 {
-  int fd = openat(log->dir_fd, name, O_WRONLY | O_CLOEXEC), rc = 0;
+  const struct mrlog__io *io = log->io;
+  int fd = io->openat(io->ctx, log->dir_fd, name, O_WRONLY | O_CLOEXEC, 0);
+  int rc = 0;
 
   if (fd < 0)
     return mrlog__status_from_errno(errno);
-  if (ftruncate(fd, (off_t)at) != 0)
+  if (io->ftruncate(io->ctx, fd, (off_t)at) != 0)
     rc = mrlog__status_from_errno(errno);
   else
     rc = mrlog__datasync(log, fd);
-  close(fd);
+  io->close(io->ctx, fd);
   return rc;
 }
 
@@ -167,7 +169,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   int rc;
 
   mrlog__segment_name(name, segno);
-  rc = mrlog__read_file(log->dir_fd, name, &data, &len);
+  rc = mrlog__read_file(log, name, &data, &len);
   if (rc != 0)
     return rc;
   s = (struct scan){ data, len, segno };
@@ -197,18 +199,18 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
       mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: torn header, removed",
                   name);
       atomic_fetch_add(&log->stat_discarded, len);
-      if (unlinkat(log->dir_fd, name, 0) != 0)
+      if (log->io->unlinkat(log->io->ctx, log->dir_fd, name) != 0)
         return mrlog__status_from_errno(errno);
-      return mrlog__fsync_dir(log->dir_fd);
+      return mrlog__fsync_dir(log);
     }
     mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bad file header", name);
     if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
       return MRLOG_ECORRUPT;
     snprintf(aside, sizeof(aside), "%s.corrupt", name);
     atomic_fetch_add(&log->stat_discarded, len);
-    if (renameat(log->dir_fd, name, log->dir_fd, aside) != 0)
+    if (log->io->renameat(log->io->ctx, log->dir_fd, name, aside) != 0)
       return mrlog__status_from_errno(errno);
-    return mrlog__fsync_dir(log->dir_fd);
+    return mrlog__fsync_dir(log);
   }
   seg = mrlog__segment_new(segno);
   if (seg == NULL) {
@@ -265,11 +267,12 @@ mrlog__recover(struct mrlog *log)
     ;
   if (s != NULL) {
     mrlog__segment_name(name, s->segno);
-    fd = openat(log->dir_fd, name, O_RDONLY | O_CLOEXEC);
+    fd = log->io->openat(log->io->ctx, log->dir_fd, name,
+                         O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
       return mrlog__status_from_errno(errno);
     rc = mrlog__datasync(log, fd);
-    close(fd);
+    log->io->close(log->io->ctx, fd);
     if (rc != 0)
       return rc;
     last_size = atomic_load(&s->size);

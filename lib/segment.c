@@ -105,8 +105,10 @@ mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count)
 }
 
 int
-mrlog__read_file(int dir_fd, const char *name, uint8_t **data, size_t *len)
+mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
+                 size_t *len)
 {
+  const struct mrlog__io *io = log->io;
   struct stat st;
   uint8_t *buf;
   size_t got = 0;
@@ -114,12 +116,12 @@ mrlog__read_file(int dir_fd, const char *name, uint8_t **data, size_t *len)
 
   *data = NULL;
   *len = 0;
-  fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+  fd = io->openat(io->ctx, log->dir_fd, name, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0)
     return mrlog__status_from_errno(errno);
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     err = errno;
-    close(fd);
+    io->close(io->ctx, fd);
     return S_ISREG(st.st_mode) ? mrlog__status_from_errno(err)
                                : MRLOG_ECORRUPT;
   }
@@ -127,36 +129,39 @@ mrlog__read_file(int dir_fd, const char *name, uint8_t **data, size_t *len)
    * field read from it. */
   buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
   if (buf == NULL) {
-    close(fd);
+    io->close(io->ctx, fd);
     return MRLOG_ENOMEM;
   }
   while (got < (size_t)st.st_size) {
-    ssize_t r = pread(fd, buf + got, (size_t)st.st_size - got, (off_t)got);
+    ssize_t r = io->pread(io->ctx, fd, buf + got, (size_t)st.st_size - got,
+                          (off_t)got);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {
       err = errno;
       free(buf);
-      close(fd);
+      io->close(io->ctx, fd);
       return mrlog__status_from_errno(err);
     }
     if (r == 0)
       break; /* shrank under us: use what is there */
     got += (size_t)r;
   }
-  close(fd);
+  io->close(io->ctx, fd);
   *data = buf;
   *len = got;
   return 0;
 }
 
 int
-mrlog__pwrite_all(int fd, const void *buf, size_t len, uint64_t off)
+mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
+                  uint64_t off)
 {
+  const struct mrlog__io *io = log->io;
   const uint8_t *p = buf;
 
   while (len > 0) {
-    ssize_t w = pwrite(fd, p, len, (off_t)off);
+    ssize_t w = io->pwrite(io->ctx, fd, p, len, (off_t)off);
     if (w < 0) {
       if (errno == EINTR)
         continue;
@@ -186,9 +191,9 @@ mrlog__status_from_errno(int err)
 }
 
 int
-mrlog__fsync_dir(int dir_fd)
+mrlog__fsync_dir(struct mrlog *log)
 {
-  while (fsync(dir_fd) != 0) {
+  while (log->io->fsync(log->io->ctx, log->dir_fd) != 0) {
     if (errno != EINTR)
       return mrlog__status_from_errno(errno);
   }

@@ -109,7 +109,8 @@ mrlog__cleaner_pass(struct mrlog *log)
   while ((s = doomed) != NULL) {
     doomed = s->next;
     mrlog__segment_name(name, s->segno);
-    if (unlinkat(log->dir_fd, name, 0) != 0 && errno != ENOENT) {
+    if (log->io->unlinkat(log->io->ctx, log->dir_fd, name) != 0 &&
+        errno != ENOENT) {
       mrlog__logf(log, MRLOG_LOG_WARN, "deleting segment %s: %s", name,
                   strerror(errno));
       mrlog__segment_add(log, s); /* try again next pass */
@@ -122,7 +123,7 @@ mrlog__cleaner_pass(struct mrlog *log)
   if (deleted > 0) {
     atomic_fetch_add_explicit(&log->stat_segments_deleted, deleted,
                               memory_order_relaxed);
-    if (mrlog__fsync_dir(log->dir_fd) != 0)
+    if (mrlog__fsync_dir(log) != 0)
       mrlog__logf(log, MRLOG_LOG_WARN, "fsync of the log directory: %s",
                   strerror(errno));
   }

@@ -59,7 +59,7 @@ mrlog__datasync(struct mrlog *log, int fd)
   int rc;
 
   do
-    rc = fdatasync(fd);
+    rc = log->io->fdatasync(log->io->ctx, fd);
   while (rc != 0 && errno == EINTR);
   atomic_fetch_add_explicit(&log->stat_fsyncs, 1, memory_order_relaxed);
   return rc == 0 ? 0 : mrlog__status_from_errno(errno);

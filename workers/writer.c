@@ -83,7 +83,7 @@ mrlog__writer_free(struct mrlog *log)
   if (w == NULL)
     return;
   if (w->fd >= 0)
-    close(w->fd);
+    log->io->close(log->io->ctx, w->fd);
   mrlog__buf_free(&w->frame);
   free(w);
   log->writer = NULL;
@@ -209,7 +209,7 @@ flush_frame(struct mrlog *log)
   } else if (body_len > 0) {
     mrlog__frame_header_encode(w->frame.data, w->seg->segno, w->off, body_len,
                                synced_hint(log, w));
-    rc = mrlog__pwrite_all(w->fd, w->frame.data, w->frame.len, w->off);
+    rc = mrlog__pwrite_all(log, w->fd, w->frame.data, w->frame.len, w->off);
     if (rc != 0) {
       mrlog__fail(log, rc, "writing a segment", errno);
       fail_done(w, rc);
@@ -513,8 +513,9 @@ mrlog__writer_open_segment(struct mrlog *log)
   body_len = (uint32_t)(w->frame.len - MRLOG_FRAME_HEADER_SIZE);
   /* A fresh file's first frame is fully unsynced: synced = 0. */
   mrlog__frame_header_encode(w->frame.data, segno, off, body_len, 0);
-  fd = openat(log->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-              log->policy.file_mode);
+  fd = log->io->openat(log->io->ctx, log->dir_fd, name,
+                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+                       log->policy.file_mode);
   if (fd < 0) {
     rc = mrlog__status_from_errno(errno);
     mrlog__logf(log, MRLOG_LOG_ERROR, "creating segment %s: %s", name,
@@ -523,20 +524,20 @@ mrlog__writer_open_segment(struct mrlog *log)
     return rc;
   }
   mrlog__file_header_encode(header, segno);
-  rc = mrlog__pwrite_all(fd, header, sizeof(header), 0);
+  rc = mrlog__pwrite_all(log, fd, header, sizeof(header), 0);
   if (rc == 0)
-    rc = mrlog__pwrite_all(fd, w->frame.data, w->frame.len, off);
+    rc = mrlog__pwrite_all(log, fd, w->frame.data, w->frame.len, off);
   if (rc == 0)
     rc = mrlog__datasync(log, fd);
   if (rc == 0)
-    rc = mrlog__fsync_dir(log->dir_fd);
+    rc = mrlog__fsync_dir(log);
   off += (uint32_t)w->frame.len;
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
   if (rc == 0 && (seg = mrlog__segment_new(segno)) == NULL)
     rc = MRLOG_ENOMEM;
   if (rc != 0) {
-    close(fd);
-    unlinkat(log->dir_fd, name, 0);
+    log->io->close(log->io->ctx, fd);
+    log->io->unlinkat(log->io->ctx, log->dir_fd, name);
     return rc;
   }
   log->next_segno = segno + 1;
@@ -552,7 +553,7 @@ mrlog__writer_open_segment(struct mrlog *log)
   w->unsynced = 0;
   old = mrlog__flusher_switch_fd(log, fd, MRLOG_LSN(segno, off));
   if (old >= 0)
-    close(old);
+    log->io->close(log->io->ctx, old);
   w->fd = fd;
   mrlog__cleaner_wake(log);
   return 0;

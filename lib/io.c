@@ -1,0 +1,79 @@
+/*
+ * io.c -- the production I/O table: each entry is the POSIX call itself.
+ * See io.h for the seam's contract.
+ */
+#include "internal.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+static int
+posix_openat(void *ctx, int dir_fd, const char *name, int flags, mode_t mode)
+{
+  (void)ctx;
+  return openat(dir_fd, name, flags, mode);
+}
+
+static int
+posix_close(void *ctx, int fd)
+{
+  (void)ctx;
+  return close(fd);
+}
+
+static ssize_t
+posix_pread(void *ctx, int fd, void *buf, size_t len, off_t off)
+{
+  (void)ctx;
+  return pread(fd, buf, len, off);
+}
+
+static ssize_t
+posix_pwrite(void *ctx, int fd, const void *buf, size_t len, off_t off)
+{
+  (void)ctx;
+  return pwrite(fd, buf, len, off);
+}
+
+static int
+posix_fdatasync(void *ctx, int fd)
+{
+  (void)ctx;
+  return fdatasync(fd);
+}
+
+static int
+posix_fsync(void *ctx, int fd)
+{
+  (void)ctx;
+  return fsync(fd);
+}
+
+static int
+posix_ftruncate(void *ctx, int fd, off_t len)
+{
+  (void)ctx;
+  return ftruncate(fd, len);
+}
+
+static int
+posix_unlinkat(void *ctx, int dir_fd, const char *name)
+{
+  (void)ctx;
+  return unlinkat(dir_fd, name, 0);
+}
+
+static int
+posix_renameat(void *ctx, int dir_fd, const char *from, const char *to)
+{
+  (void)ctx;
+  return renameat(dir_fd, from, dir_fd, to);
+}
+
+const struct mrlog__io mrlog__posix_io = {
+  posix_openat,    posix_close,     posix_pread,
+  posix_pwrite,    posix_fdatasync, posix_fsync,
+  posix_ftruncate, posix_unlinkat,  posix_renameat,
+  NULL,
+};

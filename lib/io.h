@@ -1,0 +1,37 @@
+/*
+ * io.h -- the I/O seam: every file operation of the writer, the flusher,
+ * the cleaner and recovery goes through one small table, so tests can put
+ * a faulty or crash-simulating file layer underneath without touching the
+ * production paths.  (Opening the directory and its LOCK file does not:
+ * those are not part of the log's durability.)
+ *
+ * Each operation has its POSIX meaning and convention: -1 (or a short
+ * count) with errno set on failure.  ctx is passed back unchanged.  The
+ * table and ctx must outlive the log.  The operations may be called from
+ * the opener's thread and from every library thread concurrently.
+ */
+#ifndef MRLOG_IO_H
+#define MRLOG_IO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct mrlog__io {
+  int (*openat)(void *ctx, int dir_fd, const char *name, int flags,
+                mode_t mode);
+  int (*close)(void *ctx, int fd);
+  ssize_t (*pread)(void *ctx, int fd, void *buf, size_t len, off_t off);
+  ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t len,
+                    off_t off);
+  int (*fdatasync)(void *ctx, int fd); /* segment files */
+  int (*fsync)(void *ctx, int fd);     /* the directory */
+  int (*ftruncate)(void *ctx, int fd, off_t len);
+  int (*unlinkat)(void *ctx, int dir_fd, const char *name);
+  int (*renameat)(void *ctx, int dir_fd, const char *from, const char *to);
+  void *ctx;
+};
+
+/* The production table: plain POSIX calls. */
+extern const struct mrlog__io mrlog__posix_io;
+
+#endif /* MRLOG_IO_H */
