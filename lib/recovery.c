@@ -24,6 +24,10 @@
  *  6. After replay the last segment is fdatasynced (it may have been read
  *     from the page cache of a crashed process), so the state open acts on
  *     is durable.
+ *  7. A bad file header in the last segment is a creation cut short --
+ *     header and checkpoint are synced together, possibly landing in any
+ *     order -- unless a valid frame witnesses a sync past the header; the
+ *     file is then removed.
  */
 #include "internal.h"
 
@@ -185,15 +189,14 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
     return MRLOG_ECORRUPT;
   }
   if (rc != 0) {
-    size_t fsize;
-    uint32_t fsynced;
-    bool any_frame = next_valid(&s, MRLOG_FILE_HEADER_SIZE, &fsize,
-                                &fsynced) < len;
+    /* Header and checkpoint are synced together when a segment is made,
+     * and every later frame's `synced` covers them.  So a bad header in
+     * the last segment with no frame witnessing a sync past it is a
+     * creation cut short (its writes may land in any order): nothing in
+     * the file was acknowledged. */
+    bool any_frame = witnessed_durable(&s, MRLOG_FILE_HEADER_SIZE - 1);
 
     free(data);
-    /* The last segment is synced (header and checkpoint) before anything
-     * is written to it: a bad header there with no valid frame behind it
-     * is a creation cut short, not lost data. */
     if (last && log->policy.recovery != MRLOG_RECOVER_STRICT && !any_frame) {
       /* Created but never synced: nothing in it was acknowledged. */
       mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: torn header, removed",

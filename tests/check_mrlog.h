@@ -28,6 +28,7 @@ Suite *make_recovery_suite(void);
 Suite *make_concurrency_suite(void);
 Suite *make_failure_suite(void);
 Suite *make_faults_suite(void);
+Suite *make_powerloss_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location
