@@ -224,6 +224,8 @@ struct mrlog__segment {
   _Atomic uint64_t live;       /* retained records stored here */
   _Atomic uint64_t emptied_lsn; /* LSN of the frame that emptied it */
   atomic_bool hot;             /* the writer's current file */
+  bool pinned;                 /* never deleted (set at open, see
+                                  recovery.c invariant 8) */
 };
 
 void mrlog__segment_name(char out[MRLOG_SEGMENT_NAME_LEN + 1], uint64_t segno);
@@ -305,6 +307,9 @@ struct mrlog {
   struct mrlog__segment *segs;   /* oldest first */
   struct mrlog__segment *hot;    /* newest; writer's (seg_mutex to change) */
   uint64_t next_segno;           /* writer */
+
+  /* Recovery skipped damaged frames (MRLOG_RECOVER_SKIP_CORRUPT). */
+  bool recovery_skipped;
 
   /* Failure: 0 or the status that failed the log; set once. */
   atomic_int failed;

@@ -28,6 +28,11 @@
  *     header and checkpoint are synced together, possibly landing in any
  *     order -- unless a valid frame witnesses a sync past the header; the
  *     file is then removed.
+ *  8. When SKIP_CORRUPT skipped anything, every recovered segment is
+ *     pinned (never deleted while this log is open): a skipped frame may
+ *     have been a segment's checkpoint, so older segments may no longer be
+ *     restated by newer ones, and deleting them would lose records this
+ *     open recovered.
  */
 #include "internal.h"
 
@@ -133,6 +138,7 @@ replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
                     (unsigned long long)s->segno, off);
         if (policy != MRLOG_RECOVER_SKIP_CORRUPT)
           return MRLOG_ECORRUPT;
+        log->recovery_skipped = true;
         atomic_fetch_add(&log->stat_discarded, size);
       }
       off += size;
@@ -156,6 +162,7 @@ replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
     if (policy != MRLOG_RECOVER_SKIP_CORRUPT)
       return MRLOG_ECORRUPT;
     y = next_valid(s, off + 1, &size, &synced);
+    log->recovery_skipped = true;
     atomic_fetch_add(&log->stat_discarded, y - off);
     off = y;
   }
@@ -210,6 +217,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
     if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
       return MRLOG_ECORRUPT;
     snprintf(aside, sizeof(aside), "%s.corrupt", name);
+    log->recovery_skipped = true;
     atomic_fetch_add(&log->stat_discarded, len);
     if (log->io->renameat(log->io->ctx, log->dir_fd, name, aside) != 0)
       return mrlog__status_from_errno(errno);
@@ -264,6 +272,14 @@ mrlog__recover(struct mrlog *log)
     }
   }
   atomic_store(&log->mem_reserved, retained);
+
+  if (log->recovery_skipped) {
+    for (s = log->segs; s != NULL; s = s->next)
+      s->pinned = true; /* invariant 8 */
+    mrlog__logf(log, MRLOG_LOG_WARN,
+                "recovery skipped damaged data: the recovered segments are "
+                "kept until a later open");
+  }
 
   /* Invariant 6: make what we read durable before acting on it. */
   for (s = log->segs; s != NULL && s->next != NULL; s = s->next)

@@ -9,7 +9,10 @@
 #   3. unless SKIP_TSAN=1, the same again in ./build-tsan (or
 #      $TSAN_BUILD_DIR) configured with --enable-tsan (ThreadSanitizer, with
 #      tests/tsan.supp for concurrencykit's assembly fences), halting on the
-#      first report.
+#      first report;
+#   4. unless SKIP_FUZZ=1, scripts/fuzz.sh: the libFuzzer targets in fuzz/
+#      (clang-14), their regression inputs, then FUZZ_SECONDS (default 60)
+#      of fuzzing per target; each target counts as one test.
 #
 # A build failure stops at once; a test failure still lets the other build run
 # so one CI log shows both.  On failure the build's test-suite.log is printed.
@@ -17,7 +20,8 @@
 # Check test case plus every other test program or script.
 #
 # Environment: BUILD_DIR, ASAN_BUILD_DIR, CONFIGURE_ARGS (applied to both
-# builds), JOBS (default 2), SKIP_APT, SKIP_SANITIZERS=1, and RUN_DISTCHECK=1
+# builds), JOBS (default 2), SKIP_APT, SKIP_SANITIZERS=1, SKIP_TSAN=1,
+# SKIP_FUZZ=1, FUZZ_SECONDS (default 60), and RUN_DISTCHECK=1
 # to also run `make distcheck` in the default build (slow: it builds and
 # tests the tarball again).
 set -euo pipefail
@@ -33,6 +37,8 @@ CONFIGURE_ARGS=${CONFIGURE_ARGS:-}
 JOBS=${JOBS:-2}
 SKIP_SANITIZERS=${SKIP_SANITIZERS:-0}
 RUN_DISTCHECK=${RUN_DISTCHECK:-0}
+SKIP_FUZZ=${SKIP_FUZZ:-0}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 total_passed=0
 total_failed=0
@@ -155,6 +161,37 @@ else
     "--enable-tsan${CONFIGURE_ARGS:+ $CONFIGURE_ARGS}" \
     TSAN_OPTIONS="suppressions=$ROOT/tests/tsan.supp halt_on_error=1" \
     CK_TIMEOUT_MULTIPLIER=4
+fi
+
+if [[ "$SKIP_FUZZ" == 1 ]]; then
+  say "SKIP_FUZZ=1: skipping the fuzz targets"
+else
+  say "=== fuzz: scripts/fuzz.sh (FUZZ_SECONDS=$FUZZ_SECONDS per target) ==="
+  fuzz_out=$(mktemp)
+  fuzz_rc=0
+  FUZZ_SECONDS=$FUZZ_SECONDS bash "$ROOT/scripts/fuzz.sh" 2>&1 |
+    tee "$fuzz_out" || fuzz_rc=$?
+  fuzz_re='^fuzz: ([0-9]+) passed, ([0-9]+) failed'
+  fuzz_line=$(grep -E "$fuzz_re" "$fuzz_out" | tail -n 1 || true)
+  rm -f "$fuzz_out"
+  fuzz_passed=0
+  fuzz_failed=0
+  if [[ "$fuzz_line" =~ $fuzz_re ]]; then
+    fuzz_passed=${BASH_REMATCH[1]}
+    fuzz_failed=${BASH_REMATCH[2]}
+  fi
+  # A failure without a failed target counted (no summary line) still
+  # counts once.
+  if ((fuzz_rc != 0 && fuzz_failed == 0)); then
+    fuzz_failed=1
+  fi
+  if ((fuzz_rc != 0 || fuzz_failed > 0)); then
+    status=1
+    say "fuzz: FAILED"
+  fi
+  say "fuzz: $fuzz_passed passed, $fuzz_failed failed"
+  total_passed=$((total_passed + fuzz_passed))
+  total_failed=$((total_failed + fuzz_failed))
 fi
 
 if ((total_passed + total_failed == 0)); then

@@ -93,7 +93,7 @@ mrlog__cleaner_pass(struct mrlog *log)
   pthread_mutex_lock(&log->seg_mutex);
   for (pp = &log->segs; (s = *pp) != NULL;) {
     /* live first (acquire), then emptied_lsn: see segment.c inv. 3. */
-    if (!atomic_load_explicit(&s->hot, memory_order_acquire) &&
+    if (!s->pinned && !atomic_load_explicit(&s->hot, memory_order_acquire) &&
         atomic_load_explicit(&s->live, memory_order_acquire) == 0 &&
         atomic_load_explicit(&s->emptied_lsn, memory_order_relaxed) <=
             durable) {
