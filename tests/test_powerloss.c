@@ -20,11 +20,10 @@
  *   - every recovered record is one the workload appended at that
  *     position (its payload says so), in strictly increasing positions;
  *   - a truncation acknowledged before K is not undone, and next positions
- *     never fall below an acknowledged position.
- * (Deletions run in the workload -- create and delete of "doomed" -- so
- * replay meets them, but "a durable delete is not undone" is not checked
- * yet: a later, unacknowledged create of the same name may legitimately
- * survive.)
+ *     never fall below an acknowledged position;
+ *   - a deletion acknowledged before K is not undone: the queue "doomed"
+ *     may exist in the image only if a create of it was submitted after
+ *     the last acknowledged delete and before K.
  * Seeded and reproducible: a failure names the seed and K.
  */
 #include "check_mrlog.h"
@@ -246,6 +245,21 @@ static atomic_int nacks;
 static struct ack truncs[MAX_ACKS];
 static int ntruncs;
 
+/* Op indexes at which creates of "doomed" were submitted. */
+static size_t doomed_creates[MAX_ACKS];
+static int ndoomed_creates;
+
+static size_t
+mark_submit(void)
+{
+  size_t op;
+
+  pthread_mutex_lock(&sim.mutex);
+  op = sim_log((struct sim_op){ .kind = SIM_ACK });
+  pthread_mutex_unlock(&sim.mutex);
+  return op;
+}
+
 struct req_ctx {
   enum ack_kind kind;
   int queue;
@@ -312,6 +326,7 @@ run_workload(unsigned seed)
   uint64_t next[WL_QUEUES] = { 0 };
   unsigned char buf[256];
   unsigned r = seed;
+  bool doomed_exists = false;
   int i, q;
 
   io.openat = sim_openat;
@@ -360,9 +375,17 @@ run_workload(unsigned seed)
       f = mrlog_truncate(log, wl_name(q), point, wl_done,
                          ctx_new(ACK_TRUNCATE, q, point));
     } else if (roll < 92) {
-      mrlog_forget(mrlog_create_queue(log, wl_name(3), NULL, NULL));
-      f = mrlog_delete_queue(log, wl_name(3), wl_done,
-                             ctx_new(ACK_DELETE, 3, 0));
+      /* "doomed" alternates: created, then deleted a while later.  A
+       * delete's context carries its submit op index. */
+      if (!doomed_exists) {
+        doomed_creates[ndoomed_creates++] = mark_submit();
+        f = mrlog_create_queue(log, wl_name(3), NULL, NULL);
+      } else {
+        size_t at = mark_submit();
+        f = mrlog_delete_queue(log, wl_name(3), wl_done,
+                               ctx_new(ACK_DELETE, 3, at));
+      }
+      doomed_exists = !doomed_exists;
     } else {
       f = mrlog_sync(log, NULL, NULL);
     }
@@ -546,6 +569,8 @@ check_image(const char *dir, size_t k, unsigned seed)
   struct seen s[WL_QUEUES];
   uint64_t trunc_point[WL_QUEUES];  /* acknowledged: must hold */
   uint64_t maybe_point[WL_QUEUES];  /* submitted: may hold */
+  size_t last_delete_submit = 0;    /* of the last acknowledged delete */
+  bool deleted = false;
   int rc, q, i, n = atomic_load(&nacks);
 
   if (getenv("MRLOG_POWERLOSS_DEBUG") != NULL)
@@ -592,6 +617,10 @@ check_image(const char *dir, size_t k, unsigned seed)
       continue;
     if (a->kind == ACK_TRUNCATE && a->position + 1 > trunc_point[a->queue])
       trunc_point[a->queue] = a->position + 1;
+    if (a->kind == ACK_DELETE && (!deleted || a->position > last_delete_submit)) {
+      deleted = true;
+      last_delete_submit = (size_t)a->position;
+    }
   }
   for (i = 0; i < n && i < MAX_ACKS; i++) {
     const struct ack *a = &acks[i];
@@ -618,6 +647,14 @@ check_image(const char *dir, size_t k, unsigned seed)
                   k, wl_name(q));
     free(s[q].positions);
   }
+  if (deleted && mrlog_queue_exists(log, wl_name(3))) {
+    bool recreated = false;
+    for (i = 0; i < ndoomed_creates; i++)
+      if (doomed_creates[i] > last_delete_submit && doomed_creates[i] < k)
+        recreated = true;
+    ck_assert_msg(recreated, "seed %u crash at op %zu: acknowledged delete "
+                  "of %s undone", seed, k, wl_name(3));
+  }
   ck_assert_int_eq(mrlog_close(log), 0);
 }
 
@@ -631,6 +668,7 @@ simulate(unsigned seed, int points)
   sim_reset();
   atomic_store(&nacks, 0);
   ntruncs = 0;
+  ndoomed_creates = 0;
   run_workload(seed);
   ck_assert_int_gt(atomic_load(&nacks), 50);
   for (i = 0; i < points; i++) {
