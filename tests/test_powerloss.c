@@ -666,6 +666,7 @@ simulate(unsigned seed, int points)
   char *image = th_sub("image");
   int i;
 
+  th_rmrf(th_dir); /* a fresh log for every seed (soak runs several) */
   sim_reset();
   atomic_store(&nacks, 0);
   ntruncs = 0;
