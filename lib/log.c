@@ -94,6 +94,16 @@ mrlog__logf(struct mrlog *log, int level, const char *fmt, ...)
   log->policy.log_fn(log->policy.log_arg, level, msg);
 }
 
+/* Wakes producers waiting for memory: memory was released, or the log
+ * failed or is closing, which they must see. */
+static void
+wake_mem_waiters(struct mrlog *log)
+{
+  pthread_mutex_lock(&log->mem_mutex);
+  pthread_cond_broadcast(&log->mem_cond);
+  pthread_mutex_unlock(&log->mem_mutex);
+}
+
 void
 mrlog__fail(struct mrlog *log, int status, const char *what, int err)
 {
@@ -106,9 +116,7 @@ mrlog__fail(struct mrlog *log, int status, const char *what, int err)
               mrlog_strerror(status), err ? ", " : "", err ? strerror(err) : "");
   /* Producers waiting for memory would wait forever now: let them see
    * the failure. */
-  pthread_mutex_lock(&log->mem_mutex);
-  pthread_cond_broadcast(&log->mem_cond);
-  pthread_mutex_unlock(&log->mem_mutex);
+  wake_mem_waiters(log);
 }
 
 void
@@ -120,9 +128,7 @@ mrlog__mem_release(struct mrlog *log, uint64_t bytes)
   /* Pairs with the waiter's increment of mem_waiters before it rechecks
    * mem_reserved under mem_mutex. */
   if (atomic_load_explicit(&log->mem_waiters, memory_order_seq_cst)) {
-    pthread_mutex_lock(&log->mem_mutex);
-    pthread_cond_broadcast(&log->mem_cond);
-    pthread_mutex_unlock(&log->mem_mutex);
+    wake_mem_waiters(log);
   }
 }
 
@@ -347,9 +353,7 @@ mrlog_close(mrlog *log)
   if (log == NULL || mrlog__on_library_thread())
     return MRLOG_EINVAL;
   atomic_store(&log->closing, 1);
-  pthread_mutex_lock(&log->mem_mutex);
-  pthread_cond_broadcast(&log->mem_cond);
-  pthread_mutex_unlock(&log->mem_mutex);
+  wake_mem_waiters(log);
   /* Step 2 (see top): seq_cst pairs with the producers' increment. */
   while (atomic_load(&log->submitting) > 0)
     sched_yield();

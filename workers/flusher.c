@@ -180,9 +180,11 @@ mrlog__flusher_early(struct mrlog *log, struct mrlog__req *req)
 static void
 complete_list(struct mrlog *log, struct mrlog__req *r, bool *saw_stop)
 {
+  /* Read once: this list's sync (if any) has already settled both. */
+  int failed = atomic_load_explicit(&log->failed, memory_order_acquire);
+  uint64_t durable = atomic_load_explicit(&log->durable_lsn,
+                                          memory_order_acquire);
   struct mrlog__req *next;
-  uint64_t durable;
-  int failed;
 
   for (; r != NULL; r = next) {
     next = r->next;
@@ -191,8 +193,6 @@ complete_list(struct mrlog *log, struct mrlog__req *r, bool *saw_stop)
       free(r);
       continue;
     }
-    failed = atomic_load_explicit(&log->failed, memory_order_acquire);
-    durable = atomic_load_explicit(&log->durable_lsn, memory_order_acquire);
     if (failed && r->status >= 0 && r->lsn > durable)
       r->status = failed;
     mrlog__req_finish(log, r);
