@@ -83,9 +83,9 @@ delete_queue(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
   mrlog__queue_free(log, q, lsn);
 }
 
-static void
-truncate_queue(struct mrlog *log, struct mrlog__queue *q, uint64_t position,
-               uint64_t lsn)
+void
+mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
+                      uint64_t position, uint64_t lsn)
 {
   uint64_t bound = sat_inc(position);
 
@@ -184,7 +184,7 @@ apply_checkpoint(struct mrlog *log, struct cursor *c, uint64_t lsn)
     }
     q->in_pass = false;
     if (floor > 0)
-      truncate_queue(log, q, floor - 1, lsn);
+      mrlog__apply_truncate(log, q, floor - 1, lsn);
     if (q->next < next)
       q->next = next;
     if (q->w_next < q->next)
@@ -230,7 +230,7 @@ mrlog__apply_frame(struct mrlog *log, struct mrlog__segment *seg,
       if (!get(&c, &id) || !get(&c, &position) ||
           (q = mrlog__index_by_id(&log->index, id)) == NULL)
         return MRLOG_ECORRUPT;
-      truncate_queue(log, q, position, lsn);
+      mrlog__apply_truncate(log, q, position, lsn);
       rc = 0;
       break;
     case MRLOG_OP_APPEND:

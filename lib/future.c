@@ -16,6 +16,9 @@
  *     takes the same mutex before broadcasting, so no wake-up is lost.
  *  4. Library threads never sleep on a future (that could be the future
  *     only they would complete): mrlog_wait returns MRLOG_EFULL there.
+ *  5. Futures are pooled per thread and never returned to malloc, so
+ *     mrlog_append allocates nothing in steady state; "freed" below means
+ *     returned to the pool of the thread that allocated it.
  */
 #include "internal.h"
 
@@ -41,6 +44,33 @@ static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
 
 static _Thread_local const char *library_thread_name;
 
+/*
+ * The future pool (invariant 5).  A cache belongs to one thread at a time;
+ * futures it allocated come back to it from any thread through `returned`
+ * (a lock-free stack many threads push onto and only the owner empties,
+ * by exchange, so there is no ABA).  Caches are never freed: a thread that
+ * exits leaves its cache for the next new thread to adopt, so a future
+ * freed late always has a live cache to go back to.
+ */
+struct future_cache {
+  mrlog_future *local;                 /* owner thread only */
+  _Atomic(mrlog_future *) returned;    /* any thread pushes */
+  atomic_bool adoptable;               /* its thread has exited */
+  struct future_cache *next;           /* caches; caches_mutex */
+};
+
+static pthread_mutex_t caches_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct future_cache *caches;
+static pthread_key_t cache_key;
+static _Thread_local struct future_cache *my_cache;
+
+static void
+cache_release(void *cache)
+{
+  atomic_store_explicit(&((struct future_cache *)cache)->adoptable, true,
+                        memory_order_release);
+}
+
 static void
 stripes_init(void)
 {
@@ -54,6 +84,49 @@ stripes_init(void)
     pthread_cond_init(&stripes[i].cond, &attr);
   }
   pthread_condattr_destroy(&attr);
+  pthread_key_create(&cache_key, cache_release);
+}
+
+/* The calling thread's cache, adopted or made on first use; NULL on
+ * ENOMEM. */
+static struct future_cache *
+cache_get(void)
+{
+  struct future_cache *c;
+
+  if (my_cache != NULL)
+    return my_cache;
+  pthread_mutex_lock(&caches_mutex);
+  for (c = caches; c != NULL; c = c->next) {
+    bool expected = true;
+    if (atomic_compare_exchange_strong(&c->adoptable, &expected, false))
+      break;
+  }
+  if (c == NULL && (c = calloc(1, sizeof(*c))) != NULL) {
+    atomic_init(&c->returned, NULL);
+    atomic_init(&c->adoptable, false);
+    c->next = caches;
+    caches = c;
+  }
+  pthread_mutex_unlock(&caches_mutex);
+  if (c != NULL) {
+    pthread_setspecific(cache_key, c);
+    my_cache = c;
+  }
+  return c;
+}
+
+/* Returns f to the cache that allocated it (any thread). */
+static void
+future_free(mrlog_future *f)
+{
+  struct future_cache *c = f->owner;
+  mrlog_future *head = atomic_load_explicit(&c->returned, memory_order_relaxed);
+
+  do
+    f->pool_next = head;
+  while (!atomic_compare_exchange_weak_explicit(
+      &c->returned, &head, f, memory_order_release, memory_order_relaxed));
 }
 
 static struct stripe *
@@ -84,10 +157,23 @@ mrlog__future_new(void)
 {
   mrlog_future *f;
 
+  struct future_cache *c;
+
   pthread_once(&stripes_once, stripes_init);
-  f = malloc(sizeof(*f));
-  if (f == NULL)
+  c = cache_get();
+  if (c == NULL)
     return NULL;
+  f = c->local;
+  if (f == NULL)
+    f = atomic_exchange_explicit(&c->returned, NULL, memory_order_acquire);
+  if (f != NULL) {
+    c->local = f->pool_next;
+  } else {
+    f = malloc(sizeof(*f));
+    if (f == NULL)
+      return NULL;
+    f->owner = c;
+  }
   atomic_init(&f->state, 0);
   f->status = 0;
   f->position = 0;
@@ -111,7 +197,7 @@ mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
   /* Release: status and position become visible with DONE. */
   old = atomic_fetch_or_explicit(&f->state, FUTURE_DONE, memory_order_acq_rel);
   if (old & FUTURE_FORGOTTEN) {
-    free(f);
+    future_free(f);
     return;
   }
   if (old & FUTURE_WAITING) {
@@ -128,7 +214,7 @@ take_result(mrlog_future *f, uint64_t *position)
 
   if (position != NULL)
     *position = f->position;
-  free(f);
+  future_free(f);
   return status;
 }
 
@@ -213,5 +299,5 @@ mrlog_forget(mrlog_future *f)
   old = atomic_fetch_or_explicit(&f->state, FUTURE_FORGOTTEN,
                                  memory_order_acq_rel);
   if (old & FUTURE_DONE)
-    free(f);
+    future_free(f);
 }

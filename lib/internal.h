@@ -48,10 +48,13 @@
 
 /* ---- futures (lib/future.c) ---------------------------------------- */
 
+struct future_cache;
 struct mrlog_future {
   atomic_uint state;  /* MRLOG_FUTURE_* bits; see future.c */
   int status;         /* valid once DONE is set (release/acquire) */
   uint64_t position;  /* valid once DONE is set */
+  struct future_cache *owner; /* pool it returns to; immutable */
+  mrlog_future *pool_next;    /* link while pooled */
 };
 
 mrlog_future *mrlog__future_new(void);
@@ -73,7 +76,8 @@ enum mrlog__req_type {
   MRLOG_REQ_APPEND,   /* one record or an atomic batch */
   MRLOG_REQ_TRUNCATE,
   MRLOG_REQ_SYNC,
-  MRLOG_REQ_STOP      /* close's sentinel: the last request in the ring */
+  MRLOG_REQ_STOP,     /* close's sentinel: the last request in the ring */
+  MRLOG_REQ_BATCH     /* a staged batch of appends (lib/stage.c) */
 };
 
 /*
@@ -88,6 +92,9 @@ struct mrlog__req {
   struct mrlog__req *run_next; /* link in a queue's run list (writer) */
   uint8_t type;                /* enum mrlog__req_type */
   bool has_position;           /* explicit position given */
+  bool batch_last;             /* last entry of its batch (stage.c) */
+  struct mrlog__batch *batch;  /* staged entry: the batch holding it;
+                                  NULL for a request of its own */
   int status;                  /* result, set by the writer (or at submit) */
   uint64_t position;           /* in: explicit/truncate position; out:
                                   reported position */
@@ -99,6 +106,7 @@ struct mrlog__req {
   void *arg;
   uint32_t count;              /* records (appends) */
   uint32_t name_len;           /* bytes of name, NUL excluded */
+  uint32_t name_hash;          /* mrlog__name_hash(name), by the producer */
   uint64_t payload_len;        /* total payload bytes */
   char *name;                  /* NUL-terminated, in the block */
   uint32_t *lens;              /* count record lengths, in the block */
@@ -106,6 +114,61 @@ struct mrlog__req {
 };
 
 void mrlog__req_free(struct mrlog *log, struct mrlog__req *req);
+/* Admission of a request for the ring (submit.c): reserves `want` bytes
+ * of memory_limit, or at least `need` (waiting if allowed), records the
+ * reservation in req->reserved, and pushes req.  0 or a status; on error
+ * req is not in the ring and req->reserved says what to release. */
+int mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
+                 uint64_t need);
+
+/* ---- staging of small appends (lib/stage.c) ------------------------- */
+
+/*
+ * A batch: a block of append entries that one thread fills while the block
+ * waits in the ring.  The ring carries &head.  See stage.c for the rules.
+ */
+struct mrlog__batch {
+  struct mrlog__req head;        /* type MRLOG_REQ_BATCH; head.reserved is
+                                    the batch's memory credit */
+  _Atomic uint32_t state;        /* committed entries | closed bit */
+  uint32_t used;                 /* owner: bytes of data used */
+  uint64_t charged;              /* owner: credit used by entries */
+  struct mrlog__producer *owner; /* immutable */
+  struct mrlog__batch *pool_next; /* link in the owner's pool */
+  struct mrlog__batch *all_next;  /* link in the owner's list of all */
+  alignas(8) uint8_t data[];     /* entries, 8-byte aligned */
+};
+
+struct mrlog__stage_args {
+  mrlog_future *future;
+  mrlog_done_fn done;
+  void *arg;
+  bool has_position;
+  uint64_t position;
+};
+
+/* Open registers the log (gives it an id); close frees its producers. */
+void mrlog__stage_register(struct mrlog *log);
+void mrlog__stage_free(struct mrlog *log);
+/* True if an append of this shape may be staged. */
+bool mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload);
+/* Stages an append for the calling thread.  0: staged (it will complete
+ * through the writer).  Otherwise a status, and *failed is the entry to
+ * settle with it (or NULL: nothing was staged, the caller settles). */
+int mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
+                        uint32_t name_hash, const struct iovec *recs,
+                        size_t count, uint64_t total,
+                        const struct mrlog__stage_args *a,
+                        struct mrlog__req **failed);
+/* Closes the calling thread's open batch, if any, so that a request it
+ * pushes next is ordered after the batch's entries. */
+void mrlog__stage_seal_mine(struct mrlog *log);
+/* Writer: closes b; returns its entry count and sets *first. */
+unsigned mrlog__batch_close(struct mrlog *log, struct mrlog__batch *b,
+                            struct mrlog__req **first);
+struct mrlog__req *mrlog__batch_next(struct mrlog__req *entry);
+/* Flusher: b's last entry is complete; b goes back to its owner. */
+void mrlog__batch_recycle(struct mrlog__batch *b);
 /* Completes (callback, future) and frees; releases unused reservations. */
 void mrlog__req_finish(struct mrlog *log, struct mrlog__req *req);
 
@@ -200,6 +263,13 @@ void mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q,
 int mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
                        struct mrlog__segment *seg, uint64_t first,
                        uint64_t count, const uint8_t *recs, size_t recs_len);
+/* The same in steps, for the writer, which stores straight from its
+ * requests: begin attributes count records to seg; then store_one each
+ * record, positions increasing (>= next). */
+int mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
+                             struct mrlog__segment *seg, uint64_t count);
+int mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
+                           uint64_t pos, const void *data, size_t len);
 /* Drops records <= position; returns how many.  Caller holds state_lock
  * for writing; lsn is the truncating frame's, for the cleaner. */
 uint64_t mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
@@ -261,6 +331,9 @@ void mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n,
 int mrlog__apply_frame(struct mrlog *log, struct mrlog__segment *seg,
                        const uint8_t *body, size_t len, uint64_t lsn,
                        bool first_frame);
+/* TRUNCATE's effect on q, for the writer's direct apply (apply.c). */
+void mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
+                           uint64_t position, uint64_t lsn);
 
 /* ---- the log (lib/log.c) --------------------------------------------- */
 
@@ -307,6 +380,12 @@ struct mrlog {
   struct mrlog__segment *segs;   /* oldest first */
   struct mrlog__segment *hot;    /* newest; writer's (seg_mutex to change) */
   uint64_t next_segno;           /* writer */
+
+  /* Staging (lib/stage.c). */
+  uint64_t id;                   /* unique for the process's lifetime */
+  struct mrlog *registry_next;   /* stage.c's registry_mutex */
+  pthread_mutex_t producers_mutex; /* guards the list links */
+  struct mrlog__producer *producers;
 
   /* Recovery skipped damaged frames (MRLOG_RECOVER_SKIP_CORRUPT). */
   bool recovery_skipped;

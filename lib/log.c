@@ -203,6 +203,8 @@ init_sync(struct mrlog *log)
   pthread_rwlock_init(&log->state_lock, &rwattr);
   pthread_rwlockattr_destroy(&rwattr);
   pthread_mutex_init(&log->seg_mutex, NULL);
+  pthread_mutex_init(&log->producers_mutex, NULL);
+  mrlog__stage_register(log);
   return 0;
 }
 
@@ -213,6 +215,7 @@ destroy(struct mrlog *log)
   struct mrlog__queue *q, *qn;
   size_t b;
 
+  mrlog__stage_free(log);
   mrlog__writer_free(log);
   mrlog__flusher_free(log);
   mrlog__cleaner_free(log);
@@ -241,6 +244,7 @@ destroy(struct mrlog *log)
   pthread_cond_destroy(&log->mem_cond);
   pthread_rwlock_destroy(&log->state_lock);
   pthread_mutex_destroy(&log->seg_mutex);
+  pthread_mutex_destroy(&log->producers_mutex);
   free(log->dir);
   free(log);
 }

@@ -154,54 +154,68 @@ runs_pop(struct mrlog__queue *q, uint64_t n, uint64_t lsn)
 }
 
 int
+mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
+                         struct mrlog__segment *seg, uint64_t count)
+{
+  int rc = runs_push(q, seg, count);
+
+  if (rc != 0)
+    return rc;
+  atomic_fetch_add_explicit(&seg->live, count, memory_order_relaxed);
+  atomic_fetch_add_explicit(&log->stat_records, count, memory_order_relaxed);
+  return 0;
+}
+
+int
+mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
+                       uint64_t pos, const void *data, size_t len)
+{
+  struct mrlog__chunk *c = q->tail;
+  size_t avg;
+
+  if (c == NULL || c->count == c->cap_records ||
+      len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
+    avg = q->records > 0 ? (size_t)(q->bytes / q->records) : len;
+    c = chunk_new(log, q, pos, len, avg);
+    if (c == NULL)
+      return MRLOG_ENOMEM;
+    if (q->tail == NULL) {
+      q->head = q->tail = c;
+      q->head_index = 0;
+    } else {
+      q->tail->next = c;
+      q->tail = c;
+    }
+  }
+  memcpy(c->data + c->used_bytes, data, len);
+  c->used_bytes += (uint32_t)len;
+  c->ends[c->count] = c->used_bytes;
+  c->pos[c->count] = (uint32_t)(pos - c->base);
+  c->count++;
+  q->records++;
+  q->bytes += len;
+  q->next = pos + 1;
+  return 0;
+}
+
+int
 mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
                    struct mrlog__segment *seg, uint64_t first,
                    uint64_t count, const uint8_t *recs, size_t recs_len)
 {
   const uint8_t *p = recs, *end = recs + recs_len;
-  uint64_t i, len, pos, bytes = 0;
-  size_t avg;
-  struct mrlog__chunk *c;
+  uint64_t i, len;
   int rc;
 
-  rc = runs_push(q, seg, count);
-  if (rc != 0)
-    return rc;
-  atomic_fetch_add_explicit(&seg->live, count, memory_order_relaxed);
-  for (i = 0; i < count; i++) {
+  rc = mrlog__queue_store_begin(log, q, seg, count);
+  for (i = 0; rc == 0 && i < count; i++) {
     /* The frame was checked by apply.c: lengths fit. */
     if (!mrlog__get_varint(&p, end, &len) || len > (uint64_t)(end - p))
       return MRLOG_ECORRUPT;
-    pos = first + i;
-    c = q->tail;
-    if (c == NULL || c->count == c->cap_records ||
-        len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
-      avg = q->records + i > 0 ? (size_t)((q->bytes + bytes) / (q->records + i))
-                               : (size_t)len;
-      c = chunk_new(log, q, pos, (size_t)len, avg);
-      if (c == NULL)
-        return MRLOG_ENOMEM;
-      if (q->tail == NULL) {
-        q->head = q->tail = c;
-        q->head_index = 0;
-      } else {
-        q->tail->next = c;
-        q->tail = c;
-      }
-    }
-    memcpy(c->data + c->used_bytes, p, (size_t)len);
-    c->used_bytes += (uint32_t)len;
-    c->ends[c->count] = c->used_bytes;
-    c->pos[c->count] = (uint32_t)(pos - c->base);
-    c->count++;
+    rc = mrlog__queue_store_one(log, q, first + i, p, (size_t)len);
     p += len;
-    bytes += len;
   }
-  q->records += count;
-  q->bytes += bytes;
-  q->next = first + count;
-  atomic_fetch_add_explicit(&log->stat_records, count, memory_order_relaxed);
-  return 0;
+  return rc;
 }
 
 /* The first index in [lo, hi) of c whose position is > position (hi if

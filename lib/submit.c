@@ -6,9 +6,12 @@
  *  1. THE COMPLETION RULE: every call completes exactly once, through the
  *     flusher (or, for a NULL log, a detached library thread) -- never on
  *     the calling thread, also for errors found here.
- *  2. Fast path: two atomic RMWs on `submitting`, one CAS on mem_reserved,
- *     one malloc and one ring enqueue; no lock, no syscall unless the
- *     writer sleeps.  (Allocation-free submission is future work.)
+ *  2. Fast path (an append staged in the thread's open batch, stage.c):
+ *     a pooled future, a copy into the batch and one uncontended CAS; no
+ *     lock, no syscall, no allocation.  Opening a batch (once per batch)
+ *     adds two atomic RMWs on `submitting`, one CAS on mem_reserved and
+ *     one ring enqueue.  Other requests take that path one at a time,
+ *     with one malloc.
  *  3. A producer increments `submitting` before it reads `closing` and
  *     decrements it after its enqueue; close sets `closing` before it waits
  *     for `submitting` to drain, so no request can follow the stop sentinel.
@@ -26,7 +29,10 @@ void
 mrlog__req_free(struct mrlog *log, struct mrlog__req *req)
 {
   (void)log;
-  free(req);
+  if (req->batch == NULL)
+    free(req);
+  else if (req->batch_last)
+    mrlog__batch_recycle(req->batch);
 }
 
 void
@@ -125,9 +131,9 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
 
 /* Allocates a request with room for name and records.  NULL on ENOMEM. */
 static struct mrlog__req *
-req_new(int type, const char *name, size_t name_len, const struct iovec *recs,
-        size_t count, uint64_t total, mrlog_future *future, mrlog_done_fn done,
-        void *arg)
+req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
+        const struct iovec *recs, size_t count, uint64_t total,
+        mrlog_future *future, mrlog_done_fn done, void *arg)
 {
   size_t size = sizeof(struct mrlog__req) + name_len + 1 +
                 count * sizeof(uint32_t) + (size_t)total;
@@ -150,6 +156,7 @@ req_new(int type, const char *name, size_t name_len, const struct iovec *recs,
     memcpy(req->name, name, name_len);
   req->name[name_len] = '\0';
   req->name_len = (uint32_t)name_len;
+  req->name_hash = name_hash;
   p += name_len + 1;
   req->payload = p;
   req->count = (uint32_t)count;
@@ -163,9 +170,66 @@ req_new(int type, const char *name, size_t name_len, const struct iovec *recs,
   return req;
 }
 
+int
+mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
+             uint64_t need)
+{
+  bool may_wait;
+  int rc;
+
+  req->reserved = 0;
+  /* Invariant 3. */
+  atomic_fetch_add(&log->submitting, 1);
+  if (atomic_load(&log->closing)) {
+    atomic_fetch_sub(&log->submitting, 1);
+    return MRLOG_ECLOSED;
+  }
+  may_wait = !log->policy.nonblocking && !mrlog__on_library_thread();
+  if (want > 0) {
+    rc = MRLOG_EFULL;
+    if (want > need)
+      rc = mem_reserve(log, want, false);
+    if (rc == 0) {
+      req->reserved = want;
+    } else {
+      rc = mem_reserve(log, need, may_wait);
+      if (rc != 0) {
+        atomic_fetch_sub(&log->submitting, 1);
+        return rc;
+      }
+      req->reserved = need;
+    }
+  }
+  rc = mrlog__ring_push(log, req, may_wait);
+  atomic_fetch_sub(&log->submitting, 1);
+  return rc;
+}
+
+/* Settles an error found before anything was queued. */
+static mrlog_future *
+settle_new(struct mrlog *log, int type, mrlog_future *future,
+           mrlog_done_fn done, void *arg, int status)
+{
+  struct mrlog__req *req = req_new(type, NULL, 0, 0, NULL, 0, 0, future, done,
+                                   arg);
+
+  if (req == NULL) {
+    /* Not even a small request could be had.  The callback must still
+     * run once; with no memory for a request or a thread, deliver it
+     * here. */
+    if (future != NULL || done != NULL)
+      mrlog__complete(future, done, arg, MRLOG_ENOMEM, 0);
+    return future;
+  }
+  settle(log, req, status);
+  return future;
+}
+
 /*
  * The one submission path.  name may be NULL for SYNC.  recs/count only
  * for appends.  position: explicit position (appends) or truncation point.
+ * Small appends are staged in the calling thread's batch (stage.c); every
+ * other request first seals that batch, so it is ordered after it.
  */
 static mrlog_future *
 submit(struct mrlog *log, int type, const char *name, bool has_position,
@@ -175,9 +239,9 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
   mrlog_future *future = mrlog__future_new();
   struct mrlog__req *req;
   size_t name_len = 0;
-  uint64_t total = 0;
+  uint64_t total = 0, charge = 0;
+  uint32_t hash = 0;
   int status = 0, rc;
-  bool may_wait;
 
   if (type != MRLOG_REQ_SYNC && !name_ok(name, &name_len))
     status = MRLOG_EINVAL;
@@ -186,54 +250,35 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
     status = MRLOG_EINVAL;
   if (log == NULL)
     status = MRLOG_EINVAL;
-  if (status != 0) {
-    req = req_new(type, NULL, 0, NULL, 0, 0, future, done, arg);
+  if (status != 0)
+    return settle_new(log, type, future, done, arg, status);
+  if (name_len > 0)
+    hash = mrlog__name_hash(name, name_len);
+  if (type == MRLOG_REQ_APPEND &&
+      mrlog__stage_fits(name_len, count, total) &&
+      !atomic_load_explicit(&log->closing, memory_order_relaxed)) {
+    struct mrlog__stage_args a = { future, done, arg, has_position, position };
+    rc = mrlog__stage_append(log, name, name_len, hash, recs, count, total, &a,
+                             &req);
+    if (rc == 0)
+      return future;
     if (req == NULL)
-      goto out_of_memory;
-    settle(log, req, status);
+      return settle_new(log, type, future, done, arg, rc);
+    settle(log, req, rc);
     return future;
   }
-  req = req_new(type, name, name_len, recs, type == MRLOG_REQ_APPEND ? count : 0,
-                total, future, done, arg);
-  if (req == NULL) {
-    req = req_new(type, NULL, 0, NULL, 0, 0, future, done, arg);
-    if (req == NULL)
-      goto out_of_memory;
-    settle(log, req, MRLOG_ENOMEM);
-    return future;
-  }
+  mrlog__stage_seal_mine(log);
+  req = req_new(type, name, name_len, hash, recs,
+                type == MRLOG_REQ_APPEND ? count : 0, total, future, done, arg);
+  if (req == NULL)
+    return settle_new(log, type, future, done, arg, MRLOG_ENOMEM);
   req->has_position = has_position;
   req->position = position;
-
-  /* Invariant 3. */
-  atomic_fetch_add(&log->submitting, 1);
-  if (atomic_load(&log->closing)) {
-    atomic_fetch_sub(&log->submitting, 1);
-    settle(log, req, MRLOG_ECLOSED);
-    return future;
-  }
-  may_wait = !log->policy.nonblocking && !mrlog__on_library_thread();
-  if (type == MRLOG_REQ_APPEND) {
-    uint64_t charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
-    rc = mem_reserve(log, charge, may_wait);
-    if (rc != 0) {
-      atomic_fetch_sub(&log->submitting, 1);
-      settle(log, req, rc);
-      return future;
-    }
-    req->reserved = charge;
-  }
-  rc = mrlog__ring_push(log, req, may_wait);
-  atomic_fetch_sub(&log->submitting, 1);
+  if (type == MRLOG_REQ_APPEND)
+    charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+  rc = mrlog__admit(log, req, charge, charge);
   if (rc != 0)
     settle(log, req, rc); /* req_finish releases the reservation */
-  return future;
-
-out_of_memory:
-  /* Not even a small request could be had.  The callback must still run
-   * once; with no memory for a request or a thread, deliver it here. */
-  if (future != NULL || done != NULL)
-    mrlog__complete(future, done, arg, MRLOG_ENOMEM, 0);
   return future;
 }
 

@@ -147,7 +147,7 @@ deliver_detached(void *arg)
 
   mrlog__complete(req->future, req->done, req->arg, req->status,
                   req->position);
-  free(req);
+  mrlog__req_free(NULL, req);
   return NULL;
 }
 
@@ -197,6 +197,30 @@ complete_list(struct mrlog *log, struct mrlog__req *r, bool *saw_stop)
       r->status = failed;
     mrlog__req_finish(log, r);
   }
+}
+
+/*
+ * Written mode: requests up to the first SYNC or STOP are acknowledged now,
+ * before any fdatasync, so a long sync does not hold back their callbacks
+ * (nor the batches and memory they free).  Returns the rest of the list.
+ */
+static struct mrlog__req *
+complete_written(struct mrlog *log, struct mrlog__req *list)
+{
+  struct mrlog__req *r, *cut = NULL, *rest;
+  bool unused = false;
+
+  for (r = list; r != NULL; r = r->next) {
+    if (r->type == MRLOG_REQ_SYNC || r->type == MRLOG_REQ_STOP)
+      break;
+    cut = r;
+  }
+  if (cut == NULL)
+    return list;
+  rest = cut->next;
+  cut->next = NULL;
+  complete_list(log, list, &unused);
+  return rest;
 }
 
 static bool
@@ -277,6 +301,8 @@ flusher_main(void *arg)
 
     /* Early requests: their status is settled; no lock held. */
     complete_list(log, early, &stop);
+    if (interval > 0)
+      list = complete_written(log, list);
     if (sync) {
       rc = mrlog__datasync(log, fd);
       pthread_mutex_lock(&f->mutex);

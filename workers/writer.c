@@ -40,7 +40,25 @@
 #include <unistd.h>
 
 #define PASS_MAX 1024
-#define FRAME_TARGET (4u << 20) /* bytes before a pass is cut */
+#define FRAME_TARGET (256u << 10) /* bytes before a pass is cut */
+
+/*
+ * What a written frame does to RAM, in frame order.  The writer applies
+ * appends and truncations straight from its requests (the payload is
+ * copied once, request to chunk, instead of being decoded back out of the
+ * frame); creates and deletes go through apply.c on their slice of the
+ * frame.  The effect is the one recovery gets from apply.c on the same
+ * frame: test_powerloss and the fuzzers compare the two.
+ */
+enum { OP_STORE, OP_TRUNCATE, OP_RAW };
+struct apply_op {
+  uint8_t kind;               /* OP_* */
+  struct mrlog__queue *q;     /* OP_STORE, OP_TRUNCATE */
+  uint64_t a;                 /* first position / truncation position */
+  uint64_t count;             /* OP_STORE: records */
+  struct mrlog__req *r;       /* OP_STORE: first request of the run */
+  size_t off, len;            /* OP_RAW: slice of the frame buffer */
+};
 
 struct mrlog__writer {
   pthread_t thread;
@@ -55,6 +73,8 @@ struct mrlog__writer {
   struct mrlog__req *done_last;
   uint64_t pending_bytes;      /* payload of pending appends */
   uint64_t unsynced;           /* bytes written since the last rotation */
+  struct apply_op *ops;        /* the frame's effects, in order */
+  size_t nops, cap_ops;
   struct mrlog__req *batch[PASS_MAX];
 };
 
@@ -85,6 +105,7 @@ mrlog__writer_free(struct mrlog *log)
   if (w->fd >= 0)
     log->io->close(log->io->ctx, w->fd);
   mrlog__buf_free(&w->frame);
+  free(w->ops);
   free(w);
   log->writer = NULL;
 }
@@ -100,6 +121,24 @@ add_done(struct mrlog__writer *w, struct mrlog__req *req)
   w->done_last = req;
 }
 
+static struct apply_op *
+push_op(struct mrlog__writer *w, int kind)
+{
+  struct apply_op *op;
+
+  if (w->nops == w->cap_ops) {
+    size_t cap = w->cap_ops ? w->cap_ops * 2 : 64;
+    op = realloc(w->ops, cap * sizeof(*op));
+    if (op == NULL)
+      return NULL;
+    w->ops = op;
+    w->cap_ops = cap;
+  }
+  op = &w->ops[w->nops++];
+  op->kind = (uint8_t)kind;
+  return op;
+}
+
 /* Emits the pending appends of q as APPEND operations, one per run of
  * consecutive positions. */
 static int
@@ -107,40 +146,89 @@ emit_runs(struct mrlog__writer *w, struct mrlog__queue *q)
 {
   struct mrlog__req *r = q->pass_first, *end;
   uint64_t count, bytes, i;
+  struct apply_op *op;
+  uint8_t *o;
   size_t need;
-  int rc;
 
   while (r != NULL) {
     count = 0;
-    need = 1 + 3 * MRLOG_VARINT_MAX;
     bytes = 0;
     for (end = r; end != NULL; end = end->run_next) {
       if (end != r && end->first != r->first + count)
         break;
       count += end->count;
-      for (i = 0; i < end->count; i++)
-        need += mrlog__varint_len(end->lens[i]);
       bytes += end->payload_len;
     }
-    rc = mrlog__buf_reserve(&w->frame, need + bytes);
-    if (rc != 0)
+    /* A record length takes at most 5 bytes (lengths are < 2^32). */
+    need = 1 + 3 * MRLOG_VARINT_MAX + (size_t)bytes + (size_t)count * 5;
+    op = push_op(w, OP_STORE);
+    if (op == NULL || mrlog__buf_reserve(&w->frame, need) != 0)
       return MRLOG_ENOMEM;
+    op->q = q;
+    op->a = r->first;
+    op->count = count;
+    op->r = r;
     mrlog__buf_put_u8(&w->frame, MRLOG_OP_APPEND);
     mrlog__buf_put_varint(&w->frame, q->id);
     mrlog__buf_put_varint(&w->frame, r->first);
     mrlog__buf_put_varint(&w->frame, count);
+    o = w->frame.data + w->frame.len;
     for (; r != end; r = r->run_next) {
       const uint8_t *p = r->payload;
       for (i = 0; i < r->count; i++) {
-        mrlog__buf_put_varint(&w->frame, r->lens[i]);
-        memcpy(w->frame.data + w->frame.len, p, r->lens[i]);
-        w->frame.len += r->lens[i];
+        uint32_t len = r->lens[i];
+        while (len >= 0x80) {
+          *o++ = (uint8_t)(len | 0x80);
+          len >>= 7;
+        }
+        *o++ = (uint8_t)len;
+        memcpy(o, p, r->lens[i]);
+        o += r->lens[i];
         p += r->lens[i];
       }
     }
+    w->frame.len = (size_t)(o - w->frame.data);
   }
   q->pass_first = q->pass_last = NULL;
   return 0;
+}
+
+/* Applies the frame's effects to RAM; caller holds state_lock for
+ * writing.  0 or a status (the log must then fail). */
+static int
+apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
+{
+  size_t k;
+  int rc = 0;
+
+  for (k = 0; k < w->nops && rc == 0; k++) {
+    struct apply_op *op = &w->ops[k];
+    struct mrlog__req *r = op->r;
+    uint64_t pos = op->a, left = op->count;
+
+    switch (op->kind) {
+    case OP_STORE:
+      rc = mrlog__queue_store_begin(log, op->q, w->seg, op->count);
+      for (; rc == 0 && left > 0; r = r->run_next) {
+        const uint8_t *p = r->payload;
+        uint32_t i;
+        for (i = 0; rc == 0 && i < r->count; i++) {
+          rc = mrlog__queue_store_one(log, op->q, pos++, p, r->lens[i]);
+          p += r->lens[i];
+        }
+        left -= r->count;
+      }
+      break;
+    case OP_TRUNCATE:
+      mrlog__apply_truncate(log, op->q, op->a, lsn);
+      break;
+    case OP_RAW:
+      rc = mrlog__apply_frame(log, w->seg, w->frame.data + op->off, op->len,
+                              lsn, false);
+      break;
+    }
+  }
+  return rc;
 }
 
 static int
@@ -219,9 +307,7 @@ flush_frame(struct mrlog *log)
       atomic_store_explicit(&w->seg->size, w->off, memory_order_relaxed);
       lsn = MRLOG_LSN(w->seg->segno, w->off);
       pthread_rwlock_wrlock(&log->state_lock);
-      rc = mrlog__apply_frame(log, w->seg,
-                              w->frame.data + MRLOG_FRAME_HEADER_SIZE,
-                              body_len, lsn, false);
+      rc = apply_ops(log, w, lsn);
       pthread_rwlock_unlock(&log->state_lock);
       if (rc != 0) {
         /* RAM no longer matches the file: stop before it diverges more. */
@@ -232,6 +318,7 @@ flush_frame(struct mrlog *log)
     }
   }
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  w->nops = 0;
   lsn = MRLOG_LSN(w->seg->segno, w->off);
   for (r = w->done_first; r != NULL; r = r->next) {
     r->lsn = lsn;
@@ -258,7 +345,7 @@ static struct mrlog__queue *
 lookup(struct mrlog *log, const struct mrlog__req *req)
 {
   return mrlog__index_by_name(&log->index, req->name, req->name_len,
-                              mrlog__name_hash(req->name, req->name_len));
+                              req->name_hash);
 }
 
 static uint64_t
@@ -288,6 +375,10 @@ handle_structural(struct mrlog *log, struct mrlog__req *req)
       req->status = MRLOG_ENOMEM;
       return;
     }
+    if (push_op(w, OP_RAW) == NULL) {
+      req->status = MRLOG_ENOMEM;
+      return;
+    }
     mrlog__buf_put_u8(&w->frame, MRLOG_OP_CREATE);
     mrlog__buf_put_varint(&w->frame, log->next_queue_id);
     mrlog__buf_put_varint(&w->frame, req->name_len);
@@ -303,9 +394,16 @@ handle_structural(struct mrlog *log, struct mrlog__req *req)
       req->status = MRLOG_ENOMEM;
       return;
     }
+    if (push_op(w, OP_RAW) == NULL) {
+      req->status = MRLOG_ENOMEM;
+      return;
+    }
     mrlog__buf_put_u8(&w->frame, MRLOG_OP_DELETE);
     mrlog__buf_put_varint(&w->frame, q->id);
   }
+  /* The frame holds this one operation. */
+  w->ops[0].off = MRLOG_FRAME_HEADER_SIZE;
+  w->ops[0].len = w->frame.len - MRLOG_FRAME_HEADER_SIZE;
   flush_frame(log);
 }
 
@@ -315,6 +413,7 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
   struct mrlog__writer *w = log->writer;
   struct mrlog__queue *q = lookup(log, req);
   uint64_t bound = sat_inc(req->position);
+  struct apply_op *op;
 
   add_done(w, req);
   if (q == NULL) {
@@ -331,6 +430,13 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
     req->status = MRLOG_ENOMEM;
     return;
   }
+  op = push_op(w, OP_TRUNCATE);
+  if (op == NULL) {
+    req->status = MRLOG_ENOMEM;
+    return;
+  }
+  op->q = q;
+  op->a = req->position;
   mrlog__buf_put_u8(&w->frame, MRLOG_OP_TRUNCATE);
   mrlog__buf_put_varint(&w->frame, q->id);
   mrlog__buf_put_varint(&w->frame, req->position);
@@ -379,6 +485,24 @@ handle_append(struct mrlog *log, struct mrlog__req *req)
   w->pending_bytes += req->payload_len;
 }
 
+static bool handle(struct mrlog *log, struct mrlog__req *req);
+
+/* A staged batch: closed here (no entry can join it afterwards), then each
+ * entry is an append like any other.  The batch head itself is never
+ * completed; its last entry takes the batch back to its pool. */
+static void
+handle_batch(struct mrlog *log, struct mrlog__batch *b)
+{
+  struct mrlog__req *e;
+  unsigned n = mrlog__batch_close(log, b, &e), i;
+
+  for (i = 0; i < n; i++) {
+    struct mrlog__req *next = i + 1 < n ? mrlog__batch_next(e) : NULL;
+    handle(log, e);
+    e = next;
+  }
+}
+
 /* Returns true for the stop sentinel. */
 static bool
 handle(struct mrlog *log, struct mrlog__req *req)
@@ -386,6 +510,10 @@ handle(struct mrlog *log, struct mrlog__req *req)
   struct mrlog__writer *w = log->writer;
   int failed = atomic_load_explicit(&log->failed, memory_order_acquire);
 
+  if (req->type == MRLOG_REQ_BATCH) {
+    handle_batch(log, (struct mrlog__batch *)req);
+    return false;
+  }
   req->status = 0;
   if (failed && req->type != MRLOG_REQ_STOP) {
     req->status = failed;

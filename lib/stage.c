@@ -1,0 +1,431 @@
+/*
+ * stage.c -- per-thread staging of small appends: the fast path that keeps
+ * the request ring from carrying one record at a time.
+ *
+ * DESIGN
+ *   Each (log, thread) pair has a producer.  A producer owns at most one
+ *   open batch: a block that is already in the ring and that the thread
+ *   keeps filling with append entries (each entry a struct mrlog__req with
+ *   its lens, name and payload behind it) until the writer pops the batch
+ *   and closes it.  So a writer that keeps up sees batches of one entry,
+ *   and a busy writer finds whole runs of entries behind one ring slot:
+ *   the batch size adapts to the writer's speed with no timer.
+ *   Memory: a batch carries a credit reserved against memory_limit when it
+ *   is opened; entries consume it; the writer releases what is left when
+ *   it closes the batch.  Batches return to their producer's pool once the
+ *   flusher has completed their last entry; in steady state appending
+ *   allocates nothing and takes no lock.
+ *
+ * Invariants:
+ *  1. state = committed entries | BATCH_CLOSED.  Only the owner thread
+ *     adds entries (write the entry, then CAS count -> count + 1, release);
+ *     the writer closes with fetch_or (acquire) and processes exactly the
+ *     count it got.  An entry whose CAS lost to the close was never part of
+ *     the batch; its thread opens a new batch and writes it again.
+ *  2. A thread opens a new batch only after its previous one is closed
+ *     (by the writer, or by itself: full, or before it pushes any other
+ *     request).  Batches enter the ring when opened, so one thread's calls
+ *     keep their order.
+ *  3. Only the owner thread reads or writes `cur`, `used`, `free_local`
+ *     and the data of an open batch; the flusher only pushes finished
+ *     batches onto `returned` (one pusher, one thread taking all: no ABA).
+ *  4. A producer outlives every thread that used it: at thread exit it is
+ *     sealed and marked orphaned (under registry_mutex, which close also
+ *     takes), and a later thread may adopt it.  Producers and their batches
+ *     are freed by close, after the threads are joined.
+ *  5. Log ids are never reused, so a thread's cached (id, producer) pair
+ *     for a closed log can never match again; stale pairs are checked
+ *     against the registry before their producer is touched.
+ */
+#include "internal.h"
+
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_CLOSED 0x80000000u
+#define BATCH_COUNT_MASK 0x7fffffffu
+#define BATCH_DATA_BYTES (64u * 1024u)
+#define TLS_SLOTS 4
+/* Batches a producer may have in flight before it waits for one to come
+ * back (unless it may not wait: then it allocates more). */
+#define BATCHES_MAX 64
+
+struct mrlog__producer {
+  struct mrlog *log;
+  struct mrlog__producer *next;   /* log->producers; producers_mutex */
+  struct mrlog__batch *cur;       /* open batch (owner thread) */
+  struct mrlog__batch *free_local; /* owner thread */
+  _Atomic(struct mrlog__batch *) returned; /* pushed by the flusher */
+  struct mrlog__batch *all;       /* every batch allocated; freed at close */
+  unsigned nbatches;              /* length of `all` */
+  atomic_bool orphaned;           /* no thread owns it now */
+};
+
+/* The registry of open logs, for threads exiting after a close. */
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct mrlog *registry;    /* linked by registry_next */
+static uint64_t registry_next_id = 1;
+
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+struct tls_slot {
+  uint64_t log_id;                /* 0: unused */
+  struct mrlog__producer *p;
+};
+static _Thread_local struct tls_slot tls_slots[TLS_SLOTS];
+static _Thread_local unsigned tls_evict;
+
+static bool
+log_alive(uint64_t id)
+{
+  struct mrlog *l;
+
+  for (l = registry; l != NULL; l = l->registry_next)
+    if (l->id == id)
+      return true;
+  return false;
+}
+
+/* Closes the producer's open batch (owner thread). */
+static void
+seal(struct mrlog__producer *p)
+{
+  if (p->cur != NULL) {
+    atomic_fetch_or_explicit(&p->cur->state, BATCH_CLOSED,
+                             memory_order_acq_rel);
+    p->cur = NULL;
+  }
+}
+
+/* Gives up slot s: seals and orphans its producer if its log is open. */
+static void
+release_slot(struct tls_slot *s)
+{
+  if (s->log_id == 0)
+    return;
+  pthread_mutex_lock(&registry_mutex);
+  if (log_alive(s->log_id)) {
+    seal(s->p);
+    atomic_store_explicit(&s->p->orphaned, true, memory_order_release);
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  s->log_id = 0;
+  s->p = NULL;
+}
+
+static void
+thread_exit(void *unused)
+{
+  unsigned i;
+
+  (void)unused;
+  for (i = 0; i < TLS_SLOTS; i++)
+    release_slot(&tls_slots[i]);
+}
+
+static void
+tls_init(void)
+{
+  pthread_key_create(&tls_key, thread_exit);
+}
+
+void
+mrlog__stage_register(struct mrlog *log)
+{
+  pthread_mutex_lock(&registry_mutex);
+  log->id = registry_next_id++;
+  log->registry_next = registry;
+  registry = log;
+  pthread_mutex_unlock(&registry_mutex);
+}
+
+void
+mrlog__stage_free(struct mrlog *log)
+{
+  struct mrlog **pp;
+  struct mrlog__producer *p, *pn;
+  struct mrlog__batch *b, *bn;
+
+  pthread_mutex_lock(&registry_mutex);
+  for (pp = &registry; *pp != NULL; pp = &(*pp)->registry_next) {
+    if (*pp == log) {
+      *pp = log->registry_next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  for (p = log->producers; p != NULL; p = pn) {
+    pn = p->next;
+    for (b = p->all; b != NULL; b = bn) {
+      bn = b->all_next;
+      free(b);
+    }
+    free(p);
+  }
+  log->producers = NULL;
+}
+
+/* The calling thread's producer for log; NULL if it has none and create
+ * is false (or on ENOMEM). */
+static struct mrlog__producer *
+producer_of(struct mrlog *log, bool create)
+{
+  struct mrlog__producer *p;
+  struct tls_slot *s;
+  unsigned i;
+
+  for (i = 0; i < TLS_SLOTS; i++)
+    if (tls_slots[i].log_id == log->id)
+      return tls_slots[i].p;
+  if (!create)
+    return NULL;
+  pthread_once(&tls_once, tls_init);
+  pthread_setspecific(tls_key, tls_slots); /* any non-NULL value */
+  s = NULL;
+  for (i = 0; i < TLS_SLOTS && s == NULL; i++)
+    if (tls_slots[i].log_id == 0)
+      s = &tls_slots[i];
+  if (s == NULL) {
+    s = &tls_slots[tls_evict++ % TLS_SLOTS];
+    release_slot(s);
+  }
+  /* Adopt an orphan, or make a new producer. */
+  pthread_mutex_lock(&log->producers_mutex);
+  for (p = log->producers; p != NULL; p = p->next) {
+    bool expected = true;
+    if (atomic_compare_exchange_strong(&p->orphaned, &expected, false))
+      break;
+  }
+  if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+    p->log = log;
+    atomic_init(&p->returned, NULL);
+    atomic_init(&p->orphaned, false);
+    p->next = log->producers;
+    log->producers = p;
+  }
+  pthread_mutex_unlock(&log->producers_mutex);
+  if (p == NULL)
+    return NULL;
+  s->log_id = log->id;
+  s->p = p;
+  return p;
+}
+
+void
+mrlog__stage_seal_mine(struct mrlog *log)
+{
+  struct mrlog__producer *p = producer_of(log, false);
+
+  if (p != NULL)
+    seal(p);
+}
+
+/* A batch from the pool; a new one while fewer than BATCHES_MAX exist (or
+ * the caller may not wait), else waits for the flusher to return one. */
+static struct mrlog__batch *
+batch_get(struct mrlog *log, struct mrlog__producer *p)
+{
+  struct mrlog__batch *b = p->free_local;
+  unsigned spins = 0;
+
+  while (b == NULL) {
+    b = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
+    if (b != NULL)
+      break;
+    if (p->nbatches < BATCHES_MAX || log->policy.nonblocking ||
+        mrlog__on_library_thread() ||
+        atomic_load_explicit(&log->failed, memory_order_relaxed) ||
+        atomic_load_explicit(&log->closing, memory_order_relaxed)) {
+      b = malloc(sizeof(*b) + BATCH_DATA_BYTES);
+      if (b == NULL)
+        return NULL;
+      b->owner = p;
+      b->pool_next = NULL;
+      b->all_next = p->all;
+      p->all = b;
+      p->nbatches++;
+      break;
+    }
+    /* Every batch is in flight: the writer and flusher are behind, so
+     * this is backpressure, like a full ring. */
+    if (++spins < 16) {
+      sched_yield();
+    } else {
+      struct timespec ts = { 0, 50 * 1000 };
+      nanosleep(&ts, NULL);
+    }
+  }
+  p->free_local = b->pool_next;
+  memset(&b->head, 0, sizeof(b->head));
+  b->head.type = MRLOG_REQ_BATCH;
+  atomic_store_explicit(&b->state, 0, memory_order_relaxed);
+  b->used = 0;
+  b->charged = 0;
+  return b;
+}
+
+void
+mrlog__batch_recycle(struct mrlog__batch *b)
+{
+  struct mrlog__producer *p = b->owner;
+  struct mrlog__batch *head = atomic_load_explicit(&p->returned,
+                                                   memory_order_relaxed);
+
+  do
+    b->pool_next = head;
+  while (!atomic_compare_exchange_weak_explicit(
+      &p->returned, &head, b, memory_order_release, memory_order_relaxed));
+}
+
+static size_t
+entry_size(size_t name_len, size_t count, uint64_t payload)
+{
+  size_t n = sizeof(struct mrlog__req) + count * sizeof(uint32_t) + name_len +
+             1 + (size_t)payload;
+  return (n + 7) & ~(size_t)7;
+}
+
+bool
+mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload)
+{
+  return payload <= BATCH_DATA_BYTES / 4 &&
+         entry_size(name_len, count, payload) <= BATCH_DATA_BYTES / 2;
+}
+
+/* Lays out an append entry at e (see submit.c req_new for the layout). */
+static void
+entry_write(struct mrlog__req *e, struct mrlog__batch *b, const char *name,
+            size_t name_len, uint32_t name_hash, const struct iovec *recs,
+            size_t count, uint64_t total, const struct mrlog__stage_args *a)
+{
+  uint8_t *q;
+  size_t i;
+
+  memset(e, 0, sizeof(*e));
+  e->type = MRLOG_REQ_APPEND;
+  e->batch = b;
+  e->future = a->future;
+  e->done = a->done;
+  e->arg = a->arg;
+  e->has_position = a->has_position;
+  e->position = a->position;
+  e->reserved = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+  q = (uint8_t *)(e + 1);
+  e->lens = (uint32_t *)q;
+  q += count * sizeof(uint32_t);
+  e->name = (char *)q;
+  memcpy(e->name, name, name_len);
+  e->name[name_len] = '\0';
+  e->name_len = (uint32_t)name_len;
+  e->name_hash = name_hash;
+  q += name_len + 1;
+  e->payload = q;
+  e->count = (uint32_t)count;
+  e->payload_len = total;
+  for (i = 0; i < count; i++) {
+    e->lens[i] = (uint32_t)recs[i].iov_len;
+    if (recs[i].iov_len > 0)
+      memcpy(q, recs[i].iov_base, recs[i].iov_len);
+    q += recs[i].iov_len;
+  }
+}
+
+int
+mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
+                    uint32_t name_hash, const struct iovec *recs,
+                    size_t count, uint64_t total,
+                    const struct mrlog__stage_args *a,
+                    struct mrlog__req **failed)
+{
+  struct mrlog__producer *p = producer_of(log, true);
+  size_t size = entry_size(name_len, count, total);
+  uint64_t charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+  struct mrlog__batch *b;
+  struct mrlog__req *e;
+  uint64_t credit;
+  uint32_t st;
+  int rc;
+
+  *failed = NULL;
+  if (p == NULL)
+    return MRLOG_ENOMEM;
+  b = p->cur;
+  if (b != NULL) {
+    st = atomic_load_explicit(&b->state, memory_order_relaxed);
+    if (!(st & BATCH_CLOSED) && b->used + size <= BATCH_DATA_BYTES &&
+        b->charged + charge <= b->head.reserved) {
+      e = (struct mrlog__req *)(b->data + b->used);
+      entry_write(e, b, name, name_len, name_hash, recs, count, total, a);
+      /* Invariant 1: publish the entry, unless the writer closed first. */
+      if (atomic_compare_exchange_strong_explicit(&b->state, &st, st + 1,
+                                                  memory_order_release,
+                                                  memory_order_relaxed)) {
+        b->used += (uint32_t)size;
+        b->charged += charge;
+        return 0;
+      }
+    }
+    seal(p);
+  }
+
+  /* Open a new batch: the slow path, once per batch. */
+  b = batch_get(log, p);
+  if (b == NULL)
+    return MRLOG_ENOMEM;
+  credit = log->policy.memory_limit / 64;
+  if (credit > BATCH_DATA_BYTES)
+    credit = BATCH_DATA_BYTES;
+  if (credit < charge)
+    credit = charge;
+  e = (struct mrlog__req *)b->data;
+  entry_write(e, b, name, name_len, name_hash, recs, count, total, a);
+  b->used = (uint32_t)size;
+  b->charged = charge;
+  atomic_store_explicit(&b->state, 1, memory_order_relaxed);
+  rc = mrlog__admit(log, &b->head, credit, charge);
+  if (rc != 0) {
+    /* Not in the ring: the entry completes alone and takes the batch
+     * (and whatever credit it got) back with it. */
+    e->reserved = b->head.reserved;
+    e->batch_last = true;
+    *failed = e;
+    return rc;
+  }
+  /* From here on the writer may close b at any moment. */
+  p->cur = b;
+  return 0;
+}
+
+unsigned
+mrlog__batch_close(struct mrlog *log, struct mrlog__batch *b,
+                   struct mrlog__req **first)
+{
+  unsigned n = atomic_fetch_or_explicit(&b->state, BATCH_CLOSED,
+                                        memory_order_acquire) &
+               BATCH_COUNT_MASK;
+  struct mrlog__req *e = (struct mrlog__req *)b->data, *last = NULL;
+  uint64_t charged = 0;
+  unsigned i;
+
+  *first = e;
+  for (i = 0; i < n; i++) {
+    last = e;
+    charged += e->reserved;
+    e = (struct mrlog__req *)((uint8_t *)e +
+                              entry_size(e->name_len, e->count,
+                                         e->payload_len));
+  }
+  last->batch_last = true;
+  if (b->head.reserved > charged)
+    mrlog__mem_release(log, b->head.reserved - charged);
+  return n;
+}
+
+struct mrlog__req *
+mrlog__batch_next(struct mrlog__req *e)
+{
+  return (struct mrlog__req *)((uint8_t *)e + entry_size(e->name_len, e->count,
+                                                          e->payload_len));
+}
