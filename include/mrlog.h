@@ -27,10 +27,15 @@
  * or mrlog_forget.
  *
  * ORDER.  Requests pass through one FIFO ring to one writer thread, which
- * applies them in the order they entered the ring.  So the calls one thread
- * makes take effect in call order (its default appends to a queue get
- * increasing positions in call order), and their callbacks run in that
- * order too.  Calls from different threads are ordered by ring entry.
+ * applies them in ring order.  Small appends are staged: each thread fills
+ * its own batch, which sits in the ring until the writer takes it.  So:
+ *  - the calls one thread makes take effect in call order (its default
+ *    appends to a queue get increasing positions in call order), and
+ *    their callbacks run in that order too;
+ *  - a call made after another call has completed (its callback has run
+ *    or its future is ready), on any thread, takes effect after it;
+ *  - calls from different threads that are not ordered that way may take
+ *    effect in either order, even if one returned before the other began.
  *
  * ERRORS.  Calls return 0 or a negative MRLOG_E* code; MRLOG_DUPLICATE is
  * the one positive, informational status.

@@ -303,9 +303,12 @@ void mrlog__segment_name(char out[MRLOG_SEGMENT_NAME_LEN + 1], uint64_t segno);
 bool mrlog__segment_parse_name(const char *name, uint64_t *segno);
 /* Lists segment numbers in dir_fd, ascending.  OUT: *segnos (malloc'd). */
 int mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count);
-/* Reads a whole file into a malloc'd buffer.  OUT: *data, *len. */
+/* Reads a whole file: mapped read-only, or into a malloc'd buffer.
+ * OUT: *data, *len, *mapped; give them back to mrlog__release_file. */
 int mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
-                     size_t *len);
+                     size_t *len, bool *mapped);
+void mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len,
+                         bool mapped);
 /* Writes all of buf at off, retrying EINTR and short writes. */
 int mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
                       uint64_t off);

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -71,9 +72,23 @@ posix_renameat(void *ctx, int dir_fd, const char *from, const char *to)
   return renameat(dir_fd, from, dir_fd, to);
 }
 
+static void *
+posix_map(void *ctx, int fd, size_t len)
+{
+  (void)ctx;
+  return mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+}
+
+static int
+posix_unmap(void *ctx, void *addr, size_t len)
+{
+  (void)ctx;
+  return munmap(addr, len);
+}
+
 const struct mrlog__io mrlog__posix_io = {
   posix_openat,    posix_close,     posix_pread,
   posix_pwrite,    posix_fdatasync, posix_fsync,
   posix_ftruncate, posix_unlinkat,  posix_renameat,
-  NULL,
+  NULL,            posix_map,       posix_unmap,
 };

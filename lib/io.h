@@ -29,6 +29,10 @@ struct mrlog__io {
   int (*unlinkat)(void *ctx, int dir_fd, const char *name);
   int (*renameat)(void *ctx, int dir_fd, const char *from, const char *to);
   void *ctx;
+  /* Optional (NULL: recovery reads with pread).  Maps len > 0 bytes of fd
+   * read-only, prefaulted; MAP_FAILED with errno on failure. */
+  void *(*map)(void *ctx, int fd, size_t len);
+  int (*unmap)(void *ctx, void *addr, size_t len);
 };
 
 /* The production table: plain POSIX calls. */

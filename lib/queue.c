@@ -22,6 +22,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* A new chunk is sized at 1/CHUNK_SHARE of what the queue holds, within
  * [CHUNK_MIN_BYTES, CHUNK_MAX_BYTES]: the unused tail of the newest chunk
@@ -32,6 +33,10 @@
 #define CHUNK_MAX_BYTES (256u << 10)
 #define CHUNK_MAX_RECORDS 65536u
 #define CHUNK_MIN_RECORDS 4u
+/* Chunks of at least this size are mapped, prefaulted, straight from the
+ * kernel: one call instead of a page fault per 4 KiB as they fill (the
+ * writer stores at memory speed, and faults were a third of its time). */
+#define CHUNK_MAP_BYTES (64u << 10)
 
 struct mrlog__queue *
 mrlog__queue_new(const char *name, size_t len, uint64_t id)
@@ -60,7 +65,10 @@ mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c)
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
     atomic_fetch_sub_explicit(&log->stat_memory, c->alloc_bytes,
                               memory_order_relaxed);
-    free(c);
+    if (c->alloc_bytes >= CHUNK_MAP_BYTES)
+      munmap(c, c->alloc_bytes);
+    else
+      free(c);
   }
 }
 
@@ -88,9 +96,18 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
   if (cap_bytes < need_bytes)
     cap_bytes = need_bytes;
   alloc = sizeof(*c) + cap_records * 2 * sizeof(uint32_t) + cap_bytes;
-  c = malloc(alloc);
-  if (c == NULL)
-    return NULL;
+  if (alloc >= CHUNK_MAP_BYTES) {
+    alloc = (alloc + 4095) & ~(size_t)4095; /* use the whole last page */
+    cap_bytes = alloc - sizeof(*c) - cap_records * 2 * sizeof(uint32_t);
+    c = mmap(NULL, alloc, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (c == MAP_FAILED)
+      return NULL;
+  } else {
+    c = malloc(alloc);
+    if (c == NULL)
+      return NULL;
+  }
   c->next = NULL;
   atomic_init(&c->refs, 1);
   c->count = 0;

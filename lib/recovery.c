@@ -177,10 +177,11 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   struct scan s;
   uint8_t *data;
   size_t len, cut_at;
+  bool mapped;
   int rc;
 
   mrlog__segment_name(name, segno);
-  rc = mrlog__read_file(log, name, &data, &len);
+  rc = mrlog__read_file(log, name, &data, &len, &mapped);
   if (rc != 0)
     return rc;
   s = (struct scan){ data, len, segno };
@@ -192,7 +193,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
                 "segment %s: format version %u is not supported (this "
                 "library reads version %u)",
                 name, mrlog__get_u32le(data + 8), MRLOG_FORMAT_VERSION);
-    free(data);
+    mrlog__release_file(log, data, len, mapped);
     return MRLOG_ECORRUPT;
   }
   if (rc != 0) {
@@ -203,7 +204,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
      * the file was acknowledged. */
     bool any_frame = witnessed_durable(&s, MRLOG_FILE_HEADER_SIZE - 1);
 
-    free(data);
+    mrlog__release_file(log, data, len, mapped);
     if (last && log->policy.recovery != MRLOG_RECOVER_STRICT && !any_frame) {
       /* Created but never synced: nothing in it was acknowledged. */
       mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: torn header, removed",
@@ -225,13 +226,13 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   }
   seg = mrlog__segment_new(segno);
   if (seg == NULL) {
-    free(data);
+    mrlog__release_file(log, data, len, mapped);
     return MRLOG_ENOMEM;
   }
   atomic_store(&seg->size, len);
   mrlog__segment_add(log, seg);
   rc = replay(log, seg, &s, last, &cut_at);
-  free(data);
+  mrlog__release_file(log, data, len, mapped);
   if (rc == 0 && cut_at != SIZE_MAX) {
     atomic_fetch_add(&log->stat_discarded, len - cut_at);
     rc = cut_file(log, name, cut_at);

@@ -17,6 +17,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,7 @@ mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count)
 
 int
 mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
-                 size_t *len)
+                 size_t *len, bool *mapped)
 {
   const struct mrlog__io *io = log->io;
   struct stat st;
@@ -116,6 +117,7 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
 
   *data = NULL;
   *len = 0;
+  *mapped = false;
   fd = io->openat(io->ctx, log->dir_fd, name, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0)
     return mrlog__status_from_errno(errno);
@@ -124,6 +126,19 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
     io->close(io->ctx, fd);
     return S_ISREG(st.st_mode) ? mrlog__status_from_errno(err)
                                : MRLOG_ECORRUPT;
+  }
+  /* Mapped when the file layer can: no copy, and the page cache's pages
+   * instead of fresh ones.  We hold the directory's lock, so nobody
+   * truncates the file under the mapping. */
+  if (io->map != NULL && st.st_size > 0) {
+    void *m = io->map(io->ctx, fd, (size_t)st.st_size);
+    if (m != MAP_FAILED) {
+      io->close(io->ctx, fd);
+      *data = m;
+      *len = (size_t)st.st_size;
+      *mapped = true;
+      return 0;
+    }
   }
   /* The allocation is bounded by the file's real size, never by a length
    * field read from it. */
@@ -151,6 +166,15 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
   *data = buf;
   *len = got;
   return 0;
+}
+
+void
+mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len, bool mapped)
+{
+  if (mapped)
+    log->io->unmap(log->io->ctx, data, len);
+  else
+    free(data);
 }
 
 int
