@@ -9,11 +9,14 @@
  *     frees the future.
  *  2. The completer touches the future only before its fetch_or(DONE);
  *     afterwards the owner may free it at any moment.  Waking a sleeper
- *     uses only a process-wide stripe chosen by the future's address, never
- *     the future or the log, so futures outlive their log safely.
- *  3. A waiter sets WAITING and tests DONE with the stripe mutex held; the
- *     completer, seeing WAITING in the value its fetch_or(DONE) returned,
- *     takes the same mutex before broadcasting, so no wake-up is lost.
+ *     is a futex wake on the state word's address, which reads no memory,
+ *     and pooled futures are never unmapped: futures outlive their log, and
+ *     a stray wake of a reused future only makes its waiter look again.
+ *  3. A waiter sets WAITING (fetch_or), then sleeps in FUTEX_WAIT only
+ *     while the word still equals what it last read (no DONE); the
+ *     completer's fetch_or(DONE) either comes first (the waiter sees DONE,
+ *     or its FUTEX_WAIT fails on the changed word) or returns WAITING and
+ *     wakes the word, so no wake-up is lost.
  *  4. Library threads never sleep on a future (that could be the future
  *     only they would complete): mrlog_wait returns MRLOG_EFULL there.
  *  5. Futures are pooled per thread and never returned to malloc, so
@@ -23,6 +26,10 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -31,16 +38,13 @@
 #define FUTURE_FORGOTTEN 2u
 #define FUTURE_WAITING 4u
 
-#define STRIPES 64
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-struct stripe {
-  pthread_mutex_t mutex;
-  pthread_cond_t cond; /* CLOCK_MONOTONIC */
-  char pad[MRLOG_CACHELINE];
-};
-
-static struct stripe stripes[STRIPES];
-static pthread_once_t stripes_once = PTHREAD_ONCE_INIT;
+static long
+futex(atomic_uint *addr, int op, unsigned val, const struct timespec *ts)
+{
+  return syscall(SYS_futex, addr, op, val, ts, NULL, FUTEX_BITSET_MATCH_ANY);
+}
 
 static _Thread_local const char *library_thread_name;
 
@@ -72,18 +76,8 @@ cache_release(void *cache)
 }
 
 static void
-stripes_init(void)
+pool_init(void)
 {
-  pthread_condattr_t attr;
-  int i;
-
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  for (i = 0; i < STRIPES; i++) {
-    pthread_mutex_init(&stripes[i].mutex, NULL);
-    pthread_cond_init(&stripes[i].cond, &attr);
-  }
-  pthread_condattr_destroy(&attr);
   pthread_key_create(&cache_key, cache_release);
 }
 
@@ -129,16 +123,6 @@ future_free(mrlog_future *f)
       &c->returned, &head, f, memory_order_release, memory_order_relaxed));
 }
 
-static struct stripe *
-stripe_of(const void *future)
-{
-  uintptr_t h = (uintptr_t)future;
-
-  h ^= h >> 17;
-  h *= 0x9E3779B97F4A7C15ull;
-  return &stripes[(h >> 32) % STRIPES];
-}
-
 bool
 mrlog__on_library_thread(void)
 {
@@ -159,7 +143,7 @@ mrlog__future_new(void)
 
   struct future_cache *c;
 
-  pthread_once(&stripes_once, stripes_init);
+  pthread_once(&pool_once, pool_init);
   c = cache_get();
   if (c == NULL)
     return NULL;
@@ -184,14 +168,12 @@ void
 mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
                 uint64_t position)
 {
-  struct stripe *s;
   unsigned old;
 
   if (done != NULL)
     done(arg, status, position);
   if (f == NULL)
     return;
-  s = stripe_of(f);
   f->status = status;
   f->position = position;
   /* Release: status and position become visible with DONE. */
@@ -200,11 +182,11 @@ mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
     future_free(f);
     return;
   }
-  if (old & FUTURE_WAITING) {
-    pthread_mutex_lock(&s->mutex);
-    pthread_cond_broadcast(&s->cond);
-    pthread_mutex_unlock(&s->mutex);
-  }
+  /* The owner may take the result and reuse the future at once: the
+   * wake touches only the address (pooled futures are never unmapped), and
+   * a waiter on a reused future just rechecks its state. */
+  if (old & FUTURE_WAITING)
+    futex(&f->state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
 }
 
 static int
@@ -218,35 +200,31 @@ take_result(mrlog_future *f, uint64_t *position)
   return status;
 }
 
-/* Waits until DONE or the deadline (NULL: none).  Returns true if DONE. */
+/* Waits until DONE or the deadline (CLOCK_MONOTONIC; NULL: none).  Returns
+ * true if DONE. */
 static bool
 wait_done(mrlog_future *f, const struct timespec *deadline)
 {
-  struct stripe *s = stripe_of(f);
-  bool done;
+  unsigned st;
   int spins;
 
   for (spins = 0; spins < 100; spins++) {
     if (atomic_load_explicit(&f->state, memory_order_acquire) & FUTURE_DONE)
       return true;
   }
-  pthread_mutex_lock(&s->mutex);
-  atomic_fetch_or_explicit(&f->state, FUTURE_WAITING, memory_order_acq_rel);
-  for (;;) {
-    done = atomic_load_explicit(&f->state, memory_order_acquire) & FUTURE_DONE;
-    if (done)
+  /* Invariant 3: WAITING is set before the last look at DONE; the
+   * completer wakes the word if its fetch_or(DONE) saw WAITING. */
+  st = atomic_fetch_or_explicit(&f->state, FUTURE_WAITING,
+                                memory_order_acq_rel) |
+       FUTURE_WAITING;
+  while (!(st & FUTURE_DONE)) {
+    if (futex(&f->state, FUTEX_WAIT_BITSET_PRIVATE, st, deadline) != 0 &&
+        errno == ETIMEDOUT)
       break;
-    if (deadline == NULL) {
-      pthread_cond_wait(&s->cond, &s->mutex);
-    } else if (pthread_cond_timedwait(&s->cond, &s->mutex, deadline) ==
-               ETIMEDOUT) {
-      done = atomic_load_explicit(&f->state, memory_order_acquire) &
-             FUTURE_DONE;
-      break;
-    }
+    st = atomic_load_explicit(&f->state, memory_order_acquire);
   }
-  pthread_mutex_unlock(&s->mutex);
-  return done;
+  return (atomic_load_explicit(&f->state, memory_order_acquire) &
+          FUTURE_DONE) != 0;
 }
 
 int

