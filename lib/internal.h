@@ -321,7 +321,8 @@ struct mrlog__segment *mrlog__segment_new(uint64_t segno);
 /* Inserts seg in number order.  Takes seg_mutex. */
 void mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg);
 /* Decrements seg's live count by n at frame lsn (writer only). */
-void mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n,
+void mrlog__segment_drop_live(struct mrlog *log, struct mrlog__segment *seg,
+                              uint64_t n,
                               uint64_t lsn);
 
 /* ---- frame application (lib/apply.c) -------------------------------- */
@@ -394,6 +395,12 @@ struct mrlog {
 
   /* Recovery skipped damaged frames (MRLOG_RECOVER_SKIP_CORRUPT). */
   bool recovery_skipped;
+
+  /* A segment emptied and may become deletable once durable: set by the
+   * writer, cleared by the cleaner's pass (which sets it again if a
+   * candidate still waits for durability); the flusher wakes the cleaner
+   * after a sync only when it is set. */
+  atomic_int cleaner_due;
 
   /* Failure: 0 or the status that failed the log; set once. */
   atomic_int failed;

@@ -154,7 +154,7 @@ runs_push(struct mrlog__queue *q, struct mrlog__segment *seg, uint64_t n)
 }
 
 static void
-runs_pop(struct mrlog__queue *q, uint64_t n, uint64_t lsn)
+runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
 {
   while (n > 0 && q->runs_len > 0) {
     struct mrlog__run *r = &q->runs[q->runs_first];
@@ -162,7 +162,7 @@ runs_pop(struct mrlog__queue *q, uint64_t n, uint64_t lsn)
 
     r->count -= take;
     n -= take;
-    mrlog__segment_drop_live(r->seg, take, lsn);
+    mrlog__segment_drop_live(log, r->seg, take, lsn);
     if (r->count == 0) {
       q->runs_first = (q->runs_first + 1) & (q->runs_cap - 1);
       q->runs_len--;
@@ -286,7 +286,7 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   }
   if (dropped == 0)
     return 0;
-  runs_pop(q, dropped, lsn);
+  runs_pop(log, q, dropped, lsn);
   q->records -= dropped;
   q->bytes -= bytes;
   atomic_fetch_sub_explicit(&log->stat_records, dropped, memory_order_relaxed);

@@ -256,7 +256,8 @@ mrlog__segment_add(struct mrlog *log, struct mrlog__segment *seg)
 }
 
 void
-mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n, uint64_t lsn)
+mrlog__segment_drop_live(struct mrlog *log, struct mrlog__segment *seg,
+                         uint64_t n, uint64_t lsn)
 {
   uint64_t live = atomic_load_explicit(&seg->live, memory_order_relaxed);
 
@@ -265,6 +266,8 @@ mrlog__segment_drop_live(struct mrlog__segment *seg, uint64_t n, uint64_t lsn)
   if (n >= live) {
     atomic_store_explicit(&seg->emptied_lsn, lsn, memory_order_relaxed);
     atomic_store_explicit(&seg->live, 0, memory_order_release);
+    /* The flusher wakes the cleaner after its next sync. */
+    atomic_store_explicit(&log->cleaner_due, 1, memory_order_release);
   } else {
     atomic_store_explicit(&seg->live, live - n, memory_order_release);
   }

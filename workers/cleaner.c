@@ -89,22 +89,28 @@ mrlog__cleaner_pass(struct mrlog *log)
   struct mrlog__segment **pp, *s, *doomed = NULL;
   char name[MRLOG_SEGMENT_NAME_LEN + 1];
   unsigned deleted = 0;
+  bool waiting = false;
 
+  atomic_store_explicit(&log->cleaner_due, 0, memory_order_relaxed);
   pthread_mutex_lock(&log->seg_mutex);
   for (pp = &log->segs; (s = *pp) != NULL;) {
     /* live first (acquire), then emptied_lsn: see segment.c inv. 3. */
     if (!s->pinned && !atomic_load_explicit(&s->hot, memory_order_acquire) &&
-        atomic_load_explicit(&s->live, memory_order_acquire) == 0 &&
-        atomic_load_explicit(&s->emptied_lsn, memory_order_relaxed) <=
-            durable) {
-      *pp = s->next;
-      s->next = doomed;
-      doomed = s;
-    } else {
-      pp = &s->next;
+        atomic_load_explicit(&s->live, memory_order_acquire) == 0) {
+      if (atomic_load_explicit(&s->emptied_lsn, memory_order_relaxed) <=
+          durable) {
+        *pp = s->next;
+        s->next = doomed;
+        doomed = s;
+        continue;
+      }
+      waiting = true; /* deletable once a sync covers emptied_lsn */
     }
+    pp = &s->next;
   }
   pthread_mutex_unlock(&log->seg_mutex);
+  if (waiting)
+    atomic_store_explicit(&log->cleaner_due, 1, memory_order_release);
 
   while ((s = doomed) != NULL) {
     doomed = s->next;

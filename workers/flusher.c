@@ -317,7 +317,7 @@ flusher_main(void *arg)
       pthread_mutex_unlock(&f->mutex);
       if (rc != 0)
         mrlog__fail(log, rc, "fdatasync", errno);
-      else
+      else if (atomic_load_explicit(&log->cleaner_due, memory_order_acquire))
         mrlog__cleaner_wake(log);
       if (interval > 0)
         mrlog__deadline_ms(&next_sync, interval);
