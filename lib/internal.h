@@ -272,6 +272,11 @@ int mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
                              struct mrlog__segment *seg, uint64_t count);
 int mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
                            uint64_t pos, const void *data, size_t len);
+/* store_one for count records at pos.. with lengths lens, back to back in
+ * data, copied in as few memcpys as the chunks allow. */
+int mrlog__queue_store_run(struct mrlog *log, struct mrlog__queue *q,
+                           uint64_t pos, const uint32_t *lens, uint32_t count,
+                           const uint8_t *data);
 /* Drops records <= position; returns how many.  Caller holds state_lock
  * for writing; lsn is the truncating frame's, for the cleaner. */
 uint64_t mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,

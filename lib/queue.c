@@ -216,6 +216,60 @@ mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
 }
 
 int
+mrlog__queue_store_run(struct mrlog *log, struct mrlog__queue *q,
+                       uint64_t pos, const uint32_t *lens, uint32_t count,
+                       const uint8_t *data)
+{
+  struct mrlog__chunk *c;
+  uint32_t i, n, end;
+  size_t bytes;
+  int rc;
+
+  if (count == 1)
+    return mrlog__queue_store_one(log, q, pos, data, lens[0]);
+  while (count > 0) {
+    c = q->tail;
+    /* How many of the records fit the tail chunk as they are. */
+    n = 0;
+    bytes = 0;
+    if (c != NULL && pos - c->base + count <= UINT32_MAX) {
+      uint32_t room = c->cap_records - c->count;
+      size_t space = c->cap_bytes - c->used_bytes;
+      while (n < count && n < room && bytes + lens[n] <= space)
+        bytes += lens[n++];
+    }
+    if (n == 0) {
+      /* A new chunk (store_one makes it), then the rest in bulk. */
+      rc = mrlog__queue_store_one(log, q, pos, data, lens[0]);
+      if (rc != 0)
+        return rc;
+      data += lens[0];
+      pos++;
+      lens++;
+      count--;
+      continue;
+    }
+    memcpy(c->data + c->used_bytes, data, bytes);
+    end = c->used_bytes;
+    for (i = 0; i < n; i++) {
+      end += lens[i];
+      c->ends[c->count + i] = end;
+      c->pos[c->count + i] = (uint32_t)(pos + i - c->base);
+    }
+    c->used_bytes = end;
+    c->count += n;
+    q->records += n;
+    q->bytes += bytes;
+    q->next = pos + n;
+    data += bytes;
+    pos += n;
+    lens += n;
+    count -= n;
+  }
+  return 0;
+}
+
+int
 mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
                    struct mrlog__segment *seg, uint64_t first,
                    uint64_t count, const uint8_t *recs, size_t recs_len)

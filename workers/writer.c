@@ -225,12 +225,9 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
     case OP_STORE:
       rc = mrlog__queue_store_begin(log, op->q, w->seg, op->count);
       for (; rc == 0 && left > 0; r = r->run_next) {
-        const uint8_t *p = r->payload;
-        uint32_t i;
-        for (i = 0; rc == 0 && i < r->count; i++) {
-          rc = mrlog__queue_store_one(log, op->q, pos++, p, r->lens[i]);
-          p += r->lens[i];
-        }
+        rc = mrlog__queue_store_run(log, op->q, pos, r->lens, r->count,
+                                    r->payload);
+        pos += r->count;
         left -= r->count;
       }
       break;
@@ -352,7 +349,7 @@ flush_frame(struct mrlog *log)
 {
   struct mrlog__writer *w = log->writer;
   uint32_t body_len;
-  uint64_t lsn;
+  uint64_t lsn, appended;
   struct mrlog__req *r;
   int rc, failed;
 
@@ -393,14 +390,17 @@ flush_frame(struct mrlog *log)
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
   w->nops = 0;
   lsn = MRLOG_LSN(w->seg->segno, w->off);
+  appended = 0;
   for (r = w->done_first; r != NULL; r = r->next) {
     r->lsn = lsn;
     if (r->type == MRLOG_REQ_APPEND && r->status == 0) {
       r->reserved = 0; /* now owned by the stored records */
-      atomic_fetch_add_explicit(&log->stat_appends, r->count,
-                                memory_order_relaxed);
+      appended += r->count;
     }
   }
+  if (appended > 0)
+    atomic_fetch_add_explicit(&log->stat_appends, appended,
+                              memory_order_relaxed);
   if (w->done_first != NULL)
     mrlog__flusher_submit(log, w->done_first, w->done_last, lsn, w->unsynced);
   w->done_first = w->done_last = NULL;
