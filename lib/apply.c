@@ -29,7 +29,7 @@ struct cursor {
 static bool
 get(struct cursor *c, uint64_t *v)
 {
-  return mrlog__get_varint(&c->p, c->end, v);
+  return mrlog__get_varint_fast(&c->p, c->end, v);
 }
 
 /* Reads a name: length then bytes.  Valid names have no NUL. */

@@ -105,6 +105,17 @@ mrlog__varint_len(uint64_t v)
  * encoding (more than 10 bytes or bits beyond 64). */
 bool mrlog__get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out);
 
+/* The same, inline for the common one-byte case (record lengths < 128). */
+static inline bool
+mrlog__get_varint_fast(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+  if (*p < end && **p < 0x80) {
+    *out = *(*p)++;
+    return true;
+  }
+  return mrlog__get_varint(p, end, out);
+}
+
 static inline void
 mrlog__put_u32le(uint8_t *p, uint32_t v)
 {

@@ -275,16 +275,50 @@ mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
                    uint64_t count, const uint8_t *recs, size_t recs_len)
 {
   const uint8_t *p = recs, *end = recs + recs_len;
-  uint64_t i, len;
+  uint64_t i = 0, len, pos = first;
+  struct mrlog__chunk *c;
   int rc;
 
   rc = mrlog__queue_store_begin(log, q, seg, count);
-  for (i = 0; rc == 0 && i < count; i++) {
+  while (rc == 0 && i < count) {
     /* The frame was checked by apply.c: lengths fit. */
-    if (!mrlog__get_varint(&p, end, &len) || len > (uint64_t)(end - p))
+    if (!mrlog__get_varint_fast(&p, end, &len) || len > (uint64_t)(end - p))
       return MRLOG_ECORRUPT;
-    rc = mrlog__queue_store_one(log, q, first + i, p, (size_t)len);
-    p += len;
+    c = q->tail;
+    if (c == NULL || c->count == c->cap_records ||
+        len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
+      rc = mrlog__queue_store_one(log, q, pos, p, (size_t)len); /* new chunk */
+      p += len;
+      pos++;
+      i++;
+      continue;
+    }
+    /* Fill the tail chunk in a tight loop while records fit. */
+    for (;;) {
+      memcpy(c->data + c->used_bytes, p, (size_t)len);
+      c->used_bytes += (uint32_t)len;
+      c->ends[c->count] = c->used_bytes;
+      c->pos[c->count] = (uint32_t)(pos - c->base);
+      c->count++;
+      q->records++;
+      q->bytes += len;
+      p += len;
+      pos++;
+      if (++i == count)
+        break;
+      if (!mrlog__get_varint_fast(&p, end, &len) ||
+          len > (uint64_t)(end - p))
+        return MRLOG_ECORRUPT;
+      if (c->count == c->cap_records || len > c->cap_bytes - c->used_bytes ||
+          pos - c->base > UINT32_MAX) {
+        rc = mrlog__queue_store_one(log, q, pos, p, (size_t)len);
+        p += len;
+        pos++;
+        i++;
+        break;
+      }
+    }
+    q->next = pos;
   }
   return rc;
 }
