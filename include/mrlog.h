@@ -31,7 +31,10 @@
  * its own batch, which sits in the ring until the writer takes it.  So:
  *  - the calls one thread makes take effect in call order (its default
  *    appends to a queue get increasing positions in call order), and
- *    their callbacks run in that order too;
+ *    their callbacks run in that order too -- except that an error found
+ *    at submit time (EINVAL, EFULL, ECLOSED, ENOMEM), which never enters
+ *    the ring, may be delivered before the callbacks of that thread's
+ *    earlier calls;
  *  - a call made after another call has completed (its callback has run
  *    or its future is ready), on any thread, takes effect after it;
  *  - calls from different threads that are not ordered that way may take

@@ -18,6 +18,7 @@ int main(void) {
   srunner_add_suite(sr, make_persist_suite());
   srunner_add_suite(sr, make_recovery_suite());
   srunner_add_suite(sr, make_concurrency_suite());
+  srunner_add_suite(sr, make_stage_suite());
   srunner_add_suite(sr, make_failure_suite());
   srunner_add_suite(sr, make_kill_suite());
   srunner_add_suite(sr, make_faults_suite());

@@ -26,6 +26,7 @@ Suite *make_semantics_suite(void);
 Suite *make_persist_suite(void);
 Suite *make_recovery_suite(void);
 Suite *make_concurrency_suite(void);
+Suite *make_stage_suite(void);
 Suite *make_failure_suite(void);
 Suite *make_kill_suite(void);
 Suite *make_faults_suite(void);
