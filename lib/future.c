@@ -152,6 +152,12 @@ mrlog__future_new(void)
     f = atomic_exchange_explicit(&c->returned, NULL, memory_order_acquire);
   if (f != NULL) {
     c->local = f->pool_next;
+    /* The next future's line was last written by the thread that freed
+     * it (often the flusher, a moment ago).  Fetching it for writing now
+     * overlaps that transfer with this call's work, instead of stalling
+     * the next call's first atomic on it. */
+    if (c->local != NULL)
+      __builtin_prefetch(c->local, 1);
   } else {
     f = malloc(sizeof(*f));
     if (f == NULL)

@@ -44,10 +44,10 @@
 /* Durable policy: the hot segment is zero-filled ahead of the writer, so
  * the flusher's fdatasyncs overwrite allocated blocks and need no journal
  * commit for a new size (measured here: ~110 us instead of ~330 us per
- * 4 KiB append+fdatasync).  A step is written once fewer than PREZERO_LOW
- * zeroed bytes remain ahead. */
+ * 4 KiB append+fdatasync).  A step is written once fewer than a quarter
+ * of a step of zeroed bytes remain ahead. */
 #define PREZERO_STEP (2u << 20)
-#define PREZERO_LOW (512u << 10)
+#define PREZERO_FIRST (64u << 10) /* first step of a segment */
 #define PREZERO_CHUNK (1u << 20) /* bytes per zero-fill write */
 #define IDLE_YIELDS 8 /* yields before the writer sleeps */
 #define FRAME_TARGET (256u << 10) /* bytes before a pass is cut */
@@ -289,18 +289,30 @@ fail_done(struct mrlog__writer *w, int status)
 static int rotate(struct mrlog *log);
 
 /* Zero-fills the hot segment from zero_end so that a frame of len bytes
- * at off leaves at least PREZERO_LOW zeroed bytes after it.  Only an
+ * at off leaves a quarter of a step of zeroed bytes after it.  Only an
  * optimisation: if a zero-fill write fails (a full disk, a file size
  * limit), the segment goes on without it, and the frame write itself
  * decides whether the log fails. */
 static void
 prezero(struct mrlog *log, struct mrlog__writer *w, size_t len)
 {
-  /* Steps scale down with small segments (tests use 4 KiB ones). */
+  /* Steps start small and double with what the segment already holds,
+   * so the first sync after a rotation or an open does not have to write
+   * megabytes of zeros; they also scale down with small segments (tests
+   * use 4 KiB ones). */
   uint64_t seg = log->policy.segment_bytes;
-  uint64_t step = seg / 4 < PREZERO_STEP ? seg / 4 : PREZERO_STEP;
-  uint64_t low = seg / 16 < PREZERO_LOW ? seg / 16 : PREZERO_LOW;
-  uint64_t need = (uint64_t)w->off + len + low, end;
+  uint64_t grown = w->zero_end > w->checkpoint_end
+                       ? w->zero_end - w->checkpoint_end
+                       : 0;
+  uint64_t step = grown < PREZERO_FIRST ? PREZERO_FIRST : grown;
+  uint64_t low, need, end, start;
+
+  if (step > PREZERO_STEP)
+    step = PREZERO_STEP;
+  if (step > seg / 4)
+    step = seg / 4;
+  low = step / 4;
+  need = (uint64_t)w->off + len + low;
 
   if (log->policy.fsync_interval_ms != 0 || w->prezero_off ||
       need <= w->zero_end)
@@ -319,6 +331,7 @@ prezero(struct mrlog *log, struct mrlog__writer *w, size_t len)
     end = need;
   if (end > UINT32_MAX)
     end = UINT32_MAX;
+  start = w->zero_end;
   while (w->zero_end < end) {
     size_t n = end - w->zero_end < PREZERO_CHUNK ? (size_t)(end - w->zero_end)
                                                  : PREZERO_CHUNK;
@@ -328,6 +341,11 @@ prezero(struct mrlog *log, struct mrlog__writer *w, size_t len)
     }
     w->zero_end += n;
   }
+  /* Start writing the zeros back now, so the next group-commit sync finds
+   * them on their way (a hint: it promises nothing, and fdatasync still
+   * makes them durable). */
+  sync_file_range(w->fd, (off64_t)start, (off64_t)(end - start),
+                  SYNC_FILE_RANGE_WRITE);
 }
 
 /* Cuts the zero-filled room off the hot segment (at rotation and close),
