@@ -43,6 +43,10 @@ PACKAGES=(
   libisal-dev
   clang-14
   libclang-rt-14-dev
+  librocksdb-dev
+  liblmdb-dev
+  libsqlite3-dev
+  gnuplot-nox
 )
 
 say() { printf '[setup] %s\n' "$*"; }

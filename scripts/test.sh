@@ -13,6 +13,9 @@
 #   4. unless SKIP_FUZZ=1, scripts/fuzz.sh: the libFuzzer targets in fuzz/
 #      (clang-14), their regression inputs, then FUZZ_SECONDS (default 60)
 #      of fuzzing per target; each target counts as one test.
+#   5. unless SKIP_BENCH=1, `make bench-smoke` in the default build: every
+#      benchmark workload for mrlog and its peers at 1% scale, so the suite
+#      never rots (its figures mean nothing at that scale); one test.
 #
 # A build failure stops at once; a test failure still lets the other build run
 # so one CI log shows both.  On failure the build's test-suite.log is printed.
@@ -21,7 +24,7 @@
 #
 # Environment: BUILD_DIR, ASAN_BUILD_DIR, CONFIGURE_ARGS (applied to both
 # builds), JOBS (default 2), SKIP_APT, SKIP_SANITIZERS=1, SKIP_TSAN=1,
-# SKIP_FUZZ=1, FUZZ_SECONDS (default 60), and RUN_DISTCHECK=1
+# SKIP_FUZZ=1, FUZZ_SECONDS (default 60), SKIP_BENCH=1, and RUN_DISTCHECK=1
 # to also run `make distcheck` in the default build (slow: it builds and
 # tests the tarball again).
 set -euo pipefail
@@ -39,6 +42,7 @@ SKIP_SANITIZERS=${SKIP_SANITIZERS:-0}
 RUN_DISTCHECK=${RUN_DISTCHECK:-0}
 SKIP_FUZZ=${SKIP_FUZZ:-0}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+SKIP_BENCH=${SKIP_BENCH:-0}
 
 total_passed=0
 total_failed=0
@@ -133,6 +137,20 @@ run_build() {
 }
 
 run_build "default" "$BUILD_DIR" "$CONFIGURE_ARGS"
+
+if [[ "$SKIP_BENCH" == 1 ]]; then
+  say "SKIP_BENCH=1: skipping the benchmark smoke run"
+else
+  say "=== bench: make bench-smoke in $BUILD_DIR ==="
+  if make -C "$(abs_dir "$BUILD_DIR")" bench-smoke; then
+    say "bench-smoke passed"
+    total_passed=$((total_passed + 1))
+  else
+    say "bench-smoke FAILED"
+    total_failed=$((total_failed + 1))
+    status=1
+  fi
+fi
 
 if [[ "$RUN_DISTCHECK" == 1 ]]; then
   say "=== make distcheck in $BUILD_DIR ==="

@@ -1,0 +1,87 @@
+# bench/bench.mk -- the benchmark suite; included from Makefile.am.
+#
+# bench/mrlog-bench is an EXTRA_PROGRAM: neither `make` nor `make check`
+# builds it.  Two targets do:
+#   make bench        builds it and runs the full suite (3 runs of every
+#                     workload for every built engine, device limits first);
+#                     writes bench-results.json (one JSON line per run),
+#                     bench-results.txt (the tables and targets) and, when
+#                     gnuplot is installed, bench-results.png.
+#                     BENCH_FLAGS adds options (e.g. BENCH_FLAGS="--runs 1").
+#   make bench-smoke  the same machinery at 1% scale, one run, short W2,
+#                     small device probes (< 60 s); exits non-zero if any
+#                     engine reports an error.
+# Peers (RocksDB, LMDB, SQLite) are compiled in when configure found them
+# (HAVE_ROCKSDB, HAVE_LMDB, HAVE_SQLITE); the others are "not built".
+# See bench/README.md.
+
+EXTRA_PROGRAMS = bench/mrlog-bench
+
+bench_mrlog_bench_SOURCES = \
+	bench/harness.h \
+	bench/harness.c \
+	bench/runner.c \
+	bench/fsync_count.c \
+	bench/engine.h \
+	bench/peer.h \
+	bench/groupcommit.h \
+	bench/groupcommit.c \
+	bench/eng_mrlog.c \
+	bench/workloads.h \
+	bench/wl_common.c \
+	bench/wl_append.c \
+	bench/wl_durable.c \
+	bench/wl_reopen.c \
+	bench/device.h \
+	bench/device.c \
+	bench/report.h \
+	bench/json.c \
+	bench/figures.c \
+	bench/report.c \
+	bench/targets.c \
+	bench/main.c
+if HAVE_ROCKSDB
+bench_mrlog_bench_SOURCES += bench/eng_rocksdb.c
+endif
+if HAVE_LMDB
+bench_mrlog_bench_SOURCES += bench/eng_lmdb.c
+endif
+if HAVE_SQLITE
+bench_mrlog_bench_SOURCES += bench/eng_sqlite.c
+endif
+
+# Only the installed header: the benchmark uses the public API alone.
+bench_mrlog_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+bench_mrlog_bench_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS) $(SQLITE_CFLAGS)
+bench_mrlog_bench_LDADD = libmrlog.la $(ROCKSDB_LIBS) $(LMDB_LIBS) \
+	$(SQLITE_LIBS) $(BENCH_DL_LIBS) $(PTHREAD_LIBS) -lm
+# The fsync wrappers in bench/fsync_count.c must be visible to the peers'
+# shared libraries: export the executable's symbols.
+bench_mrlog_bench_LDFLAGS = -export-dynamic
+
+EXTRA_DIST += bench/README.md bench/plot.sh
+
+CLEANFILES = bench-results.json bench-results.txt bench-results.png \
+	bench-smoke.json bench-smoke.txt bench-smoke.png
+
+BENCH_FLAGS =
+BENCH_SMOKE_FLAGS = --scale 0.01 --runs 1 --w2-seconds 0.5 \
+	--device-mib 64 --device-iters 200 --w5-timeout 1 --segment-kib 64
+
+# The shell steps shared by both targets; the recipe sets $$flags and $$out
+# first.  The run's exit status is kept; the plot is made either way.
+BENCH_RUN = ./bench/mrlog-bench$(EXEEXT) $$flags --json $$out.json >$$out.txt; \
+	rc=$$?; cat $$out.txt; \
+	if command -v gnuplot >/dev/null 2>&1; then \
+	  $(SHELL) $(top_srcdir)/bench/plot.sh $$out.json $$out.png && \
+	  echo "plot: $$out.png"; \
+	else echo "gnuplot not found: no plot"; fi; \
+	echo "results: $$out.json $$out.txt"; exit $$rc
+
+bench: bench/mrlog-bench$(EXEEXT)
+	@flags="$(BENCH_FLAGS)"; out=bench-results; $(BENCH_RUN)
+
+bench-smoke: bench/mrlog-bench$(EXEEXT)
+	@flags="$(BENCH_SMOKE_FLAGS) $(BENCH_FLAGS)"; out=bench-smoke; $(BENCH_RUN)
+
+.PHONY: bench bench-smoke

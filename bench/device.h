@@ -1,0 +1,20 @@
+/*
+ * device.h -- hardware limits (bench/device.c): sequential write bandwidth
+ * and fdatasync rate/latency, measured in the benchmark directory.
+ */
+#ifndef BENCH_DEVICE_H
+#define BENCH_DEVICE_H
+
+#include "harness.h"
+
+struct device_params {
+  const char *dir;          /* where the probe files go (exists) */
+  uint64_t seq_bytes;       /* sequential write size (1 GiB) */
+  unsigned sync_iterations; /* pwrite+fdatasync iterations (2000) */
+};
+
+/* Runs the probes (in the calling process: main.c forks for it) and
+ * fills the device fields of *r. */
+void device_probe(const struct device_params *dp, struct bench_result *r);
+
+#endif /* BENCH_DEVICE_H */

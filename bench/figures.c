@@ -1,0 +1,158 @@
+/*
+ * figures.c -- the figures the tables and targets are made of: one
+ * accessor per JSON field, medians over runs, and the best peer.
+ *
+ * Invariants:
+ *   1. A run whose figure is NAN ("not applicable", or a failed run that
+ *      never produced it) does not count towards a median.  W5's space
+ *      that never came back is +inf, not NAN: it counts.
+ *   2. Medians of an even number of runs average the two middle values.
+ *   3. The best peer is chosen by median, among engines other than mrlog
+ *      that have at least one figure for the workload.
+ */
+#include "report.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------
+ * Field accessors.
+ * --------------------------------------------------------------------- */
+
+double
+report_f_rec_per_s(const struct bench_result *r)
+{
+  return r->rec_per_s;
+}
+
+double
+report_f_mb_per_s(const struct bench_result *r)
+{
+  return r->mb_per_s;
+}
+
+double
+report_f_p99(const struct bench_result *r)
+{
+  return r->p99_us;
+}
+
+double
+report_f_space_back_ms(const struct bench_result *r)
+{
+  /* A W5 run whose space did not come back in time counts as "never"
+   * (+inf), so that it pulls the median instead of being left out. */
+  if (isnan(r->space_back_ms) && !isnan(r->durable_ms))
+    return INFINITY;
+  return r->space_back_ms;
+}
+
+double
+report_f_durable_ms(const struct bench_result *r)
+{
+  return r->durable_ms;
+}
+
+double
+report_f_disk_overhead(const struct bench_result *r)
+{
+  return r->disk_overhead_per_rec;
+}
+
+double
+report_f_ram_per_rec(const struct bench_result *r)
+{
+  return r->ram_bytes_per_rec;
+}
+
+double
+report_f_retained(const struct bench_result *r)
+{
+  return r->retained_bytes;
+}
+
+double
+report_f_space_after_durable_ms(const struct bench_result *r)
+{
+  return report_f_space_back_ms(r) - r->durable_ms;
+}
+
+double
+report_f_peak_rss(const struct bench_result *r)
+{
+  return r->peak_rss_bytes ? (double)r->peak_rss_bytes : NAN;
+}
+
+/* ------------------------------------------------------------------------
+ * Medians.
+ * --------------------------------------------------------------------- */
+
+int
+report_median(const struct report *rep, const char *engine,
+              const char *workload, report_field field, double *median,
+              double *min, double *max)
+{
+  double *v = malloc((rep->n_runs + 1) * sizeof(*v)), x;
+  size_t i;
+  int n = 0;
+
+  *median = *min = *max = NAN;
+  if (v == NULL)
+    return 0;
+  for (i = 0; i < rep->n_runs; i++) {
+    const struct bench_result *r = &rep->runs[i];
+    if (strcmp(r->engine, engine) != 0 || strcmp(r->workload, workload) != 0)
+      continue;
+    x = field(r);
+    if (!isnan(x))
+      v[n++] = x;
+  }
+  if (n > 0) {
+    bench_sort(v, (size_t)n);
+    *min = v[0];
+    *max = v[n - 1];
+    *median = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  }
+  free(v);
+  return n;
+}
+
+size_t
+report_engines(const struct report *rep, const char *workload,
+           const char **names, size_t max)
+{
+  size_t i, j, n = 0;
+
+  for (i = 0; i < rep->n_runs; i++) {
+    if (strcmp(rep->runs[i].workload, workload) != 0)
+      continue;
+    for (j = 0; j < n && strcmp(names[j], rep->runs[i].engine) != 0; j++)
+      ;
+    if (j == n && n < max)
+      names[n++] = rep->runs[i].engine;
+  }
+  return n;
+}
+
+const char *
+report_best_peer(const struct report *rep, const char *workload,
+                 report_field field, int higher_better, double *best)
+{
+  const char *names[16], *who = NULL;
+  double m, lo, hi;
+  size_t i, n = report_engines(rep, workload, names, 16);
+
+  *best = NAN;
+  for (i = 0; i < n; i++) {
+    if (strcmp(names[i], "mrlog") == 0)
+      continue;
+    if (report_median(rep, names[i], workload, field, &m, &lo, &hi) == 0)
+      continue;
+    if (who == NULL || (higher_better ? m > *best : m < *best)) {
+      who = names[i];
+      *best = m;
+    }
+  }
+  return who;
+}
