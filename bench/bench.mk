@@ -8,14 +8,24 @@
 #                     bench-results.txt (the tables and targets) and, when
 #                     gnuplot is installed, bench-results.png.
 #                     BENCH_FLAGS adds options (e.g. BENCH_FLAGS="--runs 1").
-#   make bench-smoke  the same machinery at 1% scale, one run, short W2,
-#                     small device probes (< 60 s); exits non-zero if any
-#                     engine reports an error.
+#   make bench-smoke  bench-alloc, then the same machinery at 1% scale, one
+#                     run, short W2, small device probes (< 60 s); exits
+#                     non-zero if any engine reports an error.
+#   make bench-alloc  bench/alloc-check: fails if mrlog_append allocates in
+#                     steady state (W1's shape, 400,000 appends measured).
 # Peers (RocksDB, LMDB, SQLite) are compiled in when configure found them
 # (HAVE_ROCKSDB, HAVE_LMDB, HAVE_SQLITE); the others are "not built".
 # See bench/README.md.
 
-EXTRA_PROGRAMS = bench/mrlog-bench
+EXTRA_PROGRAMS = bench/mrlog-bench bench/alloc-check
+
+# Steady-state allocation check of the append path (bench/alloc_check.c):
+# it interposes malloc and friends, so it is exported like mrlog-bench.
+bench_alloc_check_SOURCES = bench/alloc_check.c
+bench_alloc_check_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+bench_alloc_check_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+bench_alloc_check_LDADD = libmrlog.la $(PTHREAD_LIBS)
+bench_alloc_check_LDFLAGS = -export-dynamic
 
 bench_mrlog_bench_SOURCES = \
 	bench/harness.h \
@@ -81,7 +91,11 @@ BENCH_RUN = ./bench/mrlog-bench$(EXEEXT) $$flags --json $$out.json >$$out.txt; \
 bench: bench/mrlog-bench$(EXEEXT)
 	@flags="$(BENCH_FLAGS)"; out=bench-results; $(BENCH_RUN)
 
-bench-smoke: bench/mrlog-bench$(EXEEXT)
+bench-smoke: bench/mrlog-bench$(EXEEXT) bench/alloc-check$(EXEEXT)
+	./bench/alloc-check$(EXEEXT)
 	@flags="$(BENCH_SMOKE_FLAGS) $(BENCH_FLAGS)"; out=bench-smoke; $(BENCH_RUN)
 
-.PHONY: bench bench-smoke
+bench-alloc: bench/alloc-check$(EXEEXT)
+	./bench/alloc-check$(EXEEXT)
+
+.PHONY: bench bench-smoke bench-alloc
