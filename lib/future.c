@@ -24,12 +24,9 @@
  *     returned to the pool of the thread that allocated it.
  */
 #include "internal.h"
+#include "futex.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
@@ -40,11 +37,6 @@
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
 
-static long
-futex(atomic_uint *addr, int op, unsigned val, const struct timespec *ts)
-{
-  return syscall(SYS_futex, addr, op, val, ts, NULL, FUTEX_BITSET_MATCH_ANY);
-}
 
 static _Thread_local const char *library_thread_name;
 
@@ -192,7 +184,7 @@ mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
    * wake touches only the address (pooled futures are never unmapped), and
    * a waiter on a reused future just rechecks its state. */
   if (old & FUTURE_WAITING)
-    futex(&f->state, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+    mrlog__futex_wake(&f->state, INT_MAX);
 }
 
 static int
@@ -224,7 +216,7 @@ wait_done(mrlog_future *f, const struct timespec *deadline)
                                 memory_order_acq_rel) |
        FUTURE_WAITING;
   while (!(st & FUTURE_DONE)) {
-    if (futex(&f->state, FUTEX_WAIT_BITSET_PRIVATE, st, deadline) != 0 &&
+    if (mrlog__futex_wait(&f->state, st, deadline) != 0 &&
         errno == ETIMEDOUT)
       break;
     st = atomic_load_explicit(&f->state, memory_order_acquire);

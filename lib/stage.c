@@ -36,8 +36,16 @@
  *  5. Log ids are never reused, so a thread's cached (id, producer) pair
  *     for a closed log can never match again; stale pairs are checked
  *     against the registry before their producer is touched.
+ *  6. A producer with every batch in flight sleeps instead of spinning
+ *     (spinning took the CPU the writer needed to catch up): it sets
+ *     `waiting`, fences, looks at `returned` once more and sleeps on
+ *     `waiting` while it is 1; a recycler pushes onto `returned`, fences,
+ *     and if it sees `waiting` clears it and wakes it.  Either the owner
+ *     sees the batch or the recycler sees the flag (a Dekker pair).  The
+ *     sleep is bounded (10 ms) so a failing or closing log is noticed.
  */
 #include "internal.h"
+#include "futex.h"
 
 #include <sched.h>
 #include <stdlib.h>
@@ -61,6 +69,8 @@ struct mrlog__producer {
   struct mrlog__batch *all;       /* every batch allocated; freed at close */
   unsigned nbatches;              /* length of `all` */
   atomic_bool orphaned;           /* no thread owns it now */
+  atomic_uint waiting;            /* 1: the owner sleeps for a batch
+                                     (invariant 6) */
 };
 
 /* The registry of open logs, for threads exiting after a close. */
@@ -202,6 +212,7 @@ producer_of(struct mrlog *log, bool create)
     p->log = log;
     atomic_init(&p->returned, NULL);
     atomic_init(&p->orphaned, false);
+    atomic_init(&p->waiting, 0);
     p->next = log->producers;
     log->producers = p;
   }
@@ -260,12 +271,17 @@ batch_get(struct mrlog *log, struct mrlog__producer *p, int *rc)
       return NULL;
     }
     /* Every batch is in flight: the writer and flusher are behind, so
-     * this is backpressure, like a full ring. */
-    if (++spins < 16) {
+     * this is backpressure, like a full ring (invariant 6). */
+    if (++spins < 4) {
       sched_yield();
     } else {
-      struct timespec ts = { 0, 50 * 1000 };
-      nanosleep(&ts, NULL);
+      struct timespec deadline;
+      mrlog__deadline_ms(&deadline, 10);
+      atomic_store_explicit(&p->waiting, 1, memory_order_relaxed);
+      atomic_thread_fence(memory_order_seq_cst);
+      if (atomic_load_explicit(&p->returned, memory_order_relaxed) == NULL)
+        mrlog__futex_wait(&p->waiting, 1, &deadline);
+      atomic_store_explicit(&p->waiting, 0, memory_order_relaxed);
     }
   }
   p->free_local = b->pool_next;
@@ -288,6 +304,11 @@ mrlog__batch_recycle(struct mrlog__batch *b)
     b->pool_next = head;
   while (!atomic_compare_exchange_weak_explicit(
       &p->returned, &head, b, memory_order_release, memory_order_relaxed));
+  /* Invariant 6: the push, then the look at `waiting`. */
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&p->waiting, memory_order_relaxed) &&
+      atomic_exchange_explicit(&p->waiting, 0, memory_order_relaxed))
+    mrlog__futex_wake(&p->waiting, 1);
 }
 
 static size_t
