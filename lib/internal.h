@@ -398,6 +398,11 @@ struct mrlog {
   pthread_mutex_t producers_mutex; /* guards the list links */
   struct mrlog__producer *producers;
 
+  /* Recovery in progress (lib/recovery.c), and its prefault helper
+   * (lib/prefault.c); the opener's thread only. */
+  bool recovering;
+  struct mrlog__prefault *prefault;
+
   /* Recovery skipped damaged frames (MRLOG_RECOVER_SKIP_CORRUPT). */
   bool recovery_skipped;
 
@@ -447,6 +452,16 @@ int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
 /* Recovery (lib/recovery.c): replays the segments, heals the tail and
  * deletes empty segments.  Called by open before any thread starts. */
 int mrlog__recover(struct mrlog *log);
+
+/* Prefaulted chunk memory during recovery (lib/prefault.c): start is
+ * idempotent; take returns a MRLOG_PREFAULT_REGION-byte mapping or NULL
+ * (none ready: map your own); stop joins the helper and unmaps what is
+ * left. */
+#define MRLOG_PREFAULT_REGION (260u << 10)
+struct mrlog__prefault;
+void mrlog__prefault_start(struct mrlog *log);
+void *mrlog__prefault_take(struct mrlog *log);
+void mrlog__prefault_stop(struct mrlog *log);
 
 /* Ring (lib/ring.c). */
 int mrlog__ring_init(struct mrlog *log);

@@ -98,11 +98,22 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
   alloc = sizeof(*c) + cap_records * 2 * sizeof(uint32_t) + cap_bytes;
   if (alloc >= CHUNK_MAP_BYTES) {
     alloc = (alloc + 4095) & ~(size_t)4095; /* use the whole last page */
+    c = NULL;
+    if (log->recovering && alloc <= MRLOG_PREFAULT_REGION &&
+        alloc * 2 >= MRLOG_PREFAULT_REGION) {
+      /* Replaying: memory prefaulted by prefault.c, grown to its size. */
+      mrlog__prefault_start(log);
+      c = mrlog__prefault_take(log);
+      if (c != NULL)
+        alloc = MRLOG_PREFAULT_REGION;
+    }
     cap_bytes = alloc - sizeof(*c) - cap_records * 2 * sizeof(uint32_t);
-    c = mmap(NULL, alloc, PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (c == MAP_FAILED)
-      return NULL;
+    if (c == NULL) {
+      c = mmap(NULL, alloc, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+      if (c == MAP_FAILED)
+        return NULL;
+    }
   } else {
     c = malloc(alloc);
     if (c == NULL)

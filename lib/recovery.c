@@ -296,8 +296,11 @@ mrlog__recover(struct mrlog *log)
   rc = mrlog__segment_list(log->dir_fd, &segnos, &n);
   if (rc != 0)
     return rc;
+  log->recovering = true; /* chunk memory may come from prefault.c */
   for (i = 0; i < n && rc == 0; i++)
     rc = recover_one(log, segnos[i], i + 1 == n);
+  log->recovering = false;
+  mrlog__prefault_stop(log);
   log->next_segno = n > 0 ? segnos[n - 1] + 1 : 1;
   free(segnos);
   if (rc != 0)
