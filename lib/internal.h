@@ -116,6 +116,14 @@ struct mrlog__req {
 };
 
 void mrlog__req_free(struct mrlog *log, struct mrlog__req *req);
+/* A request's block: the struct, then count record lengths, the name and
+ * its NUL, then the payload (submit.c).  size gives its bytes; layout
+ * fills lens, name, name_len, name_hash, payload, count and payload_len
+ * and copies the name and the records in. */
+size_t mrlog__req_size(size_t name_len, size_t count, uint64_t total);
+void mrlog__req_layout(struct mrlog__req *req, const char *name,
+                       size_t name_len, uint32_t name_hash,
+                       const struct iovec *recs, size_t count, uint64_t total);
 /* Admission of a request for the ring (submit.c): reserves `want` bytes
  * of memory_limit, or at least `need` (waiting if allowed), records the
  * reservation in req->reserved, and pushes req.  0 or a status; on error

@@ -181,6 +181,17 @@ runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
   }
 }
 
+/* Appends one record at pos to c, which has room for it. */
+static inline void
+chunk_put(struct mrlog__chunk *c, uint64_t pos, const void *data, size_t len)
+{
+  memcpy(c->data + c->used_bytes, data, len);
+  c->used_bytes += (uint32_t)len;
+  c->ends[c->count] = c->used_bytes;
+  c->pos[c->count] = (uint32_t)(pos - c->base);
+  c->count++;
+}
+
 int
 mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
                          struct mrlog__segment *seg, uint64_t count)
@@ -215,11 +226,7 @@ mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
       q->tail = c;
     }
   }
-  memcpy(c->data + c->used_bytes, data, len);
-  c->used_bytes += (uint32_t)len;
-  c->ends[c->count] = c->used_bytes;
-  c->pos[c->count] = (uint32_t)(pos - c->base);
-  c->count++;
+  chunk_put(c, pos, data, len);
   q->records++;
   q->bytes += len;
   q->next = pos + 1;
@@ -306,11 +313,7 @@ mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
     }
     /* Fill the tail chunk in a tight loop while records fit. */
     for (;;) {
-      memcpy(c->data + c->used_bytes, p, (size_t)len);
-      c->used_bytes += (uint32_t)len;
-      c->ends[c->count] = c->used_bytes;
-      c->pos[c->count] = (uint32_t)(pos - c->base);
-      c->count++;
+      chunk_put(c, pos, p, (size_t)len);
       q->records++;
       q->bytes += len;
       p += len;

@@ -314,9 +314,7 @@ mrlog__batch_recycle(struct mrlog__batch *b)
 static size_t
 entry_size(size_t name_len, size_t count, uint64_t payload)
 {
-  size_t n = sizeof(struct mrlog__req) + count * sizeof(uint32_t) + name_len +
-             1 + (size_t)payload;
-  return (n + 7) & ~(size_t)7;
+  return (mrlog__req_size(name_len, count, payload) + 7) & ~(size_t)7;
 }
 
 bool
@@ -326,15 +324,13 @@ mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload)
          entry_size(name_len, count, payload) <= BATCH_DATA_BYTES / 2;
 }
 
-/* Lays out an append entry at e (see submit.c req_new for the layout). */
+/* Lays out an append entry at e: a request block (mrlog__req_layout)
+ * inside the batch. */
 static void
 entry_write(struct mrlog__req *e, struct mrlog__batch *b, const char *name,
             size_t name_len, uint32_t name_hash, const struct iovec *recs,
             size_t count, uint64_t total, const struct mrlog__stage_args *a)
 {
-  uint8_t *q;
-  size_t i;
-
   /* Every field the writer and flusher read is set here (no memset: this
    * is the per-record path). */
   e->next = NULL;
@@ -351,24 +347,7 @@ entry_write(struct mrlog__req *e, struct mrlog__batch *b, const char *name,
   e->has_position = a->has_position;
   e->position = a->position;
   e->reserved = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
-  q = (uint8_t *)(e + 1);
-  e->lens = (uint32_t *)q;
-  q += count * sizeof(uint32_t);
-  e->name = (char *)q;
-  memcpy(e->name, name, name_len);
-  e->name[name_len] = '\0';
-  e->name_len = (uint32_t)name_len;
-  e->name_hash = name_hash;
-  q += name_len + 1;
-  e->payload = q;
-  e->count = (uint32_t)count;
-  e->payload_len = total;
-  for (i = 0; i < count; i++) {
-    e->lens[i] = (uint32_t)recs[i].iov_len;
-    if (recs[i].iov_len > 0)
-      memcpy(q, recs[i].iov_base, recs[i].iov_len);
-    q += recs[i].iov_len;
-  }
+  mrlog__req_layout(e, name, name_len, name_hash, recs, count, total);
 }
 
 int

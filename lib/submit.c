@@ -129,26 +129,21 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
   }
 }
 
-/* Allocates a request with room for name and records.  NULL on ENOMEM. */
-static struct mrlog__req *
-req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
-        const struct iovec *recs, size_t count, uint64_t total,
-        mrlog_future *future, mrlog_done_fn done, void *arg)
+size_t
+mrlog__req_size(size_t name_len, size_t count, uint64_t total)
 {
-  size_t size = sizeof(struct mrlog__req) + name_len + 1 +
-                count * sizeof(uint32_t) + (size_t)total;
-  struct mrlog__req *req = malloc(size);
-  uint8_t *p;
+  return sizeof(struct mrlog__req) + count * sizeof(uint32_t) + name_len + 1 +
+         (size_t)total;
+}
+
+void
+mrlog__req_layout(struct mrlog__req *req, const char *name, size_t name_len,
+                  uint32_t name_hash, const struct iovec *recs, size_t count,
+                  uint64_t total)
+{
+  uint8_t *p = (uint8_t *)(req + 1);
   size_t i;
 
-  if (req == NULL)
-    return NULL;
-  memset(req, 0, sizeof(*req));
-  req->type = (uint8_t)type;
-  req->future = future;
-  req->done = done;
-  req->arg = arg;
-  p = (uint8_t *)(req + 1);
   req->lens = (uint32_t *)p;
   p += count * sizeof(uint32_t);
   req->name = (char *)p;
@@ -167,6 +162,24 @@ req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
       memcpy(p, recs[i].iov_base, recs[i].iov_len);
     p += recs[i].iov_len;
   }
+}
+
+/* Allocates a request with room for name and records.  NULL on ENOMEM. */
+static struct mrlog__req *
+req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
+        const struct iovec *recs, size_t count, uint64_t total,
+        mrlog_future *future, mrlog_done_fn done, void *arg)
+{
+  struct mrlog__req *req = malloc(mrlog__req_size(name_len, count, total));
+
+  if (req == NULL)
+    return NULL;
+  memset(req, 0, sizeof(*req));
+  req->type = (uint8_t)type;
+  req->future = future;
+  req->done = done;
+  req->arg = arg;
+  mrlog__req_layout(req, name, name_len, name_hash, recs, count, total);
   return req;
 }
 
