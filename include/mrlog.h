@@ -156,13 +156,17 @@ typedef struct mrlog_policy {
   /* Retained bytes in RAM (payload plus MRLOG_RECORD_OVERHEAD per record,
    * counted from submission) before producers are pushed back.  Default
    * 1 GiB; 0 means the default.  A request is always admitted when nothing
-   * is retained, so one larger than the limit does not wait forever. */
+   * is retained, so one larger than the limit does not wait forever.  Small
+   * appends reserve in steps of min(64 KiB, memory_limit / 64) per thread
+   * (unused reservations return as the writer takes them), so the charge
+   * can run ahead of the exact figure by one step per appending thread. */
   uint64_t memory_limit;
   /* Request ring size, a power of two in [4, 2^24] (anything else,
    * 0 included, is MRLOG_EINVAL).  Default 16384. */
   unsigned ring_slots;
-  /* 0 (default): a producer waits when the ring is full or memory is at
-   * its limit.  1: such a call completes at once with MRLOG_EFULL. */
+  /* 0 (default): a producer waits when the ring is full, memory is at its
+   * limit, or its thread already has 4 MiB of small appends in flight.
+   * 1: such a call completes at once with MRLOG_EFULL. */
   int nonblocking;
   /* How often the cleaner looks for deletable segments even when nothing
    * woke it, in ms.  Default 1000; 0 means the default. */

@@ -27,8 +27,9 @@
  *     request).  Batches enter the ring when opened, so one thread's calls
  *     keep their order.
  *  3. Only the owner thread reads or writes `cur`, `used`, `free_local`
- *     and the data of an open batch; the flusher only pushes finished
- *     batches onto `returned` (one pusher, one thread taking all: no ABA).
+ *     and the data of an open batch; completers (the flusher, or the
+ *     thread that settles a refused entry) only push finished batches onto
+ *     `returned`, which only the owner empties, by exchange: no ABA.
  *  4. A producer outlives every thread that used it: at thread exit it is
  *     sealed and marked orphaned (under registry_mutex, which close also
  *     takes), and a later thread may adopt it.  Producers and their batches
@@ -56,8 +57,8 @@
 #define BATCH_COUNT_MASK 0x7fffffffu
 #define BATCH_DATA_BYTES (64u * 1024u)
 #define TLS_SLOTS 4
-/* Batches a producer may have in flight before it waits for one to come
- * back (unless it may not wait: then it allocates more). */
+/* Batches a producer may have in flight (4 MiB) before it waits for one
+ * to come back (or, if it may not wait, gets MRLOG_EFULL). */
 #define BATCHES_MAX 64
 
 struct mrlog__producer {
