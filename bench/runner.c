@@ -13,6 +13,9 @@
  *      except the pages the child inherited and touched).
  *   4. A child that runs longer than timeout_s is killed by its own alarm
  *      (SIGALRM's default action), so a hung library cannot hang the suite.
+ *   5. Before each fork the parent syncs every filesystem, outside any
+ *      timing, so no run pays for the writeback of the data an earlier run
+ *      (often another engine's) left dirty.
  */
 #include "harness.h"
 
@@ -47,6 +50,7 @@ bench_run_forked(bench_child_fn fn, void *arg, unsigned timeout_s,
 
   fflush(stdout);
   fflush(stderr);
+  sync(); /* invariant 5 */
   if (pipe(fds) != 0) {
     bench_result_fail(result, "pipe: %s", strerror(errno));
     return;
