@@ -57,9 +57,10 @@
 #define BATCH_COUNT_MASK 0x7fffffffu
 #define BATCH_DATA_BYTES (64u * 1024u)
 #define TLS_SLOTS 4
-/* Batches a producer may have in flight (4 MiB) before it waits for one
- * to come back (or, if it may not wait, gets MRLOG_EFULL). */
-#define BATCHES_MAX 64
+/* Batches a producer may have in flight (1 MiB) before it waits for one to
+ * come back (or, if it may not wait, gets MRLOG_EFULL).  W1 ran as fast
+ * with 64; 16 keeps peak RSS 15 MB lower and the batches warmer. */
+#define BATCHES_MAX 16
 
 struct mrlog__producer {
   struct mrlog *log;
