@@ -118,10 +118,19 @@ void
 mrlog__frame_header_encode(uint8_t *hdr, uint64_t segno, uint32_t off,
                            uint32_t body_len, uint32_t synced)
 {
+  mrlog__frame_header_encode_crc(
+      hdr, segno, off, body_len, synced,
+      mrlog__crc32c(hdr + MRLOG_FRAME_HEADER_SIZE, body_len));
+}
+
+void
+mrlog__frame_header_encode_crc(uint8_t *hdr, uint64_t segno, uint32_t off,
+                               uint32_t body_len, uint32_t synced,
+                               uint32_t body_crc)
+{
   mrlog__put_u32le(hdr + 4, body_len);
   mrlog__put_u32le(hdr + 8, synced);
-  mrlog__put_u32le(hdr + 12,
-                   mrlog__crc32c(hdr + MRLOG_FRAME_HEADER_SIZE, body_len));
+  mrlog__put_u32le(hdr + 12, body_crc);
   mrlog__put_u32le(hdr, header_crc(hdr, segno, off));
 }
 

@@ -155,6 +155,11 @@ int mrlog__file_header_check(const uint8_t *p, size_t avail, uint64_t segno);
 /* Fills the 16-byte header for a body already in place after it. */
 void mrlog__frame_header_encode(uint8_t *hdr, uint64_t segno, uint32_t off,
                                 uint32_t body_len, uint32_t synced);
+/* The same, for a body that is not contiguous: body_crc is the CRC-32C of
+ * its body_len bytes. */
+void mrlog__frame_header_encode_crc(uint8_t *hdr, uint64_t segno,
+                                    uint32_t off, uint32_t body_len,
+                                    uint32_t synced, uint32_t body_crc);
 
 /* Results of checking a frame at an offset. */
 enum mrlog__frame_check {

@@ -327,6 +327,11 @@ void mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len,
 /* Writes all of buf at off, retrying EINTR and short writes. */
 int mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
                       uint64_t off);
+/* Writes cnt pieces back to back at off (pwritev, or pwrite per piece when
+ * the file layer has no pwritev), retrying EINTR and short writes.  iov is
+ * consumed (changed). */
+int mrlog__pwritev_all(struct mrlog *log, int fd, struct iovec *iov, int cnt,
+                       uint64_t off);
 /* Maps errno to MRLOG_EIO / MRLOG_ENOSPC / MRLOG_ENOMEM. */
 int mrlog__status_from_errno(int err);
 int mrlog__fsync_dir(struct mrlog *log);

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -86,9 +87,17 @@ posix_unmap(void *ctx, void *addr, size_t len)
   return munmap(addr, len);
 }
 
+static ssize_t
+posix_pwritev(void *ctx, int fd, const struct iovec *iov, int cnt, off_t off)
+{
+  (void)ctx;
+  return pwritev(fd, iov, cnt, off);
+}
+
 const struct mrlog__io mrlog__posix_io = {
   posix_openat,    posix_close,     posix_pread,
   posix_pwrite,    posix_fdatasync, posix_fsync,
   posix_ftruncate, posix_unlinkat,  posix_renameat,
   NULL,            posix_map,       posix_unmap,
+  posix_pwritev,
 };

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 struct mrlog__io {
   int (*openat)(void *ctx, int dir_fd, const char *name, int flags,
@@ -33,6 +34,11 @@ struct mrlog__io {
    * read-only, prefaulted; MAP_FAILED with errno on failure. */
   void *(*map)(void *ctx, int fd, size_t len);
   int (*unmap)(void *ctx, void *addr, size_t len);
+  /* Optional (NULL: each piece goes through pwrite, in order, so a test
+   * layer that wraps pwrite sees every byte).  POSIX pwritev; cnt is at
+   * most IOV_MAX. */
+  ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int cnt,
+                     off_t off);
 };
 
 /* The production table: plain POSIX calls. */

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,48 @@ mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
     p += w;
     len -= (size_t)w;
     off += (uint64_t)w;
+  }
+  return 0;
+}
+
+int
+mrlog__pwritev_all(struct mrlog *log, int fd, struct iovec *iov, int cnt,
+                   uint64_t off)
+{
+  const struct mrlog__io *io = log->io;
+  int rc;
+
+  while (cnt > 0) {
+    ssize_t w;
+    if (io->pwritev == NULL) {
+      rc = mrlog__pwrite_all(log, fd, iov->iov_base, iov->iov_len, off);
+      if (rc != 0)
+        return rc;
+      off += iov->iov_len;
+      iov++;
+      cnt--;
+      continue;
+    }
+    w = io->pwritev(io->ctx, fd, iov, cnt < IOV_MAX ? cnt : IOV_MAX,
+                    (off_t)off);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      return mrlog__status_from_errno(errno);
+    }
+    if (w == 0)
+      return MRLOG_ENOSPC;
+    off += (uint64_t)w;
+    /* Skip what was written; a short write resumes mid-piece. */
+    while (cnt > 0 && (size_t)w >= iov->iov_len) {
+      w -= (ssize_t)iov->iov_len;
+      iov++;
+      cnt--;
+    }
+    if (cnt > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + w;
+      iov->iov_len -= (size_t)w;
+    }
   }
   return 0;
 }

@@ -128,6 +128,7 @@ arm(enum op kind, long at, enum fault fault)
   faulty_io.pwrite = faulty_pwrite;
   faulty_io.fdatasync = faulty_fdatasync;
   faulty_io.fsync = faulty_fsync;
+  faulty_io.pwritev = NULL; /* gather writes go through faulty_pwrite */
   for (i = 0; i < OP_KINDS; i++)
     atomic_store(&g_faulty.count[i], 0);
   g_faulty.kind = kind;
@@ -172,6 +173,11 @@ payload(int seq, unsigned char *buf)
 {
   size_t len = 20 + (size_t)(seq * 37) % 300, i;
 
+  /* Every ninth is long enough to be written from its request by a
+   * gather write (writer.c EXT_MIN): its pieces reach faulty_pwrite. */
+  if (seq % 9 == 4)
+    len = 1100 + (size_t)(seq % 200);
+
   for (i = 0; i < len; i++)
     buf[i] = (unsigned char)(seq * 131 + i);
   return len;
@@ -191,7 +197,7 @@ run_workload(struct outcome *out, int *open_status, int *close_status)
 {
   mrlog_policy p = th_policy();
   mrlog *log = NULL;
-  unsigned char buf[400];
+  unsigned char buf[1400];
   int i, failed = 0;
 
   p.segment_bytes = 4096; /* rotations: file creation and dir fsyncs */
@@ -230,7 +236,7 @@ static void
 verify_acknowledged(const struct outcome *out)
 {
   mrlog *log = th_open(th_dir, NULL);
-  unsigned char buf[400];
+  unsigned char buf[1400];
   int i, q;
 
   for (q = 0; q < QUEUES; q++) {

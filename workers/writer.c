@@ -32,6 +32,7 @@
  *     flusher has actually made durable.
  */
 #include "internal.h"
+#include "crc32c.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,6 +56,9 @@
  * otherwise stalls it while a whole sync interval's data is written. */
 #define WRITEBACK_BYTES (1u << 20)
 #define IDLE_YIELDS 8 /* yields before the writer sleeps */
+/* Records at least this long are not copied into the frame: the frame is
+ * written with pwritev, their bytes straight from the requests. */
+#define EXT_MIN 1024u
 #define FRAME_TARGET (256u << 10) /* bytes before a pass is cut */
 
 /*
@@ -73,6 +77,15 @@ struct apply_op {
   uint64_t count;             /* OP_STORE: records */
   struct mrlog__req *r;       /* OP_STORE: first request of the run */
   size_t off, len;            /* OP_RAW: slice of the frame buffer */
+};
+
+/* A record written from its request instead of the frame buffer: its
+ * bytes go at frame offset `at` (between frame.data[at-1] and
+ * frame.data[at]). */
+struct ext_piece {
+  size_t at;
+  const uint8_t *data;
+  uint32_t len;
 };
 
 struct mrlog__writer {
@@ -94,6 +107,11 @@ struct mrlog__writer {
   uint64_t pending_bytes;      /* payload of pending appends */
   uint64_t unsynced;           /* bytes written since the last rotation */
   struct apply_op *ops;        /* the frame's effects, in order */
+  struct ext_piece *ext;       /* the frame's records not in its buffer */
+  size_t n_ext, cap_ext;
+  uint64_t ext_bytes;          /* their bytes */
+  struct iovec *iov;           /* gather list for writing the frame */
+  size_t cap_iov;
   size_t nops, cap_ops;
   struct mrlog__req *batch[PASS_MAX];
 };
@@ -126,6 +144,8 @@ mrlog__writer_free(struct mrlog *log)
     log->io->close(log->io->ctx, w->fd);
   mrlog__buf_free(&w->frame);
   free(w->ops);
+  free(w->ext);
+  free(w->iov);
   free(w->zeros);
   free(w);
   log->writer = NULL;
@@ -203,8 +223,24 @@ emit_runs(struct mrlog__writer *w, struct mrlog__queue *q)
           len >>= 7;
         }
         *o++ = (uint8_t)len;
-        memcpy(o, p, r->lens[i]);
-        o += r->lens[i];
+        if (r->lens[i] >= EXT_MIN) {
+          /* Written from the request (EXT_MIN); stays valid until the
+           * flusher completes the request, after the write. */
+          if (w->n_ext == w->cap_ext) {
+            size_t cap = w->cap_ext ? 2 * w->cap_ext : 64;
+            struct ext_piece *e = realloc(w->ext, cap * sizeof(*e));
+            if (e == NULL)
+              return MRLOG_ENOMEM;
+            w->ext = e;
+            w->cap_ext = cap;
+          }
+          w->ext[w->n_ext++] =
+              (struct ext_piece){ (size_t)(o - w->frame.data), p, r->lens[i] };
+          w->ext_bytes += r->lens[i];
+        } else {
+          memcpy(o, p, r->lens[i]);
+          o += r->lens[i];
+        }
         p += r->lens[i];
       }
     }
@@ -366,6 +402,50 @@ cut_zeros(struct mrlog *log, struct mrlog__writer *w)
   }
 }
 
+/* Encodes the header of the frame being built and writes it at off: one
+ * pwrite when all its bytes are in the buffer, else one gather write of
+ * the buffer's slices and the records written from their requests. */
+static int
+write_frame(struct mrlog *log, struct mrlog__writer *w, uint32_t body_len)
+{
+  uint32_t crc = 0, synced = synced_hint(log, w);
+  size_t prev = MRLOG_FRAME_HEADER_SIZE, k, n = 0, need = 2 * w->n_ext + 1;
+  const uint8_t *buf = w->frame.data;
+
+  if (w->n_ext == 0) {
+    mrlog__frame_header_encode(w->frame.data, w->seg->segno, w->off, body_len,
+                               synced);
+    return mrlog__pwrite_all(log, w->fd, buf, w->frame.len, w->off);
+  }
+  if (need > w->cap_iov) {
+    struct iovec *v = realloc(w->iov, need * sizeof(*v));
+    if (v == NULL)
+      return MRLOG_ENOMEM;
+    w->iov = v;
+    w->cap_iov = need;
+  }
+  /* The body's CRC over its pieces, in order; then the gather list, whose
+   * first slice starts with the header. */
+  for (k = 0; k < w->n_ext; k++) {
+    crc = mrlog__crc32c_extend(crc, buf + prev, w->ext[k].at - prev);
+    crc = mrlog__crc32c_extend(crc, w->ext[k].data, w->ext[k].len);
+    prev = w->ext[k].at;
+  }
+  crc = mrlog__crc32c_extend(crc, buf + prev, w->frame.len - prev);
+  mrlog__frame_header_encode_crc(w->frame.data, w->seg->segno, w->off,
+                                 body_len, synced, crc);
+  prev = 0;
+  for (k = 0; k < w->n_ext; k++) {
+    if (w->ext[k].at > prev)
+      w->iov[n++] = (struct iovec){ (void *)(buf + prev), w->ext[k].at - prev };
+    w->iov[n++] = (struct iovec){ (void *)w->ext[k].data, w->ext[k].len };
+    prev = w->ext[k].at;
+  }
+  if (w->frame.len > prev)
+    w->iov[n++] = (struct iovec){ (void *)(buf + prev), w->frame.len - prev };
+  return mrlog__pwritev_all(log, w->fd, w->iov, (int)n, w->off);
+}
+
 /* Writes the frame being built (if any), applies it, hands the requests
  * to the flusher, and rotates when the segment is full. */
 static void
@@ -373,7 +453,7 @@ flush_frame(struct mrlog *log)
 {
   struct mrlog__writer *w = log->writer;
   uint32_t body_len;
-  uint64_t lsn, appended;
+  uint64_t lsn, appended, total;
   struct mrlog__req *r;
   int rc, failed;
 
@@ -381,20 +461,19 @@ flush_frame(struct mrlog *log)
   if (rc != 0)
     mrlog__fail(log, rc, "building a frame", ENOMEM);
   failed = atomic_load_explicit(&log->failed, memory_order_acquire);
-  body_len = (uint32_t)(w->frame.len - MRLOG_FRAME_HEADER_SIZE);
+  total = w->frame.len + w->ext_bytes;
+  body_len = (uint32_t)(total - MRLOG_FRAME_HEADER_SIZE);
   if (failed) {
     fail_done(w, failed);
   } else if (body_len > 0) {
-    mrlog__frame_header_encode(w->frame.data, w->seg->segno, w->off, body_len,
-                               synced_hint(log, w));
-    prezero(log, w, w->frame.len);
-    rc = mrlog__pwrite_all(log, w->fd, w->frame.data, w->frame.len, w->off);
+    prezero(log, w, total);
+    rc = write_frame(log, w, body_len);
     if (rc != 0) {
       mrlog__fail(log, rc, "writing a segment", errno);
       fail_done(w, rc);
     } else {
-      w->off += (uint32_t)w->frame.len;
-      w->unsynced += w->frame.len;
+      w->off += (uint32_t)total;
+      w->unsynced += total;
       if (log->policy.fsync_interval_ms != 0 &&
           w->off - w->wb_off >= WRITEBACK_BYTES) {
         /* A hint (see WRITEBACK_BYTES): it makes nothing durable. */
@@ -419,6 +498,8 @@ flush_frame(struct mrlog *log)
     }
   }
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  w->n_ext = 0;
+  w->ext_bytes = 0;
   w->nops = 0;
   lsn = MRLOG_LSN(w->seg->segno, w->off);
   appended = 0;
@@ -646,7 +727,7 @@ handle(struct mrlog *log, struct mrlog__req *req)
     req->status = MRLOG_EINVAL;
     add_done(w, req);
   }
-  if (w->frame.len + w->pending_bytes >= FRAME_TARGET)
+  if (w->frame.len + w->ext_bytes + w->pending_bytes >= FRAME_TARGET)
     flush_frame(log);
   return false;
 }
