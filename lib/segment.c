@@ -178,22 +178,34 @@ mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len, bool mapped)
     free(data);
 }
 
+/* What one write call's result means: 0 it wrote something, 1 retry it
+ * (EINTR), else the status to fail with (nothing written at all reads as a
+ * full disk). */
+static int
+write_outcome(ssize_t w)
+{
+  if (w > 0)
+    return 0;
+  if (w < 0 && errno == EINTR)
+    return 1;
+  return w == 0 ? MRLOG_ENOSPC : mrlog__status_from_errno(errno);
+}
+
 int
 mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
                   uint64_t off)
 {
   const struct mrlog__io *io = log->io;
   const uint8_t *p = buf;
+  int rc;
 
   while (len > 0) {
     ssize_t w = io->pwrite(io->ctx, fd, p, len, (off_t)off);
-    if (w < 0) {
-      if (errno == EINTR)
+    if ((rc = write_outcome(w)) != 0) {
+      if (rc == 1)
         continue;
-      return mrlog__status_from_errno(errno);
+      return rc;
     }
-    if (w == 0)
-      return MRLOG_ENOSPC;
     p += w;
     len -= (size_t)w;
     off += (uint64_t)w;
@@ -221,13 +233,11 @@ mrlog__pwritev_all(struct mrlog *log, int fd, struct iovec *iov, int cnt,
     }
     w = io->pwritev(io->ctx, fd, iov, cnt < IOV_MAX ? cnt : IOV_MAX,
                     (off_t)off);
-    if (w < 0) {
-      if (errno == EINTR)
+    if ((rc = write_outcome(w)) != 0) {
+      if (rc == 1)
         continue;
-      return mrlog__status_from_errno(errno);
+      return rc;
     }
-    if (w == 0)
-      return MRLOG_ENOSPC;
     off += (uint64_t)w;
     /* Skip what was written; a short write resumes mid-piece. */
     while (cnt > 0 && (size_t)w >= iov->iov_len) {
