@@ -165,7 +165,7 @@ typedef struct mrlog_policy {
    * 0 included, is MRLOG_EINVAL).  Default 16384. */
   unsigned ring_slots;
   /* 0 (default): a producer waits when the ring is full, memory is at its
-   * limit, or its thread already has 1 MiB of small appends in flight.
+   * limit, or its thread already has 4 MiB of small appends in flight.
    * 1: such a call completes at once with MRLOG_EFULL. */
   int nonblocking;
   /* How often the cleaner looks for deletable segments even when nothing

@@ -57,10 +57,12 @@
 #define BATCH_COUNT_MASK 0x7fffffffu
 #define BATCH_DATA_BYTES (64u * 1024u)
 #define TLS_SLOTS 4
-/* Batches a producer may have in flight (1 MiB) before it waits for one to
- * come back (or, if it may not wait, gets MRLOG_EFULL).  W1 ran as fast
- * with 64; 16 keeps peak RSS 15 MB lower and the batches warmer. */
-#define BATCHES_MAX 16
+/* Batches a producer may have in flight (4 MiB) before it waits for one to
+ * come back (or, if it may not wait, gets MRLOG_EFULL).  16 ran W1 as fast
+ * with 15 MB less RSS, but a small memory_limit makes batches small (their
+ * credit is limit/64), and 16 of them then refused nonblocking appends well
+ * before the memory limit (test_nonblocking_memory_limit under TSan). */
+#define BATCHES_MAX 64
 
 struct mrlog__producer {
   struct mrlog *log;
