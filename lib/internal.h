@@ -173,10 +173,15 @@ int mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
 /* Closes the calling thread's open batch, if any, so that a request it
  * pushes next is ordered after the batch's entries. */
 void mrlog__stage_seal_mine(struct mrlog *log);
-/* Writer: closes b; returns its entry count and sets *first. */
-unsigned mrlog__batch_close(struct mrlog *log, struct mrlog__batch *b,
-                            struct mrlog__req **first);
+/* Writer: closes b (no entry can join it afterwards); returns its entry
+ * count (>= 1) and sets *first.  batch_next steps to the next entry. */
+unsigned mrlog__batch_close(struct mrlog__batch *b, struct mrlog__req **first);
 struct mrlog__req *mrlog__batch_next(struct mrlog__req *entry);
+/* Writer: gives back the part of b's credit its entries, charging
+ * `charged` in all, did not use.  Call before the last entry is handed on
+ * (after that the flusher may recycle b). */
+void mrlog__batch_release_credit(struct mrlog *log, struct mrlog__batch *b,
+                                 uint64_t charged);
 /* Flusher: b's last entry is complete; b goes back to its owner. */
 void mrlog__batch_recycle(struct mrlog__batch *b);
 /* Completes (callback, future) and frees; releases unused reservations. */

@@ -333,7 +333,8 @@ mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload)
 static void
 entry_write(struct mrlog__req *e, struct mrlog__batch *b, const char *name,
             size_t name_len, uint32_t name_hash, const struct iovec *recs,
-            size_t count, uint64_t total, const struct mrlog__stage_args *a)
+            size_t count, uint64_t total, uint64_t charge,
+            const struct mrlog__stage_args *a)
 {
   /* Every field the writer and flusher read is set here (no memset: this
    * is the per-record path). */
@@ -350,7 +351,7 @@ entry_write(struct mrlog__req *e, struct mrlog__batch *b, const char *name,
   e->arg = a->arg;
   e->has_position = a->has_position;
   e->position = a->position;
-  e->reserved = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+  e->reserved = charge;
   mrlog__req_layout(e, name, name_len, name_hash, recs, count, total);
 }
 
@@ -379,7 +380,8 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
     if (!(st & BATCH_CLOSED) && b->used + size <= BATCH_DATA_BYTES &&
         b->charged + charge <= b->head.reserved) {
       e = (struct mrlog__req *)(b->data + b->used);
-      entry_write(e, b, name, name_len, name_hash, recs, count, total, a);
+      entry_write(e, b, name, name_len, name_hash, recs, count, total, charge,
+                  a);
       /* Invariant 1: publish the entry, unless the writer closed first. */
       if (atomic_compare_exchange_strong_explicit(&b->state, &st, st + 1,
                                                   memory_order_release,
@@ -402,7 +404,8 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
   if (credit < charge)
     credit = charge;
   e = (struct mrlog__req *)b->data;
-  entry_write(e, b, name, name_len, name_hash, recs, count, total, a);
+  entry_write(e, b, name, name_len, name_hash, recs, count, total, charge,
+                  a);
   b->used = (uint32_t)size;
   b->charged = charge;
   atomic_store_explicit(&b->state, 1, memory_order_relaxed);
@@ -421,28 +424,20 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
 }
 
 unsigned
-mrlog__batch_close(struct mrlog *log, struct mrlog__batch *b,
-                   struct mrlog__req **first)
+mrlog__batch_close(struct mrlog__batch *b, struct mrlog__req **first)
 {
-  unsigned n = atomic_fetch_or_explicit(&b->state, BATCH_CLOSED,
-                                        memory_order_acquire) &
-               BATCH_COUNT_MASK;
-  struct mrlog__req *e = (struct mrlog__req *)b->data, *last = NULL;
-  uint64_t charged = 0;
-  unsigned i;
+  *first = (struct mrlog__req *)b->data;
+  return atomic_fetch_or_explicit(&b->state, BATCH_CLOSED,
+                                  memory_order_acquire) &
+         BATCH_COUNT_MASK;
+}
 
-  *first = e;
-  for (i = 0; i < n; i++) {
-    last = e;
-    charged += e->reserved;
-    e = (struct mrlog__req *)((uint8_t *)e +
-                              entry_size(e->name_len, e->count,
-                                         e->payload_len));
-  }
-  last->batch_last = true;
+void
+mrlog__batch_release_credit(struct mrlog *log, struct mrlog__batch *b,
+                            uint64_t charged)
+{
   if (b->head.reserved > charged)
     mrlog__mem_release(log, b->head.reserved - charged);
-  return n;
 }
 
 struct mrlog__req *

@@ -678,13 +678,22 @@ static bool handle(struct mrlog *log, struct mrlog__req *req);
 static void
 handle_batch(struct mrlog *log, struct mrlog__batch *b)
 {
-  struct mrlog__req *e;
-  unsigned n = mrlog__batch_close(log, b, &e), i;
+  struct mrlog__req *e, *next = NULL;
+  unsigned n = mrlog__batch_close(b, &e), i;
+  uint64_t charged = 0;
 
-  for (i = 0; i < n; i++) {
-    struct mrlog__req *next = i + 1 < n ? mrlog__batch_next(e) : NULL;
+  /* One walk: each entry's charge is read before handle() can hand it on;
+   * the last one takes the batch back to its pool once complete, so the
+   * batch is settled before that entry is handled. */
+  for (i = 0; i < n; i++, e = next) {
+    charged += e->reserved;
+    if (i + 1 < n) {
+      next = mrlog__batch_next(e);
+    } else {
+      e->batch_last = true;
+      mrlog__batch_release_credit(log, b, charged);
+    }
     handle(log, e);
-    e = next;
   }
 }
 
