@@ -1,0 +1,2 @@
+# examples/examples.mk -- examples built and tested by `make check`;
+# included from Makefile.am.

@@ -1,0 +1,1 @@
+# tools/tools.mk -- the mrlog command-line tool; included from Makefile.am.
