@@ -65,6 +65,13 @@ extern "C" {
 #define MRLOG_VERSION_MAJOR 0
 #define MRLOG_VERSION_MINOR 1
 #define MRLOG_VERSION_PATCH 0
+/* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
+#define MRLOG_VERSION_NUMBER                                     \
+  (MRLOG_VERSION_MAJOR * 10000 + MRLOG_VERSION_MINOR * 100 +     \
+   MRLOG_VERSION_PATCH)
+/* The newest on-disk format version this library writes and reads (it
+ * also reads every older one).  See docs/COMPATIBILITY.md. */
+#define MRLOG_FORMAT_VERSION_CURRENT 1
 
 /*
  * Status codes, one table: XX(name, value, message).  The values are fixed
@@ -84,7 +91,8 @@ extern "C" {
   XX(ELOCKED, -16, "log directory is locked by another opener")              \
   XX(ECLOSED, -108, "log is closing or closed")                               \
   XX(ENOMEM, -12, "out of memory")                                            \
-  XX(ETIMEDOUT, -110, "timed out")
+  XX(ETIMEDOUT, -110, "timed out")                                           \
+  XX(EVERSION, -93, "log files use a format version this library cannot read")
 
 enum mrlog_status {
 #define MRLOG_STATUS_ENUM(name, value, msg) MRLOG_##name = (value),
@@ -96,6 +104,12 @@ enum mrlog_status {
 MRLOG_EXPORT const char *mrlog_strerror(int status);
 /* The status's name without prefix ("EINVAL"); "UNKNOWN" for others. */
 MRLOG_EXPORT const char *mrlog_err_name(int status);
+
+/* The library's own MRLOG_VERSION_NUMBER and "MAJOR.MINOR.PATCH", which
+ * may differ from the header's when a newer compatible shared library is
+ * loaded.  Any thread. */
+MRLOG_EXPORT unsigned mrlog_version(void);
+MRLOG_EXPORT const char *mrlog_version_string(void);
 
 /* Limits. */
 #define MRLOG_QUEUE_NAME_MAX 1024u              /* bytes, NUL excluded */
@@ -198,6 +212,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * directory that does not exist, a path that is not a directory),
  * MRLOG_ELOCKED (held
  * by another opener, in this or another process), MRLOG_ECORRUPT,
+ * MRLOG_EVERSION (a segment written by a format version newer than
+ * MRLOG_FORMAT_VERSION_CURRENT: nothing is changed on disk, whatever the
+ * recovery policy),
  * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  Any thread but a library one.
  */
 MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,

@@ -1,7 +1,7 @@
 /*
  * error.c -- status names and messages, generated from the one table in
  * mrlog.h (MRLOG_STATUS_MAP) so the enum, the names and the messages can
- * never disagree.
+ * never disagree; and the library's version.
  */
 #include "mrlog.h"
 
@@ -29,4 +29,20 @@ mrlog_err_name(int status)
 #undef XX
   }
   return "UNKNOWN";
+}
+
+#define MRLOG_STR_(x) #x
+#define MRLOG_STR(x) MRLOG_STR_(x)
+
+unsigned
+mrlog_version(void)
+{
+  return MRLOG_VERSION_NUMBER;
+}
+
+const char *
+mrlog_version_string(void)
+{
+  return MRLOG_STR(MRLOG_VERSION_MAJOR) "." MRLOG_STR(
+      MRLOG_VERSION_MINOR) "." MRLOG_STR(MRLOG_VERSION_PATCH);
 }

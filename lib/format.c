@@ -9,12 +9,16 @@
  *     body fits in the available bytes; nothing is allocated from it here.
  */
 #include "format.h"
+#include "mrlog.h"
 
 #include "crc32c.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+_Static_assert(MRLOG_FORMAT_VERSION == MRLOG_FORMAT_VERSION_CURRENT,
+               "lib/format.h and include/mrlog.h name the same format");
 
 int
 mrlog__buf_reserve(struct mrlog__buf *b, size_t extra)

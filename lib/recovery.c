@@ -235,7 +235,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
                 "library reads version %u)",
                 name, mrlog__get_u32le(data + 8), MRLOG_FORMAT_VERSION);
     mrlog__release_file(log, data, len, mapped);
-    return MRLOG_ECORRUPT;
+    return MRLOG_EVERSION;
   }
   if (rc != 0) {
     /* Header and checkpoint are synced together when a segment is made,

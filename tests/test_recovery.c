@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "check_mrlog.h"
+#include "crc32c.h"
+#include "format.h"
 
 /* The operations that build the log: each appends `count` records to queue
  * `q` (0 = "a", 1 = "b"); count > 1 is one batch. */
@@ -534,6 +536,65 @@ START_TEST(test_clean_segments_reopen) {
 }
 END_TEST
 
+/* ---- A segment from a newer format version ---------------------------- */
+
+/* The last segment's header rewritten as version 2 with a valid crc: every
+ * recovery policy refuses it with MRLOG_EVERSION and nothing on disk
+ * changes.  The same directory opens again once the header is restored. */
+START_TEST(test_newer_format_version_refused) {
+  static const int policies[] = {MRLOG_RECOVER_TOLERATE_TAIL,
+                                 MRLOG_RECOVER_STRICT,
+                                 MRLOG_RECOVER_SKIP_CORRUPT};
+  char *orig = th_sub("orig");
+  char *seg, *path, *before, *after;
+  unsigned char hdr[MRLOG_FILE_HEADER_SIZE], saved[MRLOG_FILE_HEADER_SIZE];
+  unsigned char *data;
+  size_t i, len;
+  mrlog *log;
+
+  build_log(orig, NULL);
+  seg = last_segment_name(orig);
+  path = th_path(orig, seg);
+  data = th_read_file(path, &len);
+  ck_assert_uint_ge(len, sizeof(hdr));
+  memcpy(saved, data, sizeof(saved));
+  memcpy(hdr, data, sizeof(hdr));
+  mrlog__put_u32le(hdr + 8, MRLOG_FORMAT_VERSION_CURRENT + 1);
+  mrlog__put_u32le(hdr + 28, mrlog__crc32c(hdr, 28));
+  memcpy(data, hdr, sizeof(hdr));
+  th_write_file(path, data, len);
+  free(data);
+  before = th_dir_fingerprint(orig);
+  for (i = 0; i < sizeof(policies) / sizeof(policies[0]); i++) {
+    mrlog_policy policy = th_policy();
+    int rc;
+
+    policy.recovery = policies[i];
+    log = NULL;
+    rc = mrlog_open(orig, &policy, &log);
+    ck_assert_msg(rc == MRLOG_EVERSION, "policy %d: %d (%s)", policies[i], rc,
+                  mrlog_err_name(rc));
+    ck_assert_ptr_null(log);
+    after = th_dir_fingerprint(orig);
+    ck_assert_str_eq(after, before);
+    free(after);
+  }
+  ck_assert_str_eq(mrlog_err_name(MRLOG_EVERSION), "EVERSION");
+  /* Restored, the same files open. */
+  data = th_read_file(path, &len);
+  memcpy(data, saved, sizeof(saved));
+  th_write_file(path, data, len);
+  free(data);
+  log = th_open(orig, NULL);
+  ck_assert_uint_eq(check_queue(log, 0), 31 + BATCH_COUNT - 1);
+  th_close(log);
+  free(before);
+  free(path);
+  free(seg);
+  free(orig);
+}
+END_TEST
+
 Suite *make_recovery_suite(void) {
   Suite *s = suite_create("recovery");
   TCase *tc;
@@ -548,6 +609,7 @@ Suite *make_recovery_suite(void) {
   tcase_add_test(tc, test_junk_after_tail);
   tcase_add_test(tc, test_one_junk_byte_after_tail);
   tcase_add_test(tc, test_cut_in_file_header);
+  tcase_add_test(tc, test_newer_format_version_refused);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("older_segments");
