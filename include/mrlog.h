@@ -193,6 +193,12 @@ typedef struct mrlog_policy {
   /* Optional diagnostics callback and its argument (default NULL). */
   mrlog_log_fn log_fn;
   void *log_arg;
+  /* Room for fields of later versions, so the struct's size (the ABI)
+   * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
+   * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
+   * MRLOG_EINVAL, so a program built for a newer library that sets a new
+   * field is refused by an older library instead of being ignored. */
+  uint64_t reserved[8];
 } mrlog_policy;
 
 /* Fills *policy with the defaults documented above.  Any thread. */
@@ -356,6 +362,7 @@ struct mrlog_queue_info {
   uint64_t next_position;  /* position the next default append takes */
   uint64_t records;        /* retained records */
   uint64_t bytes;          /* retained payload bytes */
+  uint64_t reserved[4];    /* zero; room for fields of later versions */
 };
 typedef struct mrlog_queue_info mrlog_queue_info_t;
 
@@ -377,6 +384,7 @@ struct mrlog_stats {
   uint64_t discarded_tail_bytes; /* bytes cut or skipped at recovery */
   uint64_t segments_deleted;     /* segment files deleted since open */
   int failed;                    /* 0, or the status that failed the log */
+  uint64_t reserved[8];          /* zero; room for fields of later versions */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

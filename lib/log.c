@@ -58,6 +58,11 @@ mrlog_policy_init(mrlog_policy *p)
 static int
 normalize(mrlog_policy *p)
 {
+  size_t i;
+
+  for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
+    if (p->reserved[i] != 0)
+      return MRLOG_EINVAL;
   if (p->segment_bytes == 0)
     p->segment_bytes = DEFAULT_SEGMENT_BYTES;
   if (p->segment_bytes < MIN_SEGMENT_BYTES)

@@ -160,6 +160,7 @@ mrlog_queue_info(mrlog *log, const char *queue, struct mrlog_queue_info *info)
   pthread_rwlock_rdlock(&log->state_lock);
   q = lookup(log, queue, len);
   if (q != NULL) {
+    memset(info, 0, sizeof(*info));
     info->first_position = mrlog__queue_first(q);
     info->next_position = q->next;
     info->records = q->records;

@@ -97,6 +97,14 @@ END_TEST
 
 /* ---- Policy ------------------------------------------------------------ */
 
+static void expect_bad_policy(const mrlog_policy *p) {
+  mrlog *log = (mrlog *)&log;
+
+  ck_assert_int_eq(mrlog_open(th_dir, p, &log), MRLOG_EINVAL);
+  ck_assert_ptr_null(log);
+}
+
+
 START_TEST(test_policy_defaults) {
   mrlog_policy p;
 
@@ -113,6 +121,37 @@ START_TEST(test_policy_defaults) {
   ck_assert_uint_eq(p.file_mode, 0644);
   ck_assert_ptr_null((void *)p.log_fn);
   ck_assert_ptr_null(p.log_arg);
+  for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
+    ck_assert_uint_eq(p.reserved[i], 0);
+}
+END_TEST
+
+/* A non-zero reserved word (a field this library does not know) is refused;
+ * info and stats come back with their reserved words zeroed. */
+START_TEST(test_policy_reserved) {
+  size_t i;
+
+  for (i = 0; i < 8; i++) {
+    mrlog_policy p = th_policy();
+
+    p.reserved[i] = 1;
+    expect_bad_policy(&p);
+  }
+  {
+    mrlog *log = th_open(th_dir, NULL);
+    struct mrlog_queue_info info;
+    struct mrlog_stats st;
+
+    ck_assert_int_eq(th_create(log, "q"), 0);
+    memset(&info, 0xa5, sizeof(info));
+    memset(&st, 0xa5, sizeof(st));
+    ck_assert_int_eq(mrlog_queue_info(log, "q", &info), 0);
+    ck_assert_int_eq(mrlog_stats(log, &st), 0);
+    for (i = 0; i < 4; i++) ck_assert_uint_eq(info.reserved[i], 0);
+    for (i = 0; i < 8; i++) ck_assert_uint_eq(st.reserved[i], 0);
+    ck_assert_uint_eq(info.records, 0);
+    th_close(log);
+  }
 }
 END_TEST
 
@@ -162,13 +201,6 @@ START_TEST(test_open_null_args) {
   th_close(log);
 }
 END_TEST
-
-static void expect_bad_policy(const mrlog_policy *p) {
-  mrlog *log = (mrlog *)&log;
-
-  ck_assert_int_eq(mrlog_open(th_dir, p, &log), MRLOG_EINVAL);
-  ck_assert_ptr_null(log);
-}
 
 START_TEST(test_open_bad_ring_slots) {
   static const unsigned bad[] = {0, 1, 2, 3, 5, 6, 12, 1000, 16385};
@@ -925,6 +957,7 @@ Suite *make_api_suite(void) {
   tcase_add_test(tc, test_open_existing_empty_dir);
   tcase_add_test(tc, test_open_null_args);
   tcase_add_test(tc, test_open_bad_ring_slots);
+  tcase_add_test(tc, test_policy_reserved);
   tcase_add_test(tc, test_open_good_ring_slots);
   tcase_add_test(tc, test_open_bad_recovery);
   tcase_add_test(tc, test_open_segment_bytes_clamped);
