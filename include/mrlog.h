@@ -218,9 +218,10 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * directory that does not exist, a path that is not a directory),
  * MRLOG_ELOCKED (held
  * by another opener, in this or another process), MRLOG_ECORRUPT,
- * MRLOG_EVERSION (a segment written by a format version newer than
- * MRLOG_FORMAT_VERSION_CURRENT: nothing is changed on disk, whatever the
- * recovery policy),
+ * MRLOG_EVERSION (a segment whose intact header names a format version
+ * other than MRLOG_FORMAT_VERSION_CURRENT, i.e. a newer one: every header
+ * is checked first, so nothing is changed on disk, whatever the recovery
+ * policy),
  * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  Any thread but a library one.
  */
 MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
@@ -233,8 +234,9 @@ MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
  * other calls on the same log from application threads; must not be called
  * from a library thread (returns MRLOG_EINVAL and does nothing).  Futures
  * not yet waited stay valid after close (all are ready).  Returns 0, or the
- * failure status if the log had failed (MRLOG_EIO/MRLOG_ENOSPC); it frees
- * the log in both cases.  NULL: MRLOG_EINVAL.
+ * status that failed the log if it had failed (stats.failed: MRLOG_EIO or
+ * MRLOG_ENOSPC, or MRLOG_ENOMEM when the writer could not allocate); it
+ * frees the log in every case.  NULL: MRLOG_EINVAL.
  */
 MRLOG_EXPORT int mrlog_close(mrlog *log);
 
@@ -336,7 +338,7 @@ typedef int (*mrlog_visit_fn)(void *arg, uint64_t position, const void *data,
 /*
  * Visits, in position order, the queue's records with from <= position <
  * to (to = UINT64_MAX: to the end; from >= to visits nothing and returns
- * 0).  Never shows a torn or truncated
+ * 0 when the queue exists, MRLOG_ENOQUEUE when it does not).  Never shows a torn or truncated
  * record; shows every record acknowledged before the call started (and
  * possibly later ones).  Returns 0, the visitor's non-zero value if it
  * stopped, MRLOG_ENOQUEUE or MRLOG_EINVAL.

@@ -283,6 +283,43 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   return rc;
 }
 
+/*
+ * Refuses, before anything on disk is changed, a directory holding any
+ * segment of another format version: recovery of earlier segments may cut,
+ * remove or rename files, which must not happen to a log this library
+ * cannot read.  Only intact headers count (mrlog__file_header_check -2);
+ * a short or damaged header is left to recover_one.
+ */
+static int
+check_versions(struct mrlog *log, const uint64_t *segnos, size_t n)
+{
+  const struct mrlog__io *io = log->io;
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  uint8_t hdr[MRLOG_FILE_HEADER_SIZE];
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    ssize_t got;
+    int fd;
+
+    mrlog__segment_name(name, segnos[i]);
+    fd = io->openat(io->ctx, log->dir_fd, name, O_RDONLY | O_CLOEXEC, 0);
+    if (fd < 0)
+      return mrlog__status_from_errno(errno);
+    got = io->pread(io->ctx, fd, hdr, sizeof(hdr), 0);
+    io->close(io->ctx, fd);
+    if (got == (ssize_t)sizeof(hdr) &&
+        mrlog__file_header_check(hdr, sizeof(hdr), segnos[i]) == -2) {
+      mrlog__logf(log, MRLOG_LOG_ERROR,
+                  "segment %s: format version %u is not supported (this "
+                  "library reads version %u); nothing was changed",
+                  name, mrlog__get_u32le(hdr + 8), MRLOG_FORMAT_VERSION);
+      return MRLOG_EVERSION;
+    }
+  }
+  return 0;
+}
+
 int
 mrlog__recover(struct mrlog *log)
 {
@@ -296,6 +333,11 @@ mrlog__recover(struct mrlog *log)
   rc = mrlog__segment_list(log->dir_fd, &segnos, &n);
   if (rc != 0)
     return rc;
+  rc = check_versions(log, segnos, n);
+  if (rc != 0) {
+    free(segnos);
+    return rc;
+  }
   log->recovering = true; /* chunk memory may come from prefault.c */
   for (i = 0; i < n && rc == 0; i++)
     rc = recover_one(log, segnos[i], i + 1 == n);

@@ -553,6 +553,8 @@ START_TEST(test_newer_format_version_refused) {
   mrlog *log;
 
   build_log(orig, NULL);
+  /* A session of its own, so the newer segment is not the only one. */
+  th_close(th_open(orig, NULL));
   seg = last_segment_name(orig);
   path = th_path(orig, seg);
   data = th_read_file(path, &len);
@@ -580,6 +582,26 @@ START_TEST(test_newer_format_version_refused) {
     free(after);
   }
   ck_assert_str_eq(mrlog_err_name(MRLOG_EVERSION), "EVERSION");
+  /* Nor is an earlier segment with a damaged header quarantined first,
+   * even under SKIP_CORRUPT: versions are checked before any change. */
+  {
+    char *fpath = th_first_segment(orig); /* a path */
+    mrlog_policy policy = th_policy();
+    char *damaged;
+
+    ck_assert_str_ne(fpath, path);
+    th_xor_byte(fpath, 0, 0x20);
+    damaged = th_dir_fingerprint(orig);
+    policy.recovery = MRLOG_RECOVER_SKIP_CORRUPT;
+    log = NULL;
+    ck_assert_int_eq(mrlog_open(orig, &policy, &log), MRLOG_EVERSION);
+    after = th_dir_fingerprint(orig);
+    ck_assert_str_eq(after, damaged);
+    free(after);
+    th_xor_byte(fpath, 0, 0x20);
+    free(damaged);
+    free(fpath);
+  }
   /* Restored, the same files open. */
   data = th_read_file(path, &len);
   memcpy(data, saved, sizeof(saved));
