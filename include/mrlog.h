@@ -71,7 +71,7 @@ extern "C" {
    MRLOG_VERSION_PATCH)
 /* The newest on-disk format version this library writes and reads (it
  * also reads every older one).  See docs/COMPATIBILITY.md. */
-#define MRLOG_FORMAT_VERSION_CURRENT 1
+#define MRLOG_FORMAT_VERSION_CURRENT 2
 
 /*
  * Status codes, one table: XX(name, value, message).  The values are fixed
@@ -92,7 +92,8 @@ extern "C" {
   XX(ECLOSED, -108, "log is closing or closed")                               \
   XX(ENOMEM, -12, "out of memory")                                            \
   XX(ETIMEDOUT, -110, "timed out")                                           \
-  XX(EVERSION, -93, "log files use a format version this library cannot read")
+  XX(EVERSION, -93, "log files use a format version this library cannot read") \
+  XX(ENODATA, -61, "no record at or after that time")
 
 enum mrlog_status {
 #define MRLOG_STATUS_ENUM(name, value, msg) MRLOG_##name = (value),
@@ -193,12 +194,34 @@ typedef struct mrlog_policy {
   /* Optional diagnostics callback and its argument (default NULL). */
   mrlog_log_fn log_fn;
   void *log_arg;
+  /* Time (see TIME below).  Rotate the hot segment once it is this many
+   * ms old (by now_ms) and holds anything besides its checkpoint, even if
+   * no write arrives, so that an idle log's old data can be deleted once
+   * truncated.  0 (default): by size only.  Checked by the cleaner every
+   * cleaner_interval_ms at most. */
+  uint64_t segment_max_age_ms;
+  /* The cleaner truncates, in every queue, the records framed more than
+   * this many ms ago (by now_ms), every cleaner_interval_ms at most.  Each
+   * such truncation is an ordinary one (written, made durable, applied),
+   * reported through log_fn (MRLOG_LOG_INFO) and counted in stats
+   * (retention_truncations, retention_records).  0 (default): no
+   * retention. */
+  uint64_t retention_ms;
+  /* With fsync_interval_ms > 0: also fsync once this many appended
+   * records are unsynced.  0 (default): no count trigger. */
+  uint64_t fsync_writes;
+  /* The clock: milliseconds since the Unix epoch.  NULL (default): the
+   * system's wall clock (CLOCK_REALTIME).  Tests drive time with it.  Runs
+   * on library threads, often (once per frame written); must be cheap and
+   * must not call into the log. */
+  uint64_t (*now_ms)(void *arg);
+  void *now_arg;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  uint64_t reserved[8];
+  uint64_t reserved[3];
 } mrlog_policy;
 
 /* Fills *policy with the defaults documented above.  Any thread. */
@@ -346,6 +369,38 @@ typedef int (*mrlog_visit_fn)(void *arg, uint64_t position, const void *data,
 MRLOG_EXPORT int mrlog_range(mrlog *log, const char *queue, uint64_t from,
                              uint64_t to, mrlog_visit_fn visit, void *arg);
 
+/*
+ * TIME.  Every record carries the wall-clock time, in milliseconds since
+ * the Unix epoch (policy.now_ms, by default CLOCK_REALTIME), at which the
+ * writer framed it, shortly after it was submitted.  Records framed
+ * together share one time.  Within a log, times never go backwards: if the
+ * clock steps back, frames keep the newest time given out so far (also
+ * across reopens) until the clock catches up.  Records written by format
+ * version 1 (which stored no times) take their segment file's
+ * modification time.
+ */
+
+/* Like mrlog_visit_fn, with the record's time (unix ms). */
+typedef int (*mrlog_visit_time_fn)(void *arg, uint64_t position,
+                                   uint64_t unix_ms, const void *data,
+                                   size_t len);
+
+/* mrlog_range, whose visitor also receives each record's time. */
+MRLOG_EXPORT int mrlog_range_time(mrlog *log, const char *queue,
+                                  uint64_t from, uint64_t to,
+                                  mrlog_visit_time_fn visit, void *arg);
+
+/*
+ * Finds the first retained record of the queue framed at or after unix_ms
+ * (a binary search) and stores its position in *position.  Returns 0,
+ * MRLOG_ENODATA when every retained record is older (or there is none;
+ * *position is then unchanged), MRLOG_ENOQUEUE or MRLOG_EINVAL.  Any
+ * thread; like the other reads, sees at least everything acknowledged
+ * before the call.
+ */
+MRLOG_EXPORT int mrlog_seek_time(mrlog *log, const char *queue,
+                                 uint64_t unix_ms, uint64_t *position);
+
 /* True if the queue exists (as far as the writer has applied). */
 MRLOG_EXPORT bool mrlog_queue_exists(mrlog *log, const char *queue);
 
@@ -364,7 +419,10 @@ struct mrlog_queue_info {
   uint64_t next_position;  /* position the next default append takes */
   uint64_t records;        /* retained records */
   uint64_t bytes;          /* retained payload bytes */
-  uint64_t reserved[4];    /* zero; room for fields of later versions */
+  uint64_t first_time_ms;  /* when the first retained record was framed
+                              (unix ms); 0 when empty */
+  uint64_t last_time_ms;   /* when the last retained record was framed */
+  uint64_t reserved[2];    /* zero; room for fields of later versions */
 };
 typedef struct mrlog_queue_info mrlog_queue_info_t;
 
@@ -386,7 +444,11 @@ struct mrlog_stats {
   uint64_t discarded_tail_bytes; /* bytes cut or skipped at recovery */
   uint64_t segments_deleted;     /* segment files deleted since open */
   int failed;                    /* 0, or the status that failed the log */
-  uint64_t reserved[8];          /* zero; room for fields of later versions */
+  uint64_t retention_truncations; /* truncations made by retention_ms
+                                     since open */
+  uint64_t retention_records;    /* records they dropped */
+  uint64_t age_rotations;        /* rotations by segment_max_age_ms */
+  uint64_t reserved[5];          /* zero; room for fields of later versions */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

@@ -16,6 +16,9 @@
  *     their floor.  It is valid only as the first operation of a segment.
  *  4. Record lengths are validated before any record is stored, so an
  *     APPEND is applied whole or not at all.
+ *  5. A TIME op (format version 2 on) sets log->apply_ms, the time the
+ *     records stored after it are stamped with; a time older than
+ *     apply_ms is clamped to it, so stamps never go backwards.
  */
 #include "internal.h"
 
@@ -240,6 +243,13 @@ mrlog__apply_frame(struct mrlog *log, struct mrlog__segment *seg,
       if (!(first_frame && first_op))
         return MRLOG_ECORRUPT;
       rc = apply_checkpoint(log, &c, lsn);
+      break;
+    case MRLOG_OP_TIME:
+      if (log->apply_version < 2 || !get(&c, &position))
+        return MRLOG_ECORRUPT;
+      if (position > log->apply_ms)
+        log->apply_ms = position;
+      rc = 0;
       break;
     default:
       return MRLOG_ECORRUPT;

@@ -100,7 +100,8 @@ mrlog__file_header_check(const uint8_t *p, size_t avail, uint64_t segno)
     return -1;
   if (mrlog__get_u32le(p + 28) != mrlog__crc32c(p, 28))
     return -1;
-  if (mrlog__get_u32le(p + 8) != MRLOG_FORMAT_VERSION)
+  if (mrlog__get_u32le(p + 8) < MRLOG_FORMAT_VERSION_MIN ||
+      mrlog__get_u32le(p + 8) > MRLOG_FORMAT_VERSION)
     return -2; /* intact, but another format: never treated as damage */
   if (mrlog__get_u64le(p + 16) != segno)
     return -1;

@@ -33,7 +33,10 @@
 #include <stdint.h>
 
 #define MRLOG_FILE_MAGIC "MRLOGSEG"
-#define MRLOG_FORMAT_VERSION 1u
+/* Version written in new segments; every version from
+ * MRLOG_FORMAT_VERSION_MIN up is read.  Version 2 added the TIME op. */
+#define MRLOG_FORMAT_VERSION 2u
+#define MRLOG_FORMAT_VERSION_MIN 1u
 #define MRLOG_FILE_HEADER_SIZE 32u
 #define MRLOG_FRAME_HEADER_SIZE 16u
 #define MRLOG_FRAME_BODY_MAX 0x7fffffffu
@@ -60,7 +63,12 @@ enum mrlog__op_type {
   /* next_queue_id, n, n x (id, name_len, name, floor, next): the complete
    * set of live queues at the end of the previous segment.  First operation
    * of every segment and only there. */
-  MRLOG_OP_CHECKPOINT = 5
+  MRLOG_OP_CHECKPOINT = 5,
+  /* unix_ms: the wall-clock time (ms since the epoch) at which the writer
+   * framed the APPENDs that follow, up to the next TIME op.  Format
+   * version 2 and later; the writer puts one before the first APPEND of
+   * every frame that has any. */
+  MRLOG_OP_TIME = 6
 };
 
 /* A growable byte buffer owned by one thread. */
@@ -148,8 +156,10 @@ mrlog__get_u64le(const uint8_t *p)
 /* File header. */
 void mrlog__file_header_encode(uint8_t out[MRLOG_FILE_HEADER_SIZE],
                                uint64_t segno);
-/* 0 if valid and for segno; -2 for an intact header of another format
- * version; -1 otherwise (bad magic, crc or number). */
+/* 0 if valid and for segno; -2 for an intact header of a format version
+ * this library does not read (outside MRLOG_FORMAT_VERSION_MIN ..
+ * MRLOG_FORMAT_VERSION); -1 otherwise (bad magic, crc or number).  The
+ * version of a valid header is mrlog__get_u32le(p + 8). */
 int mrlog__file_header_check(const uint8_t *p, size_t avail, uint64_t segno);
 
 /* Fills the 16-byte header for a body already in place after it. */

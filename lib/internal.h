@@ -246,6 +246,19 @@ struct mrlog__queue {
   struct mrlog__req *pass_last;  /* [writer] */
   struct mrlog__queue *pass_next; /* [writer] list of touched queues */
   bool in_pass;                /* [writer] on the touched list */
+  struct mrlog__time_mark *marks; /* [state] ring of time marks, oldest
+                                     first (queue.c invariant 5) */
+  uint32_t marks_first;        /* [state] index of the oldest mark */
+  uint32_t marks_len;          /* [state] marks in use */
+  uint32_t marks_cap;          /* [state] power of two */
+};
+
+/* Records from position `pos` on (up to the next mark's) were framed at
+ * `ms` (unix milliseconds).  One per run of records stored with the same
+ * time, so a frame of many records costs one. */
+struct mrlog__time_mark {
+  uint64_t pos;
+  uint64_t ms;
 };
 
 /* Two chained hash tables over the same queues: by name and by id. */
@@ -282,7 +295,8 @@ int mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
  * requests: begin attributes count records to seg; then store_one each
  * record, positions increasing (>= next). */
 int mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
-                             struct mrlog__segment *seg, uint64_t count);
+                             struct mrlog__segment *seg, uint64_t first,
+                             uint64_t count);
 int mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
                            uint64_t pos, const void *data, size_t len);
 /* store_one for count records at pos.. with lengths lens, back to back in
@@ -296,6 +310,21 @@ uint64_t mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
                                 uint64_t position, uint64_t lsn);
 /* First retained position (next when empty).  Under state_lock. */
 uint64_t mrlog__queue_first(const struct mrlog__queue *q);
+
+/* Time marks (lib/queue_time.c), all under state_lock (writing for the
+ * first three).  note: records from pos on were framed at ms (adds a mark
+ * if ms is newer than the last one); drop: forgets marks no retained
+ * record needs, after a drop; seek: index of the first mark with ms >= the
+ * argument (marks_len if none); find: index of the mark covering position
+ * pos (the last with mark.pos <= pos; 0 if none); at: the i-th mark. */
+int mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
+                      uint64_t ms);
+void mrlog__marks_drop(struct mrlog__queue *q);
+void mrlog__marks_free(struct mrlog *log, struct mrlog__queue *q);
+uint32_t mrlog__marks_seek(const struct mrlog__queue *q, uint64_t ms);
+uint32_t mrlog__marks_find(const struct mrlog__queue *q, uint64_t pos);
+const struct mrlog__time_mark *mrlog__marks_at(const struct mrlog__queue *q,
+                                               uint32_t i);
 void mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c);
 
 /* ---- segments (lib/segment.c) --------------------------------------- */
@@ -430,6 +459,15 @@ struct mrlog {
    * after a sync only when it is set. */
   atomic_int cleaner_due;
 
+  /* Time (lib/clock.c).  apply_ms is the frame time that stores take
+   * (writer, or the opener during recovery); last_ms is the newest frame
+   * time given out or recovered, so times never go backwards even if the
+   * clock does; apply_version is the format version of the segment being
+   * replayed (the TIME op is valid from version 2). */
+  uint64_t apply_ms;             /* [state] */
+  uint64_t last_ms;              /* writer (the opener before it starts) */
+  uint32_t apply_version;        /* recovery; MRLOG_FORMAT_VERSION after */
+
   /* Failure: 0 or the status that failed the log; set once. */
   atomic_int failed;
 
@@ -448,6 +486,13 @@ struct mrlog {
   _Atomic uint64_t stat_discarded;
   _Atomic uint64_t stat_segments_deleted;
 };
+
+/* The clock (lib/clock.c).  now_ms: policy.now_ms or CLOCK_REALTIME, in
+ * unix ms; any thread.  frame_ms: now_ms clamped to never go below
+ * log->last_ms, which it raises; the writer only (the opener before the
+ * writer starts). */
+uint64_t mrlog__now_ms(const struct mrlog *log);
+uint64_t mrlog__frame_ms(struct mrlog *log);
 
 /* Sets the failed state (first status wins) and logs it. */
 void mrlog__fail(struct mrlog *log, int status, const char *what, int err);

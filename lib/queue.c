@@ -17,6 +17,9 @@
  *     live counts by the same amounts.
  *  4. Memory charged against memory_limit for a record is
  *     mrlog__mem_charge(len), returned when the record is dropped.
+ *  5. Every stored record is covered by a time mark (queue_time.c): store
+ *     notes log->apply_ms at its first position; drops forget the marks
+ *     no retained record needs.
  */
 #include "internal.h"
 
@@ -194,10 +197,13 @@ chunk_put(struct mrlog__chunk *c, uint64_t pos, const void *data, size_t len)
 
 int
 mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
-                         struct mrlog__segment *seg, uint64_t count)
+                         struct mrlog__segment *seg, uint64_t first,
+                         uint64_t count)
 {
-  int rc = runs_push(q, seg, count);
+  int rc = mrlog__marks_note(log, q, first, log->apply_ms);
 
+  if (rc == 0)
+    rc = runs_push(q, seg, count);
   if (rc != 0)
     return rc;
   atomic_fetch_add_explicit(&seg->live, count, memory_order_relaxed);
@@ -297,7 +303,7 @@ mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
   struct mrlog__chunk *c;
   int rc;
 
-  rc = mrlog__queue_store_begin(log, q, seg, count);
+  rc = mrlog__queue_store_begin(log, q, seg, first, count);
   while (rc == 0 && i < count) {
     /* The frame was checked by apply.c: lengths fit. */
     if (!mrlog__get_varint_fast(&p, end, &len) || len > (uint64_t)(end - p))
@@ -391,6 +397,7 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   runs_pop(log, q, dropped, lsn);
   q->records -= dropped;
   q->bytes -= bytes;
+  mrlog__marks_drop(q);
   atomic_fetch_sub_explicit(&log->stat_records, dropped, memory_order_relaxed);
   mrlog__mem_release(log, bytes + dropped * MRLOG_RECORD_OVERHEAD);
   return dropped;
@@ -408,6 +415,7 @@ void
 mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
 {
   mrlog__queue_drop_upto(log, q, UINT64_MAX, lsn);
+  mrlog__marks_free(log, q);
   free(q->runs);
   free(q->name);
   free(q);

@@ -95,18 +95,58 @@ collect(const struct mrlog__queue *q, uint64_t from, uint64_t to,
   return n;
 }
 
-int
-mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
-            mrlog_visit_fn visit, void *arg)
+/* Time marks copied under the read lock for one batch of a timed range
+ * read: the mark covering the batch's first position and those after it,
+ * up to TIME_BATCH; records at or past `until` need marks not copied, so
+ * the batch stops before them and the next one copies more. */
+#define TIME_BATCH 64
+struct batch_times {
+  struct mrlog__time_mark m[TIME_BATCH];
+  uint32_t n;     /* marks copied */
+  uint32_t j;     /* the one covering the record being visited */
+  uint64_t until; /* first position the copied marks do not cover */
+};
+
+static void
+copy_times(const struct mrlog__queue *q, uint64_t from, struct batch_times *t)
+{
+  uint32_t g = mrlog__marks_find(q, from);
+
+  t->n = 0;
+  t->j = 0;
+  while (t->n < TIME_BATCH && g + t->n < q->marks_len) {
+    t->m[t->n] = *mrlog__marks_at(q, g + t->n);
+    t->n++;
+  }
+  t->until = g + t->n < q->marks_len ? mrlog__marks_at(q, g + t->n)->pos
+                                     : UINT64_MAX;
+}
+
+/* The time of the record at pos (positions visited increase). */
+static uint64_t
+time_of(struct batch_times *t, uint64_t pos)
+{
+  while (t->j + 1 < t->n && t->m[t->j + 1].pos <= pos)
+    t->j++;
+  return t->n > 0 ? t->m[t->j].ms : 0;
+}
+
+/* mrlog_range and mrlog_range_time: exactly one of visit, visit_time. */
+static int
+range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
+      mrlog_visit_fn visit, mrlog_visit_time_fn visit_time, void *arg)
 {
   struct span spans[BATCH];
+  struct batch_times times;
   struct mrlog__queue *q;
   size_t len;
   bool more, first_batch = true;
   int n, i, rc = 0;
 
-  if (log == NULL || visit == NULL || !name_ok(queue, &len))
+  if (log == NULL || !name_ok(queue, &len))
     return MRLOG_EINVAL;
+  times.n = times.j = 0;
+  times.until = UINT64_MAX;
   for (;;) {
     pthread_rwlock_rdlock(&log->state_lock);
     q = lookup(log, queue, len);
@@ -115,6 +155,8 @@ mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       return q == NULL && first_batch ? MRLOG_ENOQUEUE : 0;
     }
     n = collect(q, from, to, spans, &more);
+    if (visit_time != NULL)
+      copy_times(q, from, &times);
     pthread_rwlock_unlock(&log->state_lock);
     first_batch = false;
 
@@ -124,7 +166,16 @@ mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       for (r = spans[i].lo; r < spans[i].hi && rc == 0; r++) {
         uint32_t start = r ? c->ends[r - 1] : 0;
         uint64_t pos = c->base + c->pos[r];
-        rc = visit(arg, pos, c->data + start, c->ends[r] - start);
+        if (visit_time == NULL) {
+          rc = visit(arg, pos, c->data + start, c->ends[r] - start);
+        } else if (pos >= times.until) {
+          more = true; /* the next batch copies the marks it needs */
+          i = n;
+          break;
+        } else {
+          rc = visit_time(arg, pos, time_of(&times, pos), c->data + start,
+                          c->ends[r] - start);
+        }
         from = pos + 1;
       }
     }
@@ -133,6 +184,52 @@ mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
     if (rc != 0 || !more || from == 0)
       return rc;
   }
+}
+
+int
+mrlog_range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
+            mrlog_visit_fn visit, void *arg)
+{
+  if (visit == NULL)
+    return MRLOG_EINVAL;
+  return range(log, queue, from, to, visit, NULL, arg);
+}
+
+int
+mrlog_range_time(mrlog *log, const char *queue, uint64_t from, uint64_t to,
+                 mrlog_visit_time_fn visit, void *arg)
+{
+  if (visit == NULL)
+    return MRLOG_EINVAL;
+  return range(log, queue, from, to, NULL, visit, arg);
+}
+
+int
+mrlog_seek_time(mrlog *log, const char *queue, uint64_t unix_ms,
+                uint64_t *position)
+{
+  struct mrlog__queue *q;
+  uint32_t i;
+  size_t len;
+  int rc = 0;
+
+  if (log == NULL || position == NULL || !name_ok(queue, &len))
+    return MRLOG_EINVAL;
+  pthread_rwlock_rdlock(&log->state_lock);
+  q = lookup(log, queue, len);
+  if (q == NULL) {
+    rc = MRLOG_ENOQUEUE;
+  } else if ((i = mrlog__marks_seek(q, unix_ms)) == q->marks_len) {
+    rc = MRLOG_ENODATA; /* every record is older, or there is none */
+  } else {
+    /* Records from mark i on were framed at or after unix_ms, those before
+     * it earlier; the mark names a retained record unless it is the one
+     * covering the first (queue_time.c invariants 2 and 3). */
+    uint64_t first = mrlog__queue_first(q), p = mrlog__marks_at(q, i)->pos;
+    *position = p > first ? p : first;
+  }
+  pthread_rwlock_unlock(&log->state_lock);
+  return rc;
 }
 
 bool
@@ -165,6 +262,10 @@ mrlog_queue_info(mrlog *log, const char *queue, struct mrlog_queue_info *info)
     info->next_position = q->next;
     info->records = q->records;
     info->bytes = q->bytes;
+    if (q->marks_len > 0) {
+      info->first_time_ms = mrlog__marks_at(q, 0)->ms;
+      info->last_time_ms = mrlog__marks_at(q, q->marks_len - 1)->ms;
+    }
   }
   pthread_rwlock_unlock(&log->state_lock);
   return q != NULL ? 0 : MRLOG_ENOQUEUE;

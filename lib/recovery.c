@@ -39,6 +39,11 @@
  *     was ever durable (a durable frame is not all zeros), so nothing is
  *     lost or damaged.  They are not counted as discarded; outside STRICT,
  *     the last segment's zero tail is cut off.
+ * 10. Record times: segments of format version 2 and later carry TIME ops
+ *     (apply.c invariant 5); version 1 segments have none, and their
+ *     records take the file's modification time.  log->apply_ms carries
+ *     across segments and never decreases; the newest becomes last_ms, so
+ *     the writer never stamps a new frame earlier than a replayed one.
  */
 #include "internal.h"
 
@@ -47,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct scan {
@@ -210,6 +216,23 @@ replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
   return 0;
 }
 
+/* A version 1 segment has no TIME ops (invariant 10): its records are
+ * stamped with the file's modification time, the latest moment any of them
+ * can have been framed, so retention never expires them early. */
+static void
+note_v1_time(struct mrlog *log, const char *name)
+{
+  struct stat st;
+  uint64_t ms;
+
+  if (fstatat(log->dir_fd, name, &st, 0) != 0)
+    return; /* keep the time of the segment before */
+  ms = (uint64_t)st.st_mtim.tv_sec * 1000u +
+       (uint64_t)st.st_mtim.tv_nsec / 1000000u;
+  if (ms > log->apply_ms)
+    log->apply_ms = ms;
+}
+
 static int
 recover_one(struct mrlog *log, uint64_t segno, bool last)
 {
@@ -265,6 +288,9 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
       return mrlog__status_from_errno(errno);
     return mrlog__fsync_dir(log);
   }
+  log->apply_version = mrlog__get_u32le(data + 8);
+  if (log->apply_version < 2)
+    note_v1_time(log, name);
   seg = mrlog__segment_new(segno);
   if (seg == NULL) {
     mrlog__release_file(log, data, len, mapped);
@@ -345,6 +371,9 @@ mrlog__recover(struct mrlog *log)
   mrlog__prefault_stop(log);
   log->next_segno = n > 0 ? segnos[n - 1] + 1 : 1;
   free(segnos);
+  /* New frames are never stamped before what was replayed (clock.c). */
+  log->last_ms = log->apply_ms;
+  log->apply_version = MRLOG_FORMAT_VERSION;
   if (rc != 0)
     return rc;
 

@@ -31,6 +31,7 @@ Suite *make_failure_suite(void);
 Suite *make_kill_suite(void);
 Suite *make_faults_suite(void);
 Suite *make_powerloss_suite(void);
+Suite *make_time_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location

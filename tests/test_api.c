@@ -126,12 +126,23 @@ START_TEST(test_policy_defaults) {
 }
 END_TEST
 
+/* The public structs keep their sizes when fields are taken out of their
+ * reserved words (docs/COMPATIBILITY.md section 3); checked on LP64. */
+#if defined(__LP64__)
+_Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
+_Static_assert(sizeof(struct mrlog_queue_info) == 64,
+               "mrlog_queue_info changed size");
+_Static_assert(sizeof(struct mrlog_stats) == 152,
+               "mrlog_stats changed size");
+#endif
+
 /* A non-zero reserved word (a field this library does not know) is refused;
  * info and stats come back with their reserved words zeroed. */
 START_TEST(test_policy_reserved) {
   size_t i;
 
-  for (i = 0; i < 8; i++) {
+  for (i = 0; i < sizeof(((mrlog_policy *)0)->reserved) / sizeof(uint64_t);
+       i++) {
     mrlog_policy p = th_policy();
 
     p.reserved[i] = 1;
@@ -147,8 +158,10 @@ START_TEST(test_policy_reserved) {
     memset(&st, 0xa5, sizeof(st));
     ck_assert_int_eq(mrlog_queue_info(log, "q", &info), 0);
     ck_assert_int_eq(mrlog_stats(log, &st), 0);
-    for (i = 0; i < 4; i++) ck_assert_uint_eq(info.reserved[i], 0);
-    for (i = 0; i < 8; i++) ck_assert_uint_eq(st.reserved[i], 0);
+    for (i = 0; i < sizeof(info.reserved) / sizeof(info.reserved[0]); i++)
+      ck_assert_uint_eq(info.reserved[i], 0);
+    for (i = 0; i < sizeof(st.reserved) / sizeof(st.reserved[0]); i++)
+      ck_assert_uint_eq(st.reserved[i], 0);
     ck_assert_uint_eq(info.records, 0);
     th_close(log);
   }

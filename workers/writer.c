@@ -113,6 +113,8 @@ struct mrlog__writer {
   struct iovec *iov;           /* gather list for writing the frame */
   size_t cap_iov;
   size_t nops, cap_ops;
+  bool timed;                  /* the frame has its TIME op */
+  uint64_t frame_ms;           /* and this is its time */
   struct mrlog__req *batch[PASS_MAX];
 };
 
@@ -181,9 +183,10 @@ push_op(struct mrlog__writer *w, int kind)
 }
 
 /* Emits the pending appends of q as APPEND operations, one per run of
- * consecutive positions. */
+ * consecutive positions; the frame's first APPEND is preceded by a TIME
+ * op, the moment the writer frames the records (FORMAT.md 7.8). */
 static int
-emit_runs(struct mrlog__writer *w, struct mrlog__queue *q)
+emit_runs(struct mrlog *log, struct mrlog__writer *w, struct mrlog__queue *q)
 {
   struct mrlog__req *r = q->pass_first, *end;
   uint64_t count, bytes, i;
@@ -191,6 +194,14 @@ emit_runs(struct mrlog__writer *w, struct mrlog__queue *q)
   uint8_t *o;
   size_t need;
 
+  if (r != NULL && !w->timed) {
+    if (mrlog__buf_reserve(&w->frame, 1 + MRLOG_VARINT_MAX) != 0)
+      return MRLOG_ENOMEM;
+    w->frame_ms = mrlog__frame_ms(log);
+    w->timed = true;
+    mrlog__buf_put_u8(&w->frame, MRLOG_OP_TIME);
+    mrlog__buf_put_varint(&w->frame, w->frame_ms);
+  }
   while (r != NULL) {
     count = 0;
     bytes = 0;
@@ -258,6 +269,8 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
   size_t k;
   int rc = 0;
 
+  if (w->timed)
+    log->apply_ms = w->frame_ms; /* what the stores below are stamped */
   for (k = 0; k < w->nops && rc == 0; k++) {
     struct apply_op *op = &w->ops[k];
     struct mrlog__req *r = op->r;
@@ -265,7 +278,7 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
 
     switch (op->kind) {
     case OP_STORE:
-      rc = mrlog__queue_store_begin(log, op->q, w->seg, op->count);
+      rc = mrlog__queue_store_begin(log, op->q, w->seg, op->a, op->count);
       for (; rc == 0 && left > 0; r = r->run_next) {
         rc = mrlog__queue_store_run(log, op->q, pos, r->lens, r->count,
                                     r->payload);
@@ -286,7 +299,7 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
 }
 
 static int
-emit_all_runs(struct mrlog__writer *w)
+emit_all_runs(struct mrlog *log, struct mrlog__writer *w)
 {
   struct mrlog__queue *q, *next;
   int rc = 0;
@@ -294,7 +307,7 @@ emit_all_runs(struct mrlog__writer *w)
   for (q = w->touched; q != NULL; q = next) {
     next = q->pass_next;
     if (rc == 0 && q->pass_first != NULL)
-      rc = emit_runs(w, q);
+      rc = emit_runs(log, w, q);
     q->pass_first = q->pass_last = NULL;
     q->pass_next = NULL;
     q->in_pass = false;
@@ -457,7 +470,7 @@ flush_frame(struct mrlog *log)
   struct mrlog__req *r;
   int rc, failed;
 
-  rc = emit_all_runs(w);
+  rc = emit_all_runs(log, w);
   if (rc != 0)
     mrlog__fail(log, rc, "building a frame", ENOMEM);
   failed = atomic_load_explicit(&log->failed, memory_order_acquire);
@@ -501,6 +514,7 @@ flush_frame(struct mrlog *log)
   w->n_ext = 0;
   w->ext_bytes = 0;
   w->nops = 0;
+  w->timed = false;
   lsn = MRLOG_LSN(w->seg->segno, w->off);
   appended = 0;
   for (r = w->done_first; r != NULL; r = r->next) {
@@ -607,7 +621,7 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
   }
   if (bound <= q->w_floor)
     return; /* nothing at or below position is left, next is past it */
-  if (q->pass_first != NULL && emit_runs(w, q) != 0) {
+  if (q->pass_first != NULL && emit_runs(log, w, q) != 0) {
     req->status = MRLOG_ENOMEM;
     return;
   }

@@ -1,0 +1,124 @@
+/*
+ * queue_time.c -- when a queue's retained records were framed: its ring of
+ * time marks, and the searches mrlog_seek_time and mrlog_range_time make.
+ *
+ * Times are stored per run of records framed at the same millisecond, not
+ * per record: the writer frames many records at once, so a mark (16 bytes)
+ * usually covers a whole frame's records of the queue.
+ *
+ * Invariants (queue.c invariant 5 refers here):
+ *  1. Marks are in position order and in time order, both strictly
+ *     increasing: a mark is added only when a record is stored with a
+ *     time other than the newest mark's, and stores take the log's
+ *     apply_ms, which never decreases (clock.c).
+ *  2. A record at position p was framed at the time of the last mark whose
+ *     pos <= p.  The first mark's pos is at or below the first retained
+ *     record's position; a queue without records has no marks.
+ *  3. Every mark's pos is the position of a record that was stored, so a
+ *     mark above the first retained position names a retained record
+ *     (records are only ever dropped from the front).
+ *  4. [state]: written by the writer (or the opener during recovery) under
+ *     state_lock held for writing; read under it held for reading.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+
+static struct mrlog__time_mark *
+mark(const struct mrlog__queue *q, uint32_t i)
+{
+  return &q->marks[(q->marks_first + i) & (q->marks_cap - 1)];
+}
+
+int
+mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
+                  uint64_t ms)
+{
+  if (q->marks_len > 0 && mark(q, q->marks_len - 1)->ms >= ms)
+    return 0; /* same run (a clamped clock never gives less) */
+  if (q->marks_len == q->marks_cap) {
+    uint32_t cap = q->marks_cap ? q->marks_cap * 2 : 2, i;
+    struct mrlog__time_mark *m = malloc(cap * sizeof(*m));
+
+    if (m == NULL)
+      return MRLOG_ENOMEM;
+    for (i = 0; i < q->marks_len; i++)
+      m[i] = *mark(q, i);
+    free(q->marks);
+    atomic_fetch_add_explicit(&log->stat_memory,
+                              (uint64_t)(cap - q->marks_cap) * sizeof(*m),
+                              memory_order_relaxed);
+    q->marks = m;
+    q->marks_cap = cap;
+    q->marks_first = 0;
+  }
+  *mark(q, q->marks_len) = (struct mrlog__time_mark){ pos, ms };
+  q->marks_len++;
+  return 0;
+}
+
+void
+mrlog__marks_drop(struct mrlog__queue *q)
+{
+  uint64_t first;
+
+  if (q->records == 0) {
+    q->marks_len = 0;
+    q->marks_first = 0;
+    return;
+  }
+  first = mrlog__queue_first(q);
+  /* Keep the mark that covers the first retained record (invariant 2). */
+  while (q->marks_len >= 2 && mark(q, 1)->pos <= first) {
+    q->marks_first = (q->marks_first + 1) & (q->marks_cap - 1);
+    q->marks_len--;
+  }
+}
+
+void
+mrlog__marks_free(struct mrlog *log, struct mrlog__queue *q)
+{
+  atomic_fetch_sub_explicit(&log->stat_memory,
+                            (uint64_t)q->marks_cap * sizeof(*q->marks),
+                            memory_order_relaxed);
+  free(q->marks);
+  q->marks = NULL;
+  q->marks_len = q->marks_cap = q->marks_first = 0;
+}
+
+uint32_t
+mrlog__marks_seek(const struct mrlog__queue *q, uint64_t ms)
+{
+  uint32_t lo = 0, hi = q->marks_len;
+
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (mark(q, mid)->ms < ms)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+uint32_t
+mrlog__marks_find(const struct mrlog__queue *q, uint64_t pos)
+{
+  uint32_t lo = 0, hi = q->marks_len;
+
+  /* The first mark with pos > position, minus one. */
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (mark(q, mid)->pos <= pos)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo > 0 ? lo - 1 : 0;
+}
+
+const struct mrlog__time_mark *
+mrlog__marks_at(const struct mrlog__queue *q, uint32_t i)
+{
+  return mark(q, i);
+}
