@@ -86,13 +86,13 @@ delete_queue(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
   mrlog__queue_free(log, q, lsn);
 }
 
-void
+uint64_t
 mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
                       uint64_t position, uint64_t lsn)
 {
   uint64_t bound = sat_inc(position);
+  uint64_t dropped = mrlog__queue_drop_upto(log, q, position, lsn);
 
-  mrlog__queue_drop_upto(log, q, position, lsn);
   if (q->floor < bound)
     q->floor = bound;
   if (q->next < bound)
@@ -101,6 +101,7 @@ mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
     q->w_next = q->next;
   if (q->w_floor < q->floor)
     q->w_floor = q->floor;
+  return dropped;
 }
 
 static int

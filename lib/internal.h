@@ -79,7 +79,9 @@ enum mrlog__req_type {
   MRLOG_REQ_TRUNCATE,
   MRLOG_REQ_SYNC,
   MRLOG_REQ_STOP,     /* close's sentinel: the last request in the ring */
-  MRLOG_REQ_BATCH     /* a staged batch of appends (lib/stage.c) */
+  MRLOG_REQ_BATCH,    /* a staged batch of appends (lib/stage.c) */
+  MRLOG_REQ_ROTATE    /* the cleaner: rotate the hot segment if it is
+                         older than segment_max_age_ms (workers/expiry.c) */
 };
 
 /*
@@ -95,6 +97,9 @@ struct mrlog__req {
   uint8_t type;                /* enum mrlog__req_type */
   bool has_position;           /* explicit position given */
   bool batch_last;             /* last entry of its batch (stage.c) */
+  bool by_retention;           /* a truncation made by retention_ms; its
+                                  `first` holds the queue's id, so a queue
+                                  deleted and recreated since is spared */
   struct mrlog__batch *batch;  /* staged entry: the batch holding it;
                                   NULL for a request of its own */
   int status;                  /* result, set by the writer (or at submit) */
@@ -124,6 +129,13 @@ size_t mrlog__req_size(size_t name_len, size_t count, uint64_t total);
 void mrlog__req_layout(struct mrlog__req *req, const char *name,
                        size_t name_len, uint32_t name_hash,
                        const struct iovec *recs, size_t count, uint64_t total);
+/* A request the library makes itself (the cleaner: retention truncations
+ * and rotation by age): no future; never waits.  0 once queued (done runs
+ * on completion, like any callback), or a status, and then nothing was
+ * queued and done will not run. */
+int mrlog__submit_internal(struct mrlog *log, int type, const char *name,
+                           size_t name_len, uint64_t position,
+                           uint64_t queue_id, mrlog_done_fn done, void *arg);
 /* Admission of a request for the ring (submit.c): reserves `want` bytes
  * of memory_limit, or at least `need` (waiting if allowed), records the
  * reservation in req->reserved, and pushes req.  0 or a status; on error
@@ -327,6 +339,11 @@ const struct mrlog__time_mark *mrlog__marks_at(const struct mrlog__queue *q,
                                                uint32_t i);
 void mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c);
 
+/* The cleaner's time-driven work (workers/expiry.c): asks the writer to
+ * rotate a hot segment older than segment_max_age_ms, and truncates the
+ * records older than retention_ms.  Cleaner thread. */
+void mrlog__expiry_pass(struct mrlog *log);
+
 /* ---- segments (lib/segment.c) --------------------------------------- */
 
 /*
@@ -343,6 +360,10 @@ struct mrlog__segment {
   _Atomic uint64_t live;       /* retained records stored here */
   _Atomic uint64_t emptied_lsn; /* LSN of the frame that emptied it */
   atomic_bool hot;             /* the writer's current file */
+  uint64_t created_ms;         /* immutable: now_ms when the writer made
+                                  it (0 for segments found at open) */
+  uint64_t checkpoint_end;     /* immutable: offset after its checkpoint
+                                  (0 for segments found at open) */
   bool pinned;                 /* never deleted (set at open, see
                                   recovery.c invariant 8) */
 };
@@ -389,9 +410,10 @@ void mrlog__segment_drop_live(struct mrlog *log, struct mrlog__segment *seg,
 int mrlog__apply_frame(struct mrlog *log, struct mrlog__segment *seg,
                        const uint8_t *body, size_t len, uint64_t lsn,
                        bool first_frame);
-/* TRUNCATE's effect on q, for the writer's direct apply (apply.c). */
-void mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
-                           uint64_t position, uint64_t lsn);
+/* TRUNCATE's effect on q, for the writer's direct apply (apply.c).
+ * Returns the records dropped. */
+uint64_t mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
+                               uint64_t position, uint64_t lsn);
 
 /* ---- the log (lib/log.c) --------------------------------------------- */
 
@@ -485,6 +507,10 @@ struct mrlog {
   _Atomic uint64_t stat_fsyncs;
   _Atomic uint64_t stat_discarded;
   _Atomic uint64_t stat_segments_deleted;
+  _Atomic uint64_t stat_retention_truncations;
+  _Atomic uint64_t stat_retention_records;
+  _Atomic uint64_t stat_age_rotations;
+  atomic_bool rotate_pending;      /* a ROTATE request is in flight */
 };
 
 /* The clock (lib/clock.c).  now_ms: policy.now_ms or CLOCK_REALTIME, in
@@ -553,7 +579,7 @@ void mrlog__flusher_free(struct mrlog *log);
 /* Writer: hands written requests (a list, oldest first) to the flusher. */
 void mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
                            struct mrlog__req *last, uint64_t written_lsn,
-                           uint64_t unsynced_bytes);
+                           uint64_t unsynced_bytes, uint64_t unsynced_records);
 /* Writer, at rotation: makes fd the file to sync, after waiting out a sync
  * of the old one.  Returns the old fd for the writer to close. */
 int mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable);

@@ -342,7 +342,7 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
         mrlog__ring_push(log, stop, true);
         mrlog__writer_join(log);
       } else {
-        mrlog__flusher_submit(log, stop, stop, 0, 0);
+        mrlog__flusher_submit(log, stop, stop, 0, 0, 0);
       }
       mrlog__flusher_join(log);
     }

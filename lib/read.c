@@ -333,6 +333,9 @@ mrlog_stats(mrlog *log, struct mrlog_stats *st)
   st->discarded_tail_bytes = LOAD(stat_discarded);
   st->segments_deleted = LOAD(stat_segments_deleted);
   st->failed = LOAD(failed);
+  st->retention_truncations = LOAD(stat_retention_truncations);
+  st->retention_records = LOAD(stat_retention_records);
+  st->age_rotations = LOAD(stat_age_rotations);
 #undef LOAD
   st->ring_depth = ck_ring_size(&log->ring);
   return 0;

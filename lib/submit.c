@@ -218,6 +218,28 @@ mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
   return rc;
 }
 
+int
+mrlog__submit_internal(struct mrlog *log, int type, const char *name,
+                       size_t name_len, uint64_t position, uint64_t queue_id,
+                       mrlog_done_fn done, void *arg)
+{
+  uint32_t hash = name_len > 0 ? mrlog__name_hash(name, name_len) : 0;
+  struct mrlog__req *req = req_new(type, name, name_len, hash, NULL, 0, 0,
+                                   NULL, done, arg);
+  int rc;
+
+  if (req == NULL)
+    return MRLOG_ENOMEM;
+  req->has_position = true;
+  req->position = position;
+  req->by_retention = type == MRLOG_REQ_TRUNCATE;
+  req->first = queue_id;
+  rc = mrlog__admit(log, req, 0, 0);
+  if (rc != 0)
+    mrlog__req_free(log, req);
+  return rc;
+}
+
 /* Settles an error found before anything was queued. */
 static mrlog_future *
 settle_new(struct mrlog *log, int type, mrlog_future *future,

@@ -420,6 +420,438 @@ START_TEST(test_time_op_in_version_1_is_corrupt) {
 }
 END_TEST
 
+
+/* ---- Rotation by age ---------------------------------------------------- */
+
+static mrlog *poll_log;
+
+static bool age_rotated(void *arg) {
+  return th_stats(poll_log).age_rotations >= (uint64_t)(uintptr_t)arg;
+}
+
+static bool one_segment_left(void *arg) {
+  (void)arg;
+  return th_count_segments(th_dir) == 1 && th_stats(poll_log).segment_files == 1;
+}
+
+START_TEST(test_rotation_by_age_without_writes) {
+  mrlog_policy p = timed_policy();
+  char *first, *now_first;
+  mrlog *log;
+
+  p.segment_max_age_ms = 1000;
+  p.cleaner_interval_ms = 5;
+  set_now(10000);
+  log = th_open(th_dir, &p);
+  poll_log = log;
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(th_append_str(log, "q", "old", NULL), 0);
+  ck_assert_int_eq(th_truncate(log, "q", 0), 0); /* nothing retained */
+  first = th_first_segment(th_dir);
+  /* Younger than the limit: never rotated, however often the cleaner
+   * looks (a negative check: the sleep only gives it time to misbehave). */
+  set_now(10999);
+  th_sleep_ms(60);
+  ck_assert_uint_eq(th_stats(log).age_rotations, 0);
+  ck_assert_uint_eq(th_count_segments(th_dir), 1);
+  /* Old enough, with no write arriving: rotated, and the old file, whose
+   * records are all truncated, is deleted. */
+  set_now(11000);
+  ck_assert(th_poll(age_rotated, (void *)1, 10000));
+  ck_assert(th_poll(one_segment_left, NULL, 10000));
+  now_first = th_first_segment(th_dir);
+  ck_assert_str_ne(now_first, first);
+  /* The new hot segment holds only its checkpoint: an idle log is not
+   * rotated over and over. */
+  set_now(20000);
+  th_sleep_ms(60);
+  ck_assert_uint_eq(th_stats(log).age_rotations, 1);
+  /* A write makes it rotatable again once old. */
+  ck_assert_int_eq(th_append_str(log, "q", "new", NULL), 0);
+  set_now(21500);
+  ck_assert(th_poll(age_rotated, (void *)2, 10000));
+  ck_assert_uint_eq(th_info(log, "q").records, 1);
+  th_close(log);
+  log = th_open(th_dir, &p);
+  ck_assert_uint_eq(th_info(log, "q").records, 1);
+  th_close(log);
+  free(first);
+  free(now_first);
+}
+END_TEST
+
+/* ---- Retention ---------------------------------------------------------- */
+
+#define RQ 20       /* queues */
+#define R_OLD 30    /* records per queue at t=1000 */
+#define R_YOUNG 10  /* records per queue at t=3000 */
+
+struct messages {
+  pthread_mutex_t mutex;
+  int retention;  /* "retention:" messages at INFO */
+};
+
+static void count_messages(void *arg, int level, const char *message) {
+  struct messages *m = arg;
+
+  if (level == MRLOG_LOG_INFO && strncmp(message, "retention:", 10) == 0) {
+    pthread_mutex_lock(&m->mutex);
+    m->retention++;
+    pthread_mutex_unlock(&m->mutex);
+  }
+}
+
+static int messages_seen(struct messages *m) {
+  int n;
+
+  pthread_mutex_lock(&m->mutex);
+  n = m->retention;
+  pthread_mutex_unlock(&m->mutex);
+  return n;
+}
+
+static bool retention_dropped(void *arg) {
+  return th_stats(poll_log).retention_records >= (uint64_t)(uintptr_t)arg;
+}
+
+static struct messages *poll_messages;
+static bool messages_reach(void *arg) {
+  return messages_seen(poll_messages) >= (int)(uintptr_t)arg;
+}
+
+static char **old_names;
+static size_t n_old_names;
+static bool old_segments_gone(void *arg) {
+  (void)arg;
+  for (size_t i = 0; i < n_old_names; i++) {
+    if (access(old_names[i], F_OK) == 0) return false;
+  }
+  return true;
+}
+
+static void rec_text(char *buf, size_t cap, int q, int k) {
+  snprintf(buf, cap, "queue-%02d-record-%03d-%s", q, k,
+           "padding-padding-padding-padding");
+}
+
+START_TEST(test_retention_many_queues_and_segments) {
+  struct messages msgs = {PTHREAD_MUTEX_INITIALIZER, 0};
+  mrlog_policy p = timed_policy();
+  char name[32], text[128];
+  mrlog *log;
+  int q, k;
+
+  p.segment_bytes = 4096;
+  p.retention_ms = 5000;
+  p.cleaner_interval_ms = 5;
+  p.log_fn = count_messages;
+  p.log_arg = &msgs;
+  set_now(1000);
+  log = th_open(th_dir, &p);
+  poll_log = log;
+  poll_messages = &msgs;
+  for (q = 0; q < RQ; q++) {
+    snprintf(name, sizeof(name), "q%02d", q);
+    ck_assert_int_eq(th_create(log, name), 0);
+  }
+  for (k = 0; k < R_OLD; k++) {
+    for (q = 0; q < RQ; q++) {
+      snprintf(name, sizeof(name), "q%02d", q);
+      rec_text(text, sizeof(text), q, k);
+      ck_assert_int_eq(th_append_str(log, name, text, NULL), 0);
+    }
+  }
+  /* Every segment but the hot one holds old records only. */
+  {
+    char **names;
+    size_t n = th_list_segments(th_dir, &names);
+
+    ck_assert_uint_ge(n, 4);
+    n_old_names = n - 1;
+    old_names = names;
+    free(names[n - 1]);
+  }
+  set_now(3000);
+  for (k = R_OLD; k < R_OLD + R_YOUNG; k++) {
+    for (q = 0; q < RQ; q++) {
+      snprintf(name, sizeof(name), "q%02d", q);
+      rec_text(text, sizeof(text), q, k);
+      ck_assert_int_eq(th_append_str(log, name, text, NULL), 0);
+    }
+  }
+  /* Nothing is older than 5000 ms yet. */
+  set_now(5999);
+  th_sleep_ms(50);
+  ck_assert_uint_eq(th_stats(log).retention_records, 0);
+  /* At 6001 the records of t=1000 are older than 5000 ms; those of t=3000
+   * are not. */
+  set_now(6001);
+  ck_assert(th_poll(retention_dropped, (void *)(uintptr_t)(RQ * R_OLD), 10000));
+  ck_assert(th_poll(messages_reach, (void *)(uintptr_t)RQ, 10000));
+  ck_assert_uint_eq(th_stats(log).retention_truncations, RQ);
+  ck_assert_uint_eq(th_stats(log).retention_records, RQ * R_OLD);
+  for (q = 0; q < RQ; q++) {
+    struct mrlog_queue_info info;
+    struct th_recs recs = {0};
+
+    snprintf(name, sizeof(name), "q%02d", q);
+    info = th_info(log, name);
+    ck_assert_uint_eq(info.records, R_YOUNG);
+    ck_assert_uint_eq(info.first_position, R_OLD);
+    ck_assert_uint_eq(info.first_time_ms, 3000);
+    ck_assert_uint_eq(seek(log, name, 0), R_OLD);
+    ck_assert_int_eq(th_collect(log, name, 0, UINT64_MAX, &recs), 0);
+    ck_assert_uint_eq(recs.n, R_YOUNG);
+    for (k = 0; k < R_YOUNG; k++) {
+      rec_text(text, sizeof(text), q, R_OLD + k);
+      ck_assert_uint_eq(recs.v[k].pos, (uint64_t)(R_OLD + k));
+      ck_assert_uint_eq(recs.v[k].len, strlen(text));
+      ck_assert(memcmp(recs.v[k].data, text, strlen(text)) == 0);
+    }
+    th_recs_free(&recs);
+  }
+  /* The files that held only expired records are deleted. */
+  ck_assert(th_poll(old_segments_gone, NULL, 10000));
+  th_free_names(old_names, n_old_names);
+  th_close(log);
+  /* Durable: a reopen (clock back at the cutoff) sees the same. */
+  set_now(6001);
+  log = th_open(th_dir, &p);
+  poll_log = log;
+  for (q = 0; q < RQ; q++) {
+    snprintf(name, sizeof(name), "q%02d", q);
+    ck_assert_uint_eq(th_info(log, name).records, R_YOUNG);
+  }
+  /* Later the young ones expire as well, in every queue. */
+  set_now(8001);
+  ck_assert(th_poll(retention_dropped, (void *)(uintptr_t)(RQ * R_YOUNG), 10000));
+  for (q = 0; q < RQ; q++) {
+    snprintf(name, sizeof(name), "q%02d", q);
+    ck_assert_uint_eq(th_info(log, name).records, 0);
+    ck_assert_uint_eq(th_info(log, name).next_position, R_OLD + R_YOUNG);
+  }
+  th_close(log);
+}
+END_TEST
+
+/* Retention racing with appends and explicit truncations: appenders note
+ * the fake clock before and after each append, so each record's time is
+ * known to lie in [before, after]; the main thread moves the clock; one
+ * thread truncates explicitly.  At the end every record framed before the
+ * final cutoff is gone, every one framed after it and above the explicit
+ * truncations is there with its bytes, and nothing else was touched. */
+#define RACE_QUEUES 4
+#define RACE_THREADS 3
+#define RACE_PER_THREAD 400
+
+struct acked {
+  uint64_t pos, before, after;
+  int q;
+  char text[48];
+};
+
+struct race {
+  mrlog *log;
+  atomic_int done_threads;
+  _Atomic uint64_t trunc_upto[RACE_QUEUES]; /* explicit truncations done */
+  struct acked acked[RACE_THREADS][RACE_PER_THREAD];
+};
+
+struct race_arg {
+  struct race *race;
+  int thread;
+};
+
+static void *race_appender(void *argp) {
+  struct race_arg *a = argp;
+  struct race *r = a->race;
+  int i;
+
+  for (i = 0; i < RACE_PER_THREAD; i++) {
+    struct acked *k = &r->acked[a->thread][i];
+    char name[16];
+
+    k->q = (a->thread + i) % RACE_QUEUES;
+    snprintf(name, sizeof(name), "r%d", k->q);
+    snprintf(k->text, sizeof(k->text), "t%d-i%d", a->thread, i);
+    k->before = atomic_load(&fake_now);
+    th_req_int_eq(mrlog_wait(mrlog_append(r->log, name, NULL, k->text,
+                                          strlen(k->text), NULL, NULL),
+                             &k->pos),
+                  0);
+    k->after = atomic_load(&fake_now);
+  }
+  atomic_fetch_add(&r->done_threads, 1);
+  return NULL;
+}
+
+static void *race_truncator(void *argp) {
+  struct race *r = argp;
+  int round = 0;
+
+  while (atomic_load(&r->done_threads) < RACE_THREADS) {
+    int q = round++ % RACE_QUEUES;
+    char name[16];
+    struct mrlog_queue_info info;
+
+    snprintf(name, sizeof(name), "r%d", q);
+    if (mrlog_queue_info(r->log, name, &info) == 0 && info.records > 4) {
+      uint64_t upto = info.first_position + 1;
+
+      th_req_int_eq(mrlog_wait(mrlog_truncate(r->log, name, upto, NULL, NULL),
+                               NULL),
+                    0);
+      if (upto > atomic_load(&r->trunc_upto[q]))
+        atomic_store(&r->trunc_upto[q], upto);
+    }
+    th_sleep_ms(1);
+  }
+  return NULL;
+}
+
+struct visit_check {
+  uint64_t cutoff;
+  int bad;
+};
+
+static int check_young(void *arg, uint64_t position, uint64_t unix_ms,
+                       const void *data, size_t len) {
+  struct visit_check *v = arg;
+
+  (void)position;
+  (void)data;
+  (void)len;
+  if (unix_ms < v->cutoff) v->bad++;
+  return 0;
+}
+
+static bool race_settled(void *arg) {
+  struct race *r = arg;
+  uint64_t cutoff = atomic_load(&fake_now) - 100;
+
+  for (int q = 0; q < RACE_QUEUES; q++) {
+    char name[16];
+    struct mrlog_queue_info info;
+
+    snprintf(name, sizeof(name), "r%d", q);
+    info = th_info(r->log, name);
+    if (info.records > 0 && info.first_time_ms < cutoff) return false;
+  }
+  return true;
+}
+
+START_TEST(test_retention_races_appends_and_truncations) {
+  static struct race r; /* large: not on the stack */
+  struct race_arg args[RACE_THREADS];
+  pthread_t th[RACE_THREADS], tr;
+  mrlog_policy p = timed_policy();
+  uint64_t cutoff;
+  int i, t, q, present = 0, gone = 0;
+
+  memset(&r, 0, sizeof(r));
+  p.retention_ms = 100;
+  p.cleaner_interval_ms = 1;
+  p.segment_bytes = 8192;
+  set_now(100000);
+  r.log = th_open(th_dir, &p);
+  for (q = 0; q < RACE_QUEUES; q++) {
+    char name[16];
+    snprintf(name, sizeof(name), "r%d", q);
+    ck_assert_int_eq(th_create(r.log, name), 0);
+  }
+  for (t = 0; t < RACE_THREADS; t++) {
+    args[t] = (struct race_arg){&r, t};
+    ck_assert_int_eq(pthread_create(&th[t], NULL, race_appender, &args[t]), 0);
+  }
+  ck_assert_int_eq(pthread_create(&tr, NULL, race_truncator, &r), 0);
+  while (atomic_load(&r.done_threads) < RACE_THREADS) {
+    atomic_fetch_add(&fake_now, 3); /* fake ms pass while appends go on */
+    th_sleep_ms(1);
+  }
+  for (t = 0; t < RACE_THREADS; t++) pthread_join(th[t], NULL);
+  pthread_join(tr, NULL);
+  atomic_fetch_add(&fake_now, 50);
+  cutoff = atomic_load(&fake_now) - 100;
+  ck_assert(th_poll(race_settled, &r, 20000));
+  /* Every queue: nothing older than the cutoff is left. */
+  for (q = 0; q < RACE_QUEUES; q++) {
+    struct visit_check v = {cutoff, 0};
+    char name[16];
+
+    snprintf(name, sizeof(name), "r%d", q);
+    ck_assert_int_eq(mrlog_range_time(r.log, name, 0, UINT64_MAX, check_young,
+                                      &v),
+                     0);
+    ck_assert_int_eq(v.bad, 0);
+  }
+  /* Every acknowledged record: gone if framed before the cutoff or
+   * explicitly truncated, there with its bytes if framed after and above
+   * every explicit truncation. */
+  for (t = 0; t < RACE_THREADS; t++) {
+    for (i = 0; i < RACE_PER_THREAD; i++) {
+      struct acked *k = &r.acked[t][i];
+      struct th_recs recs = {0};
+      char name[16];
+
+      snprintf(name, sizeof(name), "r%d", k->q);
+      ck_assert_int_eq(th_collect(r.log, name, k->pos, k->pos + 1, &recs), 0);
+      if (k->after < cutoff || k->pos <= atomic_load(&r.trunc_upto[k->q])) {
+        if (k->after < cutoff) th_req_uint_eq(recs.n, 0);
+        gone += recs.n == 0;
+      } else if (k->before >= cutoff) {
+        th_req_uint_eq(recs.n, 1);
+        th_req_uint_eq(recs.v[0].len, strlen(k->text));
+        th_req(memcmp(recs.v[0].data, k->text, recs.v[0].len) == 0);
+        present++;
+      }
+      th_recs_free(&recs);
+    }
+  }
+  ck_assert_int_gt(gone, 0);
+  ck_assert_uint_gt(th_stats(r.log).retention_truncations, 0);
+  th_close(r.log);
+  (void)present;
+}
+END_TEST
+
+/* ---- fsync after N writes ----------------------------------------------- */
+
+static uint64_t fsyncs_for(const char *sub, uint64_t fsync_writes,
+                           int appends) {
+  mrlog_policy p = timed_policy();
+  char *dir = th_sub(sub);
+  mrlog *log;
+  uint64_t before, after;
+  int i;
+
+  p.fsync_interval_ms = 600000; /* the timer never fires in the test */
+  p.fsync_writes = fsync_writes;
+  log = th_open(dir, &p);
+  free(dir);
+  ck_assert_int_eq(th_create(log, "w"), 0);
+  before = th_stats(log).fsyncs;
+  for (i = 0; i < appends; i++)
+    ck_assert_int_eq(th_append_str(log, "w", "record", NULL), 0);
+  after = th_stats(log).fsyncs;
+  th_close(log);
+  return after - before;
+}
+
+START_TEST(test_fsync_after_n_writes) {
+  uint64_t with, without;
+
+  /* Waited appends: one record per frame, each handed to the flusher,
+   * which syncs once 10 are unsynced: 95 records make 9 syncs (8 if one
+   * count check straddles a sync). */
+  with = fsyncs_for("with", 10, 95);
+  ck_assert_uint_ge(with, 8);
+  ck_assert_uint_le(with, 9);
+  /* Without the count trigger nothing syncs within the interval. */
+  without = fsyncs_for("without", 0, 95);
+  ck_assert_uint_eq(without, 0);
+}
+END_TEST
+
 Suite *make_time_suite(void) {
   Suite *s = suite_create("time");
   TCase *tc;
@@ -435,6 +867,15 @@ Suite *make_time_suite(void) {
   tcase_add_test(tc, test_default_clock_is_wall_clock);
   tcase_add_test(tc, test_reads_format_version_1);
   tcase_add_test(tc, test_time_op_in_version_1_is_corrupt);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("policies");
+  tcase_add_checked_fixture(tc, th_setup, th_teardown);
+  tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
+  tcase_add_test(tc, test_rotation_by_age_without_writes);
+  tcase_add_test(tc, test_retention_many_queues_and_segments);
+  tcase_add_test(tc, test_retention_races_appends_and_truncations);
+  tcase_add_test(tc, test_fsync_after_n_writes);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -5,7 +5,8 @@
  * DESIGN
  *   Messages: wake-ups (from the writer after a rotation, from the flusher
  *   after a sync) and its own timer (cleaner_interval_ms).  Stops on its
- *   stop flag after one last pass.
+ *   stop flag after one last pass.  Before each pass it also does the
+ *   time-driven work of workers/expiry.c (rotation by age, retention).
  *   Owns: the unlinking of segment files and the removal of their
  *   entries from the segment list.
  *   Rule: a segment is deleted when it is not the hot one, it holds no
@@ -156,6 +157,8 @@ cleaner_main(void *arg)
     c->wake = false;
     stop = c->stop;
     pthread_mutex_unlock(&c->mutex);
+    if (!stop)
+      mrlog__expiry_pass(log); /* rotation by age, retention */
     mrlog__cleaner_pass(log);
     if (stop)
       break;

@@ -15,7 +15,8 @@
  *       while it runs.
  *     fsync_interval_ms > 0 (written): requests complete as soon as they
  *       are handed over; an fdatasync runs every fsync_interval_ms while
- *       bytes are unsynced, or once fsync_bytes are unsynced.
+ *       bytes are unsynced, or once fsync_bytes bytes or fsync_writes
+ *       appended records are unsynced.
  *     In both, a SYNC request forces an fdatasync before it completes, and
  *     the stop sentinel forces a last one.
  *   Ordering: requests complete in the order the writer handed them over;
@@ -49,6 +50,8 @@ struct mrlog__flusher {
   uint64_t written_lsn;         /* end of the last handed-over frame */
   uint64_t unsynced_mark;       /* writer's byte count at the last sync */
   uint64_t unsynced;            /* writer's byte count now */
+  uint64_t unsynced_recs_mark;  /* writer's record count at the last sync */
+  uint64_t unsynced_recs;       /* writer's record count now */
   bool syncing;                 /* an fdatasync of fd is running */
   bool stopped;                 /* the stop sentinel was completed */
 };
@@ -101,7 +104,7 @@ mrlog__flusher_free(struct mrlog *log)
 void
 mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
                       struct mrlog__req *last, uint64_t written_lsn,
-                      uint64_t unsynced_bytes)
+                      uint64_t unsynced_bytes, uint64_t unsynced_records)
 {
   struct mrlog__flusher *f = log->flusher;
 
@@ -115,6 +118,7 @@ mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
   if (f->written_lsn < written_lsn)
     f->written_lsn = written_lsn;
   f->unsynced = unsynced_bytes;
+  f->unsynced_recs = unsynced_records;
   pthread_cond_signal(&f->cond);
   pthread_mutex_unlock(&f->mutex);
 }
@@ -133,6 +137,7 @@ mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable)
   if (f->written_lsn < durable)
     f->written_lsn = durable;
   f->unsynced = f->unsynced_mark = 0;
+  f->unsynced_recs = f->unsynced_recs_mark = 0;
   if (atomic_load(&log->durable_lsn) < durable)
     atomic_store_explicit(&log->durable_lsn, durable, memory_order_release);
   pthread_cond_signal(&f->cond);
@@ -241,6 +246,9 @@ needs_sync(struct mrlog *log, struct mrlog__flusher *f, struct mrlog__req *list,
   if (log->policy.fsync_bytes > 0 &&
       f->unsynced - f->unsynced_mark >= log->policy.fsync_bytes)
     return true;
+  if (log->policy.fsync_writes > 0 &&
+      f->unsynced_recs - f->unsynced_recs_mark >= log->policy.fsync_writes)
+    return true;
   for (r = list; r != NULL; r = r->next)
     if (r->type == MRLOG_REQ_SYNC || r->type == MRLOG_REQ_STOP)
       return true;
@@ -266,7 +274,7 @@ flusher_main(void *arg)
   struct mrlog__req *list, *early;
   struct timespec next_sync;
   bool stop = false, sync, timer_due;
-  uint64_t target, unsynced;
+  uint64_t target, unsynced, unsynced_recs;
   int fd, rc;
 
   mrlog__mark_library_thread("mrlog-flusher");
@@ -295,6 +303,7 @@ flusher_main(void *arg)
     sync = needs_sync(log, f, list, timer_due);
     target = f->written_lsn;
     unsynced = f->unsynced;
+    unsynced_recs = f->unsynced_recs;
     fd = f->fd;
     f->syncing = sync;
     pthread_mutex_unlock(&f->mutex);
@@ -312,6 +321,7 @@ flusher_main(void *arg)
           atomic_store_explicit(&log->durable_lsn, target,
                                 memory_order_release);
         f->unsynced_mark = unsynced;
+        f->unsynced_recs_mark = unsynced_recs;
       }
       pthread_cond_broadcast(&f->idle_cond);
       pthread_mutex_unlock(&f->mutex);

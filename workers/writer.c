@@ -106,6 +106,7 @@ struct mrlog__writer {
   struct mrlog__req *done_last;
   uint64_t pending_bytes;      /* payload of pending appends */
   uint64_t unsynced;           /* bytes written since the last rotation */
+  uint64_t unsynced_recs;      /* records appended since then */
   struct apply_op *ops;        /* the frame's effects, in order */
   struct ext_piece *ext;       /* the frame's records not in its buffer */
   size_t n_ext, cap_ext;
@@ -287,7 +288,13 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
       }
       break;
     case OP_TRUNCATE:
-      mrlog__apply_truncate(log, op->q, op->a, lsn);
+      left = mrlog__apply_truncate(log, op->q, op->a, lsn);
+      if (r->by_retention) {
+        atomic_fetch_add_explicit(&log->stat_retention_truncations, 1,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&log->stat_retention_records, left,
+                                  memory_order_relaxed);
+      }
       break;
     case OP_RAW:
       rc = mrlog__apply_frame(log, w->seg, w->frame.data + op->off, op->len,
@@ -527,8 +534,10 @@ flush_frame(struct mrlog *log)
   if (appended > 0)
     atomic_fetch_add_explicit(&log->stat_appends, appended,
                               memory_order_relaxed);
+  w->unsynced_recs += appended;
   if (w->done_first != NULL)
-    mrlog__flusher_submit(log, w->done_first, w->done_last, lsn, w->unsynced);
+    mrlog__flusher_submit(log, w->done_first, w->done_last, lsn, w->unsynced,
+                          w->unsynced_recs);
   w->done_first = w->done_last = NULL;
   /* Rotate at segment_bytes, but only once the segment holds at least as
    * much after its checkpoint as the checkpoint itself: with many queues
@@ -615,8 +624,8 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
   struct apply_op *op;
 
   add_done(w, req);
-  if (q == NULL) {
-    req->status = MRLOG_ENOQUEUE;
+  if (q == NULL || (req->by_retention && q->id != req->first)) {
+    req->status = MRLOG_ENOQUEUE; /* (retention: deleted and recreated) */
     return;
   }
   if (bound <= q->w_floor)
@@ -636,6 +645,7 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
   }
   op->q = q;
   op->a = req->position;
+  op->r = req;
   mrlog__buf_put_u8(&w->frame, MRLOG_OP_TRUNCATE);
   mrlog__buf_put_varint(&w->frame, q->id);
   mrlog__buf_put_varint(&w->frame, req->position);
@@ -682,6 +692,32 @@ handle_append(struct mrlog *log, struct mrlog__req *req)
     w->touched = q;
   }
   w->pending_bytes += req->payload_len;
+}
+
+/* The cleaner asks for a rotation by age (expiry.c): the hot segment is
+ * rotated if it is still segment_max_age_ms old and holds frames besides
+ * its checkpoint (an empty one would only be replaced by another). */
+static void
+handle_rotate(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__writer *w = log->writer;
+  uint64_t max_age = log->policy.segment_max_age_ms, now;
+
+  flush_frame(log);
+  req->position = 0;
+  add_done(w, req);
+  atomic_store_explicit(&log->rotate_pending, false, memory_order_release);
+  now = mrlog__now_ms(log);
+  if (max_age == 0 || w->off <= w->checkpoint_end ||
+      now < w->seg->created_ms || now - w->seg->created_ms < max_age ||
+      atomic_load_explicit(&log->failed, memory_order_acquire))
+    return;
+  mrlog__logf(log, MRLOG_LOG_INFO, "segment %016llx is %llu ms old: rotating",
+              (unsigned long long)w->seg->segno,
+              (unsigned long long)(now - w->seg->created_ms));
+  if (rotate(log) == 0)
+    atomic_fetch_add_explicit(&log->stat_age_rotations, 1,
+                              memory_order_relaxed);
 }
 
 static bool handle(struct mrlog *log, struct mrlog__req *req);
@@ -742,6 +778,9 @@ handle(struct mrlog *log, struct mrlog__req *req)
   case MRLOG_REQ_SYNC:
     req->position = 0;
     add_done(w, req);
+    break;
+  case MRLOG_REQ_ROTATE:
+    handle_rotate(log, req);
     break;
   case MRLOG_REQ_STOP:
     add_done(w, req);
@@ -884,6 +923,10 @@ mrlog__writer_open_segment(struct mrlog *log)
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
   if (rc == 0 && (seg = mrlog__segment_new(segno)) == NULL)
     rc = MRLOG_ENOMEM;
+  if (rc == 0) {
+    seg->created_ms = mrlog__now_ms(log);
+    seg->checkpoint_end = off;
+  }
   if (rc != 0) {
     log->io->close(log->io->ctx, fd);
     log->io->unlinkat(log->io->ctx, log->dir_fd, name);
@@ -903,6 +946,7 @@ mrlog__writer_open_segment(struct mrlog *log)
   w->prezero_off = false;
   w->checkpoint_end = off;
   w->unsynced = 0;
+  w->unsynced_recs = 0;
   old = mrlog__flusher_switch_fd(log, fd, MRLOG_LSN(segno, off));
   if (old >= 0)
     log->io->close(log->io->ctx, old);
