@@ -1,0 +1,515 @@
+// mrlog.hpp -- a header-only C++17 wrapper over mrlog.h: an RAII log
+// handle, std::future results, lambdas as completion callbacks and range
+// visitors, and exceptions for the calls that have no future to carry an
+// error.
+//
+//   #include <mrlog.hpp>
+//   mrlogpp::log log("/var/lib/app/log");             // throws mrlogpp::error
+//   log.create_queue("orders").get();
+//   auto f = log.append("orders", "payload", [](int status, uint64_t pos) {
+//     /* on mrlog's flusher thread: must not block */
+//   });
+//   mrlogpp::result r = f.get();                       // r.status, r.position
+//   log.range("orders", [](uint64_t pos, std::string_view payload) { ... });
+//
+// THE NAMESPACE is mrlogpp, not mrlog: mrlog.h declares `struct mrlog`
+// (and `typedef struct mrlog mrlog`) at global scope, and C++ forbids a
+// namespace with the same name as a class in the same scope.
+//
+// COMPLETION.  Every mutation (create_queue, delete_queue, append,
+// append_batch, truncate, sync) follows mrlog's completion rule: it
+// completes exactly once, on a library thread (the flusher), also when it
+// fails at submit time.  The wrapper then, in this order:
+//   1. calls the optional callable, as f(status, position) or f(result),
+//      on that library thread;
+//   2. makes the returned std::future<result> ready with the status and
+//      position -- or, if the callable threw, with that exception instead
+//      (get() rethrows it; the operation itself is not undone: the record
+//      is written or not according to status, which the callable saw);
+//   3. destroys the callable, still on the library thread.
+// (ThreadSanitizer cannot see libstdc++'s reference counts on exception
+// objects, so it may report the destruction of such an exception, inside
+// std::__future_base::_Result_base::_Deleter, as a race with the catch
+// handler: a false positive; tests/cxx_wrapper_test.cc suppresses it.)
+// No exception ever crosses into C.  Errors are statuses in the result
+// (MRLOG_ENOQUEUE, MRLOG_EEXIST, MRLOG_DUPLICATE, ...), never exceptions,
+// except std::bad_alloc thrown by the mutation call itself before anything
+// was submitted.
+//
+// LIFETIME.  The callable is moved into a heap block that mrlog owns from
+// the C call until the completion, which runs exactly once and frees it;
+// the callable itself may be move-only.  What it captures by reference
+// must outlive the completion: closing the log (or destroying it)
+// completes every pending mutation first, so objects that outlive the log
+// object are always safe.
+//
+// THREADS.  As in mrlog.h: every call may be made from any thread at
+// once, except close(), move assignment and destruction, which must not
+// race with other calls on the same log.  Inside a callable (which runs
+// on a library thread):
+//   - never wait on a future of the same log (future.get() from the
+//     flusher would wait for the flusher itself: a deadlock; the C
+//     mrlog_wait returns MRLOG_EFULL there, std::future cannot);
+//   - never close or destroy the log;
+//   - mutations may be called: they complete later, and one that would
+//     block (full ring or memory limit) completes with MRLOG_EFULL.
+//
+// ALLOCATION.  Which calls allocate on the heap:
+//   - the constructor (mrlog_open does; the message of a thrown error);
+//   - every mutation: one block holding the callable and the promise, plus
+//     the promise's shared state (two allocations), besides what mrlog
+//     itself does (its futures are pooled; small appends are staged);
+//   - append_batch: also a std::vector<iovec> for more than 16 records;
+//   - list_queues: the vector and its strings;
+//   - any call that throws: the exception's message.
+// Queue names are copied to a stack buffer (MRLOG_QUEUE_NAME_MAX + 1
+// bytes) to be NUL-terminated; range, exists, queue_info and stats
+// allocate nothing.  A name longer than MRLOG_QUEUE_NAME_MAX or holding a
+// NUL byte is passed on as "" so that mrlog rejects it (MRLOG_EINVAL).
+#ifndef MRLOG_HPP
+#define MRLOG_HPP
+
+#include <mrlog.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <future>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace mrlogpp {
+
+// Thrown by the constructor when mrlog_open fails, and by the reads when
+// the C call fails.  status() is the MRLOG_* code.
+class error : public std::runtime_error {
+ public:
+  explicit error(int status, const std::string &context = std::string())
+      : std::runtime_error((context.empty() ? std::string() : context + ": ") +
+                           mrlog_strerror(status) + " (" +
+                           mrlog_err_name(status) + ")"),
+        status_(status) {}
+  int status() const noexcept { return status_; }
+  const char *name() const noexcept { return mrlog_err_name(status_); }
+
+ private:
+  int status_;
+};
+
+// What a mutation reports: the status (0, MRLOG_DUPLICATE or a negative
+// MRLOG_E* code) and the position, as documented per call in mrlog.h.
+struct result {
+  int status = MRLOG_OK;
+  std::uint64_t position = 0;
+
+  bool ok() const noexcept { return status == MRLOG_OK; }
+  bool duplicate() const noexcept { return status == MRLOG_DUPLICATE; }
+  const char *name() const noexcept { return mrlog_err_name(status); }
+};
+
+// mrlog_policy with its defaults, ready to change and pass to log.
+inline mrlog_policy default_policy() noexcept {
+  mrlog_policy policy;
+  mrlog_policy_init(&policy);
+  return policy;
+}
+
+namespace detail {
+
+// The callable used when none is given.
+struct no_callback {
+  void operator()(int, std::uint64_t) const noexcept {}
+};
+
+template <class F>
+inline constexpr bool takes_status_v =
+    std::is_invocable_v<F &, int, std::uint64_t>;
+template <class F>
+inline constexpr bool takes_result_v = std::is_invocable_v<F &, result>;
+// Enables the overloads that take a completion callable.
+template <class F>
+using if_callback =
+    std::enable_if_t<takes_status_v<std::decay_t<F>> ||
+                         takes_result_v<std::decay_t<F>>,
+                     int>;
+
+// The block one mutation hands to mrlog: created by submit(), freed by
+// done(), which mrlog calls exactly once on a library thread.
+template <class F>
+struct completion {
+  template <class G>
+  explicit completion(G &&g) : fn(std::forward<G>(g)) {}
+
+  std::promise<result> promise;
+  F fn;
+
+  static void done(void *arg, int status, std::uint64_t position) noexcept {
+    std::unique_ptr<completion> self(static_cast<completion *>(arg));
+    try {
+      if constexpr (takes_status_v<F>)
+        self->fn(status, position);
+      else
+        self->fn(result{status, position});
+      self->promise.set_value(result{status, position});
+    } catch (...) {
+      try {
+        self->promise.set_exception(std::current_exception());
+      } catch (...) {
+        // Only a promise already satisfied could get here; nothing to do.
+      }
+    }
+  }
+};
+
+// Makes the block, lets call() submit it, gives up mrlog's own future (the
+// std::future replaces it) and returns the std::future.
+template <class F, class Call>
+std::future<result> submit(F &&on_done, Call &&call) {
+  using block_t = completion<std::decay_t<F>>;
+  auto block = std::make_unique<block_t>(std::forward<F>(on_done));
+  std::future<result> future = block->promise.get_future();
+  // From here mrlog owns the block: done() runs exactly once and frees it.
+  mrlog_forget(call(&block_t::done, static_cast<void *>(block.release())));
+  return future;
+}
+
+// A queue name, NUL-terminated on the stack.
+class c_name {
+ public:
+  explicit c_name(std::string_view name) noexcept {
+    buf_[0] = '\0';
+    if (name.size() > 0 && name.size() <= MRLOG_QUEUE_NAME_MAX &&
+        name.find('\0') == std::string_view::npos) {
+      std::memcpy(buf_, name.data(), name.size());
+      buf_[name.size()] = '\0';
+    }
+  }
+  const char *get() const noexcept { return buf_; }
+
+ private:
+  char buf_[MRLOG_QUEUE_NAME_MAX + 1];
+};
+
+// The iovecs of a batch: on the stack up to 16 records, else a vector.
+class iovecs {
+ public:
+  template <class Container>
+  explicit iovecs(const Container &records) {
+    count_ = static_cast<std::size_t>(std::size(records));
+    if (count_ > sizeof(small_) / sizeof(small_[0])) {
+      large_.resize(count_);
+      data_ = large_.data();
+    }
+    std::size_t i = 0;
+    for (const auto &record : records) {
+      using byte_t = std::remove_reference_t<decltype(*std::data(record))>;
+      static_assert(std::is_trivially_copyable_v<byte_t>,
+                    "append_batch: records must be contiguous plain bytes "
+                    "(std::string, std::string_view, std::vector<char>...)");
+      data_[i].iov_base =
+          const_cast<void *>(static_cast<const void *>(std::data(record)));
+      data_[i].iov_len = std::size(record) * sizeof(byte_t);
+      ++i;
+    }
+  }
+  const struct iovec *data() const noexcept { return data_; }
+  std::size_t size() const noexcept { return count_; }
+
+ private:
+  struct iovec small_[16];
+  std::vector<struct iovec> large_;
+  struct iovec *data_ = small_;
+  std::size_t count_ = 0;
+};
+
+// The state of one range() call; its trampoline runs on the caller's
+// thread, inside mrlog_range.
+template <class V>
+struct range_visit {
+  V *visit;
+  std::exception_ptr failure;
+
+  static int call(void *arg, std::uint64_t position, const void *data,
+                  std::size_t len) noexcept {
+    auto *self = static_cast<range_visit *>(arg);
+    std::string_view payload(len ? static_cast<const char *>(data) : "", len);
+    auto invoke = [&]() -> decltype(auto) {
+      if constexpr (std::is_invocable_v<V &, std::uint64_t, std::string_view>)
+        return (*self->visit)(position, payload);
+      else
+        return (*self->visit)(payload);
+    };
+    using returned = decltype(invoke());
+    static_assert(std::is_void_v<returned> ||
+                      std::is_convertible_v<returned, bool>,
+                  "range: the visitor returns void or bool (false: stop)");
+    try {
+      if constexpr (std::is_void_v<returned>) {
+        invoke();
+        return 0;
+      } else {
+        return static_cast<bool>(invoke()) ? 0 : 1;
+      }
+    } catch (...) {
+      // Stop the walk; range() rethrows once mrlog_range has returned.
+      self->failure = std::current_exception();
+      return 1;
+    }
+  }
+};
+
+}  // namespace detail
+
+// An open mrlog log.  Move-only; an empty (default-constructed or
+// moved-from) log completes every mutation with MRLOG_EINVAL and throws
+// mrlogpp::error from the reads.
+class log {
+ public:
+  log() noexcept = default;
+
+  // Opens dir (see mrlog_open).  Throws mrlogpp::error on failure.
+  explicit log(const std::string &dir) { open(dir.c_str(), nullptr); }
+  log(const std::string &dir, const mrlog_policy &policy) {
+    open(dir.c_str(), &policy);
+  }
+
+  // Closes the log (see close()).
+  ~log() { close(); }
+
+  log(log &&other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  log &operator=(log &&other) noexcept {
+    if (this != &other) {
+      close();
+      handle_ = std::exchange(other.handle_, nullptr);
+    }
+    return *this;
+  }
+  log(const log &) = delete;
+  log &operator=(const log &) = delete;
+
+  // Completes every pending mutation (their callables run and their
+  // futures become ready), then closes: see mrlog_close.  Returns 0 or the
+  // status that had failed the log; the log is empty afterwards.  An empty
+  // log returns 0.  From a library thread it returns MRLOG_EINVAL and
+  // leaves the log open (and the destructor then leaks it): never close
+  // or destroy a log inside a callable.
+  int close() noexcept {
+    if (handle_ == nullptr)
+      return MRLOG_OK;
+    int rc = mrlog_close(handle_);
+    if (rc != MRLOG_EINVAL)
+      handle_ = nullptr;
+    return rc;
+  }
+
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+  // The C handle, for calls this wrapper does not cover.  Still owned here.
+  mrlog *native_handle() const noexcept { return handle_; }
+
+  // ------------------------------------------------------------------
+  // Mutations.  Each returns a std::future<result> and takes an optional
+  // callable f(int status, uint64_t position) or f(result), run on the
+  // library thread before the future becomes ready (see the top).
+  // ------------------------------------------------------------------
+
+  // Position reported: 0.  MRLOG_EEXIST if the queue exists.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  std::future<result> create_queue(std::string_view queue, F &&on_done = {}) {
+    detail::c_name name(queue);
+    return detail::submit(std::forward<F>(on_done),
+                          [&](mrlog_done_fn done, void *arg) {
+                            return mrlog_create_queue(handle_, name.get(),
+                                                      done, arg);
+                          });
+  }
+
+  // MRLOG_ENOQUEUE if the queue does not exist.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  std::future<result> delete_queue(std::string_view queue, F &&on_done = {}) {
+    detail::c_name name(queue);
+    return detail::submit(std::forward<F>(on_done),
+                          [&](mrlog_done_fn done, void *arg) {
+                            return mrlog_delete_queue(handle_, name.get(),
+                                                      done, arg);
+                          });
+  }
+
+  // Appends payload (any bytes; copied before the call returns) at the
+  // queue's next position.  Position reported: the record's.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  std::future<result> append(std::string_view queue, std::string_view payload,
+                             F &&on_done = {}) {
+    return append(queue, payload, std::nullopt, std::forward<F>(on_done));
+  }
+
+  // Appends at an explicit position (std::nullopt: the next one).  Below
+  // the queue's next position: MRLOG_DUPLICATE, nothing written.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  std::future<result> append(std::string_view queue, std::string_view payload,
+                             std::optional<std::uint64_t> position,
+                             F &&on_done = {}) {
+    detail::c_name name(queue);
+    return detail::submit(
+        std::forward<F>(on_done), [&](mrlog_done_fn done, void *arg) {
+          return mrlog_append(handle_, name.get(),
+                              position ? &*position : nullptr, payload.data(),
+                              payload.size(), done, arg);
+        });
+  }
+
+  // Appends every element of records (a container of std::string_view,
+  // std::string, std::vector<char>, spans...) atomically at consecutive
+  // positions.  Position reported: the last record's.
+  template <class Container, class F = detail::no_callback,
+            detail::if_callback<F> = 0>
+  std::future<result> append_batch(std::string_view queue,
+                                   const Container &records,
+                                   F &&on_done = {}) {
+    return append_batch(queue, records, std::nullopt,
+                        std::forward<F>(on_done));
+  }
+
+  // As above, the first record at first_position (std::nullopt: next).
+  template <class Container, class F = detail::no_callback,
+            detail::if_callback<F> = 0>
+  std::future<result> append_batch(
+      std::string_view queue, const Container &records,
+      std::optional<std::uint64_t> first_position, F &&on_done = {}) {
+    detail::c_name name(queue);
+    detail::iovecs iov(records);
+    return detail::submit(
+        std::forward<F>(on_done), [&](mrlog_done_fn done, void *arg) {
+          return mrlog_append_batch(
+              handle_, name.get(),
+              first_position ? &*first_position : nullptr, iov.data(),
+              iov.size(), done, arg);
+        });
+  }
+
+  // Drops every record at or below position.  Position reported: position.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  std::future<result> truncate(std::string_view queue, std::uint64_t position,
+                               F &&on_done = {}) {
+    detail::c_name name(queue);
+    return detail::submit(std::forward<F>(on_done),
+                          [&](mrlog_done_fn done, void *arg) {
+                            return mrlog_truncate(handle_, name.get(),
+                                                  position, done, arg);
+                          });
+  }
+
+  // Completes once everything submitted before it is durable.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  std::future<result> sync(F &&on_done = {}) {
+    return detail::submit(std::forward<F>(on_done),
+                          [&](mrlog_done_fn done, void *arg) {
+                            return mrlog_sync(handle_, done, arg);
+                          });
+  }
+
+  // ------------------------------------------------------------------
+  // Reads: synchronous, on the calling thread, from RAM (see mrlog.h).
+  // ------------------------------------------------------------------
+
+  // Visits the records with from <= position < to in order, calling
+  // visit(uint64_t position, std::string_view payload) or
+  // visit(std::string_view payload); the payload is valid during the call
+  // only.  The visitor returns void, or bool: false stops the walk.
+  // Returns true if the walk reached the end, false if the visitor
+  // stopped it.  Throws mrlogpp::error (MRLOG_ENOQUEUE, MRLOG_EINVAL), or
+  // whatever the visitor threw (the walk stops at that record).
+  template <class V>
+  bool range(std::string_view queue, std::uint64_t from, std::uint64_t to,
+             V &&visit) const {
+    using visitor_t = std::remove_reference_t<V>;
+    detail::c_name name(queue);
+    detail::range_visit<visitor_t> state{&visit, nullptr};
+    int rc = mrlog_range(handle_, name.get(), from, to,
+                         &detail::range_visit<visitor_t>::call, &state);
+    if (state.failure)
+      std::rethrow_exception(state.failure);
+    if (rc < 0)
+      throw error(rc, "mrlog_range");
+    return rc == 0;
+  }
+
+  // Every record of the queue.
+  template <class V>
+  bool range(std::string_view queue, V &&visit) const {
+    return range(queue, 0, UINT64_MAX, std::forward<V>(visit));
+  }
+
+  // The queue's figures, or std::nullopt if it does not exist.  Throws
+  // mrlogpp::error for an invalid name or an empty log.
+  std::optional<mrlog_queue_info_t> queue_info(std::string_view queue) const {
+    mrlog_queue_info_t info{};
+    int rc = mrlog_queue_info(handle_, detail::c_name(queue).get(), &info);
+    if (rc == MRLOG_ENOQUEUE)
+      return std::nullopt;
+    if (rc != 0)
+      throw error(rc, "mrlog_queue_info");
+    return info;
+  }
+
+  // True if the queue exists.  False for an empty log or an invalid name.
+  bool exists(std::string_view queue) const noexcept {
+    return mrlog_queue_exists(handle_, detail::c_name(queue).get());
+  }
+
+  // Every queue's name, in no set order.  Throws mrlogpp::error for an
+  // empty log, std::bad_alloc if the names do not fit in memory.
+  std::vector<std::string> list_queues() const {
+    struct state {
+      std::vector<std::string> names;
+      std::exception_ptr failure;
+    } s;
+    auto visit = [](void *arg, const char *queue) noexcept -> int {
+      auto *st = static_cast<state *>(arg);
+      try {
+        st->names.emplace_back(queue);
+        return 0;
+      } catch (...) {
+        st->failure = std::current_exception();
+        return 1;
+      }
+    };
+    int rc = mrlog_list_queues(handle_, visit, &s);
+    if (s.failure)
+      std::rethrow_exception(s.failure);
+    if (rc != 0)
+      throw error(rc, "mrlog_list_queues");
+    return std::move(s.names);
+  }
+
+  // The log's figures.  Throws mrlogpp::error for an empty log.
+  mrlog_stats_t stats() const {
+    mrlog_stats_t figures{};
+    int rc = mrlog_stats(handle_, &figures);
+    if (rc != 0)
+      throw error(rc, "mrlog_stats");
+    return figures;
+  }
+
+ private:
+  void open(const char *dir, const mrlog_policy *policy) {
+    int rc = mrlog_open(dir, policy, &handle_);
+    if (rc != 0) {
+      handle_ = nullptr;
+      throw error(rc, std::string("mrlog_open(") + dir + ")");
+    }
+  }
+
+  mrlog *handle_ = nullptr;
+};
+
+}  // namespace mrlogpp
+
+#endif  // MRLOG_HPP
