@@ -266,6 +266,38 @@ struct range_visit {
   }
 };
 
+// The state of one range_time() call: like range_visit, with the
+// record's time (unix ms) passed as visit(position, unix_ms, payload).
+template <class V>
+struct range_time_visit {
+  V *visit;
+  std::exception_ptr failure;
+
+  static int call(void *arg, std::uint64_t position, std::uint64_t unix_ms,
+                  const void *data, std::size_t len) noexcept {
+    auto *self = static_cast<range_time_visit *>(arg);
+    std::string_view payload(len ? static_cast<const char *>(data) : "", len);
+    using returned = std::invoke_result_t<V &, std::uint64_t, std::uint64_t,
+                                          std::string_view>;
+    static_assert(std::is_void_v<returned> ||
+                      std::is_convertible_v<returned, bool>,
+                  "range_time: the visitor returns void or bool (false: stop)");
+    try {
+      if constexpr (std::is_void_v<returned>) {
+        (*self->visit)(position, unix_ms, payload);
+        return 0;
+      } else {
+        return static_cast<bool>((*self->visit)(position, unix_ms, payload))
+                   ? 0
+                   : 1;
+      }
+    } catch (...) {
+      self->failure = std::current_exception();
+      return 1;
+    }
+  }
+};
+
 }  // namespace detail
 
 // An open mrlog log.  Move-only; an empty (default-constructed or
@@ -445,6 +477,40 @@ class log {
   template <class V>
   bool range(std::string_view queue, V &&visit) const {
     return range(queue, 0, UINT64_MAX, std::forward<V>(visit));
+  }
+
+  // As range(), with each record's time: visit(uint64_t position,
+  // uint64_t unix_ms, std::string_view payload) (mrlog_range_time).
+  template <class V>
+  bool range_time(std::string_view queue, std::uint64_t from,
+                  std::uint64_t to, V &&visit) const {
+    using visitor_t = std::remove_reference_t<V>;
+    detail::c_name name(queue);
+    detail::range_time_visit<visitor_t> state{&visit, nullptr};
+    int rc = mrlog_range_time(handle_, name.get(), from, to,
+                              &detail::range_time_visit<visitor_t>::call,
+                              &state);
+    if (state.failure)
+      std::rethrow_exception(state.failure);
+    if (rc < 0)
+      throw error(rc, "mrlog_range_time");
+    return rc == 0;
+  }
+
+  // The position of the queue's first retained record framed at or after
+  // unix_ms, or std::nullopt if every record is older (MRLOG_ENODATA).
+  // Throws mrlogpp::error for a missing queue, an invalid name or an
+  // empty log (mrlog_seek_time).
+  std::optional<std::uint64_t> seek_time(std::string_view queue,
+                                         std::uint64_t unix_ms) const {
+    std::uint64_t position = 0;
+    int rc = mrlog_seek_time(handle_, detail::c_name(queue).get(), unix_ms,
+                             &position);
+    if (rc == MRLOG_ENODATA)
+      return std::nullopt;
+    if (rc != 0)
+      throw error(rc, "mrlog_seek_time");
+    return position;
   }
 
   // The queue's figures, or std::nullopt if it does not exist.  Throws

@@ -1,8 +1,8 @@
 // cxx_wrapper_test.cc -- include/mrlog.hpp, every member: futures and
 // callables (status form, result form, move-only, throwing), errors as
 // statuses (duplicate position, missing queue, existing queue), exceptions
-// from the constructor and the reads, moves, close, and a reopen that sees
-// the data.  Each check prints what it got on failure; the exit status is
+// from the constructor and the reads, record times (seek_time,
+// range_time), moves, close, and a reopen that sees the data.  Each check prints what it got on failure; the exit status is
 // the verdict.
 #include <mrlog.hpp>
 
@@ -325,10 +325,51 @@ void test_moves(mrlogpp::log &log) {
 
 }  // namespace
 
+// Record times through a clock the test drives (policy.now_ms).
+std::atomic<std::uint64_t> fake_now{0};
+
+void test_times(const temp_dir &dir) {
+  mrlog_policy policy = mrlogpp::default_policy();
+  policy.now_ms = [](void *) -> std::uint64_t { return fake_now.load(); };
+  mrlogpp::log log(dir.path.string() + "/timed", policy);
+  get(log.create_queue("t"));
+  fake_now = 1000;
+  get(log.append("t", "a"));
+  get(log.append("t", "b"));
+  fake_now = 2000;
+  get(log.append("t", "c"));
+  auto at = log.seek_time("t", 1001);
+  CHECK(at && *at == 2, "seek_time(1001) = %lld",
+        at ? (long long)*at : -1ll);
+  at = log.seek_time("t", 0);
+  CHECK(at && *at == 0, "seek_time(0)");
+  CHECK(!log.seek_time("t", 2001), "seek_time past the newest record");
+  CHECK(error_status([&] { log.seek_time("nope", 0); }) == MRLOG_ENOQUEUE,
+        "seek_time on a missing queue");
+  std::vector<std::uint64_t> times;
+  std::string all;
+  bool done = log.range_time(
+      "t", 0, UINT64_MAX,
+      [&](std::uint64_t, std::uint64_t ms, std::string_view p) {
+        times.push_back(ms);
+        all += p;
+      });
+  CHECK(done && all == "abc" && times.size() == 3 && times[0] == 1000 &&
+            times[1] == 1000 && times[2] == 2000,
+        "range_time: \"%s\", %zu times", all.c_str(), times.size());
+  int seen = 0;
+  done = log.range_time("t", 0, UINT64_MAX,
+                        [&](std::uint64_t, std::uint64_t, std::string_view) {
+                          return ++seen < 2;
+                        });
+  CHECK(!done && seen == 2, "range_time stops when the visitor says so");
+}
+
 int main() {
   try {
     temp_dir dir;
     test_open_errors(dir);
+    test_times(dir);
 
     std::atomic<int> late_runs{0};
     {
