@@ -63,7 +63,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 1
+#define MRLOG_VERSION_MINOR 2
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
@@ -202,8 +202,9 @@ typedef struct mrlog_policy {
   uint64_t segment_max_age_ms;
   /* The cleaner truncates, in every queue, the records framed more than
    * this many ms ago (by now_ms), every cleaner_interval_ms at most.  Each
-   * such truncation is an ordinary one (written, made durable, applied),
-   * reported through log_fn (MRLOG_LOG_INFO) and counted in stats
+   * such truncation is an ordinary one (written, applied, then completed
+   * like any other: durably under the default policy), reported through
+   * log_fn (MRLOG_LOG_INFO) once completed, and counted in stats
    * (retention_truncations, retention_records).  0 (default): no
    * retention. */
   uint64_t retention_ms;
@@ -242,9 +243,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * MRLOG_ELOCKED (held
  * by another opener, in this or another process), MRLOG_ECORRUPT,
  * MRLOG_EVERSION (a segment whose intact header names a format version
- * other than MRLOG_FORMAT_VERSION_CURRENT, i.e. a newer one: every header
- * is checked first, so nothing is changed on disk, whatever the recovery
- * policy),
+ * this library does not read, outside 1 .. MRLOG_FORMAT_VERSION_CURRENT:
+ * every header is checked first, so nothing is changed on disk, whatever
+ * the recovery policy),
  * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  Any thread but a library one.
  */
 MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
@@ -374,8 +375,9 @@ MRLOG_EXPORT int mrlog_range(mrlog *log, const char *queue, uint64_t from,
  * the Unix epoch (policy.now_ms, by default CLOCK_REALTIME), at which the
  * writer framed it, shortly after it was submitted.  Records framed
  * together share one time.  Within a log, times never go backwards: if the
- * clock steps back, frames keep the newest time given out so far (also
- * across reopens) until the clock catches up.  Records written by format
+ * clock steps back, frames keep the newest time given out so far (after a
+ * reopen: the newest time of the records still in the files) until the
+ * clock catches up.  Records written by format
  * version 1 (which stored no times) take their segment file's
  * modification time.
  */

@@ -49,7 +49,7 @@ retention_done(void *arg, int status, uint64_t position)
   if (status == 0)
     mrlog__logf(e->log, MRLOG_LOG_INFO,
                 "retention: queue '%s' truncated up to position %llu "
-                "(records framed before %llu ms), durable",
+                "(records framed before %llu ms)",
                 e->name, (unsigned long long)position,
                 (unsigned long long)e->cutoff);
   else if (status != MRLOG_ENOQUEUE)
