@@ -1,7 +1,8 @@
 # bench/bench.mk -- the benchmark suite; included from Makefile.am.
 #
-# bench/mrlog-bench is an EXTRA_PROGRAM: neither `make` nor `make check`
-# builds it.  Two targets do:
+# bench/mrlog-bench is installed in $(pkglibexecdir) (`mrlog bench` runs
+# it; see tools/tools.mk), so `make` builds it; bench/alloc-check is an
+# EXTRA_PROGRAM, built only by the targets that run it.  The targets:
 #   make bench        builds it and runs the full suite (3 runs of every
 #                     workload for every built engine, device limits first);
 #                     writes bench-results.json (one JSON line per run),
@@ -17,7 +18,8 @@
 # (HAVE_ROCKSDB, HAVE_LMDB, HAVE_SQLITE); the others are "not built".
 # See bench/README.md.
 
-EXTRA_PROGRAMS = bench/mrlog-bench bench/alloc-check
+pkglibexec_PROGRAMS = bench/mrlog-bench
+EXTRA_PROGRAMS = bench/alloc-check
 
 # Steady-state allocation check of the append path (bench/alloc_check.c):
 # it interposes malloc and friends, so it is exported like mrlog-bench.

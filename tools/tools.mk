@@ -1,1 +1,54 @@
 # tools/tools.mk -- the mrlog command-line tool; included from Makefile.am.
+#
+# tools/mrlog is installed with the library (bin_PROGRAMS), with its man
+# page, mrlog(1).  It is a read-only inspector of a log directory written
+# from docs/FORMAT.md; it links the convenience library only for the
+# CRC-32C routine, the format constants and mrlog_version_string().
+# `mrlog bench` execs mrlog-bench (bench/bench.mk installs it in
+# $(pkglibexecdir)); the build tree's copy is the fallback, so the path of
+# this build directory is compiled in.
+#
+# Tests: tests/tool_test.sh (make check), with tests/tool_fixture, which
+# builds logs through the public API and prints the library's own view.
+
+bin_PROGRAMS = tools/mrlog
+tools_mrlog_SOURCES = \
+	tools/tool.h \
+	tools/main.c \
+	tools/util.c \
+	tools/file.c \
+	tools/frame.c \
+	tools/segment.c \
+	tools/holder.c \
+	tools/queues.c \
+	tools/replay.c \
+	tools/scan.c \
+	tools/problems.c \
+	tools/follow.c \
+	tools/print.c \
+	tools/json.c \
+	tools/progress.c \
+	tools/cmd_stat.c \
+	tools/cmd_dump.c \
+	tools/cmd_verify.c \
+	tools/cmd_tail.c \
+	tools/cmd_bench.c
+tools_mrlog_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/lib \
+	-D_GNU_SOURCE \
+	-DMRLOG_BENCH_INSTALLED='"$(pkglibexecdir)/mrlog-bench$(EXEEXT)"' \
+	-DMRLOG_BENCH_BUILD='"$(abs_top_builddir)/bench/mrlog-bench$(EXEEXT)"'
+tools_mrlog_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+tools_mrlog_LDADD = libmrlog_core.la $(CK_LIBS) $(ISAL_LIBS) $(PTHREAD_LIBS)
+
+man1_MANS = docs/man/mrlog.1
+
+# The test: a shell script driving the tool, and a fixture program that
+# uses only include/mrlog.h.
+check_PROGRAMS += tests/tool_fixture
+tests_tool_fixture_SOURCES = tests/tool_fixture.c
+tests_tool_fixture_CPPFLAGS = -I$(top_srcdir)/include
+tests_tool_fixture_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+tests_tool_fixture_LDADD = libmrlog.la $(PTHREAD_LIBS)
+
+TESTS += tests/tool_test.sh
+EXTRA_DIST += tests/tool_test.sh

@@ -1,0 +1,616 @@
+/*
+ * tool_fixture.c -- builds logs for tests/tool_test.sh through the public
+ * API only (include/mrlog.h), prints the library's own view of a log in
+ * the formats `mrlog stat --json` and `mrlog dump` use, and does the byte
+ * surgery the test needs.  Every mode that opens a log changes it (open
+ * writes a new segment), so the test runs those on copies.
+ *
+ *   build DIR                 a log with several queues, gaps, truncations,
+ *                             a deleted and recreated queue, batches,
+ *                             0-byte and > 64 KiB records, many segments
+ *   expect DIR                each queue as a line of stat --json (no id)
+ *   expect-dump DIR FMT [Q [FROM [TO]]]   the records, as mrlog dump
+ *   open DIR                  "STATUS discarded=N" of mrlog_open
+ *   hold DIR READY            opens DIR (new), appends, writes its pid to
+ *                             READY, holds the log until READY is removed
+ *   follow-setup DIR          queue f (3 records) and queue other
+ *   follow-write DIR OUT      appends across rotations, truncates, deletes
+ *                             and recreates f, while tail --follow runs,
+ *                             printing into OUT (read to keep in step)
+ *   follow-expect             what tail --queue f prints for those two
+ *   flip FILE OFFSET          inverts one byte
+ *   set-version FILE V        rewrites a segment header's version (and crc)
+ *
+ * Exit status 0, or 1 with a message on stderr.
+ */
+#include "mrlog.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ODD_NAME "odd name\\\xe9"
+#define FOLLOW_FIRST 3   /* records of f made by follow-setup */
+#define FOLLOW_ONE 100   /* appended to the first incarnation */
+#define FOLLOW_TWO 50    /* appended to the second one */
+
+static void
+die(const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  fputs("tool_fixture: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  exit(1);
+}
+
+static void
+check(int rc, const char *what)
+{
+  if (rc != 0 && rc != MRLOG_DUPLICATE)
+    die("%s: %s", what, mrlog_strerror(rc));
+}
+
+static mrlog *
+open_log(const char *dir, uint64_t segment_bytes)
+{
+  mrlog_policy policy;
+  mrlog *log;
+
+  mrlog_policy_init(&policy);
+  policy.segment_bytes = segment_bytes;
+  check(mrlog_open(dir, &policy, &log), dir);
+  return log;
+}
+
+/* Deterministic bytes of every value. */
+static uint8_t *
+payload(size_t len, unsigned seed, uint64_t pos)
+{
+  uint8_t *p = malloc(len ? len : 1);
+  size_t i;
+
+  if (p == NULL)
+    die("out of memory");
+  for (i = 0; i < len; i++)
+    p[i] = (uint8_t)(seed * 131u + pos * 31u + i * 7u + (i >> 8));
+  return p;
+}
+
+static void
+create(mrlog *log, const char *q)
+{
+  check(mrlog_wait(mrlog_create_queue(log, q, NULL, NULL), NULL), q);
+}
+
+/* Appends len bytes at pos (NULL: next); waits unless wait is false. */
+static void
+append(mrlog *log, const char *q, const uint64_t *pos, size_t len,
+       unsigned seed, uint64_t at, bool wait)
+{
+  uint8_t *p = payload(len, seed, at);
+  mrlog_future *f = mrlog_append(log, q, pos, p, len, NULL, NULL);
+
+  free(p);
+  if (wait)
+    check(mrlog_wait(f, NULL), q);
+  else
+    mrlog_forget(f);
+}
+
+static void
+batch(mrlog *log, const char *q, const size_t *lens, size_t n, unsigned seed,
+      uint64_t first)
+{
+  struct iovec *v = calloc(n, sizeof(*v));
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    v[i].iov_base = payload(lens[i], seed, first + i);
+    v[i].iov_len = lens[i];
+  }
+  check(mrlog_wait(mrlog_append_batch(log, q, NULL, v, n, NULL, NULL), NULL),
+        q);
+  for (i = 0; i < n; i++)
+    free(v[i].iov_base);
+  free(v);
+}
+
+static void
+truncate_at(mrlog *log, const char *q, uint64_t pos)
+{
+  check(mrlog_wait(mrlog_truncate(log, q, pos, NULL, NULL), NULL), q);
+}
+
+static void
+build(const char *dir)
+{
+  static const size_t small[3] = { 4, 0, 9 };
+  size_t lens[20], i, big[3] = { 100 * 1024, 0, 5 };
+  uint64_t pos;
+  mrlog *log = open_log(dir, 4096);
+
+  create(log, "alpha");
+  create(log, "beta");
+  create(log, "gamma");
+  create(log, "big");
+  create(log, "empty");
+  create(log, "tmp");
+  create(log, ODD_NAME);
+  /* alpha: 20 waited appends (a frame each), 20 in flight together. */
+  for (i = 0; i < 40; i++)
+    append(log, "alpha", NULL, (i * 37) % 300, 1, i, i < 20);
+  check(mrlog_wait(mrlog_sync(log, NULL, NULL), NULL), "sync");
+  /* beta: explicit positions with gaps. */
+  for (pos = 5; pos <= 1000; pos = pos == 5 ? 6 : pos == 6 ? 10 : pos * 10)
+    append(log, "beta", &pos, 10 + pos % 7, 2, pos, true);
+  /* gamma: a batch (a 0-byte record first), then truncation past next. */
+  for (i = 0; i < 20; i++)
+    lens[i] = i * 13;
+  batch(log, "gamma", lens, 20, 3, 0);
+  truncate_at(log, "gamma", 5000);
+  append(log, "gamma", NULL, 12, 3, 5001, true);
+  /* big: records over 64 KiB, alone and in a batch, and 0-byte ones. */
+  append(log, "big", NULL, 70000, 4, 0, true);
+  batch(log, "big", big, 3, 4, 1);
+  append(log, "big", NULL, 0, 4, 4, true);
+  batch(log, ODD_NAME, small, 3, 5, 0);
+  truncate_at(log, "alpha", 9);
+  truncate_at(log, "beta", 6);
+  /* A queue deleted and created again; one deleted for good. */
+  append(log, "tmp", NULL, 7, 6, 0, true);
+  check(mrlog_wait(mrlog_delete_queue(log, "tmp", NULL, NULL), NULL), "tmp");
+  create(log, "tmp");
+  for (i = 0; i < 3; i++)
+    append(log, "tmp", NULL, 20 + i, 7, i, true);
+  create(log, "gone");
+  append(log, "gone", NULL, 5, 8, 0, true);
+  check(mrlog_wait(mrlog_delete_queue(log, "gone", NULL, NULL), NULL),
+        "gone");
+  check(mrlog_close(log), "close");
+
+  /* Reopened: every segment's checkpoint restates the queues. */
+  log = open_log(dir, 4096);
+  for (i = 40; i < 70; i++)
+    append(log, "alpha", NULL, 50 + i, 1, i, true);
+  truncate_at(log, "alpha", 45);
+  pos = 2000;
+  append(log, "beta", &pos, 3, 2, pos, true);
+  truncate_at(log, ODD_NAME, 0);
+  check(mrlog_close(log), "close");
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+struct names {
+  char **v;
+  size_t n;
+};
+
+static int
+add_name(void *arg, const char *queue)
+{
+  struct names *ns = arg;
+
+  ns->v = realloc(ns->v, (ns->n + 1) * sizeof(*ns->v));
+  ns->v[ns->n++] = strdup(queue);
+  return 0;
+}
+
+/* The queues of an open log, sorted (strcmp compares bytes unsigned). */
+static struct names
+sorted_names(mrlog *log)
+{
+  struct names ns = { NULL, 0 };
+
+  check(mrlog_list_queues(log, add_name, &ns), "list");
+  if (ns.n > 0)
+    qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
+  return ns;
+}
+
+static void
+free_names(struct names *ns)
+{
+  size_t i;
+
+  for (i = 0; i < ns->n; i++)
+    free(ns->v[i]);
+  free(ns->v);
+}
+
+/* The escapings of tools/json.c, written again from mrlog(1). */
+static void
+json_bytes(const uint8_t *p, size_t n)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    if (p[i] == '"' || p[i] == '\\')
+      printf("\\%c", p[i]);
+    else if (p[i] == '\n')
+      fputs("\\n", stdout);
+    else if (p[i] == '\r')
+      fputs("\\r", stdout);
+    else if (p[i] == '\t')
+      fputs("\\t", stdout);
+    else if (p[i] >= 0x20 && p[i] < 0x7f)
+      putchar(p[i]);
+    else
+      printf("\\u%04x", p[i]);
+  }
+}
+
+static void
+text_bytes(const uint8_t *p, size_t n, bool name)
+{
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    if (p[i] == '\\')
+      fputs("\\\\", stdout);
+    else if (p[i] == '\n')
+      fputs("\\n", stdout);
+    else if (p[i] == '\r')
+      fputs("\\r", stdout);
+    else if (p[i] == '\t')
+      fputs("\\t", stdout);
+    else if ((p[i] > 0x20 && p[i] < 0x7f) || (p[i] == ' ' && !name))
+      putchar(p[i]);
+    else
+      printf("\\x%02x", p[i]);
+  }
+}
+
+static void
+expect(const char *dir)
+{
+  mrlog *log = open_log(dir, 0);
+  struct names ns = sorted_names(log);
+  struct mrlog_queue_info info;
+  size_t i;
+
+  for (i = 0; i < ns.n; i++) {
+    check(mrlog_queue_info(log, ns.v[i], &info), ns.v[i]);
+    fputs("    {\"name\": \"", stdout);
+    json_bytes((const uint8_t *)ns.v[i], strlen(ns.v[i]));
+    printf("\", \"first_position\": %" PRIu64 ", \"next_position\": %" PRIu64
+           ", \"records\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
+           info.first_position, info.next_position, info.records, info.bytes);
+  }
+  free_names(&ns);
+  check(mrlog_close(log), "close");
+}
+
+struct dump {
+  const char *queue;
+  char format;
+};
+
+static int
+print_record(void *arg, uint64_t position, const void *data, size_t len)
+{
+  const struct dump *d = arg;
+  const uint8_t *p = data;
+  size_t i, j;
+
+  if (d->format == 'j') {
+    fputs("{\"queue\": \"", stdout);
+    json_bytes((const uint8_t *)d->queue, strlen(d->queue));
+    printf("\", \"position\": %" PRIu64 ", \"len\": %zu, \"data\": \"",
+           position, len);
+    json_bytes(p, len);
+    fputs("\"}\n", stdout);
+    return 0;
+  }
+  text_bytes((const uint8_t *)d->queue, strlen(d->queue), true);
+  printf(" %" PRIu64 " %zu:", position, len);
+  if (d->format == 't') {
+    putchar(' ');
+    text_bytes(p, len, false);
+    putchar('\n');
+    return 0;
+  }
+  putchar('\n');
+  for (i = 0; i < len; i += 16) { /* hexdump -C, indented by two */
+    printf("  %08zx ", i);
+    for (j = 0; j < 16; j++) {
+      if (j == 8)
+        putchar(' ');
+      if (i + j < len)
+        printf(" %02x", p[i + j]);
+      else
+        fputs("   ", stdout);
+    }
+    fputs("  |", stdout);
+    for (j = 0; j < 16 && i + j < len; j++)
+      putchar(p[i + j] >= 0x20 && p[i + j] < 0x7f ? p[i + j] : '.');
+    fputs("|\n", stdout);
+  }
+  return 0;
+}
+
+static void
+expect_dump(const char *dir, const char *format, const char *queue,
+            uint64_t from, uint64_t to)
+{
+  mrlog *log = open_log(dir, 0);
+  struct names ns = sorted_names(log);
+  struct dump d = { NULL, format[0] };
+  size_t i;
+
+  for (i = 0; i < ns.n; i++) {
+    if (queue != NULL && strcmp(queue, ns.v[i]) != 0)
+      continue;
+    d.queue = ns.v[i];
+    check(mrlog_range(log, ns.v[i], from, to, print_record, &d), ns.v[i]);
+  }
+  free_names(&ns);
+  check(mrlog_close(log), "close");
+}
+
+static void
+open_only(const char *dir)
+{
+  struct mrlog_stats st;
+  mrlog *log;
+  int rc = mrlog_open(dir, NULL, &log);
+
+  if (rc != 0) {
+    printf("%s\n", mrlog_err_name(rc));
+    return;
+  }
+  check(mrlog_stats(log, &st), "stats");
+  printf("OK discarded=%" PRIu64 "\n", st.discarded_tail_bytes);
+  check(mrlog_close(log), "close");
+}
+
+static void
+sleep_ms(long ms)
+{
+  struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+static void
+hold(const char *dir, const char *ready)
+{
+  char tmp[4096];
+  mrlog *log = open_log(dir, 0);
+  FILE *f;
+  int i;
+
+  create(log, "h");
+  for (i = 0; i < 5; i++)
+    append(log, "h", NULL, 30 + i, 9, (uint64_t)i, true);
+  snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
+  f = fopen(tmp, "w");
+  if (f == NULL)
+    die("%s: %s", tmp, strerror(errno));
+  fprintf(f, "%ld\n", (long)getpid());
+  if (fclose(f) != 0 || rename(tmp, ready) != 0)
+    die("%s: %s", ready, strerror(errno));
+  /* A deadlock guard only: the test removes READY within seconds. */
+  for (i = 0; i < 120 * 100 && access(ready, F_OK) == 0; i++)
+    sleep_ms(10);
+  check(mrlog_close(log), "close");
+}
+
+/* The payload of record pos of incarnation inc of queue f: printable. */
+static size_t
+follow_payload(char *buf, int inc, uint64_t pos)
+{
+  size_t len = 40 + (size_t)(pos % 50) * 7, i;
+  int n = snprintf(buf, len + 1, "%c%" PRIu64 ":", inc == 1 ? 'f' : 'g', pos);
+
+  for (i = (size_t)n; i < len; i++)
+    buf[i] = (char)('a' + (pos + i) % 26);
+  buf[len] = '\0';
+  return len;
+}
+
+static void
+follow_append(mrlog *log, int inc, uint64_t pos)
+{
+  char buf[512];
+  size_t len = follow_payload(buf, inc, pos);
+
+  check(mrlog_wait(mrlog_append(log, "f", NULL, buf, len, NULL, NULL), NULL),
+        "f");
+}
+
+static void
+follow_setup(const char *dir)
+{
+  mrlog *log = open_log(dir, 4096);
+  uint64_t i;
+
+  create(log, "f");
+  create(log, "other");
+  for (i = 0; i < FOLLOW_FIRST; i++)
+    follow_append(log, 1, i);
+  append(log, "other", NULL, 100, 10, 0, true);
+  check(mrlog_close(log), "close");
+}
+
+/* Waits until FILE has at least n lines (tail has printed them). */
+static void
+wait_lines(const char *file, long n)
+{
+  long lines = 0;
+  int c, i;
+  FILE *f;
+
+  for (i = 0; i < 60 * 200; i++) { /* a deadlock guard: 60 s */
+    lines = 0;
+    if ((f = fopen(file, "r")) != NULL) {
+      while ((c = getc(f)) != EOF)
+        lines += c == '\n';
+      fclose(f);
+    }
+    if (lines >= n)
+      return;
+    sleep_ms(5);
+  }
+  die("%s: %ld lines after 60 s, waiting for %ld", file, lines, n);
+}
+
+/* Before it truncates or deletes records, waits until tail has printed
+ * them (in OUT), so the cleaner never deletes a segment holding records
+ * tail must still print, however slowly it runs. */
+static void
+follow_write(const char *dir, const char *out)
+{
+  mrlog_policy policy;
+  uint64_t i, other = 1; /* follow_setup appended other's position 0 */
+  mrlog *log;
+
+  mrlog_policy_init(&policy);
+  policy.segment_bytes = 4096;
+  policy.cleaner_interval_ms = 10; /* delete segments while tail runs */
+  check(mrlog_open(dir, &policy, &log), dir);
+  for (i = FOLLOW_FIRST; i < FOLLOW_FIRST + FOLLOW_ONE; i++) {
+    follow_append(log, 1, i);
+    if (i % 10 == 0)
+      append(log, "other", NULL, 300, 10, other++, true);
+    if (i == 60) { /* the segments before are deletable after this */
+      wait_lines(out, 41);
+      truncate_at(log, "f", 40);
+      truncate_at(log, "other", other - 1);
+    }
+  }
+  wait_lines(out, FOLLOW_FIRST + FOLLOW_ONE);
+  check(mrlog_wait(mrlog_delete_queue(log, "f", NULL, NULL), NULL), "f");
+  truncate_at(log, "other", other - 1);
+  create(log, "f");
+  for (i = 0; i < FOLLOW_TWO; i++)
+    follow_append(log, 2, i);
+  check(mrlog_close(log), "close");
+}
+
+static void
+follow_expect(void)
+{
+  char buf[512];
+  uint64_t i;
+  size_t len;
+
+  for (i = 0; i < FOLLOW_FIRST + FOLLOW_ONE; i++) {
+    len = follow_payload(buf, 1, i);
+    printf("f %" PRIu64 " %zu: %s\n", i, len, buf);
+  }
+  for (i = 0; i < FOLLOW_TWO; i++) {
+    len = follow_payload(buf, 2, i);
+    printf("f %" PRIu64 " %zu: %s\n", i, len, buf);
+  }
+}
+
+static void
+patch(const char *file, long off, const uint8_t *bytes, size_t n, bool flip)
+{
+  uint8_t old[32];
+  size_t i;
+  int fd = open(file, O_RDWR);
+
+  if (fd < 0 || n > sizeof(old) || pread(fd, old, n, off) != (ssize_t)n)
+    die("%s: cannot read %zu bytes at %ld", file, n, off);
+  for (i = 0; i < n; i++)
+    old[i] = flip ? (uint8_t)~old[i] : bytes[i];
+  if (pwrite(fd, old, n, off) != (ssize_t)n || close(fd) != 0)
+    die("%s: cannot write", file);
+}
+
+/* CRC-32C, bitwise (the header's crc must match for a version error). */
+static uint32_t
+crc32c(const uint8_t *p, size_t n)
+{
+  uint32_t crc = 0xffffffffu;
+  size_t i;
+  int k;
+
+  for (i = 0; i < n; i++) {
+    crc ^= p[i];
+    for (k = 0; k < 8; k++)
+      crc = crc & 1 ? (crc >> 1) ^ 0x82f63b78u : crc >> 1;
+  }
+  return ~crc;
+}
+
+static void
+set_version(const char *file, uint32_t version)
+{
+  uint8_t h[32];
+  uint32_t crc;
+  int fd = open(file, O_RDONLY), i;
+
+  if (fd < 0 || pread(fd, h, 32, 0) != 32 || close(fd) != 0)
+    die("%s: cannot read its header", file);
+  for (i = 0; i < 4; i++)
+    h[8 + i] = (uint8_t)(version >> (8 * i));
+  crc = crc32c(h, 28);
+  for (i = 0; i < 4; i++)
+    h[28 + i] = (uint8_t)(crc >> (8 * i));
+  patch(file, 0, h, 32, false);
+}
+
+static uint64_t
+number(const char *s)
+{
+  char *end;
+  unsigned long long v;
+
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if (errno != 0 || *end != '\0' || end == s)
+    die("not a number: %s", s);
+  return (uint64_t)v;
+}
+
+int
+main(int argc, char **argv)
+{
+  const char *mode = argc > 1 ? argv[1] : "";
+
+  if (strcmp(mode, "build") == 0 && argc == 3)
+    build(argv[2]);
+  else if (strcmp(mode, "expect") == 0 && argc == 3)
+    expect(argv[2]);
+  else if (strcmp(mode, "expect-dump") == 0 && argc >= 4 && argc <= 7)
+    expect_dump(argv[2], argv[3], argc > 4 ? argv[4] : NULL,
+                argc > 5 ? number(argv[5]) : 0,
+                argc > 6 ? number(argv[6]) : UINT64_MAX);
+  else if (strcmp(mode, "open") == 0 && argc == 3)
+    open_only(argv[2]);
+  else if (strcmp(mode, "hold") == 0 && argc == 4)
+    hold(argv[2], argv[3]);
+  else if (strcmp(mode, "follow-setup") == 0 && argc == 3)
+    follow_setup(argv[2]);
+  else if (strcmp(mode, "follow-write") == 0 && argc == 4)
+    follow_write(argv[2], argv[3]);
+  else if (strcmp(mode, "follow-expect") == 0 && argc == 2)
+    follow_expect();
+  else if (strcmp(mode, "flip") == 0 && argc == 4)
+    patch(argv[2], (long)number(argv[3]), NULL, 1, true);
+  else if (strcmp(mode, "set-version") == 0 && argc == 4)
+    set_version(argv[2], (uint32_t)number(argv[3]));
+  else
+    die("usage: see the comment at the top of tests/tool_fixture.c");
+  if (fflush(stdout) != 0)
+    die("write error");
+  return 0;
+}

@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# tool_test.sh -- the mrlog command-line tool (tools/mrlog) against logs
+# built through the public API by tests/tool_fixture, which also prints the
+# library's own view of them (mrlog_queue_info, mrlog_range) for
+# comparison.  Run by `make check` from the top build directory
+# ($top_builddir); everything it writes goes to a temporary directory.
+#
+# Covers: usage, --help and exit codes; stat and dump agree with the
+# library (every format, --queue/--from/--to); tail without --follow;
+# verify 0/1/2 with the offsets reported, and recovery agreeing; a newer
+# format version; stat and verify change nothing (checksums), create no
+# LOCK, and see a log held open by a running process; tail --follow --max
+# while a process appends across rotations, truncates, deletes and
+# recreates the queue; mrlog bench.
+set -euo pipefail
+
+top=$(cd "${top_builddir:-.}" && pwd)
+M=$top/tools/mrlog
+F=$top/tests/tool_fixture
+work=$(mktemp -d "${TMPDIR:-/tmp}/mrlog-tool-test.XXXXXX")
+bg_pids=()
+
+cleanup() {
+  local p
+  for p in ${bg_pids[@]+"${bg_pids[@]}"}; do
+    kill "$p" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() {
+  echo "FAIL: $*"
+  exit 1
+}
+
+ok() { echo "ok: $*"; }
+
+# run WANT CMD...: runs CMD with stdout in $work/out and stderr in
+# $work/err, and checks its exit status.
+run() {
+  local want=$1 rc=0
+  shift
+  "$@" >"$work/out" 2>"$work/err" || rc=$?
+  if [[ $rc != "$want" ]]; then
+    echo "--- stdout"; head -c 4000 "$work/out"
+    echo "--- stderr"; head -c 4000 "$work/err"
+    fail "'$*' exited $rc, expected $want"
+  fi
+}
+
+# contains FILE TEXT: FILE has TEXT (fixed string).
+contains() {
+  grep -qF -- "$2" "$1" || {
+    echo "--- $1"; head -c 4000 "$1"
+    fail "'$2' not found in $(basename "$1")"
+  }
+}
+
+# sums DIR: names, sizes, mtimes and contents of every file in DIR.
+sums() {
+  (cd "$1" && find . -type f -printf '%p %s %T@\n' | LC_ALL=C sort &&
+    find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+}
+
+# same FILE1 FILE2 WHAT
+same() {
+  cmp -s "$1" "$2" || {
+    diff "$1" "$2" | head -40
+    fail "$3"
+  }
+}
+
+# valid_json FILE [lines]: parses (jq or python3, if present).
+valid_json() {
+  if command -v jq >/dev/null 2>&1; then
+    if [[ ${2:-} == lines ]]; then
+      jq -c . "$1" >/dev/null || fail "$1: not JSON lines"
+    else
+      jq -e . "$1" >/dev/null || fail "$1: not a JSON document"
+    fi
+  elif command -v python3 >/dev/null 2>&1; then
+    if [[ ${2:-} == lines ]]; then
+      python3 -c 'import json,sys
+for l in open(sys.argv[1]): json.loads(l)' "$1" || fail "$1: not JSON lines"
+    else
+      python3 -c 'import json,sys; json.load(open(sys.argv[1]))' "$1" ||
+        fail "$1: not a JSON document"
+    fi
+  fi
+}
+
+# wait_for TEST...: polls up to 60 s (a deadlock guard, not a timing).
+wait_for() {
+  local i
+  for ((i = 0; i < 6000; i++)); do
+    if "$@"; then return 0; fi
+    sleep 0.01
+  done
+  fail "timed out waiting for: $*"
+}
+
+# seg_field JSON N FIELD: FIELD of the Nth segment object of stat --json
+# (one per line; N from 1; "last" for the last).
+seg_field() {
+  local line
+  if [[ $2 == last ]]; then
+    line=$(grep '^    {"segment": ' "$1" | tail -n 1)
+  else
+    line=$(grep '^    {"segment": ' "$1" | sed -n "${2}p")
+  fi
+  if [[ $3 == segment ]]; then
+    sed 's/.*"segment": "\([^"]*\)".*/\1/' <<<"$line"
+  else
+    sed "s/.*\"$3\": \\([0-9]*\\).*/\\1/" <<<"$line"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# Usage, help, version, exit codes for bad input.
+# ---------------------------------------------------------------------------
+run 0 "$M" --help
+contains "$work/out" "usage: mrlog"
+run 0 "$M" --version
+grep -qE '^mrlog [0-9]+\.[0-9]+\.[0-9]+$' "$work/out" || fail "--version"
+for c in stat dump verify tail; do
+  run 0 "$M" "$c" --help
+  contains "$work/out" "usage: mrlog $c"
+  run 0 "$M" "$c" -h
+  run 0 "$M" help "$c"
+  contains "$work/out" "usage: mrlog $c"
+done
+run 64 "$M"
+run 64 "$M" nosuch
+run 64 "$M" stat
+run 64 "$M" stat --bogus "$work"
+run 64 "$M" stat "$work" "$work"
+run 64 "$M" dump --format xml "$work"
+run 64 "$M" dump --from -1 "$work"
+run 64 "$M" dump --to 12x "$work"
+run 64 "$M" tail "$work"
+run 64 "$M" tail "$work" --queue q --max many
+run 64 "$M" verify
+ok "usage and --help"
+
+for c in stat dump verify; do
+  run 66 "$M" "$c" "$work/missing"
+  contains "$work/err" "$work/missing"
+done
+run 66 "$M" tail "$work/missing" --queue q
+mkdir "$work/foreign"
+touch "$work/foreign/LOCK" "$work/foreign/notes.txt" \
+  "$work/foreign/0000000000000001.mrlog.corrupt" \
+  "$work/foreign/000000000000000A.mrlog" "$work/foreign/0001.mrlog"
+for c in stat dump verify; do
+  run 66 "$M" "$c" "$work/foreign"
+  contains "$work/err" "not an mrlog log directory"
+done
+run 66 "$M" tail "$work/foreign" --queue q --follow
+run 66 "$M" stat "$work/foreign/notes.txt"
+ok "missing and foreign directories: 66"
+
+# ---------------------------------------------------------------------------
+# A log built through the API: stat and dump agree with the library.
+# ---------------------------------------------------------------------------
+log=$work/log
+run 0 "$F" build "$log"
+ls "$log"/*.mrlog >/dev/null
+sums "$log" >"$work/sums.before"
+
+run 0 "$M" stat --json "$log"
+cp "$work/out" "$work/stat.json"
+valid_json "$work/stat.json"
+contains "$work/stat.json" '"held": false'
+contains "$work/stat.json" '"corrupt": false'
+nsegs=$(grep -c '^    {"segment": ' "$work/stat.json")
+((nsegs >= 3)) || fail "expected several segments, got $nsegs"
+
+# The library's view, from a copy (opening a log writes a new segment).
+cp -a "$log" "$work/copy"
+run 0 "$F" expect "$work/copy"
+cp "$work/out" "$work/queues.expected"
+grep '^    {"name": ' "$work/stat.json" | sed 's/, "id": [0-9]*}/}/; s/,$//' \
+  >"$work/queues.got"
+same "$work/queues.got" "$work/queues.expected" "stat --json queues differ from mrlog_queue_info"
+[[ $(wc -l <"$work/queues.got") -ge 6 ]] || fail "too few queues"
+ok "stat --json agrees with mrlog_queue_info"
+
+run 0 "$M" stat "$log"
+contains "$work/out" "not held"
+contains "$work/out" "tail:      clean"
+contains "$work/out" 'odd\x20name\\\xe9'
+
+for fmt in text hex json; do
+  run 0 "$M" dump --format "$fmt" "$log"
+  cp "$work/out" "$work/dump.$fmt"
+  run 0 "$F" expect-dump "$work/copy" "$fmt"
+  same "$work/dump.$fmt" "$work/out" "dump --format $fmt differs from mrlog_range"
+done
+run 0 "$M" dump "$log"
+same "$work/out" "$work/dump.text" "dump's default format is not text"
+valid_json "$work/dump.json" lines
+[[ $(wc -l <"$work/dump.text") -ge 30 ]] || fail "too few records dumped"
+grep -q '^big [0-9]* 0: $' "$work/dump.text" || fail "no 0-byte record"
+grep -q '^big [0-9]* 102400:$' "$work/dump.hex" || fail "no > 64 KiB record"
+ok "dump (text, hex, json) agrees with mrlog_range"
+
+# --queue, --from (inclusive), --to (exclusive).
+check_range() { # QUEUE FROM TO FORMAT
+  run 0 "$M" dump --queue "$1" --from "$2" --to "$3" --format "$4" "$log"
+  cp "$work/out" "$work/range.got"
+  run 0 "$F" expect-dump "$work/copy" "$4" "$1" "$2" "$3"
+  same "$work/range.got" "$work/out" "dump --queue $1 --from $2 --to $3"
+}
+check_range beta 10 1000 text
+[[ $(wc -l <"$work/range.got") == 2 ]] || fail "beta [10, 1000) is 10 and 100"
+check_range beta 0 18446744073709551615 hex
+check_range alpha 50 60 json
+check_range alpha 60 50 text
+[[ ! -s "$work/range.got" ]] || fail "from > to must print nothing"
+check_range $'odd name\\\xe9' 0 10 json
+check_range empty 0 10 text
+run 1 "$M" dump --queue nosuch "$log"
+contains "$work/err" "no such queue"
+ok "dump --queue --from --to"
+
+# tail without --follow: the same records, --from, --max.
+run 0 "$F" expect-dump "$work/copy" text alpha
+cp "$work/out" "$work/alpha.text"
+run 0 "$M" tail "$log" --queue alpha
+same "$work/out" "$work/alpha.text" "tail --queue alpha"
+run 0 "$M" tail "$log" --queue alpha -n 5
+head -n 5 "$work/alpha.text" >"$work/alpha.5"
+same "$work/out" "$work/alpha.5" "tail -n 5"
+run 0 "$F" expect-dump "$work/copy" json alpha 60 63
+cp "$work/out" "$work/alpha.json3"
+run 0 "$M" tail "$log" --queue alpha --from 60 --max 3 --format json
+same "$work/out" "$work/alpha.json3" "tail --from 60 --max 3"
+run 1 "$M" tail "$log" --queue nosuch
+ok "tail without --follow"
+
+run 0 "$M" verify "$log"
+contains "$work/out" "clean:"
+run 0 "$M" verify --json "$log"
+valid_json "$work/out"
+contains "$work/out" '"result": "clean"'
+sums "$log" >"$work/sums.after"
+same "$work/sums.before" "$work/sums.after" "stat, dump, tail or verify changed the log"
+
+# No LOCK is created, none is needed.
+cp -a "$log" "$work/nolock"
+rm "$work/nolock/LOCK"
+run 0 "$M" stat "$work/nolock"
+run 0 "$M" verify "$work/nolock"
+[[ ! -e "$work/nolock/LOCK" ]] || fail "stat or verify created LOCK"
+ok "verify clean (0); stat, dump, tail and verify changed nothing"
+
+# ---------------------------------------------------------------------------
+# Damage: a torn tail (1), a flipped byte in an older segment (2).
+# ---------------------------------------------------------------------------
+cp -a "$log" "$work/torn"
+seg=$(seg_field "$work/stat.json" last segment)
+last_frame=$(seg_field "$work/stat.json" last last_frame)
+size=$(stat -c %s "$work/torn/$seg")
+truncate -s $((size - 1)) "$work/torn/$seg"
+sums "$work/torn" >"$work/sums.before"
+run 1 "$M" verify "$work/torn"
+contains "$work/out" "$seg offset $last_frame: "
+contains "$work/out" "healed tail"
+run 1 "$M" verify --json "$work/torn"
+valid_json "$work/out"
+cut=$((size - 1 - last_frame))
+contains "$work/out" "\"tail_bytes\": $cut,"
+run 0 "$M" stat "$work/torn"
+contains "$work/out" "needs healing: $seg offset $last_frame"
+sums "$work/torn" >"$work/sums.after"
+same "$work/sums.before" "$work/sums.after" "verify or stat changed a torn log"
+cp -a "$work/torn" "$work/torn.copy"
+run 0 "$F" open "$work/torn.copy"
+contains "$work/out" "OK discarded=$cut"
+ok "verify: torn tail -> 1, offset $last_frame, recovery cuts the same $cut bytes"
+
+# The same torn tail while a process holds the lock is a frame being
+# written, not damage.  flock(1) -o holds LOCK in its own process only.
+if command -v flock >/dev/null 2>&1; then
+  flock -o "$work/torn/LOCK" sleep 120 &
+  locker=$!
+  bg_pids+=("$locker")
+  held_by_locker() {
+    "$M" stat "$work/torn" 2>/dev/null |
+      grep -qF "held by a running process (pid $locker)"
+  }
+  wait_for held_by_locker
+  run 0 "$M" verify "$work/torn"
+  contains "$work/out" "$seg offset $last_frame: note: frame being written"
+  run 0 "$M" stat --json "$work/torn"
+  contains "$work/out" '"tail": {"state": "being_written", "needs_healing": false'
+  kill "$locker"
+  wait "$locker" 2>/dev/null || true
+  bg_pids=()
+  run 1 "$M" verify "$work/torn"
+  ok "torn tail of a held log: being written (0)"
+else
+  echo "skip: flock(1) not installed: held torn tail not checked"
+fi
+
+# A torn file header in the last segment: removed by recovery when no
+# frame's synced witnesses a sync past it (here the segment holds only its
+# checkpoint, synced 0), corruption when one does.
+cp -a "$log" "$work/hdr"
+run 0 "$F" open "$work/hdr" # adds a segment with only a checkpoint
+seg=$(cd "$work/hdr" && ls | grep '\.mrlog$' | tail -n 1)
+size=$(stat -c %s "$work/hdr/$seg")
+run 0 "$F" flip "$work/hdr/$seg" 3
+run 1 "$M" verify "$work/hdr"
+contains "$work/out" "$seg offset 0: file header: bad magic"
+cp -a "$work/hdr" "$work/hdr.copy"
+run 0 "$F" open "$work/hdr.copy"
+contains "$work/out" "OK discarded=$size"
+cp -a "$log" "$work/hdr2"
+seg=$(seg_field "$work/stat.json" last segment)
+run 0 "$F" flip "$work/hdr2/$seg" 3
+run 2 "$M" verify "$work/hdr2"
+contains "$work/out" "$seg offset 0: file header: bad magic"
+run 0 "$F" open "$work/hdr2"
+contains "$work/out" "ECORRUPT"
+ok "torn header of the last segment: 1 if unwitnessed, 2 if witnessed"
+
+cp -a "$log" "$work/flip"
+seg=$(seg_field "$work/stat.json" 1 segment)
+last_frame=$(seg_field "$work/stat.json" 1 last_frame)
+[[ $seg != "$(seg_field "$work/stat.json" last segment)" ]] || fail "one segment"
+run 0 "$F" flip "$work/flip/$seg" $((last_frame + 16))
+sums "$work/flip" >"$work/sums.before"
+run 2 "$M" verify "$work/flip"
+contains "$work/out" "$seg offset $last_frame: bad body checksum"
+contains "$work/out" "corrupt:"
+run 2 "$M" verify --json "$work/flip"
+valid_json "$work/out"
+contains "$work/out" '"result": "corrupt"'
+run 2 "$M" stat "$work/flip"
+run 2 "$M" dump "$work/flip"
+[[ ! -s "$work/out" ]] || fail "dump printed records of a corrupt log"
+sums "$work/flip" >"$work/sums.after"
+same "$work/sums.before" "$work/sums.after" "verify, stat or dump changed a corrupt log"
+run 0 "$F" open "$work/flip"
+contains "$work/out" "ECORRUPT"
+ok "verify: flipped byte in $seg -> 2, offset $last_frame; mrlog_open refuses it"
+
+# A newer format version is its own error, not corruption.
+cp -a "$log" "$work/version"
+run 0 "$F" set-version "$work/version/$seg" 1000
+for c in stat dump verify; do
+  run 65 "$M" "$c" "$work/version"
+  contains "$work/err" "$seg: format version 1000 is not supported"
+done
+run 65 "$M" tail "$work/version" --queue alpha
+run 0 "$F" open "$work/version"
+contains "$work/out" "EVERSION"
+ok "format version 1000 -> 65 (mrlog_open: EVERSION)"
+
+# ---------------------------------------------------------------------------
+# A log held open by a running process.
+# ---------------------------------------------------------------------------
+"$F" hold "$work/held" "$work/ready" &
+holder=$!
+bg_pids+=("$holder")
+wait_for test -e "$work/ready"
+pid=$(cat "$work/ready")
+sums "$work/held" >"$work/sums.before"
+run 0 "$M" stat "$work/held"
+contains "$work/out" "held by a running process (pid $pid)"
+run 0 "$M" stat --json "$work/held"
+valid_json "$work/out"
+contains "$work/out" "\"holder_pid\": $pid,"
+grep -qE '"tail": \{"state": "(clean|zero_room)"' "$work/out" ||
+  fail "an idle held log's tail is clean"
+run 0 "$M" verify "$work/held"
+run 0 "$M" dump "$work/held"
+[[ $(wc -l <"$work/out") == 5 ]] || fail "held log: 5 records"
+sums "$work/held" >"$work/sums.after"
+same "$work/sums.before" "$work/sums.after" "stat or verify changed a held log"
+rm "$work/ready"
+wait "$holder" || fail "the holder failed"
+bg_pids=()
+run 0 "$M" stat "$work/held"
+contains "$work/out" "not held"
+ok "held log: seen as held (pid $pid), changed nothing, holder unaffected"
+
+# ---------------------------------------------------------------------------
+# tail --follow while another process appends.
+# ---------------------------------------------------------------------------
+run 0 "$F" follow-setup "$work/follow"
+run 0 "$F" follow-expect
+cp "$work/out" "$work/follow.expected"
+want=$(wc -l <"$work/follow.expected")
+: >"$work/follow.got"
+guard=()
+if command -v timeout >/dev/null 2>&1; then
+  guard=(timeout 120) # a deadlock guard only
+fi
+${guard[@]+"${guard[@]}"} "$M" tail "$work/follow" --queue f --follow --max "$want" \
+  >"$work/follow.got" 2>"$work/follow.err" &
+tailer=$!
+bg_pids+=("$tailer")
+lines3() { [[ $(wc -l <"$work/follow.got") -ge 3 ]]; }
+wait_for lines3 # the records retained at start: tail is following now
+run 0 "$F" follow-write "$work/follow" "$work/follow.got"
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 0 ]] || { cat "$work/follow.err"; fail "tail --follow exited $rc"; }
+same "$work/follow.got" "$work/follow.expected" "tail --follow printed other records"
+contains "$work/follow.err" "queue f deleted"
+contains "$work/follow.err" "queue f created"
+ok "tail --follow --max $want across rotations, truncation and a recreated queue"
+
+# ---------------------------------------------------------------------------
+# bench: runs mrlog-bench (the build tree's copy here).
+# ---------------------------------------------------------------------------
+run 0 env -u MRLOG_BENCH "$M" bench --help
+contains "$work/out" "usage: mrlog-bench"
+printf '#!/bin/sh\necho "fake bench: $*"\n' >"$work/fake-bench"
+chmod +x "$work/fake-bench"
+run 0 env MRLOG_BENCH="$work/fake-bench" "$M" bench --runs 1 --keep
+contains "$work/out" "fake bench: --runs 1 --keep"
+run 69 env MRLOG_BENCH="$work/no-such-bench" "$M" bench --help
+ok "bench"
+
+echo "PASS: tool_test.sh"

@@ -1,0 +1,127 @@
+/*
+ * print.c -- retained records in the three output formats of dump and
+ * tail, read back from their segment files.
+ *
+ *   text  QUEUE POSITION LEN: PAYLOAD      one line per record; the name
+ *         and payload escaped (json.c), spaces in the name too
+ *   hex   QUEUE POSITION LEN:              then hexdump -C style lines,
+ *           00000000  68 69 ...  |hi|      indented by two spaces
+ *   json  {"queue": .., "position": .., "len": .., "data": ..}  one line
+ *
+ * Invariant: a payload is never held whole; it is streamed from the file
+ * window in pieces of at most TOOL_WINDOW bytes (a multiple of 16, so hex
+ * lines never straddle two pieces).
+ */
+#include "tool.h"
+
+#include <inttypes.h>
+
+_Static_assert(TOOL_WINDOW % 16 == 0, "hex lines fit whole in a piece");
+
+static void
+hex_line(FILE *out, uint64_t at, const uint8_t *p, size_t n)
+{
+  size_t i;
+
+  fprintf(out, "  %08" PRIx64 " ", at);
+  for (i = 0; i < 16; i++) {
+    if (i == 8)
+      fputc(' ', out);
+    if (i < n)
+      fprintf(out, " %02x", p[i]);
+    else
+      fputs("   ", out);
+  }
+  fputs("  |", out);
+  for (i = 0; i < n; i++)
+    fputc(p[i] >= 0x20 && p[i] < 0x7f ? p[i] : '.', out);
+  fputs("|\n", out);
+}
+
+static void
+print_record(FILE *out, enum tool_format fmt, const char *name,
+             size_t name_len, struct tool_file *f, uint64_t position,
+             uint64_t off, uint64_t len)
+{
+  uint64_t done = 0;
+
+  if (fmt == TOOL_FORMAT_JSON) {
+    fputs("{\"queue\": ", out);
+    tool_json_string(out, name, name_len);
+    fprintf(out, ", \"position\": %" PRIu64 ", \"len\": %" PRIu64
+            ", \"data\": \"", position, len);
+  } else {
+    tool_text_bytes(out, name, name_len, true);
+    fprintf(out, " %" PRIu64 " %" PRIu64 ":%s", position, len,
+            fmt == TOOL_FORMAT_TEXT ? " " : "\n");
+  }
+  while (done < len) {
+    size_t n = len - done < TOOL_WINDOW ? (size_t)(len - done) : TOOL_WINDOW;
+    const uint8_t *p = tool_file_get(f, off + done, n);
+    size_t i;
+
+    if (p == NULL)
+      tool_die(TOOL_EXIT_IOERR, "%s: record at offset %" PRIu64 " could not "
+               "be read", f->name, off);
+    if (fmt == TOOL_FORMAT_JSON)
+      tool_json_bytes(out, p, n);
+    else if (fmt == TOOL_FORMAT_TEXT)
+      tool_text_bytes(out, p, n, false);
+    else
+      for (i = 0; i < n; i += 16)
+        hex_line(out, done + i, p + i, n - i < 16 ? n - i : 16);
+    done += n;
+  }
+  if (fmt == TOOL_FORMAT_JSON)
+    fputs("\"}\n", out);
+  else if (fmt == TOOL_FORMAT_TEXT)
+    fputc('\n', out);
+}
+
+void
+tool_print_records(FILE *out, enum tool_format fmt, const char *name,
+                   size_t name_len, struct tool_seg *seg, uint64_t off,
+                   uint64_t first, uint64_t count, uint64_t from, uint64_t to,
+                   uint64_t *budget)
+{
+  struct tool_file *f = &seg->file;
+  uint64_t i, len;
+
+  for (i = 0; i < count && *budget > 0 && first + i < to; i++) {
+    if (!tool_record_header(f, &off, &len))
+      tool_die(TOOL_EXIT_IOERR, "%s: record at offset %" PRIu64 " could not "
+               "be read", f->name, off);
+    if (first + i >= from) {
+      print_record(out, fmt, name, name_len, f, first + i, off, len);
+      (*budget)--;
+    }
+    off += len;
+  }
+}
+
+void
+tool_print_queue(FILE *out, enum tool_format fmt, const struct tool_queue *q,
+                 uint64_t from, uint64_t to, uint64_t *budget)
+{
+  size_t lo = q->head, hi = q->len, mid;
+
+  /* The first run whose last position is >= from (runs ascend). */
+  while (lo < hi) {
+    const struct tool_run *r;
+
+    mid = lo + (hi - lo) / 2;
+    r = &q->runs[mid];
+    if (r->first + (r->count - 1) < from)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (; lo < q->len && *budget > 0 && q->runs[lo].first < to; lo++) {
+    const struct tool_run *r = &q->runs[lo];
+
+    tool_print_records(out, fmt, q->name, q->name_len, r->seg, r->off,
+                       r->first, r->count, from, to, budget);
+    if (lo + 1 == q->len || q->runs[lo + 1].seg != r->seg)
+      tool_seg_idle(r->seg); /* done with this file for now */
+  }
+}

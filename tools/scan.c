@@ -1,0 +1,330 @@
+/*
+ * scan.c -- recovery's walk over a log directory (docs/FORMAT.md section
+ * 9), as a pure reader: it decides what mrlog_open would do under the
+ * default policy (MRLOG_RECOVER_TOLERATE_TAIL) and changes nothing.
+ *
+ * Invariants:
+ *  1. Segments are replayed in number order, frames in file order, from a
+ *     snapshot: the directory is listed once and every segment opened at
+ *     once, so a segment the cleaner deletes later is still read; one that
+ *     is already gone (ENOENT) is skipped and reported as a note.
+ *  2. A frame that is not valid at offset X ends the segment cleanly when
+ *     every byte from X on is zero (zero-filled room, any segment).
+ *     Otherwise, in the last segment and with no later valid frame whose
+ *     synced is past X, it is a tail recovery would cut; anywhere else it
+ *     is corruption, and the walk goes on at the next valid frame so that
+ *     every problem is reported.
+ *  3. A last segment whose file header is invalid and that no valid frame
+ *     witnesses as synced past the header is a creation cut short, which
+ *     recovery removes; otherwise a bad header is corruption.  A header of
+ *     another format version is neither: the walk stops (exit 65).
+ *  4. While a live process holds the log (holder.c), a tail that would be
+ *     cut is a frame or a header being written, not damage.
+ *  5. A body that passed its checksums but holds an inconsistent operation
+ *     is corruption; the operations before it stay applied.
+ */
+#include "tool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static void
+report(struct tool_log *log, const struct tool_seg *seg, uint64_t offset,
+       enum tool_problem_kind kind, const char *fmt, ...)
+{
+  struct tool_problem p;
+  va_list ap;
+
+  if (kind == TOOL_PROBLEM_CORRUPT)
+    log->corrupt++;
+  if (log->report == NULL)
+    return;
+  p.seg = seg;
+  p.offset = offset;
+  p.kind = kind;
+  va_start(ap, fmt);
+  vsnprintf(p.message, sizeof(p.message), fmt, ap);
+  va_end(ap);
+  log->report(log->report_arg, &p);
+}
+
+/* Every segment stays open (invariant 1): allow as many files as the hard
+ * limit does. */
+static void
+raise_file_limit(void)
+{
+  struct rlimit rl;
+
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+void
+tool_log_push(struct tool_log *log, struct tool_seg *seg)
+{
+  if (log->nsegs == log->cap) {
+    log->cap = log->cap ? 2 * log->cap : 16;
+    log->segs = tool_xrealloc(log->segs, log->cap * sizeof(*log->segs));
+  }
+  log->segs[log->nsegs++] = seg;
+}
+
+int
+tool_log_open(struct tool_log *log, const char *path)
+{
+  uint64_t *segnos;
+  size_t n, i;
+  int err;
+
+  memset(log, 0, sizeof(*log));
+  log->path = path;
+  tool_replay_init(&log->replay);
+  log->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (log->dir_fd < 0) {
+    tool_warn("cannot open %s: %s", path, strerror(errno));
+    return TOOL_EXIT_NOINPUT;
+  }
+  err = tool_segment_list(log->dir_fd, &segnos, &n);
+  if (err != 0) {
+    tool_warn("cannot list %s: %s", path, strerror(err));
+    return TOOL_EXIT_NOINPUT;
+  }
+  if (n == 0) {
+    free(segnos);
+    tool_warn("%s: not an mrlog log directory (no segment files)", path);
+    return TOOL_EXIT_NOINPUT;
+  }
+  /* Looked up once: a process that opens or closes the log while it is
+   * read makes the answer stale, which changes only how a torn tail of
+   * the last segment is described (being written, or to be cut). */
+  log->holder = tool_lock_holder(log->dir_fd, path);
+  raise_file_limit();
+  for (i = 0; i < n; i++) {
+    struct tool_seg *seg;
+
+    err = tool_seg_open(log->dir_fd, segnos[i], &seg);
+    if (err != 0 && err != ENOENT) {
+      tool_warn("%s/%s: %s", path, seg->name, strerror(err));
+      tool_seg_free(seg);
+      free(segnos);
+      return err == EMFILE || err == ENFILE ? TOOL_EXIT_OSERR
+                                            : TOOL_EXIT_NOINPUT;
+    }
+    log->disk_bytes += seg->file.fd >= 0 ? seg->file.size : 0;
+    tool_log_push(log, seg);
+  }
+  free(segnos);
+  return 0;
+}
+
+void
+tool_log_close(struct tool_log *log)
+{
+  size_t i;
+
+  tool_replay_free(&log->replay); /* before the segments it points to */
+  for (i = 0; i < log->nsegs; i++)
+    tool_seg_free(log->segs[i]);
+  free(log->segs);
+  if (log->dir_fd >= 0)
+    close(log->dir_fd);
+  log->segs = NULL;
+  log->nsegs = 0;
+  log->dir_fd = -1;
+}
+
+static void
+progress(struct tool_log *log, uint64_t off)
+{
+  if (log->progress != NULL)
+    tool_progress_update(log->progress, log->progress_base + off);
+}
+
+enum tool_frame_result
+tool_scan_frames(struct tool_log *log, struct tool_seg *seg, uint64_t *off,
+                 bool *inconsistent)
+{
+  struct tool_file *f = &seg->file;
+  struct tool_frame fr;
+  enum tool_frame_result res;
+
+  *inconsistent = false;
+  while (*off < f->size) {
+    res = tool_frame_check(f, seg->segno, *off, &fr);
+    if (res != TOOL_FRAME_OK)
+      return res;
+    seg->frames++;
+    log->frames++;
+    if (seg->first_frame == UINT64_MAX)
+      seg->first_frame = *off;
+    seg->last_frame = *off;
+    if (tool_replay_frame(&log->replay, seg, *off + MRLOG_FRAME_HEADER_SIZE,
+                          fr.body_len,
+                          *off == MRLOG_FILE_HEADER_SIZE) != 0) {
+      *inconsistent = true; /* invariant 5 */
+      *off += MRLOG_FRAME_HEADER_SIZE + (uint64_t)fr.body_len;
+      seg->end = *off;
+      return TOOL_FRAME_OK;
+    }
+    *off += MRLOG_FRAME_HEADER_SIZE + (uint64_t)fr.body_len;
+    seg->end = *off;
+    progress(log, *off);
+  }
+  return TOOL_FRAME_OK;
+}
+
+/* The tail of the last segment from off would be cut (invariants 2, 4). */
+static void
+tail_cut(struct tool_log *log, struct tool_seg *seg, uint64_t off,
+         enum tool_frame_result res)
+{
+  uint64_t bytes = seg->file.size - off;
+
+  log->tail_seg = seg;
+  log->tail_off = off;
+  if (log->holder > 0) {
+    seg->state = TOOL_SEG_BEING_WRITTEN;
+    log->tail = TOOL_TAIL_BEING_WRITTEN;
+    report(log, seg, off, TOOL_PROBLEM_NOTE, "frame being written (%s, "
+           "%" PRIu64 " bytes so far)", tool_frame_result_str(res), bytes);
+    return;
+  }
+  seg->state = TOOL_SEG_TORN_TAIL;
+  log->tail = TOOL_TAIL_TORN;
+  log->tail_bytes += bytes;
+  report(log, seg, off, TOOL_PROBLEM_TAIL, "%s: torn tail, recovery would "
+         "cut %" PRIu64 " bytes", tool_frame_result_str(res), bytes);
+}
+
+/* Invariant 3. */
+static void
+bad_header(struct tool_log *log, struct tool_seg *seg, bool last,
+           enum tool_header_result hr)
+{
+  if (last && !tool_frame_witnessed(&seg->file, seg->segno,
+                                    MRLOG_FILE_HEADER_SIZE - 1)) {
+    log->tail_seg = seg;
+    log->tail_off = 0;
+    if (log->holder > 0) {
+      seg->state = TOOL_SEG_BEING_CREATED;
+      log->tail = TOOL_TAIL_BEING_WRITTEN;
+      report(log, seg, 0, TOOL_PROBLEM_NOTE, "segment being created (%s)",
+             tool_header_result_str(hr));
+      return;
+    }
+    seg->state = TOOL_SEG_HEADER_TORN;
+    log->tail = TOOL_TAIL_HEADER;
+    log->tail_bytes += seg->file.size;
+    report(log, seg, 0, TOOL_PROBLEM_TAIL, "file header: %s: a creation cut "
+           "short, recovery would remove the file (%" PRIu64 " bytes)",
+           tool_header_result_str(hr), seg->file.size);
+    return;
+  }
+  seg->state = TOOL_SEG_CORRUPT;
+  report(log, seg, 0, TOOL_PROBLEM_CORRUPT, "file header: %s",
+         tool_header_result_str(hr));
+}
+
+static int
+scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
+{
+  struct tool_file *f = &seg->file;
+  enum tool_header_result hr;
+  enum tool_frame_result res;
+  struct tool_frame fr;
+  uint32_t version;
+  uint64_t off = MRLOG_FILE_HEADER_SIZE, next;
+  bool inconsistent;
+
+  hr = tool_header_check(f, seg->segno, &version);
+  if (hr == TOOL_HEADER_BAD_VERSION) {
+    seg->state = TOOL_SEG_VERSION;
+    tool_warn("%s/%s: format version %" PRIu32 " is not supported (this "
+              "tool reads versions %u to %u)", log->path, seg->name, version,
+              TOOL_FORMAT_VERSION_MIN, TOOL_FORMAT_VERSION_MAX);
+    return TOOL_EXIT_VERSION;
+  }
+  seg->version = hr == TOOL_HEADER_OK ? version : 0;
+  if (hr != TOOL_HEADER_OK) {
+    bad_header(log, seg, last, hr);
+    return 0;
+  }
+  seg->end = off;
+  while (off < f->size) {
+    res = tool_scan_frames(log, seg, &off, &inconsistent);
+    if (inconsistent) {
+      seg->state = TOOL_SEG_CORRUPT;
+      report(log, seg, log->replay.problem_off, TOOL_PROBLEM_CORRUPT,
+             "inconsistent operation in the frame at offset %" PRIu64 ": %s",
+             seg->last_frame, log->replay.problem);
+      continue;
+    }
+    if (off >= f->size)
+      break;
+    if (tool_zeros_to_end(f, off)) { /* invariant 2 */
+      seg->zero_bytes = f->size - off;
+      if (seg->state == TOOL_SEG_OK)
+        seg->state = TOOL_SEG_ZERO_ROOM;
+      if (last) {
+        log->tail = TOOL_TAIL_ZERO_ROOM;
+        log->tail_seg = seg;
+        log->tail_off = off;
+      }
+      break;
+    }
+    if (last && !tool_frame_witnessed(f, seg->segno, off)) {
+      tail_cut(log, seg, off, res);
+      break;
+    }
+    next = tool_frame_next_valid(f, seg->segno, off + 1, &fr);
+    seg->state = TOOL_SEG_CORRUPT;
+    report(log, seg, off, TOOL_PROBLEM_CORRUPT, "%s (%s); %" PRIu64 " bytes "
+           "skipped, to %s", tool_frame_result_str(res),
+           last ? "a later frame shows it was synced"
+                : "not the last segment",
+           next - off, next < f->size ? "the next valid frame"
+                                      : "the end of the file");
+    off = next;
+  }
+  return 0;
+}
+
+int
+tool_log_scan(struct tool_log *log)
+{
+  size_t i, last = 0;
+  int rc = 0;
+
+  for (i = 0; i < log->nsegs; i++)
+    if (log->segs[i]->file.fd >= 0)
+      last = i;
+  for (i = 0; i < log->nsegs && rc == 0; i++) {
+    struct tool_seg *seg = log->segs[i];
+
+    if (seg->state == TOOL_SEG_VANISHED) {
+      report(log, seg, 0, TOOL_PROBLEM_NOTE, "deleted before it could be "
+             "read (by the cleaner of a running process); skipped");
+      continue;
+    }
+    seg->active = true;
+    rc = scan_segment(log, seg, i == last);
+    seg->active = false;
+    log->progress_base += seg->file.size;
+    progress(log, 0);
+    if (seg->file.shrank)
+      report(log, seg, seg->file.size, TOOL_PROBLEM_NOTE, "the file shrank "
+             "while it was read (a writer cut its zero-filled room)");
+    tool_seg_idle(seg);
+    if (seg->retained == 0 && i != last) /* tail --follow goes on there */
+      tool_file_close(&seg->file);
+  }
+  return rc;
+}
