@@ -263,6 +263,86 @@ rvisit(void *arg, uint64_t position, const void *data, size_t len)
   return 0;
 }
 
+/* The log's clock: a millisecond per call, so frames get distinct times
+ * and seek_time has something to tell apart.  Monotonic across reopens
+ * (it is never reset), as a wall clock would be. */
+static _Atomic uint64_t fuzz_ms = 1000000;
+
+static uint64_t
+fuzz_clock(void *arg)
+{
+  (void)arg;
+  return atomic_fetch_add(&fuzz_ms, 1);
+}
+
+/* Times seen by a timed walk of one queue. */
+struct tvisit {
+  size_t n;
+  uint64_t pos[MAX_OPS * MAX_BATCH];
+  uint64_t ms[MAX_OPS * MAX_BATCH];
+};
+
+static int
+tvisit(void *arg, uint64_t position, uint64_t unix_ms, const void *data,
+       size_t len)
+{
+  struct tvisit *t = arg;
+
+  (void)data;
+  (void)len;
+  CHECK(t->n < sizeof(t->pos) / sizeof(t->pos[0]));
+  t->pos[t->n] = position;
+  t->ms[t->n] = unix_ms;
+  t->n++;
+  return 0;
+}
+
+/* Record times of queue qi (after a barrier) against themselves: the timed
+ * walk sees the model's records, times never decrease, info's first and
+ * last times match, and seek_time finds, for every record's time and the
+ * times around it, the first record framed at or after it. */
+static void
+check_times(mrlog *log, int qi)
+{
+  static struct tvisit t;
+  const struct mq *q = &model[qi];
+  struct mrlog_queue_info info;
+  uint64_t pos;
+  size_t i, j;
+
+  t.n = 0;
+  CHECK(mrlog_range_time(log, names[qi], 0, UINT64_MAX, tvisit, &t) == 0);
+  CHECK(t.n == q->n);
+  for (i = 0; i < t.n; i++) {
+    CHECK(t.pos[i] == q->r[i].pos);
+    CHECK(i == 0 || t.ms[i] >= t.ms[i - 1]);
+  }
+  CHECK(mrlog_queue_info(log, names[qi], &info) == 0);
+  CHECK(info.first_time_ms == (t.n ? t.ms[0] : 0));
+  CHECK(info.last_time_ms == (t.n ? t.ms[t.n - 1] : 0));
+  if (t.n == 0) {
+    CHECK(mrlog_seek_time(log, names[qi], 0, &pos) == MRLOG_ENODATA);
+    return;
+  }
+  for (i = 0; i < t.n; i++) {
+    /* The first record with a time >= t.ms[i], and >= t.ms[i] + 1. */
+    for (j = 0; j < t.n && t.ms[j] < t.ms[i]; j++)
+      ;
+    CHECK(mrlog_seek_time(log, names[qi], t.ms[i], &pos) == 0);
+    CHECK(pos == t.pos[j]);
+    for (j = i; j < t.n && t.ms[j] <= t.ms[i]; j++)
+      ;
+    if (j == t.n) {
+      CHECK(mrlog_seek_time(log, names[qi], t.ms[i] + 1, &pos) ==
+            MRLOG_ENODATA);
+    } else {
+      CHECK(mrlog_seek_time(log, names[qi], t.ms[i] + 1, &pos) == 0);
+      CHECK(pos == t.pos[j]);
+    }
+  }
+  CHECK(mrlog_seek_time(log, names[qi], 0, &pos) == 0 && pos == t.pos[0]);
+}
+
 static void
 barrier(mrlog *log)
 {
@@ -298,6 +378,7 @@ check_queue(mrlog *log, int qi)
   CHECK(info.first_position == (q->n ? q->r[0].pos : q->next));
   CHECK(mrlog_range(log, names[qi], 0, UINT64_MAX, rvisit, &v) == 0);
   CHECK(v.visited == q->n && v.idx == q->n && v.bytes == bytes);
+  check_times(log, qi);
 }
 
 static int
@@ -407,6 +488,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   pol.fsync_interval_ms = (flags & 4) ? 5 : 0;
   pol.memory_limit = 64u << 20;
   pol.cleaner_interval_ms = (flags & 8) ? 1 : 1000;
+  pol.now_ms = fuzz_clock;
   open_log(&pol, &log);
 
   while (in.i < in.n && ops < MAX_OPS) {
