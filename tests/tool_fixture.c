@@ -3,13 +3,26 @@
  * API only (include/mrlog.h), prints the library's own view of a log in
  * the formats `mrlog stat --json` and `mrlog dump` use, and does the byte
  * surgery the test needs.  Every mode that opens a log changes it (open
- * writes a new segment), so the test runs those on copies.
+ * writes a new segment), so the test runs those on copies.  The modes on
+ * record times (times, stepback, tfollow-*) and the fake clock are in
+ * tool_fixture_times.c.
  *
  *   build DIR                 a log with several queues, gaps, truncations,
  *                             a deleted and recreated queue, batches,
  *                             0-byte and > 64 KiB records, many segments
+ *   times DIR                 a log whose records have known times (a fake
+ *                             clock): a version 1 segment first (its
+ *                             records take its mtime), times across
+ *                             queues, segments, midnight UTC and a reopen,
+ *                             a clock that steps back (clamped times)
+ *   stepback DIR              a log written byte by byte whose TIME
+ *                             operations go back (readers clamp them)
  *   expect DIR                each queue as a line of stat --json (no id)
- *   expect-dump DIR FMT [Q [FROM [TO]]]   the records, as mrlog dump
+ *   expect-dump DIR FMT [Q [FROM [TO [SINCE [UNTIL]]]]]
+ *                             the records, as mrlog dump prints them, with
+ *                             their times (mrlog_range_time); Q "-": every
+ *                             queue; SINCE/UNTIL (unix ms): the window,
+ *                             found with mrlog_seek_time
  *   open DIR                  "STATUS discarded=N" of mrlog_open
  *   hold DIR READY            opens DIR (new), appends, writes its pid to
  *                             READY, holds the log until READY is removed
@@ -18,12 +31,17 @@
  *                             and recreates f, while tail --follow runs,
  *                             printing into OUT (read to keep in step)
  *   follow-expect             what tail --queue f prints for those two
+ *                             (they use a fake clock: the times are known)
+ *   tfollow-setup DIR         queue f (3 records, 1 s apart) and queue o
+ *   tfollow-write DIR         appends a record a second to f (and some to
+ *                             o), the clock stepping back once, while tail
+ *                             --follow --since/--until runs
  *   flip FILE OFFSET          inverts one byte
  *   set-version FILE V        rewrites a segment header's version (and crc)
  *
  * Exit status 0, or 1 with a message on stderr.
  */
-#include "mrlog.h"
+#include "tool_fixture.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,8 +58,8 @@
 #define FOLLOW_ONE 100   /* appended to the first incarnation */
 #define FOLLOW_TWO 50    /* appended to the second one */
 
-static void
-die(const char *fmt, ...)
+void
+fx_die(const char *fmt, ...)
 {
   va_list ap;
 
@@ -53,11 +71,11 @@ die(const char *fmt, ...)
   exit(1);
 }
 
-static void
-check(int rc, const char *what)
+void
+fx_check(int rc, const char *what)
 {
   if (rc != 0 && rc != MRLOG_DUPLICATE)
-    die("%s: %s", what, mrlog_strerror(rc));
+    fx_die("%s: %s", what, mrlog_strerror(rc));
 }
 
 static mrlog *
@@ -68,7 +86,7 @@ open_log(const char *dir, uint64_t segment_bytes)
 
   mrlog_policy_init(&policy);
   policy.segment_bytes = segment_bytes;
-  check(mrlog_open(dir, &policy, &log), dir);
+  fx_check(mrlog_open(dir, &policy, &log), dir);
   return log;
 }
 
@@ -80,36 +98,36 @@ payload(size_t len, unsigned seed, uint64_t pos)
   size_t i;
 
   if (p == NULL)
-    die("out of memory");
+    fx_die("out of memory");
   for (i = 0; i < len; i++)
     p[i] = (uint8_t)(seed * 131u + pos * 31u + i * 7u + (i >> 8));
   return p;
 }
 
-static void
-create(mrlog *log, const char *q)
+void
+fx_create(mrlog *log, const char *q)
 {
-  check(mrlog_wait(mrlog_create_queue(log, q, NULL, NULL), NULL), q);
+  fx_check(mrlog_wait(mrlog_create_queue(log, q, NULL, NULL), NULL), q);
 }
 
 /* Appends len bytes at pos (NULL: next); waits unless wait is false. */
-static void
-append(mrlog *log, const char *q, const uint64_t *pos, size_t len,
-       unsigned seed, uint64_t at, bool wait)
+void
+fx_append(mrlog *log, const char *q, const uint64_t *pos, size_t len,
+          unsigned seed, uint64_t at, bool wait)
 {
   uint8_t *p = payload(len, seed, at);
   mrlog_future *f = mrlog_append(log, q, pos, p, len, NULL, NULL);
 
   free(p);
   if (wait)
-    check(mrlog_wait(f, NULL), q);
+    fx_check(mrlog_wait(f, NULL), q);
   else
     mrlog_forget(f);
 }
 
-static void
-batch(mrlog *log, const char *q, const size_t *lens, size_t n, unsigned seed,
-      uint64_t first)
+void
+fx_batch(mrlog *log, const char *q, const size_t *lens, size_t n,
+         unsigned seed, uint64_t first)
 {
   struct iovec *v = calloc(n, sizeof(*v));
   size_t i;
@@ -118,17 +136,17 @@ batch(mrlog *log, const char *q, const size_t *lens, size_t n, unsigned seed,
     v[i].iov_base = payload(lens[i], seed, first + i);
     v[i].iov_len = lens[i];
   }
-  check(mrlog_wait(mrlog_append_batch(log, q, NULL, v, n, NULL, NULL), NULL),
-        q);
+  fx_check(mrlog_wait(mrlog_append_batch(log, q, NULL, v, n, NULL, NULL),
+                      NULL), q);
   for (i = 0; i < n; i++)
     free(v[i].iov_base);
   free(v);
 }
 
-static void
-truncate_at(mrlog *log, const char *q, uint64_t pos)
+void
+fx_truncate_at(mrlog *log, const char *q, uint64_t pos)
 {
-  check(mrlog_wait(mrlog_truncate(log, q, pos, NULL, NULL), NULL), q);
+  fx_check(mrlog_wait(mrlog_truncate(log, q, pos, NULL, NULL), NULL), q);
 }
 
 static void
@@ -139,54 +157,55 @@ build(const char *dir)
   uint64_t pos;
   mrlog *log = open_log(dir, 4096);
 
-  create(log, "alpha");
-  create(log, "beta");
-  create(log, "gamma");
-  create(log, "big");
-  create(log, "empty");
-  create(log, "tmp");
-  create(log, ODD_NAME);
+  fx_create(log, "alpha");
+  fx_create(log, "beta");
+  fx_create(log, "gamma");
+  fx_create(log, "big");
+  fx_create(log, "empty");
+  fx_create(log, "tmp");
+  fx_create(log, ODD_NAME);
   /* alpha: 20 waited appends (a frame each), 20 in flight together. */
   for (i = 0; i < 40; i++)
-    append(log, "alpha", NULL, (i * 37) % 300, 1, i, i < 20);
-  check(mrlog_wait(mrlog_sync(log, NULL, NULL), NULL), "sync");
+    fx_append(log, "alpha", NULL, (i * 37) % 300, 1, i, i < 20);
+  fx_check(mrlog_wait(mrlog_sync(log, NULL, NULL), NULL), "sync");
   /* beta: explicit positions with gaps. */
   for (pos = 5; pos <= 1000; pos = pos == 5 ? 6 : pos == 6 ? 10 : pos * 10)
-    append(log, "beta", &pos, 10 + pos % 7, 2, pos, true);
+    fx_append(log, "beta", &pos, 10 + pos % 7, 2, pos, true);
   /* gamma: a batch (a 0-byte record first), then truncation past next. */
   for (i = 0; i < 20; i++)
     lens[i] = i * 13;
-  batch(log, "gamma", lens, 20, 3, 0);
-  truncate_at(log, "gamma", 5000);
-  append(log, "gamma", NULL, 12, 3, 5001, true);
+  fx_batch(log, "gamma", lens, 20, 3, 0);
+  fx_truncate_at(log, "gamma", 5000);
+  fx_append(log, "gamma", NULL, 12, 3, 5001, true);
   /* big: records over 64 KiB, alone and in a batch, and 0-byte ones. */
-  append(log, "big", NULL, 70000, 4, 0, true);
-  batch(log, "big", big, 3, 4, 1);
-  append(log, "big", NULL, 0, 4, 4, true);
-  batch(log, ODD_NAME, small, 3, 5, 0);
-  truncate_at(log, "alpha", 9);
-  truncate_at(log, "beta", 6);
+  fx_append(log, "big", NULL, 70000, 4, 0, true);
+  fx_batch(log, "big", big, 3, 4, 1);
+  fx_append(log, "big", NULL, 0, 4, 4, true);
+  fx_batch(log, ODD_NAME, small, 3, 5, 0);
+  fx_truncate_at(log, "alpha", 9);
+  fx_truncate_at(log, "beta", 6);
   /* A queue deleted and created again; one deleted for good. */
-  append(log, "tmp", NULL, 7, 6, 0, true);
-  check(mrlog_wait(mrlog_delete_queue(log, "tmp", NULL, NULL), NULL), "tmp");
-  create(log, "tmp");
+  fx_append(log, "tmp", NULL, 7, 6, 0, true);
+  fx_check(mrlog_wait(mrlog_delete_queue(log, "tmp", NULL, NULL), NULL),
+           "tmp");
+  fx_create(log, "tmp");
   for (i = 0; i < 3; i++)
-    append(log, "tmp", NULL, 20 + i, 7, i, true);
-  create(log, "gone");
-  append(log, "gone", NULL, 5, 8, 0, true);
-  check(mrlog_wait(mrlog_delete_queue(log, "gone", NULL, NULL), NULL),
-        "gone");
-  check(mrlog_close(log), "close");
+    fx_append(log, "tmp", NULL, 20 + i, 7, i, true);
+  fx_create(log, "gone");
+  fx_append(log, "gone", NULL, 5, 8, 0, true);
+  fx_check(mrlog_wait(mrlog_delete_queue(log, "gone", NULL, NULL), NULL),
+           "gone");
+  fx_check(mrlog_close(log), "close");
 
   /* Reopened: every segment's checkpoint restates the queues. */
   log = open_log(dir, 4096);
   for (i = 40; i < 70; i++)
-    append(log, "alpha", NULL, 50 + i, 1, i, true);
-  truncate_at(log, "alpha", 45);
+    fx_append(log, "alpha", NULL, 50 + i, 1, i, true);
+  fx_truncate_at(log, "alpha", 45);
   pos = 2000;
-  append(log, "beta", &pos, 3, 2, pos, true);
-  truncate_at(log, ODD_NAME, 0);
-  check(mrlog_close(log), "close");
+  fx_append(log, "beta", &pos, 3, 2, pos, true);
+  fx_truncate_at(log, ODD_NAME, 0);
+  fx_check(mrlog_close(log), "close");
 }
 
 static int
@@ -216,7 +235,7 @@ sorted_names(mrlog *log)
 {
   struct names ns = { NULL, 0 };
 
-  check(mrlog_list_queues(log, add_name, &ns), "list");
+  fx_check(mrlog_list_queues(log, add_name, &ns), "list");
   if (ns.n > 0)
     qsort(ns.v, ns.n, sizeof(*ns.v), cmp_str);
   return ns;
@@ -275,6 +294,20 @@ text_bytes(const uint8_t *p, size_t n, bool name)
   }
 }
 
+/* ISO 8601 UTC with ms, through the C library (tools/ has its own). */
+static void
+iso(char *buf, size_t n, uint64_t ms)
+{
+  time_t secs = (time_t)(ms / 1000);
+  struct tm tm;
+  size_t k;
+
+  if (gmtime_r(&secs, &tm) == NULL)
+    fx_die("gmtime_r(%" PRIu64 ")", ms);
+  k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(buf + k, n - k, ".%03uZ", (unsigned)(ms % 1000));
+}
+
 static void
 expect(const char *dir)
 {
@@ -284,40 +317,55 @@ expect(const char *dir)
   size_t i;
 
   for (i = 0; i < ns.n; i++) {
-    check(mrlog_queue_info(log, ns.v[i], &info), ns.v[i]);
+    fx_check(mrlog_queue_info(log, ns.v[i], &info), ns.v[i]);
     fputs("    {\"name\": \"", stdout);
     json_bytes((const uint8_t *)ns.v[i], strlen(ns.v[i]));
     printf("\", \"first_position\": %" PRIu64 ", \"next_position\": %" PRIu64
-           ", \"records\": %" PRIu64 ", \"bytes\": %" PRIu64 "}\n",
-           info.first_position, info.next_position, info.records, info.bytes);
+           ", \"records\": %" PRIu64 ", \"bytes\": %" PRIu64
+           ", \"first_time_ms\": %" PRIu64 ", \"last_time_ms\": %" PRIu64
+           "}\n", info.first_position, info.next_position, info.records,
+           info.bytes, info.first_time_ms, info.last_time_ms);
   }
   free_names(&ns);
-  check(mrlog_close(log), "close");
+  fx_check(mrlog_close(log), "close");
 }
+
+#define STOP 2 /* a visitor's stop value (not a status fx_check accepts) */
 
 struct dump {
   const char *queue;
   char format;
+  uint64_t since; /* times >= since ... */
+  uint64_t until; /* ... and < until */
 };
 
 static int
-print_record(void *arg, uint64_t position, const void *data, size_t len)
+print_record(void *arg, uint64_t position, uint64_t unix_ms, const void *data,
+             size_t len)
 {
   const struct dump *d = arg;
   const uint8_t *p = data;
+  char when[64];
   size_t i, j;
 
+  if (unix_ms < d->since)
+    fx_die("mrlog_seek_time(%" PRIu64 ") gave %s %" PRIu64 " at %" PRIu64,
+        d->since, d->queue, position, unix_ms);
+  if (unix_ms >= d->until)
+    return STOP; /* times never decrease: no later record is in the window */
+  iso(when, sizeof(when), unix_ms);
   if (d->format == 'j') {
     fputs("{\"queue\": \"", stdout);
     json_bytes((const uint8_t *)d->queue, strlen(d->queue));
-    printf("\", \"position\": %" PRIu64 ", \"len\": %zu, \"data\": \"",
-           position, len);
+    printf("\", \"position\": %" PRIu64 ", \"time_ms\": %" PRIu64
+           ", \"time\": \"%s\", \"len\": %zu, \"data\": \"", position,
+           unix_ms, when, len);
     json_bytes(p, len);
     fputs("\"}\n", stdout);
     return 0;
   }
   text_bytes((const uint8_t *)d->queue, strlen(d->queue), true);
-  printf(" %" PRIu64 " %zu:", position, len);
+  printf(" %" PRIu64 " %s %zu:", position, when, len);
   if (d->format == 't') {
     putchar(' ');
     text_bytes(p, len, false);
@@ -343,23 +391,37 @@ print_record(void *arg, uint64_t position, const void *data, size_t len)
   return 0;
 }
 
+/* The records of queue (NULL: every queue) with from <= position < to
+ * framed at since <= time < until: mrlog_seek_time finds the first one,
+ * mrlog_range_time visits them until the first past the window. */
 static void
 expect_dump(const char *dir, const char *format, const char *queue,
-            uint64_t from, uint64_t to)
+            uint64_t from, uint64_t to, uint64_t since, uint64_t until)
 {
   mrlog *log = open_log(dir, 0);
   struct names ns = sorted_names(log);
-  struct dump d = { NULL, format[0] };
+  struct dump d = { NULL, format[0], since, until };
+  uint64_t start, at;
   size_t i;
+  int rc;
 
   for (i = 0; i < ns.n; i++) {
     if (queue != NULL && strcmp(queue, ns.v[i]) != 0)
       continue;
     d.queue = ns.v[i];
-    check(mrlog_range(log, ns.v[i], from, to, print_record, &d), ns.v[i]);
+    start = from;
+    rc = mrlog_seek_time(log, ns.v[i], since, &at);
+    if (rc == MRLOG_ENODATA)
+      continue; /* every record is older */
+    fx_check(rc, ns.v[i]);
+    if (at > start)
+      start = at;
+    rc = mrlog_range_time(log, ns.v[i], start, to, print_record, &d);
+    if (rc != STOP)
+      fx_check(rc, ns.v[i]);
   }
   free_names(&ns);
-  check(mrlog_close(log), "close");
+  fx_check(mrlog_close(log), "close");
 }
 
 static void
@@ -373,9 +435,9 @@ open_only(const char *dir)
     printf("%s\n", mrlog_err_name(rc));
     return;
   }
-  check(mrlog_stats(log, &st), "stats");
+  fx_check(mrlog_stats(log, &st), "stats");
   printf("OK discarded=%" PRIu64 "\n", st.discarded_tail_bytes);
-  check(mrlog_close(log), "close");
+  fx_check(mrlog_close(log), "close");
 }
 
 static void
@@ -395,20 +457,20 @@ hold(const char *dir, const char *ready)
   FILE *f;
   int i;
 
-  create(log, "h");
+  fx_create(log, "h");
   for (i = 0; i < 5; i++)
-    append(log, "h", NULL, 30 + i, 9, (uint64_t)i, true);
+    fx_append(log, "h", NULL, 30 + i, 9, (uint64_t)i, true);
   snprintf(tmp, sizeof(tmp), "%s.tmp", ready);
   f = fopen(tmp, "w");
   if (f == NULL)
-    die("%s: %s", tmp, strerror(errno));
+    fx_die("%s: %s", tmp, strerror(errno));
   fprintf(f, "%ld\n", (long)getpid());
   if (fclose(f) != 0 || rename(tmp, ready) != 0)
-    die("%s: %s", ready, strerror(errno));
+    fx_die("%s: %s", ready, strerror(errno));
   /* A deadlock guard only: the test removes READY within seconds. */
   for (i = 0; i < 120 * 100 && access(ready, F_OK) == 0; i++)
     sleep_ms(10);
-  check(mrlog_close(log), "close");
+  fx_check(mrlog_close(log), "close");
 }
 
 /* The payload of record pos of incarnation inc of queue f: printable. */
@@ -424,28 +486,37 @@ follow_payload(char *buf, int inc, uint64_t pos)
   return len;
 }
 
+/* The time record pos of incarnation inc of queue f is framed at (the
+ * fake clock): increasing, so never clamped. */
+static uint64_t
+follow_time(int inc, uint64_t pos)
+{
+  return T0 + (uint64_t)(inc - 1) * HOUR + pos * 10;
+}
+
 static void
 follow_append(mrlog *log, int inc, uint64_t pos)
 {
   char buf[512];
   size_t len = follow_payload(buf, inc, pos);
 
-  check(mrlog_wait(mrlog_append(log, "f", NULL, buf, len, NULL, NULL), NULL),
-        "f");
+  fx_set_now(follow_time(inc, pos));
+  fx_check(mrlog_wait(mrlog_append(log, "f", NULL, buf, len, NULL, NULL),
+                      NULL), "f");
 }
 
 static void
 follow_setup(const char *dir)
 {
-  mrlog *log = open_log(dir, 4096);
+  mrlog *log = fx_open_timed(dir, 4096);
   uint64_t i;
 
-  create(log, "f");
-  create(log, "other");
+  fx_create(log, "f");
+  fx_create(log, "other");
   for (i = 0; i < FOLLOW_FIRST; i++)
     follow_append(log, 1, i);
-  append(log, "other", NULL, 100, 10, 0, true);
-  check(mrlog_close(log), "close");
+  fx_append(log, "other", NULL, 100, 10, 0, true);
+  fx_check(mrlog_close(log), "close");
 }
 
 /* Waits until FILE has at least n lines (tail has printed them). */
@@ -467,7 +538,7 @@ wait_lines(const char *file, long n)
       return;
     sleep_ms(5);
   }
-  die("%s: %ld lines after 60 s, waiting for %ld", file, lines, n);
+  fx_die("%s: %ld lines after 60 s, waiting for %ld", file, lines, n);
 }
 
 /* Before it truncates or deletes records, waits until tail has printed
@@ -483,40 +554,43 @@ follow_write(const char *dir, const char *out)
   mrlog_policy_init(&policy);
   policy.segment_bytes = 4096;
   policy.cleaner_interval_ms = 10; /* delete segments while tail runs */
-  check(mrlog_open(dir, &policy, &log), dir);
+  policy.now_ms = fx_fake_clock;
+  fx_check(mrlog_open(dir, &policy, &log), dir);
   for (i = FOLLOW_FIRST; i < FOLLOW_FIRST + FOLLOW_ONE; i++) {
     follow_append(log, 1, i);
     if (i % 10 == 0)
-      append(log, "other", NULL, 300, 10, other++, true);
+      fx_append(log, "other", NULL, 300, 10, other++, true);
     if (i == 60) { /* the segments before are deletable after this */
       wait_lines(out, 41);
-      truncate_at(log, "f", 40);
-      truncate_at(log, "other", other - 1);
+      fx_truncate_at(log, "f", 40);
+      fx_truncate_at(log, "other", other - 1);
     }
   }
   wait_lines(out, FOLLOW_FIRST + FOLLOW_ONE);
-  check(mrlog_wait(mrlog_delete_queue(log, "f", NULL, NULL), NULL), "f");
-  truncate_at(log, "other", other - 1);
-  create(log, "f");
+  fx_check(mrlog_wait(mrlog_delete_queue(log, "f", NULL, NULL), NULL), "f");
+  fx_truncate_at(log, "other", other - 1);
+  fx_create(log, "f");
   for (i = 0; i < FOLLOW_TWO; i++)
     follow_append(log, 2, i);
-  check(mrlog_close(log), "close");
+  fx_check(mrlog_close(log), "close");
 }
 
 static void
 follow_expect(void)
 {
-  char buf[512];
+  char buf[512], when[64];
   uint64_t i;
   size_t len;
 
   for (i = 0; i < FOLLOW_FIRST + FOLLOW_ONE; i++) {
     len = follow_payload(buf, 1, i);
-    printf("f %" PRIu64 " %zu: %s\n", i, len, buf);
+    iso(when, sizeof(when), follow_time(1, i));
+    printf("f %" PRIu64 " %s %zu: %s\n", i, when, len, buf);
   }
   for (i = 0; i < FOLLOW_TWO; i++) {
     len = follow_payload(buf, 2, i);
-    printf("f %" PRIu64 " %zu: %s\n", i, len, buf);
+    iso(when, sizeof(when), follow_time(2, i));
+    printf("f %" PRIu64 " %s %zu: %s\n", i, when, len, buf);
   }
 }
 
@@ -528,16 +602,16 @@ patch(const char *file, long off, const uint8_t *bytes, size_t n, bool flip)
   int fd = open(file, O_RDWR);
 
   if (fd < 0 || n > sizeof(old) || pread(fd, old, n, off) != (ssize_t)n)
-    die("%s: cannot read %zu bytes at %ld", file, n, off);
+    fx_die("%s: cannot read %zu bytes at %ld", file, n, off);
   for (i = 0; i < n; i++)
     old[i] = flip ? (uint8_t)~old[i] : bytes[i];
   if (pwrite(fd, old, n, off) != (ssize_t)n || close(fd) != 0)
-    die("%s: cannot write", file);
+    fx_die("%s: cannot write", file);
 }
 
 /* CRC-32C, bitwise (the header's crc must match for a version error). */
-static uint32_t
-crc32c(const uint8_t *p, size_t n)
+uint32_t
+fx_crc32c(const uint8_t *p, size_t n)
 {
   uint32_t crc = 0xffffffffu;
   size_t i;
@@ -559,10 +633,10 @@ set_version(const char *file, uint32_t version)
   int fd = open(file, O_RDONLY), i;
 
   if (fd < 0 || pread(fd, h, 32, 0) != 32 || close(fd) != 0)
-    die("%s: cannot read its header", file);
+    fx_die("%s: cannot read its header", file);
   for (i = 0; i < 4; i++)
     h[8 + i] = (uint8_t)(version >> (8 * i));
-  crc = crc32c(h, 28);
+  crc = fx_crc32c(h, 28);
   for (i = 0; i < 4; i++)
     h[28 + i] = (uint8_t)(crc >> (8 * i));
   patch(file, 0, h, 32, false);
@@ -577,7 +651,7 @@ number(const char *s)
   errno = 0;
   v = strtoull(s, &end, 10);
   if (errno != 0 || *end != '\0' || end == s)
-    die("not a number: %s", s);
+    fx_die("not a number: %s", s);
   return (uint64_t)v;
 }
 
@@ -590,10 +664,17 @@ main(int argc, char **argv)
     build(argv[2]);
   else if (strcmp(mode, "expect") == 0 && argc == 3)
     expect(argv[2]);
-  else if (strcmp(mode, "expect-dump") == 0 && argc >= 4 && argc <= 7)
-    expect_dump(argv[2], argv[3], argc > 4 ? argv[4] : NULL,
+  else if (strcmp(mode, "times") == 0 && argc == 3)
+    fx_times_build(argv[2]);
+  else if (strcmp(mode, "stepback") == 0 && argc == 3)
+    fx_stepback_build(argv[2]);
+  else if (strcmp(mode, "expect-dump") == 0 && argc >= 4 && argc <= 9)
+    expect_dump(argv[2], argv[3],
+                argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : NULL,
                 argc > 5 ? number(argv[5]) : 0,
-                argc > 6 ? number(argv[6]) : UINT64_MAX);
+                argc > 6 ? number(argv[6]) : UINT64_MAX,
+                argc > 7 ? number(argv[7]) : 0,
+                argc > 8 ? number(argv[8]) : UINT64_MAX);
   else if (strcmp(mode, "open") == 0 && argc == 3)
     open_only(argv[2]);
   else if (strcmp(mode, "hold") == 0 && argc == 4)
@@ -604,13 +685,17 @@ main(int argc, char **argv)
     follow_write(argv[2], argv[3]);
   else if (strcmp(mode, "follow-expect") == 0 && argc == 2)
     follow_expect();
+  else if (strcmp(mode, "tfollow-setup") == 0 && argc == 3)
+    fx_tfollow_setup(argv[2]);
+  else if (strcmp(mode, "tfollow-write") == 0 && argc == 3)
+    fx_tfollow_write(argv[2]);
   else if (strcmp(mode, "flip") == 0 && argc == 4)
     patch(argv[2], (long)number(argv[3]), NULL, 1, true);
   else if (strcmp(mode, "set-version") == 0 && argc == 4)
     set_version(argv[2], (uint32_t)number(argv[3]));
   else
-    die("usage: see the comment at the top of tests/tool_fixture.c");
+    fx_die("usage: see the comment at the top of tests/tool_fixture.c");
   if (fflush(stdout) != 0)
-    die("write error");
+    fx_die("write error");
   return 0;
 }

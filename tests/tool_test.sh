@@ -6,12 +6,17 @@
 # ($top_builddir); everything it writes goes to a temporary directory.
 #
 # Covers: usage, --help and exit codes; stat and dump agree with the
-# library (every format, --queue/--from/--to); tail without --follow;
-# verify 0/1/2 with the offsets reported, and recovery agreeing; a newer
-# format version; stat and verify change nothing (checksums), create no
-# LOCK, and see a log held open by a running process; tail --follow --max
-# while a process appends across rotations, truncates, deletes and
-# recreates the queue; mrlog bench.
+# library (every format, --queue/--from/--to, record times); tail without
+# --follow; record times on a log written with a fake clock: stat's
+# first/last times, dump and tail --since/--until (unix ms and ISO 8601
+# forms) against mrlog_seek_time/mrlog_range_time, a clock stepping back,
+# a version 1 segment (its mtime), bad times (64); verify 0/1/2 with the
+# offsets reported, and recovery agreeing; a newer format version; stat
+# and verify change nothing (checksums), create no LOCK, and see a log
+# held open by a running process; tail --follow --max while a process
+# appends across rotations, truncates, deletes and recreates the queue;
+# tail --follow --since/--until while a process appends with a fake clock;
+# mrlog bench.
 set -euo pipefail
 
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -35,6 +40,12 @@ fail() {
 }
 
 ok() { echo "ok: $*"; }
+
+guard=()
+if command -v timeout >/dev/null 2>&1; then
+  guard=(timeout 120) # a deadlock guard only
+fi
+MAX=18446744073709551615
 
 # run WANT CMD...: runs CMD with stdout in $work/out and stderr in
 # $work/err, and checks its exit status.
@@ -63,10 +74,15 @@ sums() {
     find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
 }
 
+# lines FILE N: FILE has N lines.
+lines() {
+  [[ $(wc -l <"$1") == "$2" ]] || { cat "$1"; fail "$1: expected $2 lines"; }
+}
+
 # same FILE1 FILE2 WHAT
 same() {
   cmp -s "$1" "$2" || {
-    diff "$1" "$2" | head -40
+    diff "$1" "$2" | head -40 || true # diff exits 1: go on to the message
     fail "$3"
   }
 }
@@ -201,8 +217,9 @@ run 0 "$M" dump "$log"
 same "$work/out" "$work/dump.text" "dump's default format is not text"
 valid_json "$work/dump.json" lines
 [[ $(wc -l <"$work/dump.text") -ge 30 ]] || fail "too few records dumped"
-grep -q '^big [0-9]* 0: $' "$work/dump.text" || fail "no 0-byte record"
-grep -q '^big [0-9]* 102400:$' "$work/dump.hex" || fail "no > 64 KiB record"
+iso='[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z'
+grep -qE "^big [0-9]+ $iso 0: \$" "$work/dump.text" || fail "no 0-byte record"
+grep -qE "^big [0-9]+ $iso 102400:\$" "$work/dump.hex" || fail "no > 64 KiB record"
 ok "dump (text, hex, json) agrees with mrlog_range"
 
 # --queue, --from (inclusive), --to (exclusive).
@@ -214,7 +231,7 @@ check_range() { # QUEUE FROM TO FORMAT
 }
 check_range beta 10 1000 text
 [[ $(wc -l <"$work/range.got") == 2 ]] || fail "beta [10, 1000) is 10 and 100"
-check_range beta 0 18446744073709551615 hex
+check_range beta 0 $MAX hex
 check_range alpha 50 60 json
 check_range alpha 60 50 text
 [[ ! -s "$work/range.got" ]] || fail "from > to must print nothing"
@@ -238,6 +255,149 @@ run 0 "$M" tail "$log" --queue alpha --from 60 --max 3 --format json
 same "$work/out" "$work/alpha.json3" "tail --from 60 --max 3"
 run 1 "$M" tail "$log" --queue nosuch
 ok "tail without --follow"
+
+# ---------------------------------------------------------------------------
+# Record times, on a log written with a fake clock (tool_fixture.c
+# times_build lists every record's time): a version 1 segment first, times
+# across queues, segments, midnight UTC and a reopen, a clock stepping back.
+# ---------------------------------------------------------------------------
+tlog=$work/times
+run 0 "$F" times "$tlog"
+cp -a "$tlog" "$work/tcopy" # -a keeps the version 1 segment's mtime
+run 0 "$M" stat --json "$tlog"
+valid_json "$work/out"
+contains "$work/out" '{"segment": "0000000000000001.mrlog", "number": 1, "version": 1,'
+grep '^    {"name": ' "$work/out" | sed 's/, "id": [0-9]*}/}/; s/,$//' \
+  >"$work/tqueues.got"
+run 0 "$F" expect "$work/tcopy"
+same "$work/tqueues.got" "$work/out" "stat --json times differ from mrlog_queue_info"
+# What the fixture wrote, stated without the library: old's first records
+# take the version 1 segment's mtime; a's first record after a truncation.
+contains "$work/tqueues.got" '{"name": "old", "first_position": 0, "next_position": 3, "records": 3, "bytes": 6, "first_time_ms": 1700000000500, "last_time_ms": 1700013600000}'
+contains "$work/tqueues.got" '"name": "a", "first_position": 1,'
+contains "$work/tqueues.got" '"first_time_ms": 1700000001999, "last_time_ms": 1700010007250}'
+run 0 "$M" stat "$tlog"
+grep -qE '^  old +0 +3 +3 +6  2023-11-14T22:13:20\.500Z  2023-11-15T02:00:00\.000Z$' \
+  "$work/out" || { cat "$work/out"; fail "stat: old's times"; }
+ok "stat: first and last record times agree with mrlog_queue_info"
+
+for fmt in text hex json; do
+  run 0 "$M" dump --format "$fmt" "$tlog"
+  cp "$work/out" "$work/tdump.$fmt"
+  run 0 "$F" expect-dump "$work/tcopy" "$fmt"
+  same "$work/tdump.$fmt" "$work/out" "dump --format $fmt: times differ from mrlog_range_time"
+done
+valid_json "$work/tdump.json" lines
+contains "$work/tdump.text" "old 0 2023-11-14T22:13:20.500Z 2: r0" # v1: mtime
+contains "$work/tdump.text" "old 2 2023-11-15T02:00:00.000Z 2: "
+contains "$work/tdump.text" "b 0 2023-11-14T22:13:20.500Z 9: " # clamped to it
+contains "$work/tdump.text" "b 3 2023-11-15T00:00:00.001Z 17: " # clock back
+contains "$work/tdump.text" "b 4 2023-11-15T01:00:07.250Z 18: " # reopened
+contains "$work/tdump.hex" "c 1 2023-11-14T22:13:21.001Z 0:"
+contains "$work/tdump.json" '{"queue": "old", "position": 1, "time_ms": 1700000000500, "time": "2023-11-14T22:13:20.500Z", "len": 2, "data": "r1"}'
+ok "dump: record times (version 1 mtime, clamped clock) agree with mrlog_range_time"
+
+# TIME operations that go back in the file (written byte by byte: the
+# library's writer never does): tool and library clamp them alike.
+run 0 "$F" stepback "$work/stepback"
+cp -a "$work/stepback" "$work/stepback.copy"
+run 0 "$M" verify "$work/stepback"
+for fmt in text json; do
+  run 0 "$M" dump --format "$fmt" "$work/stepback"
+  cp "$work/out" "$work/stepback.$fmt"
+  run 0 "$F" expect-dump "$work/stepback.copy" "$fmt"
+  same "$work/stepback.$fmt" "$work/out" "dump of TIME operations going back"
+done
+printf '%s\n' "s 0 2023-11-14T22:13:22.000Z 1: x" "s 1 2023-11-14T22:13:22.000Z 1: y" \
+  "s 2 2023-11-14T22:13:22.000Z 1: z" "s 3 2023-11-14T22:13:25.000Z 1: w" \
+  "s 4 2023-11-14T22:13:26.000Z 1: v" >"$work/stepback.expected"
+same "$work/stepback.text" "$work/stepback.expected" "TIME operations going back are clamped"
+run 0 "$M" stat --json "$work/stepback"
+contains "$work/out" '"first_time_ms": 1700000002000, "last_time_ms": 1700000006000,'
+check_window_sb() { # SINCE UNTIL ARGS...
+  local since=$1 until=$2
+  shift 2
+  run 0 "$M" dump "$@" "$work/stepback"
+  cp "$work/out" "$work/window.got"
+  run 0 "$F" expect-dump "$work/stepback.copy" text - 0 $MAX "$since" "$until"
+  same "$work/window.got" "$work/out" "dump $* of TIME operations going back"
+}
+check_window_sb 1700000001000 1700000002001 --since 2023-11-14T22:13:21Z \
+  --until 1700000002001
+lines "$work/window.got" 3
+check_window_sb 1700000004000 1700000006000 --since 1700000004000 \
+  --until 2023-11-14T23:13:26+01:00
+lines "$work/window.got" 1
+ok "TIME operations going back: clamped by tool and library alike"
+
+# check_window SINCE UNTIL QUEUE FROM TO FORMAT ARGS...: `mrlog dump ARGS`
+# prints what the library gives for that window (unix ms; QUEUE - for all).
+check_window() {
+  local since=$1 until=$2 q=$3 from=$4 to=$5 fmt=$6
+  shift 6
+  run 0 "$M" dump --format "$fmt" "$@" "$tlog"
+  cp "$work/out" "$work/window.got"
+  run 0 "$F" expect-dump "$work/tcopy" "$fmt" "$q" "$from" "$to" "$since" "$until"
+  same "$work/window.got" "$work/out" "dump $* differs from the library"
+}
+check_window 1700000001000 1700006400000 - 0 $MAX text \
+  --since 1700000001000 --until 1700006400000
+lines "$work/window.got" 7
+check_window 1700000001000 1700006400001 - 0 $MAX text \
+  --since 2023-11-14T22:13:21Z --until 2023-11-15T00:00:00.001Z
+lines "$work/window.got" 8
+check_window 1700006400000 $MAX - 0 $MAX json --since 2023-11-15
+lines "$work/window.got" 36
+check_window 0 1700006400000 - 0 $MAX hex --until 2023-11-15
+check_window 1700006400000 1700006400750 - 0 $MAX text \
+  --since 2023-11-15T01:00:00+01:00 --until 2023-11-14T20:00:00.750-04:00
+lines "$work/window.got" 3
+# Finer than a millisecond rounds up: the times are whole milliseconds.
+check_window 1700000000501 $MAX - 0 $MAX text --since 2023-11-14T22:13:20.5001Z
+check_window 1700000000500 1700000000001 - 0 $MAX text \
+  --since 2023-11-14T22:13:20.500Z --until 2023-11-14T22:13:20,0001+00:00
+lines "$work/window.got" 0
+check_window 1700000000500 1700000000501 - 0 $MAX text \
+  --since 2023-11-14T22:13:20.500Z --until 2023-11-14T22:13:20,5001Z
+lines "$work/window.got" 3 # old 0, old 1, b 0
+# With --queue, --from and --to: every condition applies.
+check_window 1700010002000 1700010003500 a 5 16 json --queue a --from 5 \
+  --to 16 --since 2023-11-15T01:00:02Z --until 1700010003500
+lines "$work/window.got" 4 # a 12 .. 15
+check_window 0 $MAX - 0 $MAX text --since 1960-01-01 # before the epoch: 0
+lines "$work/window.got" 46
+run 0 "$M" dump --until 1969-12-31T23:59:59Z "$tlog"
+lines "$work/out" 0
+run 0 "$M" dump --since 2024-02-29 "$tlog" # a leap day; after every record
+lines "$work/out" 0
+run 1 "$M" dump --queue nosuch --since 2023-11-15 "$tlog"
+# tail: the same windows.
+run 0 "$F" expect-dump "$work/tcopy" text b 0 $MAX 1700000001000 1700010000000
+cp "$work/out" "$work/tail.expected"
+run 0 "$M" tail "$tlog" --queue b --since 1700000001000 --until 2023-11-15T01:00:00Z
+same "$work/out" "$work/tail.expected" "tail --since --until"
+lines "$work/out" 3
+# --follow when the log's time has already reached --until: no waiting.
+run 0 "$F" expect-dump "$work/tcopy" text a 0 $MAX 0 1700006400000
+cp "$work/out" "$work/tail.expected"
+run 0 ${guard[@]+"${guard[@]}"} "$M" tail "$tlog" --queue a --follow --until 2023-11-15
+same "$work/out" "$work/tail.expected" "tail --follow --until (already reached)"
+ok "dump and tail --since/--until (unix ms, ISO 8601, zones, fractions, dates) agree with the library"
+
+for t in yesterday 2023-13-01 2023-02-29 2023-00-10 2023-11-31 \
+  2023-11-14T24:00:00Z 2023-11-14T22:60:00Z 2023-11-14T22:13:60Z \
+  2023-11-14T22:13 2023-11-14T22:13:20+0100 2023-11-14T22:13:20+24:00 \
+  "2023-11-14 22:13:20" 2023-11-14t22:13:20z 23-11-14 "" -5 +5 1.5 \
+  2023-11-14T22:13:20. 2023-11-14T22:13:20.1234567890Z 2023-11-14T22:13:20Zx \
+  99999999999999999999 " 1700000000000"; do
+  run 64 "$M" dump --since "$t" "$tlog"
+  contains "$work/err" "--since: not a time: '$t'"
+done
+run 64 "$M" dump --until 2023-11-14T22:13:20.Z "$tlog"
+contains "$work/err" "--until: not a time"
+run 64 "$M" tail "$tlog" --queue a --since 2023-02-30
+run 64 "$M" tail "$tlog" --queue a --follow --until tomorrow
+ok "bad --since/--until values: 64"
 
 run 0 "$M" verify "$log"
 contains "$work/out" "clean:"
@@ -295,6 +455,11 @@ if command -v flock >/dev/null 2>&1; then
   contains "$work/out" "$seg offset $last_frame: note: frame being written"
   run 0 "$M" stat --json "$work/torn"
   contains "$work/out" '"tail": {"state": "being_written", "needs_healing": false'
+  # flock's child (the sleep) would outlive it and keep our output pipe
+  # open: end it first.
+  for child in $(cat /proc/"$locker"/task/*/children 2>/dev/null); do
+    kill "$child" 2>/dev/null || true
+  done
   kill "$locker"
   wait "$locker" 2>/dev/null || true
   bg_pids=()
@@ -395,10 +560,6 @@ run 0 "$F" follow-expect
 cp "$work/out" "$work/follow.expected"
 want=$(wc -l <"$work/follow.expected")
 : >"$work/follow.got"
-guard=()
-if command -v timeout >/dev/null 2>&1; then
-  guard=(timeout 120) # a deadlock guard only
-fi
 ${guard[@]+"${guard[@]}"} "$M" tail "$work/follow" --queue f --follow --max "$want" \
   >"$work/follow.got" 2>"$work/follow.err" &
 tailer=$!
@@ -414,6 +575,43 @@ same "$work/follow.got" "$work/follow.expected" "tail --follow printed other rec
 contains "$work/follow.err" "queue f deleted"
 contains "$work/follow.err" "queue f created"
 ok "tail --follow --max $want across rotations, truncation and a recreated queue"
+
+# tail --follow --since (with --max) and --since --until (exiting by itself
+# once the log's time reaches --until), while a process appends a record a
+# second to f with a fake clock that steps back once.
+run 0 "$F" tfollow-setup "$work/tfollow"
+: >"$work/tfa.got"
+: >"$work/tfb.got"
+${guard[@]+"${guard[@]}"} "$M" tail "$work/tfollow" --queue f --follow \
+  --since 1700000001000 --max 20 --format json >"$work/tfa.got" 2>"$work/tfa.err" &
+tfa=$!
+${guard[@]+"${guard[@]}"} "$M" tail "$work/tfollow" --queue f --follow \
+  --since 2023-11-14T22:13:22Z --until 2023-11-14T22:13:50Z \
+  >"$work/tfb.got" 2>"$work/tfb.err" &
+tfb=$!
+bg_pids+=("$tfa" "$tfb")
+tfollowing() {
+  [[ $(wc -l <"$work/tfa.got") -ge 2 && $(wc -l <"$work/tfb.got") -ge 1 ]]
+}
+wait_for tfollowing # records 1, 2 and 2, retained at start: following now
+run 0 "$F" tfollow-write "$work/tfollow"
+rc=0
+wait "$tfa" || rc=$?
+[[ $rc == 0 ]] || { cat "$work/tfa.err"; fail "tail --follow --since --max exited $rc"; }
+rc=0
+wait "$tfb" || rc=$?
+[[ $rc == 0 ]] || { cat "$work/tfb.err"; fail "tail --follow --since --until exited $rc"; }
+bg_pids=()
+cp -a "$work/tfollow" "$work/tfollow.copy"
+run 0 "$F" expect-dump "$work/tfollow.copy" json f 0 $MAX 1700000001000
+head -n 20 "$work/out" >"$work/tfa.expected"
+lines "$work/tfa.expected" 20
+same "$work/tfa.got" "$work/tfa.expected" "tail --follow --since --max"
+run 0 "$F" expect-dump "$work/tfollow.copy" text f 0 $MAX 1700000002000 1700000030000
+same "$work/tfb.got" "$work/out" "tail --follow --since --until"
+lines "$work/tfb.got" 28 # f 2 .. 29
+contains "$work/tfb.got" "f 10 2023-11-14T22:13:29.000Z " # the clock stepped back
+ok "tail --follow --since/--until with a fake clock"
 
 # ---------------------------------------------------------------------------
 # bench: runs mrlog-bench (the build tree's copy here).

@@ -1,6 +1,7 @@
 /*
- * cmd_stat.c -- `mrlog stat [--json] DIR`: segments, queues, totals, the
- * state of the tail and whether a live process holds the log.
+ * cmd_stat.c -- `mrlog stat [--json] DIR`: segments, queues (with the
+ * times of their oldest and newest retained records), totals, the state
+ * of the tail and whether a live process holds the log.
  *
  * Read-only (scan.c): no lock is taken, nothing is created or changed, so
  * it may run against a log a process has open.  Exit 0, or 2 when
@@ -49,12 +50,23 @@ offset_cell(FILE *out, uint64_t v)
     fprintf(out, "  %10" PRIu64, v);
 }
 
+/* A time cell of the queue table: ISO 8601, or "-" for an empty queue
+ * (whose first_time_ms and last_time_ms are 0). */
+static void
+time_cell(char *buf, size_t n, const struct tool_queue *q, uint64_t ms)
+{
+  if (q->records == 0)
+    snprintf(buf, n, "-");
+  else
+    tool_format_time(buf, n, ms);
+}
+
 static void
 print_text(const struct tool_log *log, struct tool_queue **qs,
            const struct tool_problems *ps)
 {
   uint64_t records = 0, bytes = 0;
-  char held[96];
+  char held[96], first[TOOL_TIME_STR], last[TOOL_TIME_STR];
   size_t i;
 
   tool_holder_describe(held, sizeof(held), log->holder);
@@ -73,16 +85,19 @@ print_text(const struct tool_log *log, struct tool_queue **qs,
     printf("  %10" PRIu64 "  %s\n", s->retained, tool_seg_state_str(s->state));
   }
   printf("queues:    %zu\n", log->replay.queues.count);
-  printf("  %-20s  %20s  %20s  %12s  %14s\n", "QUEUE", "FIRST", "NEXT",
-         "RECORDS", "BYTES");
+  printf("  %-20s  %20s  %20s  %12s  %14s  %-24s  %s\n", "QUEUE", "FIRST",
+         "NEXT", "RECORDS", "BYTES", "FIRST TIME", "LAST TIME");
   for (i = 0; qs[i] != NULL; i++) {
     const struct tool_queue *q = qs[i];
 
     fputs("  ", stdout);
     tool_text_bytes(stdout, q->name, q->name_len, true);
+    time_cell(first, sizeof(first), q, tool_queue_first_time(q));
+    time_cell(last, sizeof(last), q, tool_queue_last_time(q));
     printf("%*s  %20" PRIu64 "  %20" PRIu64 "  %12" PRIu64 "  %14" PRIu64
-           "\n", q->name_len < 20 ? (int)(20 - q->name_len) : 0, "",
-           tool_queue_first(q), q->next, q->records, q->bytes);
+           "  %-24s  %s\n", q->name_len < 20 ? (int)(20 - q->name_len) : 0,
+           "", tool_queue_first(q), q->next, q->records, q->bytes, first,
+           last);
     records += q->records;
     bytes += q->bytes;
   }
@@ -173,6 +188,8 @@ print_json(const struct tool_log *log, struct tool_queue **qs,
     tool_json_u64(stdout, "next_position", q->next, true);
     tool_json_u64(stdout, "records", q->records, true);
     tool_json_u64(stdout, "bytes", q->bytes, true);
+    tool_json_u64(stdout, "first_time_ms", tool_queue_first_time(q), true);
+    tool_json_u64(stdout, "last_time_ms", tool_queue_last_time(q), true);
     tool_json_u64(stdout, "id", q->id, false);
     fputc('}', stdout);
     records += q->records;

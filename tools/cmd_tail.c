@@ -1,13 +1,17 @@
 /*
  * cmd_tail.c -- `mrlog tail DIR --queue Q [--follow] [--from P]
- * [-n/--max N] [--format text|hex|json]`: the queue's retained records,
- * then (--follow) every record appended to it by a running writer.
+ * [--since T] [--until T] [-n/--max N] [--format text|hex|json]`: the
+ * queue's retained records, then (--follow) every record appended to it
+ * by a running writer.
  *
  * --from P prints only positions >= P (default: every record retained at
- * start).  --max N stops after N records, counting from there: it is not
- * tail(1)'s "last N lines".  Exit 0; 1 if the queue does not exist and
- * --follow is not given (with --follow, tail waits for it to be created);
- * 2 if the log is or becomes corrupt.
+ * start); --since T and --until T only records framed at or after T and
+ * before T, as for dump.  --max N stops after N records, counting from
+ * there: it is not tail(1)'s "last N lines".  With --follow and --until,
+ * tail stops once the log's time reaches --until (follow.c invariant 4).
+ * Exit 0; 1 if the queue does not exist and --follow is not given (with
+ * --follow, tail waits for it to be created); 2 if the log is or becomes
+ * corrupt.
  */
 #include "tool.h"
 
@@ -17,8 +21,9 @@
 static void
 usage(FILE *out)
 {
-  fputs("usage: mrlog tail DIR --queue Q [--follow] [--from P] [-n N] "
-        "[--format text|hex|json]\n"
+  fputs("usage: mrlog tail DIR --queue Q [--follow] [--from P] [--since T] "
+        "[--until T]\n"
+        "                 [-n N] [--format text|hex|json]\n"
         "Prints queue Q's records; with --follow, keeps printing those a "
         "running\n"
         "process appends.  Read-only.\n"
@@ -28,9 +33,16 @@ usage(FILE *out)
         "                    deleted segments and a recreated queue\n"
         "      --from P      only positions >= P (default: all retained at "
         "start)\n"
+        "      --since T     only records framed at or after T (inclusive)\n"
+        "      --until T     only records framed before T (exclusive); with "
+        "--follow,\n"
+        "                    exit once the log's time reaches T\n"
         "  -n, --max N       exit after printing N records\n"
         "  -F, --format FMT  text (default), hex or json, as mrlog dump\n"
-        "  -h, --help        this text\n", out);
+        "  -h, --help        this text\n"
+        "T: unix milliseconds, YYYY-MM-DD (midnight UTC) or "
+        "YYYY-MM-DDTHH:MM:SS[.fff]\n"
+        "followed by Z, +HH:MM or -HH:MM (no zone: UTC).\n", out);
 }
 
 int
@@ -40,12 +52,15 @@ tool_cmd_tail(int argc, char **argv)
     { "queue", required_argument, NULL, 'q' },
     { "follow", no_argument, NULL, 'f' },
     { "from", required_argument, NULL, 'P' },
+    { "since", required_argument, NULL, 'S' },
+    { "until", required_argument, NULL, 'U' },
     { "max", required_argument, NULL, 'n' },
     { "format", required_argument, NULL, 'F' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  struct tool_follow fo = { NULL, 0, 0, UINT64_MAX, TOOL_FORMAT_TEXT };
+  struct tool_follow fo = { NULL, 0, TOOL_FILTER_ALL, UINT64_MAX,
+                            TOOL_FORMAT_TEXT };
   struct tool_queue *q;
   struct tool_log log;
   bool follow = false;
@@ -56,10 +71,19 @@ tool_cmd_tail(int argc, char **argv)
     case 'q': fo.queue = optarg; break;
     case 'f': follow = true; break;
     case 'P':
-      if (!tool_parse_u64(optarg, &fo.from)) {
+      if (!tool_parse_u64(optarg, &fo.filter.from)) {
         tool_warn("--from: not a position: %s", optarg);
         return TOOL_EXIT_USAGE;
       }
+      break;
+    case 'S':
+      if (!tool_parse_time("--since", optarg, &fo.filter.since))
+        return TOOL_EXIT_USAGE;
+      break;
+    case 'U':
+      if (!tool_parse_time("--until", optarg, &fo.filter.until))
+        return TOOL_EXIT_USAGE;
+      fo.filter.has_until = true;
       break;
     case 'n':
       if (!tool_parse_u64(optarg, &fo.budget)) {
@@ -92,10 +116,13 @@ tool_cmd_tail(int argc, char **argv)
               "MRLOG_ECORRUPT); see mrlog verify", log.path);
     rc = TOOL_EXIT_CORRUPT;
   }
+  /* With --until already reached, --follow would print nothing more. */
+  if (rc == 0 && follow && tool_follow_done(&log, &fo))
+    follow = false;
   if (rc == 0) {
     q = tool_queue_by_name(&log.replay.queues, fo.queue, fo.queue_len);
     if (q != NULL)
-      tool_print_queue(stdout, fo.format, q, fo.from, UINT64_MAX, &fo.budget);
+      tool_print_queue(stdout, fo.format, q, &fo.filter, &fo.budget);
     else if (!follow)
       rc = TOOL_EXIT_NOQUEUE;
     if (q == NULL)

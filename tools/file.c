@@ -89,6 +89,8 @@ tool_file_open(struct tool_file *f, int dir_fd, const char *name)
     return e;
   }
   f->size = (uint64_t)st.st_size;
+  f->mtime_ms = (uint64_t)st.st_mtim.tv_sec * 1000u +
+                (uint64_t)st.st_mtim.tv_nsec / 1000000u;
   return 0;
 }
 

@@ -30,7 +30,16 @@
  *     self-describing, so the queues' state stays right across a gap.
  *  3. The followed queue is known by name.  When it is deleted and a queue
  *     of that name created again, its new records are printed from its
- *     first one: --from applies only to the first incarnation.
+ *     first one: --from applies only to the first incarnation.  --since
+ *     and --until apply to every record: times belong to the log.
+ *  4. The replay's time never decreases (replay.c invariant 5), so once it
+ *     has reached --until no record replayed later can pass the filter,
+ *     in any incarnation: tail then stops (tool_follow_done), after the
+ *     frames replayed so far have been printed.  The times are those of
+ *     this replay, which began at the oldest segment present at start; a
+ *     reader started later, after segments holding the newest times were
+ *     deleted, replays fewer TIME operations and may see lower times for
+ *     records framed after a clock step back (FORMAT.md 7.8).
  */
 #include "tool.h"
 
@@ -65,13 +74,14 @@ appended(void *arg, struct tool_queue *q, const struct tool_run *run)
 {
   struct follower *fw = arg;
   struct tool_follow *o = fw->opt;
+  struct tool_filter w = o->filter;
 
   if (!is_followed(fw, q) || o->budget == 0)
     return;
-  tool_print_records(stdout, o->format, q->name, q->name_len, run->seg,
-                     run->off, run->first, run->count,
-                     fw->first_incarnation ? o->from : 0, UINT64_MAX,
-                     &o->budget);
+  if (!fw->first_incarnation)
+    w.from = 0; /* invariant 3 */
+  tool_print_run(stdout, o->format, q->name, q->name_len, run, &w,
+                 &o->budget);
 }
 
 static void
@@ -119,6 +129,7 @@ advance(struct follower *fw, struct tool_seg *seg, uint64_t *off)
     if (hr != TOOL_HEADER_OK)
       return 0;
     seg->version = version;
+    tool_replay_segment(&fw->log->replay, seg);
     *off = seg->end = MRLOG_FILE_HEADER_SIZE;
   }
   tool_scan_frames(fw->log, seg, off, &inconsistent);
@@ -227,6 +238,12 @@ wait_change(int ino)
   return dir_changed;
 }
 
+bool
+tool_follow_done(const struct tool_log *log, const struct tool_follow *f)
+{
+  return f->filter.has_until && log->replay.time_ms >= f->filter.until;
+}
+
 int
 tool_follow(struct tool_log *log, struct tool_follow *opt)
 {
@@ -261,10 +278,10 @@ tool_follow(struct tool_log *log, struct tool_follow *opt)
   if (ino < 0)
     tool_warn("inotify unavailable (%s): polling every %d ms",
               strerror(errno), FOLLOW_POLL_MS);
-  while (rc == 0 && opt->budget > 0) {
+  while (rc == 0 && opt->budget > 0 && !tool_follow_done(log, opt)) {
     cur = log->segs[fw.cur];
     rc = advance(&fw, cur, &off);
-    if (rc != 0 || opt->budget == 0)
+    if (rc != 0 || opt->budget == 0 || tool_follow_done(log, opt))
       break;
     if (look) {
       open_newer(&fw);
@@ -273,7 +290,7 @@ tool_follow(struct tool_log *log, struct tool_follow *opt)
     next = next_segment(&fw);
     if (next != 0) {
       rc = advance(&fw, cur, &off); /* cur is final: its last frames */
-      if (rc != 0 || opt->budget == 0)
+      if (rc != 0 || opt->budget == 0 || tool_follow_done(log, opt))
         break;
       move_on(&fw, next, off);
       off = 0;

@@ -1,16 +1,27 @@
 /*
  * print.c -- retained records in the three output formats of dump and
- * tail, read back from their segment files.
+ * tail, read back from their segment files, and the filter that chooses
+ * them (positions and times).
  *
- *   text  QUEUE POSITION LEN: PAYLOAD      one line per record; the name
- *         and payload escaped (json.c), spaces in the name too
- *   hex   QUEUE POSITION LEN:              then hexdump -C style lines,
- *           00000000  68 69 ...  |hi|      indented by two spaces
- *   json  {"queue": .., "position": .., "len": .., "data": ..}  one line
+ *   text  QUEUE POSITION TIME LEN: PAYLOAD    one line per record; the
+ *         name and payload escaped (json.c), spaces in the name too
+ *   hex   QUEUE POSITION TIME LEN:            then hexdump -C style lines,
+ *           00000000  68 69 ...  |hi|         indented by two spaces
+ *   json  {"queue": .., "position": .., "time_ms": .., "time": ..,
+ *          "len": .., "data": ..}             one line
  *
- * Invariant: a payload is never held whole; it is streamed from the file
- * window in pieces of at most TOOL_WINDOW bytes (a multiple of 16, so hex
- * lines never straddle two pieces).
+ * TIME is ISO 8601 UTC with milliseconds (times.c); time_ms the same time
+ * in unix milliseconds.
+ *
+ * Invariants:
+ *  1. A payload is never held whole; it is streamed from the file window
+ *     in pieces of at most TOOL_WINDOW bytes (a multiple of 16, so hex
+ *     lines never straddle two pieces).
+ *  2. The filter is applied per run for times (a run's records share one
+ *     time) and per record for positions.  A queue's runs ascend in
+ *     position and never descend in time (queues.c invariant 5), so the
+ *     first run to print is found by one binary search on both, and the
+ *     walk stops at the first run past --to or at/after --until.
  */
 #include "tool.h"
 
@@ -38,21 +49,30 @@ hex_line(FILE *out, uint64_t at, const uint8_t *p, size_t n)
   fputs("|\n", out);
 }
 
+bool
+tool_filter_time(const struct tool_filter *w, uint64_t time_ms)
+{
+  return time_ms >= w->since && (!w->has_until || time_ms < w->until);
+}
+
 static void
 print_record(FILE *out, enum tool_format fmt, const char *name,
              size_t name_len, struct tool_file *f, uint64_t position,
-             uint64_t off, uint64_t len)
+             uint64_t time_ms, uint64_t off, uint64_t len)
 {
+  char when[TOOL_TIME_STR];
   uint64_t done = 0;
 
+  tool_format_time(when, sizeof(when), time_ms);
   if (fmt == TOOL_FORMAT_JSON) {
     fputs("{\"queue\": ", out);
     tool_json_string(out, name, name_len);
-    fprintf(out, ", \"position\": %" PRIu64 ", \"len\": %" PRIu64
-            ", \"data\": \"", position, len);
+    fprintf(out, ", \"position\": %" PRIu64 ", \"time_ms\": %" PRIu64
+            ", \"time\": \"%s\", \"len\": %" PRIu64 ", \"data\": \"",
+            position, time_ms, when, len);
   } else {
     tool_text_bytes(out, name, name_len, true);
-    fprintf(out, " %" PRIu64 " %" PRIu64 ":%s", position, len,
+    fprintf(out, " %" PRIu64 " %s %" PRIu64 ":%s", position, when, len,
             fmt == TOOL_FORMAT_TEXT ? " " : "\n");
   }
   while (done < len) {
@@ -79,20 +99,22 @@ print_record(FILE *out, enum tool_format fmt, const char *name,
 }
 
 void
-tool_print_records(FILE *out, enum tool_format fmt, const char *name,
-                   size_t name_len, struct tool_seg *seg, uint64_t off,
-                   uint64_t first, uint64_t count, uint64_t from, uint64_t to,
-                   uint64_t *budget)
+tool_print_run(FILE *out, enum tool_format fmt, const char *name,
+               size_t name_len, const struct tool_run *run,
+               const struct tool_filter *w, uint64_t *budget)
 {
-  struct tool_file *f = &seg->file;
-  uint64_t i, len;
+  struct tool_file *f = &run->seg->file;
+  uint64_t i, len, off = run->off;
 
-  for (i = 0; i < count && *budget > 0 && first + i < to; i++) {
+  if (!tool_filter_time(w, run->time_ms)) /* invariant 2 */
+    return;
+  for (i = 0; i < run->count && *budget > 0 && run->first + i < w->to; i++) {
     if (!tool_record_header(f, &off, &len))
       tool_die(TOOL_EXIT_IOERR, "%s: record at offset %" PRIu64 " could not "
                "be read", f->name, off);
-    if (first + i >= from) {
-      print_record(out, fmt, name, name_len, f, first + i, off, len);
+    if (run->first + i >= w->from) {
+      print_record(out, fmt, name, name_len, f, run->first + i, run->time_ms,
+                   off, len);
       (*budget)--;
     }
     off += len;
@@ -101,26 +123,28 @@ tool_print_records(FILE *out, enum tool_format fmt, const char *name,
 
 void
 tool_print_queue(FILE *out, enum tool_format fmt, const struct tool_queue *q,
-                 uint64_t from, uint64_t to, uint64_t *budget)
+                 const struct tool_filter *w, uint64_t *budget)
 {
   size_t lo = q->head, hi = q->len, mid;
 
-  /* The first run whose last position is >= from (runs ascend). */
+  /* The first run whose last position is >= from and whose time is >=
+   * since: both hold from some run on (invariant 2). */
   while (lo < hi) {
     const struct tool_run *r;
 
     mid = lo + (hi - lo) / 2;
     r = &q->runs[mid];
-    if (r->first + (r->count - 1) < from)
+    if (r->first + (r->count - 1) < w->from || r->time_ms < w->since)
       lo = mid + 1;
     else
       hi = mid;
   }
-  for (; lo < q->len && *budget > 0 && q->runs[lo].first < to; lo++) {
+  for (; lo < q->len && *budget > 0 && q->runs[lo].first < w->to &&
+         tool_filter_time(w, q->runs[lo].time_ms);
+       lo++) {
     const struct tool_run *r = &q->runs[lo];
 
-    tool_print_records(out, fmt, q->name, q->name_len, r->seg, r->off,
-                       r->first, r->count, from, to, budget);
+    tool_print_run(out, fmt, q->name, q->name_len, r, w, budget);
     if (lo + 1 == q->len || q->runs[lo + 1].seg != r->seg)
       tool_seg_idle(r->seg); /* done with this file for now */
   }

@@ -16,6 +16,9 @@
  *     (segment.c invariant 2), so byte counts stay exact.
  *  4. Every retained record is counted in its segment's `retained`;
  *     dropping records gives the count back through tool_seg_unref.
+ *  5. Each run keeps the one time of its records (replay.c invariant 5);
+ *     a queue's run times never decrease, so its first and last retained
+ *     records' times are those of its first and last runs.
  */
 #include "tool.h"
 
@@ -236,6 +239,18 @@ uint64_t
 tool_queue_first(const struct tool_queue *q)
 {
   return q->head < q->len ? q->runs[q->head].first : q->next;
+}
+
+uint64_t
+tool_queue_first_time(const struct tool_queue *q)
+{
+  return q->head < q->len ? q->runs[q->head].time_ms : 0;
+}
+
+uint64_t
+tool_queue_last_time(const struct tool_queue *q)
+{
+  return q->head < q->len ? q->runs[q->len - 1].time_ms : 0;
 }
 
 static int

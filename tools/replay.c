@@ -1,8 +1,7 @@
 /*
  * replay.c -- the queue state machine of docs/FORMAT.md section 7, written
  * from the document: it is the tool's own reading of the format, so its
- * results cross-check lib/apply.c.  Format version 2's TIME operation is
- * checked and followed too (tool.h), though no output shows times yet.
+ * results cross-check lib/apply.c (and lib/recovery.c for record times).
  *
  * Invariants:
  *  1. Every operation is read through the file window and checked against
@@ -16,6 +15,12 @@
  *     queues, distinct ids and names among its entries) before its effect,
  *     which then follows the four steps of 7.7 in order.
  *  4. Floors, nexts and next_queue_id only move forward.
+ *  5. Record times (FORMAT.md 7.8): time_ms, the current time, only grows.
+ *     A TIME operation raises it (a smaller value is clamped: ignored), and
+ *     so does the start of a version 1 segment, to the file's modification
+ *     time; it carries over from frame to frame and segment to segment.
+ *     Each APPEND's run takes it, so a queue's runs are in time order as
+ *     in position order, and a time is kept per run, never per record.
  */
 #include "tool.h"
 
@@ -189,6 +194,7 @@ op_append(struct tool_replay *r, struct tool_seg *seg, struct cursor *c,
   run.count = count;
   run.off = c->p;
   run.bytes = 0;
+  run.time_ms = r->time_ms; /* invariant 5 */
   run.seg = seg;
   for (i = 0; i < count; i++) { /* invariant 2 */
     if (!get(c, &len))
@@ -208,7 +214,7 @@ op_append(struct tool_replay *r, struct tool_seg *seg, struct cursor *c,
 }
 
 /* TIME (format version 2): the time the following APPENDs were framed.
- * Times never go backwards: an older one is kept at the newest so far. */
+ * Times never go backwards: an older one is clamped (invariant 5). */
 static int
 op_time(struct tool_replay *r, const struct tool_seg *seg, struct cursor *c,
         uint64_t at)
@@ -357,6 +363,15 @@ void
 tool_replay_free(struct tool_replay *r)
 {
   tool_queues_free(&r->queues);
+}
+
+void
+tool_replay_segment(struct tool_replay *r, const struct tool_seg *seg)
+{
+  /* Invariant 5; lib/recovery.c note_v1_time.  The latest moment any of
+   * the file's records can have been written. */
+  if (seg->version < 2 && seg->file.mtime_ms > r->time_ms)
+    r->time_ms = seg->file.mtime_ms;
 }
 
 int

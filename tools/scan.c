@@ -257,6 +257,7 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
     bad_header(log, seg, last, hr);
     return 0;
   }
+  tool_replay_segment(&log->replay, seg); /* before its frames */
   seg->end = off;
   while (off < f->size) {
     res = tool_scan_frames(log, seg, &off, &inconsistent);

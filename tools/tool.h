@@ -12,10 +12,11 @@
  *   segment.c   segment names, listing, opening, the segment array
  *   holder.c    is the log held by a live process?  (/proc/locks, no lock)
  *   queues.c    queues, their runs of retained records, the two indexes
- *   replay.c    the operations of FORMAT.md section 7
+ *   replay.c    the operations of FORMAT.md section 7, record times
  *   scan.c      recovery's walk over every segment (FORMAT.md section 9)
  *   follow.c    tail --follow: new frames, rotation, deletion, via inotify
- *   print.c     records in the text, hex and json formats
+ *   print.c     records in the text, hex and json formats, filtered
+ *   times.c     --since/--until values and ISO 8601 output of times
  *   json.c      JSON and text escaping, small JSON writers
  *   progress.c  verify's progress bar on a terminal
  *   problems.c  damage and notes found by scan.c: kept, printed
@@ -36,12 +37,13 @@
 #include "format.h"
 
 /*
- * Format versions read.  docs/FORMAT.md describes version 1; version 2
- * (lib/format.h, lib/apply.c) adds one operation, TIME (type 6): a varint,
- * the wall-clock time in ms at which the writer framed the APPENDs that
- * follow it; valid only in segments of version 2 or later.  The assertion
- * stops the build when the library writes a version this tool has not
- * learnt to read.
+ * Format versions read: 1 and 2 (docs/FORMAT.md section 11).  Version 2
+ * adds one operation, TIME (type 6, section 7.8): a varint, the wall-clock
+ * time in ms at which the writer framed the APPENDs that follow it; valid
+ * only in segments of version 2 or later.  The records of a version 1
+ * segment take the file's modification time.  The assertion stops the
+ * build when the library writes a version this tool has not learnt to
+ * read.
  */
 #define TOOL_FORMAT_VERSION_MIN 1u
 #define TOOL_FORMAT_VERSION_MAX 2u
@@ -82,6 +84,21 @@ bool tool_parse_u64(const char *s, uint64_t *out);
 enum tool_format { TOOL_FORMAT_TEXT, TOOL_FORMAT_HEX, TOOL_FORMAT_JSON };
 bool tool_parse_format(const char *s, enum tool_format *out);
 
+/* ---- times.c ----------------------------------------------------------- */
+
+/* Room for any time tool_format_time prints, NUL included. */
+#define TOOL_TIME_STR 40
+
+/* ms (unix milliseconds) as ISO 8601 UTC with milliseconds:
+ * "2023-11-14T22:13:20.000Z". */
+void tool_format_time(char *buf, size_t n, uint64_t ms);
+/* The value s of option opt (for the message): unix milliseconds (all
+ * digits), YYYY-MM-DD (midnight UTC) or YYYY-MM-DDTHH:MM:SS with optional
+ * fractional seconds (.fff or ,fff, 1 to 9 digits) and an optional zone
+ * (Z, +HH:MM or -HH:MM; none: UTC).  Finer than a ms is rounded up, before
+ * the epoch is 0 (times.c invariant 3).  False after a message. */
+bool tool_parse_time(const char *opt, const char *s, uint64_t *ms);
+
 /* ---- file.c ------------------------------------------------------------ */
 
 #define TOOL_WINDOW (1u << 20) /* bytes of a file in memory at a time */
@@ -93,6 +110,8 @@ struct tool_file {
   uint64_t buf_off; /* file offset of buf[0] */
   size_t buf_len;   /* valid bytes in buf */
   bool shrank;      /* a read came back short: size was lowered to match */
+  uint64_t mtime_ms; /* modification time at open (unix ms): the time of a
+                        version 1 segment's records (FORMAT.md 7.8) */
   const char *name; /* for messages; owned by the segment */
 };
 
@@ -211,12 +230,14 @@ void tool_holder_json(FILE *out, long holder);
 
 /* ---- queues.c ---------------------------------------------------------- */
 
-/* Records appended by one APPEND operation and still retained. */
+/* Records appended by one APPEND operation and still retained.  They
+ * share one time: the replay's current time when the APPEND was applied. */
 struct tool_run {
   uint64_t first;       /* position of the first retained record */
   uint64_t count;       /* retained records, at first, first + 1, ... */
   uint64_t off;         /* file offset of that record's length prefix */
   uint64_t bytes;       /* their payload bytes */
+  uint64_t time_ms;     /* when they were framed (unix ms) */
   struct tool_seg *seg; /* the file holding them */
 };
 
@@ -257,6 +278,10 @@ void tool_queue_add_run(struct tool_queue *q, const struct tool_run *run);
 void tool_queue_drop_upto(struct tool_queue *q, uint64_t position);
 /* Position of the first retained record, or next when there is none. */
 uint64_t tool_queue_first(const struct tool_queue *q);
+/* When the first and the last retained records were framed (unix ms); 0
+ * when there is none, as mrlog_queue_info. */
+uint64_t tool_queue_first_time(const struct tool_queue *q);
+uint64_t tool_queue_last_time(const struct tool_queue *q);
 /* Every live queue, sorted by name (bytewise); free() the array. */
 struct tool_queue **tool_queues_sorted(const struct tool_queues *t);
 
@@ -273,7 +298,8 @@ struct tool_replay_hooks {
 struct tool_replay {
   struct tool_queues queues;
   uint64_t next_queue_id;        /* FORMAT.md 7.2 */
-  uint64_t time_ms;              /* newest TIME op replayed (version 2) */
+  uint64_t time_ms;              /* current_time of FORMAT.md 7.2 (unix
+                                    ms): stamps every APPEND; only grows */
   struct tool_replay_hooks hooks;
   uint64_t problem_off;          /* OUT: file offset of a bad operation */
   char problem[200];             /* OUT: what was wrong with it */
@@ -282,6 +308,10 @@ struct tool_replay {
 
 void tool_replay_init(struct tool_replay *r);
 void tool_replay_free(struct tool_replay *r);
+/* Called once seg's file header is found valid, before its frames: a
+ * version 1 segment raises the current time to the file's modification
+ * time (FORMAT.md 7.8). */
+void tool_replay_segment(struct tool_replay *r, const struct tool_seg *seg);
 /* Applies the body of the valid frame whose body is at body_off.  0, or 1
  * if an operation is inconsistent (FORMAT.md 7.6): problem and problem_off
  * say which; the operations before it stay applied. */
@@ -400,30 +430,47 @@ void tool_json_str(FILE *out, const char *key, const char *s, bool comma);
 
 /* ---- print.c ----------------------------------------------------------- */
 
-/* Prints q's records with from <= position < to, in order, at most
- * *budget of them (decremented).  Payloads are read from the files. */
+/* Which records dump and tail print: all the conditions hold.  Bounds
+ * are inclusive below, exclusive above, as mrlog_range's. */
+struct tool_filter {
+  uint64_t from;   /* positions >= from */
+  uint64_t to;     /* positions < to */
+  uint64_t since;  /* times >= since (unix ms) */
+  uint64_t until;  /* times < until (unix ms), if has_until */
+  bool has_until;  /* false: no upper bound on times */
+};
+
+/* Every record: from 0, to UINT64_MAX, since 0, no until. */
+#define TOOL_FILTER_ALL ((struct tool_filter){ 0, UINT64_MAX, 0, 0, false })
+
+bool tool_filter_time(const struct tool_filter *w, uint64_t time_ms);
+
+/* Prints q's records that pass w, in order, at most *budget of them
+ * (decremented).  Payloads are read from the files. */
 void tool_print_queue(FILE *out, enum tool_format fmt,
-                      const struct tool_queue *q, uint64_t from, uint64_t to,
+                      const struct tool_queue *q, const struct tool_filter *w,
                       uint64_t *budget);
-/* Prints count records of a run starting at position first (file offset
- * off), skipping those below from, at most *budget of them. */
-void tool_print_records(FILE *out, enum tool_format fmt, const char *name,
-                        size_t name_len, struct tool_seg *seg, uint64_t off,
-                        uint64_t first, uint64_t count, uint64_t from,
-                        uint64_t to, uint64_t *budget);
+/* Prints the records of run that pass w, at most *budget of them. */
+void tool_print_run(FILE *out, enum tool_format fmt, const char *name,
+                    size_t name_len, const struct tool_run *run,
+                    const struct tool_filter *w, uint64_t *budget);
 
 /* ---- follow.c ---------------------------------------------------------- */
 
 struct tool_follow {
   const char *queue;     /* followed queue name */
   size_t queue_len;
-  uint64_t from;         /* first incarnation: print positions >= from */
+  struct tool_filter filter; /* its from applies to the first incarnation
+                                only; to is UINT64_MAX */
   uint64_t budget;       /* records left to print (UINT64_MAX: no limit) */
   enum tool_format format;
 };
 
+/* True once the log's time has reached filter.until: no record framed
+ * later can pass the filter (times never decrease in replay order). */
+bool tool_follow_done(const struct tool_log *log, const struct tool_follow *f);
 /* Follows the log after tool_log_scan; returns an exit code when budget
- * reaches 0 or on an error. */
+ * reaches 0, when tool_follow_done, or on an error. */
 int tool_follow(struct tool_log *log, struct tool_follow *f);
 
 /* ---- commands ---------------------------------------------------------- */

@@ -9,7 +9,9 @@
 # this build directory is compiled in.
 #
 # Tests: tests/tool_test.sh (make check), with tests/tool_fixture, which
-# builds logs through the public API and prints the library's own view.
+# builds logs through the public API (with a fake clock for record times,
+# and byte by byte for what the library never writes) and prints the
+# library's own view.
 
 bin_PROGRAMS = tools/mrlog
 tools_mrlog_SOURCES = \
@@ -26,6 +28,7 @@ tools_mrlog_SOURCES = \
 	tools/problems.c \
 	tools/follow.c \
 	tools/print.c \
+	tools/times.c \
 	tools/json.c \
 	tools/progress.c \
 	tools/cmd_stat.c \
@@ -45,7 +48,8 @@ man1_MANS = docs/man/mrlog.1
 # The test: a shell script driving the tool, and a fixture program that
 # uses only include/mrlog.h.
 check_PROGRAMS += tests/tool_fixture
-tests_tool_fixture_SOURCES = tests/tool_fixture.c
+tests_tool_fixture_SOURCES = tests/tool_fixture.h tests/tool_fixture.c \
+	tests/tool_fixture_times.c
 tests_tool_fixture_CPPFLAGS = -I$(top_srcdir)/include
 tests_tool_fixture_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 tests_tool_fixture_LDADD = libmrlog.la $(PTHREAD_LIBS)
