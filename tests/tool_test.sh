@@ -457,10 +457,11 @@ if command -v flock >/dev/null 2>&1; then
   contains "$work/out" '"tail": {"state": "being_written", "needs_healing": false'
   # flock's child (the sleep) would outlive it and keep our output pipe
   # open: end it first.
+  # (flock then exits by itself, so it may be gone when we kill it.)
   for child in $(cat /proc/"$locker"/task/*/children 2>/dev/null); do
     kill "$child" 2>/dev/null || true
   done
-  kill "$locker"
+  kill "$locker" 2>/dev/null || true
   wait "$locker" 2>/dev/null || true
   bg_pids=()
   run 1 "$M" verify "$work/torn"
