@@ -98,7 +98,7 @@ collect(const struct mrlog__queue *q, uint64_t from, uint64_t to,
 /* Time marks copied under the read lock for one batch of a timed range
  * read: the mark covering the batch's first position and those after it,
  * up to TIME_BATCH; records at or past `until` need marks not copied, so
- * the batch stops before them and the next one copies more. */
+ * the batch is collected only up to it and the next one copies more. */
 #define TIME_BATCH 64
 struct batch_times {
   struct mrlog__time_mark m[TIME_BATCH];
@@ -139,6 +139,7 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
   struct span spans[BATCH];
   struct batch_times times;
   struct mrlog__queue *q;
+  uint64_t bound;
   size_t len;
   bool more, first_batch = true;
   int n, i, rc = 0;
@@ -154,9 +155,14 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       pthread_rwlock_unlock(&log->state_lock);
       return q == NULL && first_batch ? MRLOG_ENOQUEUE : 0;
     }
-    n = collect(q, from, to, spans, &more);
-    if (visit_time != NULL)
+    /* A timed batch ends where its copied marks end (until > from). */
+    bound = to;
+    if (visit_time != NULL) {
       copy_times(q, from, &times);
+      if (times.until < bound)
+        bound = times.until;
+    }
+    n = collect(q, from, bound, spans, &more);
     pthread_rwlock_unlock(&log->state_lock);
     first_batch = false;
 
@@ -166,23 +172,25 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       for (r = spans[i].lo; r < spans[i].hi && rc == 0; r++) {
         uint32_t start = r ? c->ends[r - 1] : 0;
         uint64_t pos = c->base + c->pos[r];
-        if (visit_time == NULL) {
+        if (visit_time == NULL)
           rc = visit(arg, pos, c->data + start, c->ends[r] - start);
-        } else if (pos >= times.until) {
-          more = true; /* the next batch copies the marks it needs */
-          i = n;
-          break;
-        } else {
+        else
           rc = visit_time(arg, pos, time_of(&times, pos), c->data + start,
                           c->ends[r] - start);
-        }
         from = pos + 1;
       }
     }
     for (i = 0; i < n; i++)
       mrlog__chunk_unref(log, spans[i].chunk);
-    if (rc != 0 || !more || from == 0)
+    if (rc != 0)
       return rc;
+    if (!more) {
+      if (bound == to)
+        return 0;
+      from = bound; /* everything below the marks' end was visited */
+    } else if (from == 0) {
+      return 0; /* visited UINT64_MAX */
+    }
   }
 }
 

@@ -251,12 +251,9 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   s = (struct scan){ data, len, segno };
   rc = mrlog__file_header_check(data, len, segno);
   if (rc == -2) {
-    /* Written by another format version: refuse, whatever the policy,
-     * and change nothing. */
-    mrlog__logf(log, MRLOG_LOG_ERROR,
-                "segment %s: format version %u is not supported (this "
-                "library reads version %u)",
-                name, mrlog__get_u32le(data + 8), MRLOG_FORMAT_VERSION);
+    /* check_versions refused these before anything changed, and no one
+     * else writes under our lock: only a file swapped meanwhile gets
+     * here.  Never treat it as damage. */
     mrlog__release_file(log, data, len, mapped);
     return MRLOG_EVERSION;
   }

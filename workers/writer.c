@@ -287,15 +287,17 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
         left -= r->count;
       }
       break;
-    case OP_TRUNCATE:
-      left = mrlog__apply_truncate(log, op->q, op->a, lsn);
+    case OP_TRUNCATE: {
+      uint64_t dropped = mrlog__apply_truncate(log, op->q, op->a, lsn);
+
       if (r->by_retention) {
         atomic_fetch_add_explicit(&log->stat_retention_truncations, 1,
                                   memory_order_relaxed);
-        atomic_fetch_add_explicit(&log->stat_retention_records, left,
+        atomic_fetch_add_explicit(&log->stat_retention_records, dropped,
                                   memory_order_relaxed);
       }
       break;
+    }
     case OP_RAW:
       rc = mrlog__apply_frame(log, w->seg, w->frame.data + op->off, op->len,
                               lsn, false);
