@@ -437,7 +437,10 @@ struct mrlog_stats {
   uint64_t disk_bytes;           /* their total size */
   uint64_t memory_bytes;         /* RAM allocated for retained records
                                     (their chunks, unused capacity
-                                    included); not the memory_limit charge */
+                                    included, and the mappings of the
+                                    files records recovered at open are
+                                    read from); not the memory_limit
+                                    charge */
   uint64_t queues;               /* live queues */
   uint64_t records;              /* retained records, all queues */
   uint64_t appends;              /* records appended since open */

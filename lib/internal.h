@@ -202,26 +202,72 @@ void mrlog__req_finish(struct mrlog *log, struct mrlog__req *req);
 /* ---- in-memory queues (lib/queue.c, lib/queue_index.c) --------------- */
 
 /*
- * A chunk holds consecutive records of one queue: record i has position
- * base + pos[i] and bytes data[ends[i-1] .. ends[i]).  Records are only
- * appended (by the writer, under state_lock held for writing) and are never
- * changed afterwards, so a reader that snapshotted count under the read
- * lock may read records < count after releasing it, as long as it holds a
+ * A chunk holds consecutive records of one queue, in one of two kinds:
+ *  - own (map == NULL): record i has position base + pos[i] and bytes
+ *    data[ends[i-1] .. ends[i]) (ends[-1] = 0) of the chunk's memory;
+ *  - mapped (map != NULL; made by recovery only, filemap.c): data is the
+ *    mapping of a segment file, and record i is the (length varint, bytes)
+ *    pair of an APPEND op (FORMAT.md 7.6) at data + at[i]; ends is NULL.
+ *    Its records were checked when replayed.  bytes is their payload
+ *    total and dropped_bytes that of the records before the queue's
+ *    head_index, so a drop needs no walk over whole chunks.
+ * Records are only appended (by the writer, under state_lock held for
+ * writing; a mapped chunk only during recovery) and are never changed
+ * afterwards, so a reader that snapshotted count under the read lock may
+ * read records < count after releasing it, as long as it holds a
  * reference.
  */
 struct mrlog__chunk {
   struct mrlog__chunk *next; /* newer chunk; guarded by state_lock */
   atomic_uint refs;          /* the queue's list holds 1, each reader 1 */
   uint32_t count;            /* records stored; guarded by state_lock */
-  uint32_t cap_records;      /* capacity of ends/pos */
+  uint32_t cap_records;      /* capacity of ends (or at) and pos */
   uint32_t used_bytes;       /* bytes of data used; state_lock */
-  uint32_t cap_bytes;        /* capacity of data */
+  uint32_t cap_bytes;        /* capacity of data (0 when mapped) */
   uint64_t base;             /* position of the chunk's first record */
   size_t alloc_bytes;        /* size of the allocation, for stats */
-  uint32_t *ends;            /* end offset in data of each record */
+  uint32_t *ends;            /* own: end offset in data of each record */
+  uint32_t *at;              /* mapped: offset of each record's varint */
   uint32_t *pos;             /* position - base of each record */
-  uint8_t *data;             /* payload bytes */
+  uint8_t *data;             /* payload bytes (never written if mapped) */
+  struct mrlog__filemap *map; /* mapped: the mapping data points into */
+  uint64_t bytes;            /* mapped: payload bytes of all records */
+  uint64_t dropped_bytes;    /* mapped: those before head_index; writer */
 };
+
+/* A segment file's read-only mapping, shared by the mapped chunks whose
+ * records lie in it (lib/filemap.c).  new holds one reference (the
+ * caller's) and counts len in stat_memory; the last unref unmaps it
+ * through log->io. */
+struct mrlog__filemap {
+  const uint8_t *base;
+  size_t len;
+  atomic_uint refs;
+};
+
+struct mrlog__filemap *mrlog__filemap_new(struct mrlog *log,
+                                          const uint8_t *base, size_t len);
+void mrlog__filemap_ref(struct mrlog__filemap *m);
+void mrlog__filemap_unref(struct mrlog *log, struct mrlog__filemap *m);
+
+/* Record i of chunk c (i < count): OUT *len, returns its bytes. */
+static inline const uint8_t *
+mrlog__chunk_record(const struct mrlog__chunk *c, uint32_t i, size_t *len)
+{
+  const uint8_t *p;
+  uint64_t n;
+
+  if (c->map == NULL) {
+    uint32_t start = i ? c->ends[i - 1] : 0;
+    *len = c->ends[i] - start;
+    return c->data + start;
+  }
+  p = c->data + c->at[i];
+  /* Checked at replay: the varint and its bytes lie inside the map. */
+  (void)mrlog__get_varint_fast(&p, c->map->base + c->map->len, &n);
+  *len = (size_t)n;
+  return p;
+}
 
 /* Records of one queue stored in one segment, oldest first. */
 struct mrlog__run {
@@ -471,6 +517,10 @@ struct mrlog {
    * (lib/prefault.c); the opener's thread only. */
   bool recovering;
   struct mrlog__prefault *prefault;
+  /* The mapping of the segment being replayed, or NULL when it was read
+   * into a buffer: APPENDs then store mapped chunks (filemap.c). */
+  struct mrlog__filemap *replay_map;
+  struct mrlog__readahead *readahead; /* lib/readahead.c */
 
   /* Recovery skipped damaged frames (MRLOG_RECOVER_SKIP_CORRUPT). */
   bool recovery_skipped;
@@ -551,6 +601,16 @@ struct mrlog__prefault;
 void mrlog__prefault_start(struct mrlog *log);
 void *mrlog__prefault_take(struct mrlog *log);
 void mrlog__prefault_stop(struct mrlog *log);
+
+/* Reading the next segment file ahead during recovery (lib/readahead.c):
+ * start asks the helper for name (after any earlier request is done);
+ * take returns name's mrlog__read_file result, the helper's if it was
+ * asked for, else its own; stop joins the helper.  Opener's thread only. */
+struct mrlog__readahead;
+void mrlog__readahead_start(struct mrlog *log, const char *name);
+int mrlog__readahead_take(struct mrlog *log, const char *name, uint8_t **data,
+                          size_t *len, bool *mapped);
+void mrlog__readahead_stop(struct mrlog *log);
 
 /* Ring (lib/ring.c). */
 int mrlog__ring_init(struct mrlog *log);

@@ -66,25 +66,69 @@ mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c)
 {
   /* acq_rel: the freeing thread must see every other holder's reads end. */
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+    struct mrlog__filemap *map = c->map;
+
     atomic_fetch_sub_explicit(&log->stat_memory, c->alloc_bytes,
                               memory_order_relaxed);
     if (c->alloc_bytes >= CHUNK_MAP_BYTES)
       munmap(c, c->alloc_bytes);
     else
       free(c);
+    if (map != NULL)
+      mrlog__filemap_unref(log, map);
   }
 }
 
-static struct mrlog__chunk *
-chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
-          size_t need_bytes, size_t avg)
+/* Memory for a chunk of *alloc bytes (rounded up, and possibly grown to
+ * a prefaulted region's size: *alloc says what was taken).  Big ones are
+ * mapped and prefaulted (CHUNK_MAP_BYTES), small ones malloc'd;
+ * chunk_unref tells them apart by size. */
+static void *
+chunk_alloc(struct mrlog *log, size_t *alloc)
 {
-  size_t per = avg + 2 * sizeof(uint32_t);
+  void *c = NULL;
+
+  if (*alloc < CHUNK_MAP_BYTES)
+    return malloc(*alloc);
+  *alloc = (*alloc + 4095) & ~(size_t)4095; /* use the whole last page */
+  if (log->recovering && *alloc <= MRLOG_PREFAULT_REGION &&
+      *alloc * 2 >= MRLOG_PREFAULT_REGION) {
+    /* Replaying: memory prefaulted by prefault.c, grown to its size. */
+    mrlog__prefault_start(log);
+    c = mrlog__prefault_take(log);
+    if (c != NULL)
+      *alloc = MRLOG_PREFAULT_REGION;
+  }
+  if (c == NULL) {
+    c = mmap(NULL, *alloc, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    if (c == MAP_FAILED)
+      return NULL;
+  }
+  return c;
+}
+
+/* Fills the fields common to both kinds; the caller sets the arrays. */
+static void
+chunk_init(struct mrlog *log, struct mrlog__chunk *c, uint64_t base,
+           size_t cap_records, size_t alloc)
+{
+  memset(c, 0, sizeof(*c));
+  atomic_init(&c->refs, 1);
+  c->cap_records = (uint32_t)cap_records;
+  c->base = base;
+  c->alloc_bytes = alloc;
+  atomic_fetch_add_explicit(&log->stat_memory, alloc, memory_order_relaxed);
+}
+
+/* Records a new chunk should hold, for a queue holding q->records and
+ * `per` bytes of chunk memory per record. */
+static size_t
+chunk_records_for(const struct mrlog__queue *q, size_t per)
+{
   size_t target = (size_t)(q->bytes + q->records * 2 * sizeof(uint32_t)) /
                   CHUNK_SHARE;
   size_t cap_records;
-  size_t cap_bytes, alloc;
-  struct mrlog__chunk *c;
 
   if (target < CHUNK_MIN_BYTES)
     target = CHUNK_MIN_BYTES;
@@ -95,46 +139,68 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
     cap_records = CHUNK_MIN_RECORDS;
   if (cap_records > CHUNK_MAX_RECORDS)
     cap_records = CHUNK_MAX_RECORDS;
-  cap_bytes = cap_records * avg;
+  return cap_records;
+}
+
+static struct mrlog__chunk *
+chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
+          size_t need_bytes, size_t avg)
+{
+  size_t cap_records = chunk_records_for(q, avg + 2 * sizeof(uint32_t));
+  size_t cap_bytes = cap_records * avg, alloc;
+  struct mrlog__chunk *c;
+
   if (cap_bytes < need_bytes)
     cap_bytes = need_bytes;
   alloc = sizeof(*c) + cap_records * 2 * sizeof(uint32_t) + cap_bytes;
-  if (alloc >= CHUNK_MAP_BYTES) {
-    alloc = (alloc + 4095) & ~(size_t)4095; /* use the whole last page */
-    c = NULL;
-    if (log->recovering && alloc <= MRLOG_PREFAULT_REGION &&
-        alloc * 2 >= MRLOG_PREFAULT_REGION) {
-      /* Replaying: memory prefaulted by prefault.c, grown to its size. */
-      mrlog__prefault_start(log);
-      c = mrlog__prefault_take(log);
-      if (c != NULL)
-        alloc = MRLOG_PREFAULT_REGION;
-    }
-    cap_bytes = alloc - sizeof(*c) - cap_records * 2 * sizeof(uint32_t);
-    if (c == NULL) {
-      c = mmap(NULL, alloc, PROT_READ | PROT_WRITE,
-               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-      if (c == MAP_FAILED)
-        return NULL;
-    }
-  } else {
-    c = malloc(alloc);
-    if (c == NULL)
-      return NULL;
-  }
-  c->next = NULL;
-  atomic_init(&c->refs, 1);
-  c->count = 0;
-  c->cap_records = (uint32_t)cap_records;
-  c->used_bytes = 0;
-  c->cap_bytes = (uint32_t)cap_bytes;
-  c->base = base;
-  c->alloc_bytes = alloc;
+  c = chunk_alloc(log, &alloc);
+  if (c == NULL)
+    return NULL;
+  chunk_init(log, c, base, cap_records, alloc);
+  c->cap_bytes =
+      (uint32_t)(alloc - sizeof(*c) - cap_records * 2 * sizeof(uint32_t));
   c->ends = (uint32_t *)(c + 1);
   c->pos = c->ends + cap_records;
   c->data = (uint8_t *)(c->pos + cap_records);
-  atomic_fetch_add_explicit(&log->stat_memory, alloc, memory_order_relaxed);
   return c;
+}
+
+/* A mapped chunk (internal.h) for records of log->replay_map, at least
+ * `want` of them if the size rules allow. */
+static struct mrlog__chunk *
+mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
+                 uint64_t want)
+{
+  size_t cap_records = chunk_records_for(q, 2 * sizeof(uint32_t)), alloc;
+  struct mrlog__chunk *c;
+
+  if (cap_records < want)
+    cap_records = want < CHUNK_MAX_RECORDS ? (size_t)want : CHUNK_MAX_RECORDS;
+  alloc = sizeof(*c) + cap_records * 2 * sizeof(uint32_t);
+  c = chunk_alloc(log, &alloc);
+  if (c == NULL)
+    return NULL;
+  chunk_init(log, c, base,
+             (alloc - sizeof(*c)) / (2 * sizeof(uint32_t)), alloc);
+  c->at = (uint32_t *)(c + 1);
+  c->pos = c->at + c->cap_records;
+  c->data = (uint8_t *)log->replay_map->base;
+  c->map = log->replay_map;
+  mrlog__filemap_ref(c->map);
+  return c;
+}
+
+/* Links c as q's newest chunk. */
+static void
+chunk_link(struct mrlog__queue *q, struct mrlog__chunk *c)
+{
+  if (q->tail == NULL) {
+    q->head = q->tail = c;
+    q->head_index = 0;
+  } else {
+    q->tail->next = c;
+    q->tail = c;
+  }
 }
 
 static int
@@ -218,19 +284,13 @@ mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
   struct mrlog__chunk *c = q->tail;
   size_t avg;
 
-  if (c == NULL || c->count == c->cap_records ||
+  if (c == NULL || c->map != NULL || c->count == c->cap_records ||
       len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
     avg = q->records > 0 ? (size_t)(q->bytes / q->records) : len;
     c = chunk_new(log, q, pos, len, avg);
     if (c == NULL)
       return MRLOG_ENOMEM;
-    if (q->tail == NULL) {
-      q->head = q->tail = c;
-      q->head_index = 0;
-    } else {
-      q->tail->next = c;
-      q->tail = c;
-    }
+    chunk_link(q, c);
   }
   chunk_put(c, pos, data, len);
   q->records++;
@@ -256,7 +316,7 @@ mrlog__queue_store_run(struct mrlog *log, struct mrlog__queue *q,
     /* How many of the records fit the tail chunk as they are. */
     n = 0;
     bytes = 0;
-    if (c != NULL && pos - c->base + count <= UINT32_MAX) {
+    if (c != NULL && c->map == NULL && pos - c->base + count <= UINT32_MAX) {
       uint32_t room = c->cap_records - c->count;
       size_t space = c->cap_bytes - c->used_bytes;
       while (n < count && n < room && bytes + lens[n] <= space)
@@ -293,6 +353,47 @@ mrlog__queue_store_run(struct mrlog *log, struct mrlog__queue *q,
   return 0;
 }
 
+/* queue_store's body for a frame of log->replay_map: each record's offset
+ * goes in a mapped chunk, its bytes stay in the file. */
+static int
+store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
+             uint64_t count, const uint8_t *recs, size_t recs_len)
+{
+  const uint8_t *p = recs, *end = recs + recs_len;
+  const uint8_t *base = log->replay_map->base;
+  uint64_t len, pos = first, left = count;
+  struct mrlog__chunk *c = q->tail;
+
+  while (left > 0) {
+    if (c == NULL || c->map != log->replay_map ||
+        c->count == c->cap_records || pos - c->base > UINT32_MAX) {
+      c = mapped_chunk_new(log, q, pos, left);
+      if (c == NULL)
+        return MRLOG_ENOMEM;
+      chunk_link(q, c);
+    }
+    /* Fill c while it has room (apply.c checked the lengths). */
+    while (left > 0 && c->count < c->cap_records &&
+           pos - c->base <= UINT32_MAX) {
+      const uint8_t *rec = p;
+
+      if (!mrlog__get_varint_fast(&p, end, &len) || len > (uint64_t)(end - p))
+        return MRLOG_ECORRUPT;
+      c->at[c->count] = (uint32_t)(rec - base);
+      c->pos[c->count] = (uint32_t)(pos - c->base);
+      c->count++;
+      c->bytes += len;
+      q->bytes += len;
+      p += len;
+      pos++;
+      left--;
+    }
+  }
+  q->records += count;
+  q->next = pos;
+  return 0;
+}
+
 int
 mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
                    struct mrlog__segment *seg, uint64_t first,
@@ -304,12 +405,14 @@ mrlog__queue_store(struct mrlog *log, struct mrlog__queue *q,
   int rc;
 
   rc = mrlog__queue_store_begin(log, q, seg, first, count);
+  if (rc == 0 && log->replay_map != NULL)
+    return store_mapped(log, q, first, count, recs, recs_len);
   while (rc == 0 && i < count) {
     /* The frame was checked by apply.c: lengths fit. */
     if (!mrlog__get_varint_fast(&p, end, &len) || len > (uint64_t)(end - p))
       return MRLOG_ECORRUPT;
     c = q->tail;
-    if (c == NULL || c->count == c->cap_records ||
+    if (c == NULL || c->map != NULL || c->count == c->cap_records ||
         len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
       rc = mrlog__queue_store_one(log, q, pos, p, (size_t)len); /* new chunk */
       p += len;
@@ -366,6 +469,28 @@ upper_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
   return lo;
 }
 
+/* Payload bytes of records [lo, hi) of c, lo being the queue's head_index
+ * when c is its head.  A mapped chunk keeps its running total (internal.h)
+ * and walks only a partial drop's records. */
+static uint64_t
+chunk_bytes(struct mrlog__chunk *c, uint32_t lo, uint32_t hi)
+{
+  uint64_t sum = 0;
+  size_t len;
+  uint32_t i;
+
+  if (c->map == NULL)
+    return c->ends[hi - 1] - (lo ? c->ends[lo - 1] : 0);
+  if (hi == c->count)
+    return c->bytes - c->dropped_bytes;
+  for (i = lo; i < hi; i++) {
+    (void)mrlog__chunk_record(c, i, &len);
+    sum += len;
+  }
+  c->dropped_bytes += sum;
+  return sum;
+}
+
 uint64_t
 mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
                        uint64_t position, uint64_t lsn)
@@ -376,11 +501,10 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   while ((c = q->head) != NULL) {
     uint32_t lo = q->head_index;
     uint32_t hi = upper_bound(c, lo, c->count, position);
-    uint32_t start = lo ? c->ends[lo - 1] : 0;
 
     if (hi > lo) {
       dropped += hi - lo;
-      bytes += c->ends[hi - 1] - start;
+      bytes += chunk_bytes(c, lo, hi);
     }
     if (hi < c->count) {
       q->head_index = hi;

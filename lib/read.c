@@ -12,6 +12,9 @@
  */
 #include "internal.h"
 
+/* Records ahead of the one visited whose first line range() prefetches. */
+#define PREFETCH_AHEAD 32
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,13 +173,19 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       struct mrlog__chunk *c = spans[i].chunk;
       uint32_t r;
       for (r = spans[i].lo; r < spans[i].hi && rc == 0; r++) {
-        uint32_t start = r ? c->ends[r - 1] : 0;
+        size_t rlen;
+        const uint8_t *rec;
+
+        /* Mapped records of a queue lie in short runs across the file:
+         * fetch a few ahead, the hardware cannot guess where. */
+        if (c->map != NULL && r + PREFETCH_AHEAD < spans[i].hi)
+          __builtin_prefetch(c->data + c->at[r + PREFETCH_AHEAD]);
+        rec = mrlog__chunk_record(c, r, &rlen);
         uint64_t pos = c->base + c->pos[r];
         if (visit_time == NULL)
-          rc = visit(arg, pos, c->data + start, c->ends[r] - start);
+          rc = visit(arg, pos, rec, rlen);
         else
-          rc = visit_time(arg, pos, time_of(&times, pos), c->data + start,
-                          c->ends[r] - start);
+          rc = visit_time(arg, pos, time_of(&times, pos), rec, rlen);
         from = pos + 1;
       }
     }

@@ -44,6 +44,11 @@
  *     records take the file's modification time.  log->apply_ms carries
  *     across segments and never decreases; the newest becomes last_ms, so
  *     the writer never stamps a new frame earlier than a replayed one.
+ * 11. A segment the file layer maps is not copied: the records replayed
+ *     from it stay in the mapping, which lives as long as one of them is
+ *     retained (filemap.c).  The cut of a torn tail comes after the
+ *     replay, at the end of the last valid frame or later, so no retained
+ *     record's page leaves the file.
  */
 #include "internal.h"
 
@@ -234,7 +239,8 @@ note_v1_time(struct mrlog *log, const char *name)
 }
 
 static int
-recover_one(struct mrlog *log, uint64_t segno, bool last)
+recover_one(struct mrlog *log, uint64_t segno, bool last,
+            const uint64_t *next_segno)
 {
   char name[MRLOG_SEGMENT_NAME_LEN + 1], aside[MRLOG_SEGMENT_NAME_LEN + 16];
   struct mrlog__segment *seg;
@@ -245,9 +251,16 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   int rc;
 
   mrlog__segment_name(name, segno);
-  rc = mrlog__read_file(log, name, &data, &len, &mapped);
+  rc = mrlog__readahead_take(log, name, &data, &len, &mapped);
   if (rc != 0)
     return rc;
+  if (next_segno != NULL) {
+    /* The next file is read on the other core meanwhile (readahead.c). */
+    char next[MRLOG_SEGMENT_NAME_LEN + 1];
+
+    mrlog__segment_name(next, *next_segno);
+    mrlog__readahead_start(log, next);
+  }
   s = (struct scan){ data, len, segno };
   rc = mrlog__file_header_check(data, len, segno);
   if (rc == -2) {
@@ -295,8 +308,15 @@ recover_one(struct mrlog *log, uint64_t segno, bool last)
   }
   atomic_store(&seg->size, len);
   mrlog__segment_add(log, seg);
+  /* Records of a mapped file are served from the mapping (invariant 11);
+   * without a mapping (or the memory to track it) they are copied. */
+  log->replay_map = mapped ? mrlog__filemap_new(log, data, len) : NULL;
   rc = replay(log, seg, &s, last, &cut_at, &zero_tail);
-  mrlog__release_file(log, data, len, mapped);
+  if (log->replay_map != NULL)
+    mrlog__filemap_unref(log, log->replay_map); /* chunks keep their refs */
+  else
+    mrlog__release_file(log, data, len, mapped);
+  log->replay_map = NULL;
   if (rc == 0 && cut_at != SIZE_MAX) {
     if (!zero_tail)
       atomic_fetch_add(&log->stat_discarded, len - cut_at);
@@ -363,7 +383,9 @@ mrlog__recover(struct mrlog *log)
   }
   log->recovering = true; /* chunk memory may come from prefault.c */
   for (i = 0; i < n && rc == 0; i++)
-    rc = recover_one(log, segnos[i], i + 1 == n);
+    rc = recover_one(log, segnos[i], i + 1 == n,
+                     i + 1 < n ? &segnos[i + 1] : NULL);
+  mrlog__readahead_stop(log);
   log->recovering = false;
   mrlog__prefault_stop(log);
   log->next_segno = n > 0 ? segnos[n - 1] + 1 : 1;
