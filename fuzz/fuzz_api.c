@@ -489,6 +489,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   pol.memory_limit = 64u << 20;
   pol.cleaner_interval_ms = (flags & 8) ? 1 : 1000;
   pol.now_ms = fuzz_clock;
+  pol.record_store = (flags & 16) ? MRLOG_STORE_MAPPED : MRLOG_STORE_COPY;
   open_log(&pol, &log);
 
   while (in.i < in.n && ops < MAX_OPS) {

@@ -63,7 +63,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 2
+#define MRLOG_VERSION_MINOR 3
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
@@ -122,6 +122,24 @@ MRLOG_EXPORT const char *mrlog_version_string(void);
 
 typedef struct mrlog mrlog;
 typedef struct mrlog_future mrlog_future;
+
+/* Where the retained records are kept in RAM (mrlog_policy.record_store,
+ * docs/DESIGN.md section 15).  Either way every retained record is in
+ * memory, readable without a system call, and the files are only written
+ * (and read at open); what differs is whose memory it is. */
+enum mrlog_record_store {
+  /* Default.  Each record appended is copied into the library's own
+   * (anonymous) memory, which the kernel can only swap out. */
+  MRLOG_STORE_COPY = 0,
+  /* Records are read from a shared read-only mapping of the segment file
+   * they were written to, i.e. from the kernel's page cache: no second
+   * copy, no fresh memory to zero, and the RAM is page cache rather than
+   * the process's own (it counts in RSS only once read).  Under memory
+   * pressure the kernel may drop clean pages; a read then faults them back
+   * in from the file.  Needs a 64-bit address space: each segment
+   * reserves 4 GiB of it (not of memory). */
+  MRLOG_STORE_MAPPED = 1
+};
 
 /* Recovery policy for damaged files found at open. */
 enum mrlog_recovery {
@@ -217,12 +235,16 @@ typedef struct mrlog_policy {
    * must not call into the log. */
   uint64_t (*now_ms)(void *arg);
   void *now_arg;
+  /* enum mrlog_record_store; default MRLOG_STORE_COPY (0).  Any other
+   * value is MRLOG_EINVAL.  Since 0.3.0 (it took a reserved word). */
+  int record_store;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  uint64_t reserved[3];
+  int reserved_int;
+  uint64_t reserved[2];
 } mrlog_policy;
 
 /* Fills *policy with the defaults documented above.  Any thread. */

@@ -205,14 +205,15 @@ void mrlog__req_finish(struct mrlog *log, struct mrlog__req *req);
  * A chunk holds consecutive records of one queue, in one of two kinds:
  *  - own (map == NULL): record i has position base + pos[i] and bytes
  *    data[ends[i-1] .. ends[i]) (ends[-1] = 0) of the chunk's memory;
- *  - mapped (map != NULL; made by recovery only, filemap.c): data is the
- *    mapping of a segment file, and record i is the (length varint, bytes)
- *    pair of an APPEND op (FORMAT.md 7.6) at data + at[i]; ends is NULL.
- *    Its records were checked when replayed.  bytes is their payload
+ *  - mapped (map != NULL; filemap.c): data is the mapping of a segment
+ *    file, and record i is the (length varint, bytes) pair of an APPEND
+ *    op (FORMAT.md 7.6) at data + at[i]; ends is NULL.  Made by recovery,
+ *    and by the writer under MRLOG_STORE_MAPPED; its records were checked
+ *    (replay) or written (writer) before they were stored.  bytes is their payload
  *    total and dropped_bytes that of the records before the queue's
  *    head_index, so a drop needs no walk over whole chunks.
  * Records are only appended (by the writer, under state_lock held for
- * writing; a mapped chunk only during recovery) and are never changed
+ * writing, or by recovery) and are never changed
  * afterwards, so a reader that snapshotted count under the read lock may
  * read records < count after releasing it, as long as it holds a
  * reference.
@@ -236,17 +237,28 @@ struct mrlog__chunk {
 };
 
 /* A segment file's read-only mapping, shared by the mapped chunks whose
- * records lie in it (lib/filemap.c).  new holds one reference (the
- * caller's) and counts len in stat_memory; the last unref unmaps it
- * through log->io. */
+ * records lie in it (lib/filemap.c): a recovered file's (io->map), or the
+ * hot segment's under MRLOG_STORE_MAPPED (a 4 GiB window the file grows
+ * into).  new holds one reference (the caller's); the last unref unmaps
+ * it.  `counted` is what it adds to stat_memory: a recovered file's
+ * length, or the bytes the writer has written into a hot one. */
 struct mrlog__filemap {
   const uint8_t *base;
-  size_t len;
+  size_t len;                /* bytes mapped (immutable) */
+  bool own_mmap;             /* mapped by filemap.c, else by log->io */
+  size_t counted;            /* writer, while it holds its reference */
   atomic_uint refs;
 };
 
 struct mrlog__filemap *mrlog__filemap_new(struct mrlog *log,
                                           const uint8_t *base, size_t len);
+/* The hot segment's window: maps fd_name of dir read-only and shared.
+ * NULL (errno set) on failure. */
+struct mrlog__filemap *mrlog__filemap_hot(struct mrlog *log,
+                                          const char *name);
+/* Writer: n more bytes written into the hot window m. */
+void mrlog__filemap_count(struct mrlog *log, struct mrlog__filemap *m,
+                          size_t n);
 void mrlog__filemap_ref(struct mrlog__filemap *m);
 void mrlog__filemap_unref(struct mrlog *log, struct mrlog__filemap *m);
 
@@ -263,8 +275,9 @@ mrlog__chunk_record(const struct mrlog__chunk *c, uint32_t i, size_t *len)
     return c->data + start;
   }
   p = c->data + c->at[i];
-  /* Checked at replay: the varint and its bytes lie inside the map. */
-  (void)mrlog__get_varint_fast(&p, c->map->base + c->map->len, &n);
+  /* Checked when stored (replay or writer): the varint and its bytes lie
+   * inside the written file. */
+  (void)mrlog__get_varint_fast(&p, p + MRLOG_VARINT_MAX, &n);
   *len = (size_t)n;
   return p;
 }
@@ -357,6 +370,14 @@ int mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
                              uint64_t count);
 int mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
                            uint64_t pos, const void *data, size_t len);
+/* Under MRLOG_STORE_MAPPED: count records at pos.. with lengths lens,
+ * already written to the hot window m as consecutive (varint, bytes)
+ * pairs from offset *at; stores their offsets in mapped chunks and
+ * advances *at past them. */
+int mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
+                              struct mrlog__filemap *m, uint64_t pos,
+                              const uint32_t *lens, uint32_t count,
+                              uint64_t *at);
 /* store_one for count records at pos.. with lengths lens, back to back in
  * data, copied in as few memcpys as the chunks allow. */
 int mrlog__queue_store_run(struct mrlog *log, struct mrlog__queue *q,

@@ -165,17 +165,44 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
   return c;
 }
 
-/* A mapped chunk (internal.h) for records of log->replay_map, at least
- * `want` of them if the size rules allow. */
-static struct mrlog__chunk *
-mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
-                 uint64_t want)
+/* Records a new mapped chunk for map should hold.  A mapped chunk never
+ * outlives its segment's records, so a chunk per queue per segment is the
+ * rule, and the queue's run in the segment before predicts how many of its
+ * records this segment will hold (the runs ring's last entry is this
+ * segment's, pushed by store_begin).  A full chunk of the same map
+ * predicts another of its size.  An eighth more absorbs small changes of
+ * rate; at least `want` (the records being stored) within the limits. */
+static size_t
+mapped_records_for(const struct mrlog__queue *q, const struct mrlog__filemap *map,
+                   uint64_t want)
 {
-  size_t cap_records = chunk_records_for(q, 2 * sizeof(uint32_t)), alloc;
+  const struct mrlog__chunk *t = q->tail;
+  uint64_t pred = 64;
+
+  if (t != NULL && t->map == map)
+    pred = t->cap_records;
+  else if (q->runs_len >= 2)
+    pred = q->runs[(q->runs_first + q->runs_len - 2) & (q->runs_cap - 1)]
+               .count;
+  pred += pred / 8;
+  if (pred < want)
+    pred = want;
+  if (pred < CHUNK_MIN_RECORDS)
+    pred = CHUNK_MIN_RECORDS;
+  if (pred > CHUNK_MAX_RECORDS)
+    pred = CHUNK_MAX_RECORDS;
+  return (size_t)pred;
+}
+
+/* A mapped chunk (internal.h) for records of map, sized by
+ * mapped_records_for. */
+static struct mrlog__chunk *
+mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q,
+                 struct mrlog__filemap *map, uint64_t base, uint64_t want)
+{
+  size_t cap_records = mapped_records_for(q, map, want), alloc;
   struct mrlog__chunk *c;
 
-  if (cap_records < want)
-    cap_records = want < CHUNK_MAX_RECORDS ? (size_t)want : CHUNK_MAX_RECORDS;
   alloc = sizeof(*c) + cap_records * 2 * sizeof(uint32_t);
   c = chunk_alloc(log, &alloc);
   if (c == NULL)
@@ -184,9 +211,9 @@ mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
              (alloc - sizeof(*c)) / (2 * sizeof(uint32_t)), alloc);
   c->at = (uint32_t *)(c + 1);
   c->pos = c->at + c->cap_records;
-  c->data = (uint8_t *)log->replay_map->base;
-  c->map = log->replay_map;
-  mrlog__filemap_ref(c->map);
+  c->data = (uint8_t *)map->base;
+  c->map = map;
+  mrlog__filemap_ref(map);
   return c;
 }
 
@@ -367,7 +394,7 @@ store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
   while (left > 0) {
     if (c == NULL || c->map != log->replay_map ||
         c->count == c->cap_records || pos - c->base > UINT32_MAX) {
-      c = mapped_chunk_new(log, q, pos, left);
+      c = mapped_chunk_new(log, q, log->replay_map, pos, left);
       if (c == NULL)
         return MRLOG_ENOMEM;
       chunk_link(q, c);
@@ -391,6 +418,50 @@ store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
   }
   q->records += count;
   q->next = pos;
+  return 0;
+}
+
+/* Bytes of the LEB128 varint of v < 2^32. */
+static inline uint32_t
+varint_len(uint32_t v)
+{
+  return v < (1u << 7) ? 1 : v < (1u << 14) ? 2 : v < (1u << 21) ? 3
+                                                : v < (1u << 28) ? 4 : 5;
+}
+
+int
+mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
+                          struct mrlog__filemap *m, uint64_t pos,
+                          const uint32_t *lens, uint32_t count, uint64_t *atp)
+{
+  struct mrlog__chunk *c = q->tail;
+  uint64_t bytes = 0, at = *atp;
+  uint32_t i = 0;
+
+  while (i < count) {
+    if (c == NULL || c->map != m || c->count == c->cap_records ||
+        pos - c->base > UINT32_MAX) {
+      c = mapped_chunk_new(log, q, m, pos, count - i);
+      if (c == NULL)
+        return MRLOG_ENOMEM;
+      chunk_link(q, c);
+    }
+    for (; i < count && c->count < c->cap_records &&
+           pos - c->base <= UINT32_MAX;
+         i++) {
+      c->at[c->count] = (uint32_t)at;
+      c->pos[c->count] = (uint32_t)(pos - c->base);
+      c->count++;
+      c->bytes += lens[i];
+      bytes += lens[i];
+      at += varint_len(lens[i]) + lens[i];
+      pos++;
+    }
+  }
+  q->records += count;
+  q->bytes += bytes;
+  q->next = pos;
+  *atp = at;
   return 0;
 }
 

@@ -377,14 +377,18 @@ char *th_dir_fingerprint(const char *dir) {
 
 mrlog_policy th_policy(void) {
   mrlog_policy p;
+  const char *store = getenv("MRLOG_TEST_RECORD_STORE");
 
   mrlog_policy_init(&p);
+  if (store != NULL && strcmp(store, "mapped") == 0)
+    p.record_store = MRLOG_STORE_MAPPED;
   return p;
 }
 
 mrlog *th_open(const char *dir, const mrlog_policy *policy) {
   mrlog *log = NULL;
-  int rc = mrlog_open(dir, policy, &log);
+  mrlog_policy defaults = th_policy();
+  int rc = mrlog_open(dir, policy != NULL ? policy : &defaults, &log);
 
   ck_assert_msg(rc == 0, "mrlog_open(%s) = %d (%s)", dir, rc,
                 mrlog_strerror(rc));

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <semaphore.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -121,6 +122,8 @@ START_TEST(test_policy_defaults) {
   ck_assert_uint_eq(p.file_mode, 0644);
   ck_assert_ptr_null((void *)p.log_fn);
   ck_assert_ptr_null(p.log_arg);
+  ck_assert_int_eq(p.record_store, MRLOG_STORE_COPY);
+  ck_assert_int_eq(p.reserved_int, 0);
   for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
     ck_assert_uint_eq(p.reserved[i], 0);
 }
@@ -130,6 +133,10 @@ END_TEST
  * reserved words (docs/COMPATIBILITY.md section 3); checked on LP64. */
 #if defined(__LP64__)
 _Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
+/* record_store and reserved_int fill the word that was reserved[0]. */
+_Static_assert(offsetof(mrlog_policy, record_store) == 112 &&
+                   offsetof(mrlog_policy, reserved) == 120,
+               "mrlog_policy's 0.3.0 fields moved");
 _Static_assert(sizeof(struct mrlog_queue_info) == 64,
                "mrlog_queue_info changed size");
 _Static_assert(sizeof(struct mrlog_stats) == 152,
@@ -146,6 +153,17 @@ START_TEST(test_policy_reserved) {
     mrlog_policy p = th_policy();
 
     p.reserved[i] = 1;
+    expect_bad_policy(&p);
+  }
+  {
+    mrlog_policy p = th_policy();
+
+    p.reserved_int = 1;
+    expect_bad_policy(&p);
+    p = th_policy();
+    p.record_store = 2; /* no such store */
+    expect_bad_policy(&p);
+    p.record_store = -1;
     expect_bad_policy(&p);
   }
   {

@@ -14,8 +14,15 @@
  *    mappings are released (stats.memory_bytes falls below their size);
  *  - a reader visiting recovered records keeps them readable while
  *    another thread truncates them all and the cleaner deletes their
- *    files.
+ *    files;
+ *  - under MRLOG_STORE_MAPPED the writer's records are read from the
+ *    segment file (a byte changed in the file shows; under
+ *    MRLOG_STORE_COPY it does not), read back whole across many
+ *    rotations and a reopen, and their windows are released once they
+ *    are truncated.  (tests/check_mapped.sh also runs every suite with
+ *    that store.)
  */
+#define _GNU_SOURCE /* memmem */
 #include "check_mrlog.h"
 #include "internal.h"
 
@@ -132,13 +139,15 @@ static uint64_t bytes_from(unsigned q, uint64_t from, uint64_t count) {
 
 struct gone {
   mrlog *log;
-  uint64_t below; /* memory_bytes must fall below this */
+  uint64_t below;  /* memory_bytes must fall below this */
+  size_t segments; /* and the segment files to at most this */
 };
 
 static bool memory_released(void *arg) {
   struct gone *g = arg;
 
-  return th_count_segments(th_dir) <= 2 && th_stats(g->log).memory_bytes < g->below;
+  return th_count_segments(th_dir) <= g->segments &&
+         th_stats(g->log).memory_bytes < g->below;
 }
 
 START_TEST(test_mapped_truncation_accounting) {
@@ -176,6 +185,7 @@ START_TEST(test_mapped_truncation_accounting) {
   /* Every recovered file can go; with them, their mappings. */
   g.log = log;
   g.below = files / 4;
+  g.segments = 2; /* the hot one, maybe one before it */
   ck_assert_msg(th_poll(memory_released, &g, 10000),
                 "%zu segments, memory_bytes %ju of %ju file bytes",
                 th_count_segments(th_dir),
@@ -278,6 +288,151 @@ START_TEST(test_mapped_reader_outlives_truncation) {
 }
 END_TEST
 
+/* ---- MRLOG_STORE_MAPPED: records read from the hot segment's window ---- */
+
+static mrlog_policy store_policy(int store) {
+  mrlog_policy p = small_segments();
+
+  p.record_store = store;
+  return p;
+}
+
+/* Overwrites, in the segment file, the first occurrence of `from` with
+ * `to` (same length); asserts it was found. */
+static void patch_segments(const char *from, const char *to) {
+  char **names;
+  size_t n = th_list_segments(th_dir, &names), i, len, k = strlen(from);
+  bool done = false;
+
+  for (i = 0; i < n && !done; i++) {
+    char *path = th_path(th_dir, names[i]);
+    unsigned char *data = th_read_file(path, &len);
+    unsigned char *hit = memmem(data, len, from, k);
+
+    if (hit != NULL) {
+      FILE *f = fopen(path, "r+b");
+      ck_assert_ptr_nonnull(f);
+      ck_assert_int_eq(fseek(f, (long)(hit - data), SEEK_SET), 0);
+      ck_assert_uint_eq(fwrite(to, 1, k, f), k);
+      ck_assert_int_eq(fclose(f), 0);
+      done = true;
+    }
+    free(data);
+    free(path);
+  }
+  th_free_names(names, n);
+  ck_assert_msg(done, "'%s' not found in any segment", from);
+}
+
+/* Where the records are read from is observable: under MRLOG_STORE_MAPPED
+ * a byte changed in the file shows in the next read (the window shares
+ * the page cache); under MRLOG_STORE_COPY the copy does not change. */
+static void check_reads_from(int store, const char *expect) {
+  mrlog_policy p = store_policy(store);
+  mrlog *log = th_open(th_dir, &p);
+  struct th_recs r;
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(th_append_str(log, "q", "first-record", NULL), 0);
+  ck_assert_int_eq(th_append_str(log, "q", "second-record", NULL), 0);
+  ck_assert_int_eq(th_sync(log), 0);
+  patch_segments("second-record", "SECOND-record");
+  ck_assert_int_eq(th_collect(log, "q", 1, 2, &r), 0);
+  ck_assert_uint_eq(r.n, 1);
+  ck_assert_uint_eq(r.v[0].len, 13);
+  ck_assert(memcmp(r.v[0].data, expect, 13) == 0);
+  th_recs_free(&r);
+  th_close(log);
+}
+
+START_TEST(test_store_mapped_reads_the_file) {
+  check_reads_from(MRLOG_STORE_MAPPED, "SECOND-record");
+}
+END_TEST
+
+START_TEST(test_store_copy_reads_its_copy) {
+  check_reads_from(MRLOG_STORE_COPY, "second-record");
+}
+END_TEST
+
+/* Many records over many rotated segments, big ones (written from their
+ * requests) among them: every byte reads back, before and after a reopen,
+ * and truncating everything releases the windows. */
+START_TEST(test_store_mapped_rotation_and_release) {
+  mrlog_policy p = store_policy(MRLOG_STORE_MAPPED);
+  mrlog *log = th_open(th_dir, &p);
+  unsigned char *buf = malloc(200 * 1024);
+  uint64_t payload = 0, i, written;
+  char *before, *after, name[16];
+  mrlog_future *futures[PER_QUEUE * NQ];
+  struct th_recs r;
+  struct gone g;
+  unsigned q;
+
+  ck_assert_ptr_nonnull(buf);
+  for (q = 0; q < NQ; q++) {
+    snprintf(name, sizeof(name), "q%u", q);
+    ck_assert_int_eq(th_create(log, name), 0);
+  }
+  /* All in flight at once, so frames hold runs of several queues with
+   * big records (written from their requests) between them. */
+  for (i = 0; i < PER_QUEUE; i++) {
+    for (q = 0; q < NQ; q++) {
+      snprintf(name, sizeof(name), "q%u", q);
+      fill(buf, q, i);
+      futures[i * NQ + q] =
+          mrlog_append(log, name, NULL, buf, rec_len(q, i), NULL, NULL);
+      payload += rec_len(q, i);
+    }
+  }
+  for (i = 0; i < PER_QUEUE * NQ; i++)
+    ck_assert_int_eq(th_wait(futures[i], NULL), 0);
+  ck_assert_uint_gt(th_count_segments(th_dir), 5);
+  for (q = 0; q < NQ; q++) {
+    snprintf(name, sizeof(name), "q%u", q);
+    ck_assert_int_eq(th_collect(log, name, 0, UINT64_MAX, &r), 0);
+    ck_assert_uint_eq(r.n, PER_QUEUE);
+    for (i = 0; i < r.n; i++) {
+      th_req_uint_eq(r.v[i].len, rec_len(q, i));
+      fill(buf, q, i);
+      th_req(r.v[i].len == 0 || memcmp(r.v[i].data, buf, r.v[i].len) == 0);
+    }
+    th_recs_free(&r);
+  }
+  /* The windows count what was written into them. */
+  written = th_segment_bytes(th_dir);
+  ck_assert_uint_ge(th_stats(log).memory_bytes, payload);
+  before = th_snapshot(log);
+  th_close(log);
+  log = th_open(th_dir, &p);
+  after = th_snapshot(log);
+  ck_assert_str_eq(after, before);
+  for (q = 0; q < NQ; q++) {
+    snprintf(name, sizeof(name), "q%u", q);
+    ck_assert_int_eq(th_truncate(log, name, PER_QUEUE - 2), 0);
+  }
+  /* One record per queue is left, in the newest segments. */
+  ck_assert_int_eq(th_append_str(log, "q0", "after", NULL), 0);
+  ck_assert_int_eq(th_sync(log), 0);
+  g.log = log;
+  g.below = written / 4;
+  g.segments = 4; /* the hot one, and the last records' (at most 3) */
+  ck_assert_msg(th_poll(memory_released, &g, 10000),
+                "%zu segments, memory_bytes %ju of %ju written",
+                th_count_segments(th_dir),
+                (uintmax_t)th_stats(log).memory_bytes, (uintmax_t)written);
+  ck_assert_int_eq(th_collect(log, "q0", 0, UINT64_MAX, &r), 0);
+  ck_assert_uint_eq(r.n, 2);
+  ck_assert_uint_eq(r.v[1].len, 5);
+  ck_assert(memcmp(r.v[1].data, "after", 5) == 0);
+  th_recs_free(&r);
+  th_close(log);
+  free(before);
+  free(after);
+  free(buf);
+}
+END_TEST
+
 Suite *make_mapped_suite(void) {
   Suite *s = suite_create("mapped");
   TCase *tc = tcase_create("mapped");
@@ -287,6 +442,14 @@ Suite *make_mapped_suite(void) {
   tcase_add_test(tc, test_mapped_matches_copied);
   tcase_add_test(tc, test_mapped_truncation_accounting);
   tcase_add_test(tc, test_mapped_reader_outlives_truncation);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("store");
+  tcase_add_checked_fixture(tc, th_setup, th_teardown);
+  tcase_set_timeout(tc, TH_TIMEOUT_IO);
+  tcase_add_test(tc, test_store_mapped_reads_the_file);
+  tcase_add_test(tc, test_store_copy_reads_its_copy);
+  tcase_add_test(tc, test_store_mapped_rotation_and_release);
   suite_add_tcase(s, tc);
   return s;
 }

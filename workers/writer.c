@@ -76,6 +76,8 @@ struct apply_op {
   uint64_t a;                 /* first position / truncation position */
   uint64_t count;             /* OP_STORE: records */
   struct mrlog__req *r;       /* OP_STORE: first request of the run */
+  uint64_t rec_off;           /* OP_STORE: offset in the frame (as
+                                 written) of its first record's varint */
   size_t off, len;            /* OP_RAW: slice of the frame buffer */
 };
 
@@ -93,6 +95,9 @@ struct mrlog__writer {
   bool started;
   int fd;                      /* hot segment, O_WRONLY */
   struct mrlog__segment *seg;  /* hot segment */
+  struct mrlog__filemap *map;  /* its window (MRLOG_STORE_MAPPED), or NULL:
+                                  records are copied into chunks */
+  uint32_t frame_off;          /* offset of the frame being applied */
   uint32_t off;                /* bytes in the hot segment */
   uint32_t checkpoint_end;     /* offset after the segment's checkpoint */
   uint64_t zero_end;           /* the hot file holds zeros or frames up to
@@ -145,6 +150,8 @@ mrlog__writer_free(struct mrlog *log)
     return;
   if (w->fd >= 0)
     log->io->close(log->io->ctx, w->fd);
+  if (w->map != NULL)
+    mrlog__filemap_unref(log, w->map); /* chunks may keep it mapped */
   mrlog__buf_free(&w->frame);
   free(w->ops);
   free(w->ext);
@@ -226,6 +233,8 @@ emit_runs(struct mrlog *log, struct mrlog__writer *w, struct mrlog__queue *q)
     mrlog__buf_put_varint(&w->frame, r->first);
     mrlog__buf_put_varint(&w->frame, count);
     o = w->frame.data + w->frame.len;
+    /* Records written from requests so far come before o in the file. */
+    op->rec_off = w->frame.len + w->ext_bytes;
     for (; r != end; r = r->run_next) {
       const uint8_t *p = r->payload;
       for (i = 0; i < r->count; i++) {
@@ -278,15 +287,22 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
     uint64_t pos = op->a, left = op->count;
 
     switch (op->kind) {
-    case OP_STORE:
+    case OP_STORE: {
+      uint64_t at = w->frame_off + op->rec_off;
+
       rc = mrlog__queue_store_begin(log, op->q, w->seg, op->a, op->count);
       for (; rc == 0 && left > 0; r = r->run_next) {
-        rc = mrlog__queue_store_run(log, op->q, pos, r->lens, r->count,
-                                    r->payload);
+        if (w->map != NULL)
+          rc = mrlog__queue_store_mapped(log, op->q, w->map, pos, r->lens,
+                                         r->count, &at);
+        else
+          rc = mrlog__queue_store_run(log, op->q, pos, r->lens, r->count,
+                                      r->payload);
         pos += r->count;
         left -= r->count;
       }
       break;
+    }
     case OP_TRUNCATE: {
       uint64_t dropped = mrlog__apply_truncate(log, op->q, op->a, lsn);
 
@@ -494,8 +510,11 @@ flush_frame(struct mrlog *log)
       mrlog__fail(log, rc, "writing a segment", errno);
       fail_done(w, rc);
     } else {
+      w->frame_off = w->off;
       w->off += (uint32_t)total;
       w->unsynced += total;
+      if (w->map != NULL)
+        mrlog__filemap_count(log, w->map, total);
       if (log->policy.fsync_interval_ms != 0 &&
           w->off - w->wb_off >= WRITEBACK_BYTES) {
         /* A hint (see WRITEBACK_BYTES): it makes nothing durable. */
@@ -935,6 +954,18 @@ mrlog__writer_open_segment(struct mrlog *log)
     return rc;
   }
   log->next_segno = segno + 1;
+  if (w->map != NULL)
+    mrlog__filemap_unref(log, w->map); /* its chunks keep it */
+  w->map = NULL;
+  if (log->policy.record_store == MRLOG_STORE_MAPPED) {
+    w->map = mrlog__filemap_hot(log, name);
+    if (w->map != NULL)
+      mrlog__filemap_count(log, w->map, off);
+    else
+      mrlog__logf(log, MRLOG_LOG_WARN,
+                  "mapping segment %s: %s; its records are copied instead",
+                  name, strerror(errno));
+  }
   atomic_store(&seg->size, off);
   atomic_store(&seg->hot, true);
   mrlog__segment_add(log, seg);
