@@ -9,7 +9,9 @@
  *   2. Policy: ENG_INTERVAL is fsync_interval_ms = sync_interval_ms (10);
  *      ENG_DURABLE is the default policy (0: group commit).  segment_bytes
  *      comes from the config (8 MiB by default, so W5 can free whole
- *      segments); every other field keeps its default.
+ *      segments); every other field keeps its default, except that the
+ *      engine "mrlog-mapped" sets record_store = MRLOG_STORE_MAPPED
+ *      ("mrlog" is the default store, MRLOG_STORE_COPY).
  *   3. Queue names are "q<N>", created (and waited for) at open when
  *      missing, so the workload never times queue creation.
  */
@@ -41,8 +43,8 @@ make_names(struct eng *e)
 }
 
 static int
-eng_open(const char *dir, const struct eng_config *config, struct eng **out,
-         char *err)
+open_store(const char *dir, const struct eng_config *config, int store,
+           struct eng **out, char *err)
 {
   struct eng *e = calloc(1, sizeof(*e));
   mrlog_policy policy;
@@ -63,6 +65,7 @@ eng_open(const char *dir, const struct eng_config *config, struct eng **out,
   if (config->durability == ENG_INTERVAL)
     policy.fsync_interval_ms = config->sync_interval_ms;
   policy.segment_bytes = config->segment_bytes;
+  policy.record_store = store;
   rc = mrlog_open(dir, &policy, &e->log);
   if (rc != 0) {
     snprintf(err, 200, "mrlog_open: %s", mrlog_strerror(rc));
@@ -196,6 +199,20 @@ eng_close(struct eng *e)
   return rc;
 }
 
+static int
+eng_open(const char *dir, const struct eng_config *config, struct eng **out,
+         char *err)
+{
+  return open_store(dir, config, MRLOG_STORE_COPY, out, err);
+}
+
+static int
+eng_open_mapped(const char *dir, const struct eng_config *config,
+                struct eng **out, char *err)
+{
+  return open_store(dir, config, MRLOG_STORE_MAPPED, out, err);
+}
+
 static const char *
 eng_strerror(struct eng *e, int status)
 {
@@ -206,6 +223,18 @@ eng_strerror(struct eng *e, int status)
 const struct engine bench_engine_mrlog = {
   .name = "mrlog",
   .open = eng_open,
+  .append = eng_append,
+  .append_wait = eng_append_wait,
+  .read_queue = eng_read_queue,
+  .truncate = eng_truncate,
+  .stats = eng_stats,
+  .close = eng_close,
+  .strerror = eng_strerror,
+};
+
+const struct engine bench_engine_mrlog_mapped = {
+  .name = "mrlog-mapped",
+  .open = eng_open_mapped,
   .append = eng_append,
   .append_wait = eng_append_wait,
   .read_queue = eng_read_queue,

@@ -145,7 +145,7 @@ report_best_peer(const struct report *rep, const char *workload,
 
   *best = NAN;
   for (i = 0; i < n; i++) {
-    if (strcmp(names[i], "mrlog") == 0)
+    if (report_is_mrlog(names[i]))
       continue;
     if (report_median(rep, names[i], workload, field, &m, &lo, &hi) == 0)
       continue;
@@ -155,4 +155,25 @@ report_best_peer(const struct report *rep, const char *workload,
     }
   }
   return who;
+}
+
+bool
+report_is_mrlog(const char *engine)
+{
+  return strcmp(engine, "mrlog") == 0 || strncmp(engine, "mrlog-", 6) == 0;
+}
+
+size_t
+report_all_engines(const struct report *rep, const char **names, size_t max)
+{
+  size_t i, j, n = 0;
+
+  for (i = 0; i < rep->n_runs; i++) {
+    const char *e = rep->runs[i].engine;
+    for (j = 0; j < n && strcmp(names[j], e) != 0; j++)
+      ;
+    if (j == n && n < max && strcmp(e, "device") != 0)
+      names[n++] = e;
+  }
+  return n;
 }

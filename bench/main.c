@@ -46,6 +46,7 @@ struct engine_slot {
 
 static const struct engine_slot all_engines[] = {
   { "mrlog", &bench_engine_mrlog },
+  { "mrlog-mapped", &bench_engine_mrlog_mapped },
 #ifdef HAVE_ROCKSDB
   { "rocksdb", &bench_engine_rocksdb },
 #else
@@ -93,7 +94,9 @@ usage(FILE *out)
 {
   fprintf(out,
 "usage: mrlog-bench [options]\n"
-"  --engines LIST     comma-separated: mrlog,rocksdb,lmdb,sqlite (default: all built)\n"
+"  --engines LIST     comma-separated: mrlog,mrlog-mapped,rocksdb,lmdb,sqlite\n"
+"                     (default: all built; mrlog-mapped is mrlog with\n"
+"                     record_store = MRLOG_STORE_MAPPED)\n"
 "  --workloads LIST   comma-separated: W1,W1b,W2,W3,W4cold,W4warm,W5 (default: all)\n"
 "  --runs N           runs per workload and engine (default 3)\n"
 "  --dir DIR          parent of the fresh working directory (default $TMPDIR or /tmp);\n"

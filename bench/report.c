@@ -276,7 +276,7 @@ print_row(FILE *out, const struct report *rep, const char *engine,
   int64_t errors = 0;
   size_t i;
 
-  fprintf(out, "  %-8s", engine);
+  fprintf(out, "  %-12s", engine);
   for (c = t->cols; c->head != NULL; c++) {
     report_median(rep, engine, t->workload, c->f, &m, &lo, &hi);
     fmt(a, sizeof(a), c->kind, m);
@@ -298,25 +298,46 @@ print_row(FILE *out, const struct report *rep, const char *engine,
   fprintf(out, " %6lld\n", (long long)errors);
 }
 
-/* Prints "ratio mrlog / best peer" for column f. */
+/* Prints "ratio me / best peer" for column f. */
 static void
-print_vs_peer(FILE *out, const struct report *rep, const char *workload,
-              report_field f, int higher_better, const char *name)
+print_me_vs_peer(FILE *out, const struct report *rep, const char *me,
+                 const char *workload, report_field f, int higher_better,
+                 const char *name)
 {
   double m, lo, hi, best;
   const char *peer =
       report_best_peer(rep, workload, f, higher_better, &best);
 
-  if (report_median(rep, "mrlog", workload, f, &m, &lo, &hi) == 0)
-    fprintf(out, "  mrlog / best peer, %s: n/a (no mrlog figure)\n", name);
+  if (report_median(rep, me, workload, f, &m, &lo, &hi) == 0)
+    fprintf(out, "  %s / best peer, %s: n/a (no %s figure)\n", me, name, me);
   else if (peer == NULL || isinf(best))
-    fprintf(out, "  mrlog / best peer, %s: n/a (no peer figure)\n", name);
+    fprintf(out, "  %s / best peer, %s: n/a (no peer figure)\n", me, name);
   else if (isinf(m))
-    fprintf(out, "  mrlog / best peer (%s), %s: n/a (mrlog: never)\n", peer,
-            name);
+    fprintf(out, "  %s / best peer (%s), %s: n/a (%s: never)\n", me, peer,
+            name, me);
   else
-    fprintf(out, "  mrlog / best peer (%s), %s: %.2fx%s\n", peer, name,
+    fprintf(out, "  %s / best peer (%s), %s: %.2fx%s\n", me, peer, name,
             m / best, higher_better ? "" : " (lower is better)");
+}
+
+/* The same for mrlog and each of its variants that ran the workload
+ * (plain "mrlog" even when it did not, so the line says why). */
+static void
+print_vs_peer(FILE *out, const struct report *rep, const char *workload,
+              report_field f, int higher_better, const char *name)
+{
+  const char *names[16];
+  size_t n = report_engines(rep, workload, names, 16), i;
+  bool plain = false;
+
+  for (i = 0; i < n; i++) {
+    if (report_is_mrlog(names[i])) {
+      print_me_vs_peer(out, rep, names[i], workload, f, higher_better, name);
+      plain = plain || strcmp(names[i], "mrlog") == 0;
+    }
+  }
+  if (!plain)
+    print_me_vs_peer(out, rep, "mrlog", workload, f, higher_better, name);
 }
 
 /* mrlog's figure against the device, for W2 and W3. */
@@ -389,7 +410,7 @@ report_tables(FILE *out, const struct report *rep)
     if (n == 0)
       continue;
     describe(out, rep->config, t->workload);
-    fprintf(out, "  %-8s", "engine");
+    fprintf(out, "  %-12s", "engine");
     for (c = t->cols; c->head != NULL; c++)
       fprintf(out, " %*s", c->range ? 24 : (int)strlen(c->head) + 1,
               c->head);

@@ -9,6 +9,7 @@
 #include "harness.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 /* What the tables need to know about the whole invocation. */
@@ -56,7 +57,12 @@ int report_median(const struct report *rep, const char *engine,
  * max); returns how many. */
 size_t report_engines(const struct report *rep, const char *workload,
                       const char **names, size_t max);
-/* The peer (engine != "mrlog") with the best median of field for the
+/* The distinct engines of every run ("device" aside), first-seen order. */
+size_t report_all_engines(const struct report *rep, const char **names,
+                          size_t max);
+/* True for "mrlog" and its variants ("mrlog-<store>"): never peers. */
+bool report_is_mrlog(const char *engine);
+/* The peer (not report_is_mrlog) with the best median of field for the
  * workload: the highest if higher_better, else the lowest.  NULL if none. */
 const char *report_best_peer(const struct report *rep, const char *workload,
                              report_field field, int higher_better,

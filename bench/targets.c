@@ -14,6 +14,7 @@
 #include "report.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 enum cmp { AT_LEAST, AT_MOST };
@@ -68,37 +69,37 @@ median(const struct report *rep, const char *engine, const char *w,
 
 /* mrlog's records/s against factor x the best peer's. */
 static void
-vs_peer(FILE *out, const struct report *rep, const char *w, double factor,
-        const char *what)
+vs_peer(FILE *out, const struct report *rep, const char *me, const char *w,
+        double factor, const char *what)
 {
   char detail[160];
-  double m = median(rep, "mrlog", w, report_f_rec_per_s), best;
+  double m = median(rep, me, w, report_f_rec_per_s), best;
   const char *peer = report_best_peer(rep, w, report_f_rec_per_s, 1, &best);
 
   if (peer == NULL) {
     line(out, what, NAN, factor, AT_LEAST, "x", 0, "no peer figure");
     return;
   }
-  snprintf(detail, sizeof(detail), "mrlog %.0f rec/s, %s %.0f rec/s", m,
+  snprintf(detail, sizeof(detail), "%s %.0f rec/s, %s %.0f rec/s", me, m,
            peer, best);
   line(out, what, m / best, factor, AT_LEAST, "x", 0, detail);
 }
 
 /* An absolute target on mrlog's median of f, shown in unit/div. */
 static void
-absolute(FILE *out, const struct report *rep, const char *w, report_field f,
-         enum cmp cmp, double target, double div, const char *unit,
-         const char *what)
+absolute(FILE *out, const struct report *rep, const char *me, const char *w,
+         report_field f, enum cmp cmp, double target, double div,
+         const char *unit, const char *what)
 {
-  line(out, what, median(rep, "mrlog", w, f) / div, target / div, cmp, unit,
-       1, NULL);
+  line(out, what, median(rep, me, w, f) / div, target / div, cmp, unit, 1,
+       NULL);
 }
 
 static void
-w2_latency(FILE *out, const struct report *rep)
+w2_latency(FILE *out, const struct report *rep, const char *me)
 {
   char detail[160];
-  double p99 = median(rep, "mrlog", "W2", report_f_p99), best, peer_p99;
+  double p99 = median(rep, me, "W2", report_f_p99), best, peer_p99;
   const char *peer = report_best_peer(rep, "W2", report_f_rec_per_s, 1, &best);
 
   if (peer == NULL) {
@@ -113,11 +114,11 @@ w2_latency(FILE *out, const struct report *rep)
 }
 
 static void
-w3_bandwidth(FILE *out, const struct report *rep)
+w3_bandwidth(FILE *out, const struct report *rep, const char *me)
 {
   const struct bench_result *d = rep->device;
   char detail[160];
-  double m = median(rep, "mrlog", "W3", report_f_mb_per_s), bw;
+  double m = median(rep, me, "W3", report_f_mb_per_s), bw;
 
   if (d == NULL) {
     line(out, "W3 >= 90% of seq. write bandwidth (incl. fdatasync)", NAN,
@@ -132,10 +133,10 @@ w3_bandwidth(FILE *out, const struct report *rep)
 }
 
 static void
-w5_space(FILE *out, const struct report *rep)
+w5_space(FILE *out, const struct report *rep, const char *me)
 {
   const char *what = "W5 space back within 10 ms of durable truncation";
-  double m = median(rep, "mrlog", "W5", report_f_space_after_durable_ms);
+  double m = median(rep, me, "W5", report_f_space_after_durable_ms);
   char detail[96];
 
   if (isinf(m)) {
@@ -149,11 +150,11 @@ w5_space(FILE *out, const struct report *rep)
 }
 
 static void
-w1_rss(FILE *out, const struct report *rep)
+w1_rss(FILE *out, const struct report *rep, const char *me)
 {
   char detail[120];
-  double rss = median(rep, "mrlog", "W1", report_f_peak_rss);
-  double retained = median(rep, "mrlog", "W1", report_f_retained);
+  double rss = median(rep, me, "W1", report_f_peak_rss);
+  double retained = median(rep, me, "W1", report_f_retained);
   double limit = 1.15 * retained + 32 * BENCH_MB;
 
   snprintf(detail, sizeof(detail), "retained payload %.1f MB",
@@ -162,28 +163,45 @@ w1_rss(FILE *out, const struct report *rep)
        limit / BENCH_MB, AT_MOST, " MB", 1, isnan(rss) ? NULL : detail);
 }
 
+/* The targets for one of mrlog's engines (me: "mrlog" or a variant). */
+static void
+targets_for(FILE *out, const struct report *rep, const char *me)
+{
+  fprintf(out, "TARGETS for %s (medians over the runs; MB = 1e6 B, "
+          "GB = 1e9 B)\n", me);
+  vs_peer(out, rep, me, "W1", 1.5, "W1 per-record >= 1.5x best peer");
+  absolute(out, rep, me, "W1", report_f_rec_per_s, AT_LEAST, 6e6, 1e6,
+           " M rec/s", "W1 per-record >= 6 M rec/s");
+  absolute(out, rep, me, "W1b", report_f_rec_per_s, AT_LEAST, 20e6, 1e6,
+           " M rec/s", "W1b >= 20 M rec/s");
+  vs_peer(out, rep, me, "W2", 2.0, "W2 >= 2x best peer's records/s");
+  w2_latency(out, rep, me);
+  w3_bandwidth(out, rep, me);
+  absolute(out, rep, me, "W4warm", report_f_mb_per_s, AT_LEAST, 2000, 1000,
+           " GB/s", "W4warm >= 2 GB/s payload");
+  w5_space(out, rep, me);
+  absolute(out, rep, me, "W1", report_f_disk_overhead, AT_MOST, 2, 1,
+           " B/rec", "W1 disk overhead <= 2 B/record");
+  absolute(out, rep, me, "W1b", report_f_disk_overhead, AT_MOST, 2, 1,
+           " B/rec", "W1b disk overhead <= 2 B/record");
+  absolute(out, rep, me, "W1", report_f_ram_per_rec, AT_MOST, 12, 1,
+           " B/rec", "W1 RAM <= 12 B/retained record beyond payload");
+  w1_rss(out, rep, me);
+  fputc('\n', out);
+}
+
 void
 report_targets(FILE *out, const struct report *rep)
 {
-  fprintf(out, "TARGETS (mrlog medians over the runs; MB = 1e6 B, "
-          "GB = 1e9 B)\n");
-  vs_peer(out, rep, "W1", 1.5, "W1 per-record >= 1.5x best peer");
-  absolute(out, rep, "W1", report_f_rec_per_s, AT_LEAST, 6e6, 1e6,
-           " M rec/s", "W1 per-record >= 6 M rec/s");
-  absolute(out, rep, "W1b", report_f_rec_per_s, AT_LEAST, 20e6, 1e6,
-           " M rec/s", "W1b >= 20 M rec/s");
-  vs_peer(out, rep, "W2", 2.0, "W2 >= 2x best peer's records/s");
-  w2_latency(out, rep);
-  w3_bandwidth(out, rep);
-  absolute(out, rep, "W4warm", report_f_mb_per_s, AT_LEAST, 2000, 1000,
-           " GB/s", "W4warm >= 2 GB/s payload");
-  w5_space(out, rep);
-  absolute(out, rep, "W1", report_f_disk_overhead, AT_MOST, 2, 1, " B/rec",
-           "W1 disk overhead <= 2 B/record");
-  absolute(out, rep, "W1b", report_f_disk_overhead, AT_MOST, 2, 1, " B/rec",
-           "W1b disk overhead <= 2 B/record");
-  absolute(out, rep, "W1", report_f_ram_per_rec, AT_MOST, 12, 1, " B/rec",
-           "W1 RAM <= 12 B/retained record beyond payload");
-  w1_rss(out, rep);
-  fputc('\n', out);
+  const char *names[16];
+  size_t n = report_all_engines(rep, names, 16), i, shown = 0;
+
+  for (i = 0; i < n; i++) {
+    if (report_is_mrlog(names[i])) {
+      targets_for(out, rep, names[i]);
+      shown++;
+    }
+  }
+  if (shown == 0)
+    targets_for(out, rep, "mrlog"); /* every line n/a: not measured */
 }
