@@ -7,14 +7,17 @@
  *      fork or thread; afterwards it is read-only, so producers on any
  *      thread may hand out pointers into it.
  *   2. Record i of length len is taken at offset (i * len) mod
- *      BENCH_PAYLOAD_SPAN, so consecutive records are different bytes (no
- *      engine can dedupe or compress them) while the buffer itself stays
- *      small (8 MiB + 64 KiB) and is counted once in the RSS baseline.  A
- *      producer walks it forward (its records are i, i + P, ...), as an
- *      application reads data it has just received: the hardware prefetches
- *      it.  (Pseudo-random offsets, before, made every record's payload a
- *      cache miss in the harness: in perf, most of a W1 producer's time,
- *      the same for every engine.)
+ *      BENCH_PAYLOAD_SPAN, and a workload thread's k-th record
+ *      (bench_payload_stream) at (its start + k * len) mod the span, each
+ *      of the S threads starting 1/S of the span apart.  So consecutive
+ *      records are different bytes (no engine can dedupe or compress
+ *      them) while the buffer itself stays small (8 MiB + 64 KiB) and is
+ *      counted once in the RSS baseline, and each thread reads its part
+ *      forward with stride len, as an application reads data it has just
+ *      received: the hardware prefetches it.  (Pseudo-random offsets, in
+ *      session 2, made every record's payload a cache miss in the
+ *      harness: in perf, most of a W1 producer's time, for every engine;
+ *      a stride of P records, after that, still a miss per record.)
  *   3. bench_dir_allocated counts allocated blocks (st_blocks * 512), not
  *      file sizes: preallocated or sparse space shows as it is on disk.
  */
@@ -126,6 +129,17 @@ bench_payload(uint64_t i, size_t len)
 {
   /* Every len <= BENCH_RECORD_MAX fits past any offset. */
   return payload_buf + ((i * (uint64_t)len) & (BENCH_PAYLOAD_SPAN - 1));
+}
+
+const void *
+bench_payload_stream(unsigned stream, unsigned streams, uint64_t k,
+                     size_t len)
+{
+  uint64_t start = (uint64_t)BENCH_PAYLOAD_SPAN / (streams ? streams : 1) *
+                   stream;
+
+  return payload_buf +
+         ((start + k * (uint64_t)len) & (BENCH_PAYLOAD_SPAN - 1));
 }
 
 /* ------------------------------------------------------------------------

@@ -44,6 +44,11 @@ void bench_payload_init(uint64_t seed);
 void bench_payload_free(void);
 /* The bytes of record i (len <= BENCH_RECORD_MAX); stable for the run. */
 const void *bench_payload(uint64_t i, size_t len);
+/* The bytes of the k-th record of thread `stream` of `streams`: each
+ * thread reads its own part of the buffer forward, as an application
+ * reads what it just received. */
+const void *bench_payload_stream(unsigned stream, unsigned streams,
+                                 uint64_t k, size_t len);
 
 /*
  * One run's figures.  A plain struct so the child can send it to the parent

@@ -105,15 +105,16 @@ producer_main(void *arg)
   const struct wl_params *p = run->p;
   struct iovec *iov = pr->iov;
   uint64_t left = share(p, pr->index), n, j, k;
-  /* Record indices are unique per run: producer t's k-th is t + k * P. */
-  uint64_t idx = pr->index;
+  /* The producer's own payload stream, read forward (harness.c). */
+  uint64_t rec = 0;
   unsigned q;
 
   pthread_barrier_wait(&run->start);
   for (j = 0; left > 0; left -= n, j++) {
     n = left < p->batch ? left : p->batch;
-    for (k = 0; k < n; k++, idx += p->producers) {
-      iov[k].iov_base = (void *)bench_payload(idx, p->record_bytes);
+    for (k = 0; k < n; k++, rec++) {
+      iov[k].iov_base = (void *)bench_payload_stream(
+          pr->index, p->producers, rec, p->record_bytes);
       iov[k].iov_len = p->record_bytes;
     }
     q = (unsigned)((pr->index + j) % p->queues);

@@ -57,16 +57,18 @@ writer_main(void *arg)
   struct writer *w = arg;
   const struct wl_params *p = w->p;
   unsigned q = w->index % p->queues;
-  uint64_t idx = w->index, t;
+  uint64_t rec = 0, t;
   int rc;
 
   pthread_barrier_wait(w->start);
   while (!atomic_load_explicit(w->stop, memory_order_relaxed)) {
     t = bench_now_ns();
-    rc = p->engine->append_wait(w->e, q, bench_payload(idx, p->record_bytes),
-                                p->record_bytes);
+    rc = p->engine->append_wait(
+        w->e, q,
+        bench_payload_stream(w->index, p->w2_threads, rec, p->record_bytes),
+        p->record_bytes);
     t = bench_now_ns() - t;
-    idx += p->w2_threads;
+    rec++;
     if (rc < 0) {
       if (w->failed++ == 0)
         w->first_error = rc;
