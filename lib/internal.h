@@ -534,10 +534,12 @@ struct mrlog {
   pthread_mutex_t producers_mutex; /* guards the list links */
   struct mrlog__producer *producers;
 
-  /* Recovery in progress (lib/recovery.c), and its prefault helper
-   * (lib/prefault.c); the opener's thread only. */
+  /* Recovery in progress (lib/recovery.c); the opener's thread only. */
   bool recovering;
+  /* The prefault helper (lib/prefault.c invariant 1): the opener's thread
+   * during recovery, then the writer's (under state_lock) until close. */
   struct mrlog__prefault *prefault;
+  bool prefault_off;            /* a live helper could not be started */
   /* The mapping of the segment being replayed, or NULL when it was read
    * into a buffer: APPENDs then store mapped chunks (filemap.c). */
   struct mrlog__filemap *replay_map;
@@ -613,10 +615,10 @@ int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
  * deletes empty segments.  Called by open before any thread starts. */
 int mrlog__recover(struct mrlog *log);
 
-/* Prefaulted chunk memory during recovery (lib/prefault.c): start is
- * idempotent; take returns a MRLOG_PREFAULT_REGION-byte mapping or NULL
- * (none ready: map your own); stop joins the helper and unmaps what is
- * left. */
+/* Prefaulted chunk memory (lib/prefault.c), for recovery and then for
+ * the writer: start is idempotent; take returns a
+ * MRLOG_PREFAULT_REGION-byte mapping or NULL (none ready: map your own);
+ * stop joins the helper and unmaps what is left (NULL-safe). */
 #define MRLOG_PREFAULT_REGION (260u << 10)
 struct mrlog__prefault;
 void mrlog__prefault_start(struct mrlog *log);

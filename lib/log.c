@@ -226,6 +226,7 @@ destroy(struct mrlog *log)
   size_t b;
 
   mrlog__stage_free(log);
+  mrlog__prefault_stop(log); /* every thread that takes from it is gone */
   mrlog__writer_free(log);
   mrlog__flusher_free(log);
   mrlog__cleaner_free(log);

@@ -1,23 +1,36 @@
 /*
- * prefault.c -- during recovery only, a helper thread maps and prefaults
- * the memory of the big RAM chunks ahead of the replay.
+ * prefault.c -- a helper thread maps and prefaults the memory of the big
+ * RAM chunks ahead of whoever stores records: the opener's replay during
+ * recovery, then the writer (MRLOG_STORE_COPY keeps every record in such
+ * chunks).
  *
- * Replaying a log copies every retained record into fresh anonymous
- * memory, and the kernel zeroing and mapping those pages was three
- * quarters of the time of a warm reopen.  The opener's thread replays; this
- * thread, on the other core, prepares PREFAULT_SLOTS regions of
- * MRLOG_PREFAULT_REGION bytes with mmap(MAP_POPULATE), and chunk_new
- * (queue.c) takes one whenever it needs a chunk that size.
+ * Storing a record copies it into fresh anonymous memory, and the kernel
+ * zeroing and mapping those pages was three quarters of the time of a warm
+ * reopen, and a quarter of the writer's time with 4 KiB records (perf of
+ * W3: clear_page and the page-fault path under mmap(MAP_POPULATE)).  This
+ * thread, on the other core, prepares up to `slots` regions of
+ * MRLOG_PREFAULT_REGION bytes with mmap(MAP_POPULATE), and chunk_alloc
+ * (queue.c) takes one whenever it needs a chunk about that size.
  *
  * Invariants:
- *  1. It exists only between mrlog__prefault_start and
- *     mrlog__prefault_stop, both called by the opener's thread from
- *     mrlog__recover, before any library thread starts; the opener is the
- *     only consumer.
+ *  1. Two lifetimes, never overlapping.  Recovery: started and stopped by
+ *     the opener's thread inside mrlog__recover, before any library thread
+ *     starts (PREFAULT_RECOVERY_SLOTS regions).  Live: started by the
+ *     first big chunk the writer stores (PREFAULT_LIVE_SLOTS regions, few,
+ *     since they are resident memory that nothing retains yet), stopped by
+ *     close after every library thread is joined.  In both, chunk_alloc is
+ *     called by one thread at a time (the opener; then the writer, with
+ *     state_lock held for writing), which makes start's check-then-set
+ *     safe.
  *  2. Regions are handed over under `mutex` (a take per 260 KiB chunk: not
  *     a hot path).  Regions left at stop are unmapped.
  *  3. It is an optimisation only: if the thread cannot be started or a
- *     mapping fails, chunk_new maps its own memory as before.
+ *     mapping fails, chunk_alloc maps its own memory as before, and a live
+ *     helper that could not start is not tried again (prefault_off).
+ *  4. Untaken regions (at most `slots`, about 1 MiB live) are not
+ *     charged to memory_limit or memory_bytes.  A chunk that takes one
+ *     unmaps the tail it does not need at once, so it is charged, and
+ *     holds, exactly what a chunk mapped on its own would.
  */
 #include "internal.h"
 
@@ -25,7 +38,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define PREFAULT_SLOTS 16
+#define PREFAULT_SLOTS 16          /* capacity of the stack */
+#define PREFAULT_RECOVERY_SLOTS 16 /* regions kept ready while replaying */
+#define PREFAULT_LIVE_SLOTS 4      /* and afterwards (about 1 MiB) */
 
 struct mrlog__prefault {
   pthread_t thread;
@@ -33,6 +48,7 @@ struct mrlog__prefault {
   pthread_cond_t cond;          /* room in the ring, or stop */
   void *slot[PREFAULT_SLOTS];   /* ready regions, a stack */
   unsigned count;
+  unsigned slots;               /* regions to keep ready (<= PREFAULT_SLOTS) */
   bool stop;
   bool failed;                  /* a mapping failed: stop making more */
 };
@@ -46,7 +62,7 @@ prefault_main(void *arg)
   mrlog__mark_library_thread("mrlog-prefault");
   pthread_mutex_lock(&pf->mutex);
   while (!pf->stop && !pf->failed) {
-    if (pf->count == PREFAULT_SLOTS) {
+    if (pf->count >= pf->slots) {
       pthread_cond_wait(&pf->cond, &pf->mutex);
       continue;
     }
@@ -68,20 +84,29 @@ mrlog__prefault_start(struct mrlog *log)
 {
   struct mrlog__prefault *pf;
 
-  if (log->prefault != NULL)
+  _Static_assert(PREFAULT_RECOVERY_SLOTS <= PREFAULT_SLOTS &&
+                     PREFAULT_LIVE_SLOTS <= PREFAULT_SLOTS,
+                 "the stack holds every ready region");
+  if (log->prefault != NULL || log->prefault_off)
     return;
   pf = calloc(1, sizeof(*pf));
   if (pf == NULL)
-    return;
+    goto off;
+  pf->slots = log->recovering ? PREFAULT_RECOVERY_SLOTS : PREFAULT_LIVE_SLOTS;
   pthread_mutex_init(&pf->mutex, NULL);
   pthread_cond_init(&pf->cond, NULL);
   if (pthread_create(&pf->thread, NULL, prefault_main, pf) != 0) {
     pthread_mutex_destroy(&pf->mutex);
     pthread_cond_destroy(&pf->cond);
     free(pf);
-    return;
+    goto off;
   }
   log->prefault = pf;
+  return;
+off:
+  /* Recovery maps its own memory; live, do not try on every chunk. */
+  if (!log->recovering)
+    log->prefault_off = true;
 }
 
 void *

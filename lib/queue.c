@@ -91,13 +91,15 @@ chunk_alloc(struct mrlog *log, size_t *alloc)
   if (*alloc < CHUNK_MAP_BYTES)
     return malloc(*alloc);
   *alloc = (*alloc + 4095) & ~(size_t)4095; /* use the whole last page */
-  if (log->recovering && *alloc <= MRLOG_PREFAULT_REGION &&
-      *alloc * 2 >= MRLOG_PREFAULT_REGION) {
-    /* Replaying: memory prefaulted by prefault.c, grown to its size. */
+  if (*alloc <= MRLOG_PREFAULT_REGION && *alloc * 2 >= MRLOG_PREFAULT_REGION) {
+    /* Memory prefaulted by prefault.c on the other core (replaying, or
+     * the writer storing).  Its tail beyond *alloc goes back at once, so
+     * the chunk costs the memory it would have cost on its own (W1's
+     * growing queues would otherwise hold ~3 bytes more per record). */
     mrlog__prefault_start(log);
     c = mrlog__prefault_take(log);
-    if (c != NULL)
-      *alloc = MRLOG_PREFAULT_REGION;
+    if (c != NULL && *alloc < MRLOG_PREFAULT_REGION)
+      munmap((uint8_t *)c + *alloc, MRLOG_PREFAULT_REGION - *alloc);
   }
   if (c == NULL) {
     c = mmap(NULL, *alloc, PROT_READ | PROT_WRITE,
