@@ -52,7 +52,8 @@
 
 struct future_cache;
 struct mrlog_future {
-  atomic_uint state;  /* MRLOG_FUTURE_* bits; see future.c */
+  _Alignas(64) atomic_uint state; /* MRLOG_FUTURE_* bits; see future.c (a
+                                     line per future: future_slab) */
   int status;         /* valid once DONE is set (release/acquire) */
   uint64_t position;  /* valid once DONE is set */
   struct future_cache *owner; /* pool it returns to; immutable */
