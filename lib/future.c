@@ -22,6 +22,18 @@
  *  5. Futures are pooled per thread and never returned to malloc, so
  *     mrlog_append allocates nothing in steady state; "freed" below means
  *     returned to the pool of the thread that allocated it.
+ *  6. Wakes may be deferred.  On a thread that enabled it (the flusher),
+ *     a completer that finds WAITING queues the state word's address in
+ *     the wake queue instead of waking it.  Every queued address is woken
+ *     exactly once, by whoever pops it: a waiter that was just woken pops
+ *     and wakes WAKE_FANOUT more before it returns (so a group commit's
+ *     wakes spread over the woken threads, in a tree, instead of being a
+ *     serial loop on the flusher while the next sync waits), and the
+ *     deferring thread pops WAKE_FANOUT after each list and drains the
+ *     queue before it sleeps or exits and after each sync.  A queued wake
+ *     may thus land on a future that was since reused: harmless, as for
+ *     any wake (invariant 2).  When the queue is full the completer wakes
+ *     at once.
  */
 #include "internal.h"
 #include "futex.h"
@@ -37,6 +49,21 @@
 #define FUTURE_SLAB 64 /* futures per allocation (4 KiB) */
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+/* The wake queue (invariant 6): a FIFO ring of state-word addresses, so
+ * the waiters woken first are those completed first.  Process-wide, since
+ * a future does not know its log; wake_mutex guards every field. */
+#define WAKE_QUEUE_CAP 1024u
+#define WAKE_FANOUT 2u
+static pthread_mutex_t wake_mutex = PTHREAD_MUTEX_INITIALIZER;
+static atomic_uint *wake_queue[WAKE_QUEUE_CAP];
+static unsigned wake_head;             /* next to pop */
+static unsigned wake_count;            /* queued */
+/* wake_count as of the last change, read without the lock to skip an
+ * empty queue (a stale zero only leaves the pop to the deferring thread's
+ * drain). */
+static atomic_uint wake_queued;
+static _Thread_local bool defer_wakes;  /* this thread defers (flusher) */
 
 
 static _Thread_local const char *library_thread_name;
@@ -141,6 +168,57 @@ future_slab(struct future_cache *c)
   return &slab[0];
 }
 
+void
+mrlog__wake_defer(bool on)
+{
+  defer_wakes = on;
+}
+
+/* Queues word for a deferred wake; false if the queue is full. */
+static bool
+wake_push(atomic_uint *word)
+{
+  bool ok;
+
+  pthread_mutex_lock(&wake_mutex);
+  ok = wake_count < WAKE_QUEUE_CAP;
+  if (ok) {
+    wake_queue[(wake_head + wake_count) % WAKE_QUEUE_CAP] = word;
+    wake_count++;
+    atomic_store_explicit(&wake_queued, wake_count, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&wake_mutex);
+  return ok;
+}
+
+void
+mrlog__wake_help(unsigned n)
+{
+  atomic_uint *words[WAKE_FANOUT];
+  unsigned k, got;
+
+  while (n > 0 &&
+         atomic_load_explicit(&wake_queued, memory_order_relaxed) > 0) {
+    pthread_mutex_lock(&wake_mutex);
+    got = wake_count < WAKE_FANOUT ? wake_count : WAKE_FANOUT;
+    if (got > n)
+      got = n;
+    for (k = 0; k < got; k++) {
+      words[k] = wake_queue[wake_head];
+      wake_head = (wake_head + 1) % WAKE_QUEUE_CAP;
+    }
+    wake_count -= got;
+    atomic_store_explicit(&wake_queued, wake_count, memory_order_relaxed);
+    pthread_mutex_unlock(&wake_mutex);
+    if (got == 0)
+      return;
+    /* No lock held: a wake is a system call. */
+    for (k = 0; k < got; k++)
+      mrlog__futex_wake(words[k], INT_MAX);
+    n -= got;
+  }
+}
+
 bool
 mrlog__on_library_thread(void)
 {
@@ -208,7 +286,7 @@ mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
   /* The owner may take the result and reuse the future at once: the
    * wake touches only the address (pooled futures are never unmapped), and
    * a waiter on a reused future just rechecks its state. */
-  if (old & FUTURE_WAITING)
+  if ((old & FUTURE_WAITING) && !(defer_wakes && wake_push(&f->state)))
     mrlog__futex_wake(&f->state, INT_MAX);
 }
 
@@ -246,6 +324,8 @@ wait_done(mrlog_future *f, const struct timespec *deadline)
       break;
     st = atomic_load_explicit(&f->state, memory_order_acquire);
   }
+  /* Woken (or timed out): pass deferred wakes on (invariant 6). */
+  mrlog__wake_help(WAKE_FANOUT);
   return (atomic_load_explicit(&f->state, memory_order_acquire) &
           FUTURE_DONE) != 0;
 }

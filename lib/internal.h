@@ -66,6 +66,12 @@ mrlog_future *mrlog__future_new(void);
 void mrlog__complete(mrlog_future *future, mrlog_done_fn done, void *arg,
                      int status, uint64_t position);
 
+/* Deferred wakes (future.c invariant 6).  wake_defer(true): completions
+ * on this thread queue their waiters' wakes; wake_help(n) pops and wakes
+ * up to n of them (UINT_MAX: until the queue is empty).  Any thread. */
+void mrlog__wake_defer(bool on);
+void mrlog__wake_help(unsigned n);
+
 /* True on the writer, flusher and cleaner threads and on the detached
  * threads that deliver errors for a NULL log. */
 bool mrlog__on_library_thread(void);

@@ -205,6 +205,100 @@ START_TEST(test_many_producers) {
 }
 END_TEST
 
+/* ---- Durable waiters (group commit, deferred wakes) --------------------- */
+
+/* The flusher wakes a couple of the waiters a group commit completed, and
+ * each waiter woken wakes more (future.c invariant 6).  WAITERS threads
+ * append and wait, durable, over and over, in two logs at once (so the one
+ * process-wide wake queue carries both logs' waiters): every wait must
+ * return 0 well within its timeout, with its own record's position, and
+ * the group commits must have carried several records each. */
+enum { WAITERS = 24, WAITER_QUEUES = 4 };
+
+struct waiter_arg {
+  mrlog *log[2];
+  pthread_barrier_t *start;
+  int id, rounds;
+  uint64_t *positions; /* [rounds]: per log, the position each got */
+};
+
+static void *waiter_main(void *arg) {
+  struct waiter_arg *a = arg;
+  char name[16];
+  int i;
+
+  th_mark_app_thread();
+  snprintf(name, sizeof(name), "w%d", a->id % WAITER_QUEUES);
+  pthread_barrier_wait(a->start);
+  for (i = 0; i < a->rounds; i++) {
+    mrlog *log = a->log[i % 2];
+    uint64_t v = ((uint64_t)a->id << 32) | (uint64_t)i, pos = UINT64_MAX;
+    int rc = mrlog_wait_timeout(
+        mrlog_append(log, name, NULL, &v, sizeof(v), NULL, NULL), 20000,
+        &pos);
+    th_req_int_eq(rc, 0);
+    a->positions[i] = pos;
+  }
+  return NULL;
+}
+
+START_TEST(test_durable_waiters) {
+  struct waiter_arg args[WAITERS];
+  pthread_t tid[WAITERS];
+  pthread_barrier_t start;
+  char dir2[4096], name[16];
+  int rounds = (int)th_scaled(300), t, q, k, i;
+  uint64_t total = 0, fsyncs = 0;
+  mrlog *log[2];
+
+  snprintf(dir2, sizeof(dir2), "%s/second", th_dir);
+  log[0] = th_open(th_dir, NULL); /* the durable default policy */
+  log[1] = th_open(dir2, NULL);
+  for (k = 0; k < 2; k++)
+    for (q = 0; q < WAITER_QUEUES; q++) {
+      snprintf(name, sizeof(name), "w%d", q);
+      ck_assert_int_eq(th_create(log[k], name), 0);
+    }
+  ck_assert_int_eq(pthread_barrier_init(&start, NULL, WAITERS + 1), 0);
+  for (t = 0; t < WAITERS; t++) {
+    args[t] = (struct waiter_arg){ { log[0], log[1] }, &start, t, rounds,
+                                   calloc((size_t)rounds, sizeof(uint64_t)) };
+    ck_assert_ptr_nonnull(args[t].positions);
+    ck_assert_int_eq(pthread_create(&tid[t], NULL, waiter_main, &args[t]), 0);
+  }
+  pthread_barrier_wait(&start);
+  for (t = 0; t < WAITERS; t++) pthread_join(tid[t], NULL);
+
+  /* Each record sits at the position its wait returned, in its log. */
+  for (k = 0; k < 2; k++) {
+    for (q = 0; q < WAITER_QUEUES; q++) {
+      struct th_recs r;
+      snprintf(name, sizeof(name), "w%d", q);
+      ck_assert_int_eq(th_collect(log[k], name, 0, UINT64_MAX, &r), 0);
+      for (i = 0; i < (int)r.n; i++) {
+        uint64_t v;
+        th_req_uint_eq(r.v[i].len, sizeof(v));
+        memcpy(&v, r.v[i].data, sizeof(v));
+        t = (int)(v >> 32);
+        th_req(t < WAITERS && t % WAITER_QUEUES == q);
+        th_req((int)(uint32_t)v % 2 == k);
+        th_req_uint_eq(args[t].positions[(uint32_t)v], r.v[i].pos);
+      }
+      total += r.n;
+      th_recs_free(&r);
+    }
+    fsyncs += th_stats(log[k]).fsyncs;
+  }
+  ck_assert_uint_eq(total, (uint64_t)WAITERS * (uint64_t)rounds);
+  /* Group commit: fewer syncs than records (24 waiters share them). */
+  ck_assert_uint_lt(fsyncs, total);
+  th_close(log[0]);
+  th_close(log[1]);
+  pthread_barrier_destroy(&start);
+  for (t = 0; t < WAITERS; t++) free(args[t].positions);
+}
+END_TEST
+
 /* ---- Ring backpressure (blocking) -------------------------------------- */
 
 struct ring_arg {
@@ -768,6 +862,7 @@ Suite *make_concurrency_suite(void) {
   tcase_add_test(tc, test_many_producers);
   tcase_add_test(tc, test_queue_lifecycle_threads);
   tcase_add_test(tc, test_readers_during_writes);
+  tcase_add_test(tc, test_durable_waiters);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("backpressure");

@@ -27,14 +27,26 @@
  * Invariants:
  *  1. durable_lsn only grows, and only after an fdatasync that covered it
  *     returned 0 (or the writer's own sync at rotation).
- *  2. No lock is held while a callback runs or while fdatasync runs.
+ *  2. No lock is held while a callback runs, while fdatasync runs, or
+ *     while it wakes waiters.
+ *  3. Its completions defer their waiters' wakes (future.c invariant 6):
+ *     after each list it wakes FLUSHER_WAKES of them, and each waiter
+ *     woken wakes more, while the flusher goes on to the next sync; it
+ *     wakes whatever is still queued when that sync returns, before it
+ *     sleeps, and before it exits.  So a wake waits at most one sync.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Deferred wakes the flusher makes itself after each list: the root of
+ * the tree the woken waiters continue (perf of W2: its serial loop of
+ * one futex wake per waiter held back the next group commit). */
+#define FLUSHER_WAKES 2u
 
 struct mrlog__flusher {
   pthread_t thread;
@@ -278,6 +290,7 @@ flusher_main(void *arg)
   int fd, rc;
 
   mrlog__mark_library_thread("mrlog-flusher");
+  mrlog__wake_defer(true); /* see FLUSHER_WAKES */
   mrlog__deadline_ms(&next_sync, interval ? interval : 1000);
   pthread_mutex_lock(&f->mutex);
   for (;;) {
@@ -314,6 +327,8 @@ flusher_main(void *arg)
       list = complete_written(log, list);
     if (sync) {
       rc = mrlog__datasync(log, fd);
+      /* Wakes the waiters woken so far did not pass on (invariant 3). */
+      mrlog__wake_help(UINT_MAX);
       pthread_mutex_lock(&f->mutex);
       f->syncing = false;
       if (rc == 0) {
@@ -335,14 +350,22 @@ flusher_main(void *arg)
       mrlog__deadline_ms(&next_sync, interval);
     }
     complete_list(log, list, &stop);
+    mrlog__wake_help(FLUSHER_WAKES);
 
     pthread_mutex_lock(&f->mutex);
     if (stop && f->first == NULL && f->early_first == NULL) {
       f->stopped = true;
       break;
     }
+    if (f->first == NULL && f->early_first == NULL) {
+      /* About to sleep, with nobody bound to wake what is queued. */
+      pthread_mutex_unlock(&f->mutex);
+      mrlog__wake_help(UINT_MAX);
+      pthread_mutex_lock(&f->mutex);
+    }
   }
   pthread_mutex_unlock(&f->mutex);
+  mrlog__wake_help(UINT_MAX);
   return NULL;
 }
 
