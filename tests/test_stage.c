@@ -1418,7 +1418,7 @@ END_TEST
 
 /* ---- 6. Nonblocking at the memory limit ---------------------------------- */
 
-enum { NB_ROUNDS = 4, NB_CAP = 4096, NB_LEN = 200, NB_CHUNK = 16 };
+enum { NB_ROUNDS = 6, NB_CAP = 4096, NB_LEN = 200, NB_CHUNK = 16 };
 
 /* What call n of a round does: mostly appends to "q"; some go to a
  * missing queue or repeat position 0, and complete with an error that
@@ -1438,6 +1438,7 @@ START_TEST(test_nonblocking_memory_limit) {
   unsigned char buf[NB_LEN];
   uint64_t next, zero = 0;
   long issued = 0, efull = 0, ok[NB_ROUNDS], ns[NB_ROUNDS] = {0};
+  int short_rounds = 0;
   mrlog *log;
   int round;
 
@@ -1496,8 +1497,13 @@ START_TEST(test_nonblocking_memory_limit) {
     }
     ck_assert_int_gt(ok[round], 0);
     /* A leak in the memory accounting (of the accepted appends, of the
-     * failed ones, or of batch credit) would shrink every next round. */
-    if (round > 0) ck_assert_int_ge(ok[round] + 32, ok[0]);
+     * failed ones, or of batch credit) would shrink every next round, by
+     * more each time.  One round may come up short by timing alone (the
+     * writer descheduled with batch credit in flight: 40 records short,
+     * once, in a loaded distcheck), never two, and never the last by
+     * more than 48: a leak of 10 records a round still fails. */
+    if (round > 0 && ok[round] + 32 < ok[0]) short_rounds++;
+    ck_assert_int_le(short_rounds, 1);
     ck_assert_int_eq(th_collect(log, "q", 0, UINT64_MAX, &r), 0);
     ck_assert_uint_eq(r.n, (size_t)ok[round]);
     for (i = 0, k = 0; i < n; i++) {
@@ -1518,6 +1524,7 @@ START_TEST(test_nonblocking_memory_limit) {
     next++;
   }
   ck_assert_int_gt(efull, 0);
+  ck_assert_int_ge(ok[NB_ROUNDS - 1] + 48, ok[0]);
   log = reopen_same(log, th_dir, &pol);
   ck_assert_uint_eq(th_info(log, "q").records, (uint64_t)ok[NB_ROUNDS - 1]);
   th_close(log);
