@@ -2,7 +2,8 @@
  * prefault.c -- a helper thread maps and prefaults the memory of the big
  * RAM chunks ahead of whoever stores records: the opener's replay during
  * recovery, then the writer (MRLOG_STORE_COPY keeps every record in such
- * chunks).
+ * chunks; under MRLOG_STORE_MAPPED only a queue's position index is, and
+ * only a queue holding many records needs chunks that big).
  *
  * Storing a record copies it into fresh anonymous memory, and the kernel
  * zeroing and mapping those pages was three quarters of the time of a warm
@@ -38,7 +39,6 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#define PREFAULT_SLOTS 16          /* capacity of the stack */
 #define PREFAULT_RECOVERY_SLOTS 16 /* regions kept ready while replaying */
 #define PREFAULT_LIVE_SLOTS 4      /* and afterwards (about 1 MiB) */
 
@@ -46,9 +46,9 @@ struct mrlog__prefault {
   pthread_t thread;
   pthread_mutex_t mutex;
   pthread_cond_t cond;          /* room in the ring, or stop */
-  void *slot[PREFAULT_SLOTS];   /* ready regions, a stack */
+  void *slot[PREFAULT_RECOVERY_SLOTS]; /* ready regions, a stack */
   unsigned count;
-  unsigned slots;               /* regions to keep ready (<= PREFAULT_SLOTS) */
+  unsigned slots;               /* regions to keep ready (<= the stack) */
   bool stop;
   bool failed;                  /* a mapping failed: stop making more */
 };
@@ -84,8 +84,7 @@ mrlog__prefault_start(struct mrlog *log)
 {
   struct mrlog__prefault *pf;
 
-  _Static_assert(PREFAULT_RECOVERY_SLOTS <= PREFAULT_SLOTS &&
-                     PREFAULT_LIVE_SLOTS <= PREFAULT_SLOTS,
+  _Static_assert(PREFAULT_LIVE_SLOTS <= PREFAULT_RECOVERY_SLOTS,
                  "the stack holds every ready region");
   if (log->prefault != NULL || log->prefault_off)
     return;
