@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -294,6 +295,16 @@ bench_dir_allocated(const char *dir)
   if (walk(dir, add_blocks, &total) != 0)
     return -1;
   return total;
+}
+
+int64_t
+bench_fs_free(const char *dir)
+{
+  struct statvfs v;
+
+  if (statvfs(dir, &v) != 0)
+    return -1;
+  return (int64_t)v.f_bfree * (int64_t)v.f_frsize;
 }
 
 static int

@@ -122,6 +122,9 @@ void bench_sort(double *v, size_t n);
 /* Sum of st_blocks * 512 over every file below dir (recursively); -1 on
  * error. */
 int64_t bench_dir_allocated(const char *dir);
+/* Free bytes of the file system holding dir (statvfs f_bfree x f_frsize:
+ * blocks the file system has really freed); -1 on error. */
+int64_t bench_fs_free(const char *dir);
 /* Removes dir and everything below it; 0 or -1. */
 int bench_rm_rf(const char *dir);
 /* Joins dir and name into out (size PATH_MAX). */
