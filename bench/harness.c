@@ -162,6 +162,7 @@ bench_result_init(struct bench_result *r, const char *engine,
   r->fsyncs = r->fsyncs_interposed = -1;
   r->p50_us = r->p99_us = r->p999_us = NAN;
   r->durable_ms = r->space_back_ms = r->space_freed_bytes = NAN;
+  r->dir_back_ms = NAN;
   r->drop_caches = -1;
   r->seq_gib_s = r->seq_sync_gib_s = r->seq_bytes = NAN;
   r->sync_append_ops = r->sync_append_p50_us = r->sync_append_p99_us = NAN;

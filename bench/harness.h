@@ -80,6 +80,9 @@ struct bench_result {
   double p50_us, p99_us, p999_us; /* W2 acknowledgement latency */
   double durable_ms;            /* W5: truncation durable after */
   double space_back_ms;         /* W5: space back after (NAN: timed out) */
+  double dir_back_ms;           /* W5: the files were out of the directory
+                                   after (NAN: timed out); space_back_ms
+                                   also waits for the blocks to be free */
   double space_freed_bytes;     /* W5: largest drop of allocated bytes seen
                                    before space was back or the timeout */
   int drop_caches;              /* W4cold: 1 if drop_caches was written */

@@ -101,6 +101,7 @@ report_json(FILE *out, const struct bench_result *r)
     jnum(out, "p999_us", r->p999_us);
     jnum(out, "durable_ms", r->durable_ms);
     jnum(out, "space_back_ms", r->space_back_ms);
+    jnum(out, "dir_back_ms", r->dir_back_ms);
     jnum(out, "space_freed_bytes", r->space_freed_bytes);
     if (r->drop_caches >= 0)
       fprintf(out, ",\"drop_caches\":%s", r->drop_caches ? "true" : "false");

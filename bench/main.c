@@ -310,10 +310,12 @@ progress(struct state *s, const struct bench_result *r)
           s->total_runs, r->workload, r->engine, r->run);
   if (strcmp(r->workload, "W5") == 0)
     if (isnan(r->space_back_ms))
-      fprintf(stderr, "durable %.2f ms, space not back within %g s",
-              r->durable_ms, s->o.w5_timeout);
+      fprintf(stderr, "durable %.2f ms, space not back within %g s "
+              "(out of the directory: %.2f ms)",
+              r->durable_ms, s->o.w5_timeout, r->dir_back_ms);
     else
-      fprintf(stderr, "durable %.2f ms, space back %.2f ms", r->durable_ms,
+      fprintf(stderr, "durable %.2f ms, out of the directory %.2f ms, "
+              "space back %.2f ms", r->durable_ms, r->dir_back_ms,
               r->space_back_ms);
   else
     fprintf(stderr, "%.3g rec/s, %.1f MB/s, %.2f s", r->rec_per_s,

@@ -168,9 +168,16 @@ static const struct column cols_w4[] = {
   { NULL, NULL, RATE, 0 },
 };
 
+static double
+f_dir_back(const struct bench_result *r)
+{
+  return r->dir_back_ms;
+}
+
 static const struct column cols_w5[] = {
   { "space back ms", report_f_space_back_ms, MS, 1 },
   { "durable ms", report_f_durable_ms, MS, 1 },
+  { "out of dir ms", f_dir_back, MS, 0 },
   { "freed MB", f_freed, MBYTES, 0 },
   { "disk after MB", f_disk_mb, MBYTES, 0 },
   { "CPU s", f_cpu, SECS, 0 },

@@ -631,6 +631,9 @@ struct mrlog__prefault;
 void mrlog__prefault_start(struct mrlog *log);
 void *mrlog__prefault_take(struct mrlog *log);
 void mrlog__prefault_stop(struct mrlog *log);
+/* Regions the helper keeps ready: during recovery, or live for a log
+ * whose policy.memory_limit is memory_limit (lib/prefault.c). */
+unsigned mrlog__prefault_slots(uint64_t memory_limit, bool recovering);
 
 /* Reading the next segment file ahead during recovery (lib/readahead.c):
  * start asks the helper for name (after any earlier request is done);

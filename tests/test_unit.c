@@ -314,6 +314,26 @@ START_TEST(test_queue_many_chunks)
 }
 END_TEST
 
+/* The prefault helper's ready regions (lib/prefault.c): 16 while
+ * replaying and for the default limit; live, at most memory_limit / 64
+ * of them, never fewer than 4. */
+START_TEST(test_prefault_slots)
+{
+  const uint64_t region = MRLOG_PREFAULT_REGION;
+
+  ck_assert_uint_eq(mrlog__prefault_slots(1ull << 30, false), 16);
+  ck_assert_uint_eq(mrlog__prefault_slots(1ull << 30, true), 16);
+  ck_assert_uint_eq(mrlog__prefault_slots(1ull << 20, true), 16);
+  ck_assert_uint_eq(mrlog__prefault_slots(UINT64_MAX, false), 16);
+  ck_assert_uint_eq(mrlog__prefault_slots(64 * 16 * region, false), 16);
+  ck_assert_uint_eq(mrlog__prefault_slots(64 * 16 * region - 1, false), 15);
+  ck_assert_uint_eq(mrlog__prefault_slots(64 * 7 * region, false), 7);
+  ck_assert_uint_eq(mrlog__prefault_slots(64 * 5 * region - 1, false), 4);
+  ck_assert_uint_eq(mrlog__prefault_slots(1ull << 20, false), 4);
+  ck_assert_uint_eq(mrlog__prefault_slots(4096, false), 4);
+}
+END_TEST
+
 Suite *
 make_unit_suite(void)
 {
@@ -329,6 +349,7 @@ make_unit_suite(void)
   tc = tcase_create("apply");
   tcase_add_test(tc, test_apply_ops);
   tcase_add_test(tc, test_queue_many_chunks);
+  tcase_add_test(tc, test_prefault_slots);
   suite_add_tcase(s, tc);
   return s;
 }
