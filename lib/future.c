@@ -63,10 +63,10 @@ static unsigned wake_count;            /* queued */
  * empty queue (a stale zero only leaves the pop to the deferring thread's
  * drain). */
 static atomic_uint wake_queued;
-static _Thread_local bool defer_wakes;  /* this thread defers (flusher) */
+static MRLOG_TLS bool defer_wakes;  /* this thread defers (flusher) */
 
 
-static _Thread_local const char *library_thread_name;
+static MRLOG_TLS const char *library_thread_name;
 
 /*
  * The future pool (invariant 5).  A cache belongs to one thread at a time;
@@ -86,7 +86,7 @@ struct future_cache {
 static pthread_mutex_t caches_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct future_cache *caches;
 static pthread_key_t cache_key;
-static _Thread_local struct future_cache *my_cache;
+static MRLOG_TLS struct future_cache *my_cache;
 
 static void
 cache_release(void *cache)

@@ -92,8 +92,8 @@ struct tls_slot {
   uint64_t log_id;                /* 0: unused */
   struct mrlog__producer *p;
 };
-static _Thread_local struct tls_slot tls_slots[TLS_SLOTS];
-static _Thread_local unsigned tls_evict;
+static MRLOG_TLS struct tls_slot tls_slots[TLS_SLOTS];
+static MRLOG_TLS unsigned tls_evict;
 
 static bool
 log_alive(uint64_t id)
