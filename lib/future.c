@@ -65,7 +65,6 @@ static unsigned wake_count;            /* queued */
 static atomic_uint wake_queued;
 static MRLOG_TLS bool defer_wakes;  /* this thread defers (flusher) */
 
-
 static MRLOG_TLS const char *library_thread_name;
 
 /*

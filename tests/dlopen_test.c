@@ -4,7 +4,11 @@
  * library was loaded) and from a thread started after.  The library's
  * thread-locals use the initial-exec TLS model (lib/internal.h,
  * MRLOG_TLS), which takes static TLS space that dlopen must find for
- * threads already running; this is the test that it does.  Run by
+ * threads already running.  This checks the ordinary case (a process
+ * with glibc's surplus free); it cannot exhaust the surplus on purpose,
+ * and it still passes with glibc.rtld.optional_static_tls=0, so it guards
+ * against a library that cannot be dlopen()ed or used after it, not the
+ * limit itself.  Run by
  * `make check` from the top build directory; exits 77 (skip) when no
  * shared library was built.
  */
