@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 #include "check_mrlog.h"
+#include "internal.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 /* Closes log, reopens the directory and asserts the state is unchanged. */
 static mrlog *reopen_same(mrlog *log, const mrlog_policy *p) {
@@ -758,6 +762,87 @@ START_TEST(test_rotation) {
 }
 END_TEST
 
+/* A file layer whose writes wait while `gate_closed` is set, so that
+ * requests pile up behind a writer stuck in its write and it then
+ * builds one long pass out of them. */
+static atomic_int gate_closed;
+static struct mrlog__io gated_io;
+
+static void gate_wait(void) {
+  while (atomic_load(&gate_closed)) usleep(1000);
+}
+
+static ssize_t gated_pwrite(void *ctx, int fd, const void *buf, size_t len,
+                            off_t off) {
+  gate_wait();
+  return mrlog__posix_io.pwrite(ctx, fd, buf, len, off);
+}
+
+static ssize_t gated_pwritev(void *ctx, int fd, const struct iovec *iov,
+                             int cnt, off_t off) {
+  gate_wait();
+  return mrlog__posix_io.pwritev(ctx, fd, iov, cnt, off);
+}
+
+static void *open_gate_later(void *unused) {
+  (void)unused;
+  usleep(200 * 1000);
+  atomic_store(&gate_closed, 0);
+  return NULL;
+}
+
+/* A pass longer than the room left in the segment is cut where the
+ * segment ends, so every sealed segment stays within segment_bytes plus
+ * one request (and a frame header), not plus a whole pass (256 KiB).
+ * Before that cut this test saw sealed segments of 256+ KiB. */
+START_TEST(test_rotation_cuts_long_passes) {
+  enum { N = 3000, LEN = 100, SEG = 64 * 1024 };
+  mrlog_policy p = th_policy();
+  unsigned char buf[LEN];
+  mrlog_future *last = NULL;
+  pthread_t opener;
+  char **names;
+  size_t n, i;
+  mrlog *log;
+
+  gated_io = mrlog__posix_io;
+  gated_io.pwrite = gated_pwrite;
+  gated_io.pwritev = gated_pwritev;
+  atomic_store(&gate_closed, 0);
+  p.segment_bytes = SEG;
+  p.fsync_interval_ms = 2;
+  ck_assert_int_eq(mrlog__open_with_io(th_dir, &p, &gated_io, &log), 0);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  /* The writer blocks in its next write; the appends queue behind it. */
+  atomic_store(&gate_closed, 1);
+  ck_assert_int_eq(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
+  for (i = 0; i < N; i++) {
+    th_fill(buf, LEN, i);
+    if (last != NULL) mrlog_forget(last);
+    last = mrlog_append(log, "q", NULL, buf, LEN, NULL, NULL);
+    ck_assert_ptr_nonnull(last);
+  }
+  ck_assert_int_eq(th_wait(last, NULL), 0);
+  pthread_join(opener, NULL);
+  ck_assert_int_eq(th_sync(log), 0);
+  n = th_list_segments(th_dir, &names);
+  /* About 300 KB of records in 64 KiB segments. */
+  ck_assert_uint_ge(n, 4);
+  for (i = 0; i + 1 < n; i++) {
+    char *path = th_path(th_dir, names[i]);
+    off_t sz = th_file_size(path);
+    ck_assert_msg(sz > 0 && sz <= SEG + 512, "%s is %lld bytes", names[i],
+                  (long long)sz);
+    free(path);
+  }
+  th_free_names(names, n);
+  ck_assert_int_eq(mrlog_close(log), 0);
+  log = th_open(th_dir, &p);
+  expect_seeded(log, "q", 0, N, LEN, 0, 0);
+  th_close(log);
+}
+END_TEST
+
 START_TEST(test_cleaner_deletes_truncated) {
   mrlog_policy p = small_segments();
   mrlog *log = th_open(th_dir, &p);
@@ -912,6 +997,7 @@ Suite *make_persist_suite(void) {
   tcase_add_checked_fixture(tc, th_setup, th_teardown);
   tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
   tcase_add_test(tc, test_rotation);
+  tcase_add_test(tc, test_rotation_cuts_long_passes);
   tcase_add_test(tc, test_cleaner_deletes_truncated);
   tcase_add_test(tc, test_cleaner_partial);
   tcase_add_test(tc, test_cleaner_keeps_live_records);

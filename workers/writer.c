@@ -60,6 +60,10 @@
  * written with pwritev, their bytes straight from the requests. */
 #define EXT_MIN 1024u
 #define FRAME_TARGET (256u << 10) /* bytes before a pass is cut */
+/* An APPEND op's header in the frame, typically (FORMAT.md 7.6: op byte,
+ * queue id, first position, count as varints); pending_bytes counts it
+ * once per queue in the pass. */
+#define PASS_OP_BYTES 8u
 
 /*
  * What a written frame does to RAM, in frame order.  The writer applies
@@ -109,7 +113,10 @@ struct mrlog__writer {
   struct mrlog__queue *touched;  /* queues with pending appends */
   struct mrlog__req *done_first; /* requests of the frame, in order */
   struct mrlog__req *done_last;
-  uint64_t pending_bytes;      /* payload of pending appends */
+  uint64_t pending_bytes;      /* what pending appends will add to the
+                                  frame, at least: payload, a byte of
+                                  length per record, PASS_OP_BYTES per
+                                  queue (frame_cut) */
   uint64_t unsynced;           /* bytes written since the last rotation */
   uint64_t unsynced_recs;      /* records appended since then */
   struct apply_op *ops;        /* the frame's effects, in order */
@@ -711,8 +718,9 @@ handle_append(struct mrlog *log, struct mrlog__req *req)
     q->in_pass = true;
     q->pass_next = w->touched;
     w->touched = q;
+    w->pending_bytes += PASS_OP_BYTES;
   }
-  w->pending_bytes += req->payload_len;
+  w->pending_bytes += req->payload_len + req->count;
 }
 
 /* The cleaner asks for a rotation by age (expiry.c): the hot segment is
@@ -742,6 +750,21 @@ handle_rotate(struct mrlog *log, struct mrlog__req *req)
 }
 
 static bool handle(struct mrlog *log, struct mrlog__req *req);
+
+/* The bytes at which the pass being built is cut into a frame:
+ * FRAME_TARGET, or the room left before segment_bytes if that is less, so
+ * a segment smaller than a frame ends near its size (overshooting by at
+ * most the last request) instead of by a whole frame.  Past segment_bytes
+ * (rotation waits for the checkpoint rule of flush_frame) FRAME_TARGET. */
+static uint64_t
+frame_cut(const struct mrlog *log, const struct mrlog__writer *w)
+{
+  uint64_t seg = log->policy.segment_bytes;
+
+  if ((uint64_t)w->off < seg && seg - w->off < FRAME_TARGET)
+    return seg - w->off;
+  return FRAME_TARGET;
+}
 
 /* A staged batch: closed here (no entry can join it afterwards), then each
  * entry is an append like any other.  The batch head itself is never
@@ -810,7 +833,7 @@ handle(struct mrlog *log, struct mrlog__req *req)
     req->status = MRLOG_EINVAL;
     add_done(w, req);
   }
-  if (w->frame.len + w->ext_bytes + w->pending_bytes >= FRAME_TARGET)
+  if (w->frame.len + w->ext_bytes + w->pending_bytes >= frame_cut(log, w))
     flush_frame(log);
   return false;
 }
