@@ -167,6 +167,8 @@ bench_result_init(struct bench_result *r, const char *engine,
   r->seq_gib_s = r->seq_sync_gib_s = r->seq_bytes = NAN;
   r->sync_append_ops = r->sync_append_p50_us = r->sync_append_p99_us = NAN;
   r->sync_over_ops = r->sync_over_p50_us = r->sync_over_p99_us = NAN;
+  r->unlink_files = r->unlink_file_bytes = r->unlink_calls_ms = NAN;
+  r->unlink_free_ms = r->unlink_freed_bytes = NAN;
 }
 
 void

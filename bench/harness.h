@@ -94,6 +94,12 @@ struct bench_result {
   double seq_bytes;             /* bytes written for the two figures above */
   double sync_append_ops, sync_append_p50_us, sync_append_p99_us;
   double sync_over_ops, sync_over_p50_us, sync_over_p99_us;
+  double unlink_files;          /* unlink probe: files of unlink_file_bytes */
+  double unlink_file_bytes;
+  double unlink_calls_ms;       /* the unlink calls alone */
+  double unlink_free_ms;        /* until statvfs showed unlink_freed_bytes
+                                   more free (NAN: not within 10 s) */
+  double unlink_freed_bytes;    /* W5's need */
 };
 
 /* Sets every figure to "not applicable" and the names. */

@@ -81,6 +81,11 @@ report_json(FILE *out, const struct bench_result *r)
     jnum(out, "fdatasync_overwrite_ops_s", r->sync_over_ops);
     jnum(out, "fdatasync_overwrite_p50_us", r->sync_over_p50_us);
     jnum(out, "fdatasync_overwrite_p99_us", r->sync_over_p99_us);
+    jnum(out, "unlink_files", r->unlink_files);
+    jnum(out, "unlink_file_bytes", r->unlink_file_bytes);
+    jnum(out, "unlink_calls_ms", r->unlink_calls_ms);
+    jnum(out, "unlink_free_ms", r->unlink_free_ms);
+    jnum(out, "unlink_freed_bytes", r->unlink_freed_bytes);
   } else {
     jnum(out, "records", (double)r->records);
     jnum(out, "payload_bytes", (double)r->payload_bytes);

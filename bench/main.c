@@ -387,6 +387,7 @@ static void
 run_device(struct state *s)
 {
   struct bench_result r;
+  struct wl_params w1;
   struct job job;
 
   memset(&job, 0, sizeof(job));
@@ -394,6 +395,11 @@ run_device(struct state *s)
   job.dp.dir = s->base;
   job.dp.seq_bytes = (uint64_t)s->o.device_mib << 20;
   job.dp.sync_iterations = s->o.device_iters;
+  /* W5's floor: the bytes W5 waits for, in files of a segment's size. */
+  w1 = params_for(&s->o, NULL, W1, 0);
+  job.dp.unlink_file_bytes = w1.segment_bytes;
+  job.dp.unlink_free_bytes =
+      (uint64_t)(w1.w5_fraction * (double)(w1.records * w1.record_bytes));
   bench_result_init(&r, "device", "device", 0);
   fprintf(stderr, "[device] measuring the device limits in %s ...\n",
           s->base);
@@ -403,8 +409,10 @@ run_device(struct state *s)
   report_json(s->json, &r);
   keep_result(s, &r);
   fprintf(stderr, "[device] seq %.2f GiB/s (%.2f incl. fdatasync), "
-          "fdatasync %.0f/s appending, %.0f/s overwriting%s%s\n",
+          "fdatasync %.0f/s appending, %.0f/s overwriting, %.0f MB freed "
+          "by unlink in %.2f ms%s%s\n",
           r.seq_gib_s, r.seq_sync_gib_s, r.sync_append_ops, r.sync_over_ops,
+          r.unlink_freed_bytes / BENCH_MB, r.unlink_free_ms,
           r.errors ? "  ERROR: " : "", r.error);
 }
 

@@ -347,7 +347,7 @@ print_vs_peer(FILE *out, const struct report *rep, const char *workload,
     print_me_vs_peer(out, rep, "mrlog", workload, f, higher_better, name);
 }
 
-/* mrlog's figure against the device, for W2 and W3. */
+/* mrlog's figure against the device, for W2, W3 and W5. */
 static void
 print_vs_hardware(FILE *out, const struct report *rep, const char *w)
 {
@@ -364,6 +364,21 @@ print_vs_hardware(FILE *out, const struct report *rep, const char *w)
             d->seq_sync_gib_s * BENCH_GIB / BENCH_MB,
             m / (d->seq_gib_s * BENCH_GIB / BENCH_MB),
             d->seq_gib_s * BENCH_GIB / BENCH_MB);
+  }
+  if (strcmp(w, "W5") == 0 && !isnan(d->unlink_free_ms)) {
+    const char *names[16];
+    size_t i, n = report_engines(rep, "W5", names, 16);
+
+    for (i = 0; i < n; i++) {
+      if (!report_is_mrlog(names[i]) ||
+          !report_median(rep, names[i], "W5", report_f_space_after_durable_ms,
+                         &m, &lo, &hi))
+        continue;
+      fprintf(out, "  %s space back minus durable / the device's own unlink "
+              "of %.0f MB: %.2fx (%.2f of %.2f ms)\n", names[i],
+              d->unlink_freed_bytes / BENCH_MB, m / d->unlink_free_ms, m,
+              d->unlink_free_ms);
+    }
   }
   if (strcmp(w, "W2") == 0 &&
       report_median(rep, "mrlog", "W2", report_f_rec_per_s, &m, &lo, &hi)) {
@@ -393,6 +408,12 @@ print_device(FILE *out, const struct bench_result *d)
   fprintf(out, "  4 KiB pwrite + fdatasync, overwriting: %8.0f ops/s, "
           "p50 %6.0f us, p99 %6.0f us\n", d->sync_over_ops,
           d->sync_over_p50_us, d->sync_over_p99_us);
+  if (!isnan(d->unlink_calls_ms))
+    fprintf(out, "  unlink of %.0f synced files of %.0f MiB, one after "
+            "another: %.2f ms in the calls, %.0f MB free again (statvfs) "
+            "after %.2f ms\n", d->unlink_files,
+            d->unlink_file_bytes / BENCH_MIB, d->unlink_calls_ms,
+            d->unlink_freed_bytes / BENCH_MB, d->unlink_free_ms);
   if (d->errors)
     fprintf(out, "  error: %s\n", d->error);
   fputc('\n', out);
