@@ -516,6 +516,9 @@ struct mrlog {
   /* The request ring: many producers, one consumer (the writer). */
   ck_ring_t ring;                /* ck keeps head and tail on own lines */
   ck_ring_buffer_t *ring_buf;    /* ring_slots entries */
+  atomic_uint *ring_seq;         /* ring_slots: position + 1 of the last
+                                    request published in each slot
+                                    (ring.c invariant 5) */
   unsigned ring_slots;           /* power of two */
 
   /* Writer wake-up and ring-space waits (slow paths only). */

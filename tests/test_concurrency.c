@@ -1,7 +1,8 @@
 /*
  * test_concurrency.c -- many producers behind a barrier, backpressure
  * (blocking and nonblocking), callbacks that submit more work, close with
- * requests in flight, and readers concurrent with writers.  Threads never
+ * requests in flight, readers concurrent with writers, and the request
+ * ring itself under many more producers than slots.  Threads never
  * assert: they record what they saw and the test thread checks it.
  */
 #define _GNU_SOURCE
@@ -11,6 +12,9 @@
 #include <string.h>
 
 #include "check_mrlog.h"
+#include "internal.h"
+
+#include <sched.h>
 
 #define WAIT_MS 100000u
 
@@ -852,6 +856,106 @@ START_TEST(test_queue_lifecycle_threads) {
 }
 END_TEST
 
+/* ---- The request ring alone: many producers, few slots ----------------- */
+
+/* RING_PRODUCERS threads push tagged requests into an 8-slot ring (so it
+ * wraps and fills all the time), half of them blocking and half retrying
+ * MRLOG_EFULL; the test thread pops like the writer.  Every request must
+ * come out exactly once, and each producer's in the order it pushed
+ * (ring.c invariant 5: producers publish without waiting for each other,
+ * and p_tail is moved over a slot only once it is written). */
+enum { RING_PRODUCERS = 16 };
+
+struct ring_producer {
+  struct mrlog *log;
+  pthread_barrier_t *start;
+  struct mrlog__req *reqs;
+  uint32_t id, n;
+  int bad_status; /* a status other than 0 or MRLOG_EFULL */
+};
+
+static void *ring_producer_main(void *arg) {
+  struct ring_producer *a = arg;
+  bool may_wait = a->id % 2 == 0;
+  uint32_t i;
+
+  pthread_barrier_wait(a->start);
+  for (i = 0; i < a->n; i++) {
+    struct mrlog__req *r = &a->reqs[i];
+    int rc;
+
+    r->count = a->id;
+    r->position = i;
+    while ((rc = mrlog__ring_push(a->log, r, may_wait)) == MRLOG_EFULL &&
+           !may_wait)
+      sched_yield();
+    if (rc != 0) a->bad_status = rc;
+  }
+  return NULL;
+}
+
+START_TEST(test_ring_many_producers) {
+  struct mrlog *log = calloc(1, sizeof(*log));
+  struct ring_producer args[RING_PRODUCERS];
+  pthread_t tid[RING_PRODUCERS];
+  uint64_t next[RING_PRODUCERS] = {0};
+  struct mrlog__req *out[8];
+  pthread_barrier_t start;
+  pthread_condattr_t cattr;
+  uint32_t per = (uint32_t)th_scaled(20000), t;
+  uint64_t popped = 0, total = (uint64_t)per * RING_PRODUCERS;
+  unsigned n, i;
+
+  ck_assert_ptr_nonnull(log);
+  log->ring_slots = 8;
+  pthread_condattr_init(&cattr);
+  pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+  pthread_mutex_init(&log->wake_mutex, NULL);
+  pthread_cond_init(&log->wake_cond, &cattr);
+  pthread_cond_init(&log->space_cond, &cattr);
+  pthread_condattr_destroy(&cattr);
+  ck_assert_int_eq(mrlog__ring_init(log), 0);
+  ck_assert_int_eq(pthread_barrier_init(&start, NULL, RING_PRODUCERS + 1), 0);
+  for (t = 0; t < RING_PRODUCERS; t++) {
+    args[t] = (struct ring_producer){ log, &start, NULL, t, per, 0 };
+    args[t].reqs = calloc(per, sizeof(struct mrlog__req));
+    ck_assert_ptr_nonnull(args[t].reqs);
+    ck_assert_int_eq(
+        pthread_create(&tid[t], NULL, ring_producer_main, &args[t]), 0);
+  }
+  pthread_barrier_wait(&start);
+  while (popped < total) {
+    n = mrlog__ring_pop(log, out, 8);
+    if (n == 0) {
+      mrlog__ring_wait(log, 5);
+      continue;
+    }
+    for (i = 0; i < n; i++) {
+      t = out[i]->count;
+      th_req(t < RING_PRODUCERS);
+      th_req(out[i] == &args[t].reqs[next[t]]);
+      th_req_uint_eq(out[i]->position, next[t]);
+      next[t]++;
+    }
+    popped += n;
+  }
+  for (t = 0; t < RING_PRODUCERS; t++) {
+    pthread_join(tid[t], NULL);
+    ck_assert_int_eq(args[t].bad_status, 0);
+    ck_assert_uint_eq(next[t], per);
+    free(args[t].reqs);
+  }
+  /* Nothing more than what was pushed. */
+  ck_assert_uint_eq(mrlog__ring_pop(log, out, 8), 0);
+  pthread_barrier_destroy(&start);
+  mrlog__ring_free(log);
+  pthread_mutex_destroy(&log->wake_mutex);
+  pthread_cond_destroy(&log->wake_cond);
+  pthread_cond_destroy(&log->space_cond);
+  free(log);
+}
+END_TEST
+
 Suite *make_concurrency_suite(void) {
   Suite *s = suite_create("concurrency");
   TCase *tc;
@@ -872,6 +976,12 @@ Suite *make_concurrency_suite(void) {
   tcase_add_test(tc, test_memory_limit_blocks);
   tcase_add_test(tc, test_memory_limit_nonblocking);
   tcase_add_test(tc, test_callback_append_would_block);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("ring");
+  tcase_add_checked_fixture(tc, th_setup, th_teardown);
+  tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
+  tcase_add_test(tc, test_ring_many_producers);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("callbacks_and_close");
