@@ -31,7 +31,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define SEQ_CHUNK (1u << 20)
@@ -140,16 +139,6 @@ out:
   free(lat);
 }
 
-static int64_t
-fs_free(const char *dir)
-{
-  struct statvfs v;
-
-  if (statvfs(dir, &v) != 0)
-    return -1;
-  return (int64_t)v.f_bfree * (int64_t)v.f_frsize;
-}
-
 /* One round of the unlink probe: writes and syncs n files of file_bytes,
  * unlinks them one after another, and returns the ms from the first
  * unlink until statvfs shows free_bytes more free (NAN: not within 10 s
@@ -188,7 +177,7 @@ unlink_round(const char *dir, unsigned n, uint64_t file_bytes,
     close(fd);
   }
   sync(); /* nothing else of ours is pending when the clock starts */
-  free0 = fs_free(dir);
+  free0 = bench_fs_free(dir);
   t0 = bench_now_ns();
   for (i = 0; i < n; i++) {
     snprintf(path, sizeof(path), "%s/device-unlink-%u", dir, i);
@@ -197,7 +186,7 @@ unlink_round(const char *dir, unsigned n, uint64_t file_bytes,
   made = 0;
   *calls_ms = (double)(bench_now_ns() - t0) / 1e6;
   deadline = t0 + 10000000000ull;
-  while (free0 >= 0 && (now = fs_free(dir)) >= 0) {
+  while (free0 >= 0 && (now = bench_fs_free(dir)) >= 0) {
     t = bench_now_ns();
     if (now - free0 >= (int64_t)free_bytes) {
       ms = (double)(t - t0) / 1e6;

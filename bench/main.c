@@ -409,7 +409,7 @@ run_device(struct state *s)
   report_json(s->json, &r);
   keep_result(s, &r);
   fprintf(stderr, "[device] seq %.2f GiB/s (%.2f incl. fdatasync), "
-          "fdatasync %.0f/s appending, %.0f/s overwriting, %.0f MB freed "
+          "fdatasync %.0f/s appending, %.0f/s overwriting, %.1f MB freed "
           "by unlink in %.2f ms%s%s\n",
           r.seq_gib_s, r.seq_sync_gib_s, r.sync_append_ops, r.sync_over_ops,
           r.unlink_freed_bytes / BENCH_MB, r.unlink_free_ms,

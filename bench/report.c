@@ -375,7 +375,7 @@ print_vs_hardware(FILE *out, const struct report *rep, const char *w)
                          &m, &lo, &hi))
         continue;
       fprintf(out, "  %s space back minus durable / the device's own unlink "
-              "of %.0f MB: %.2fx (%.2f of %.2f ms)\n", names[i],
+              "of %.1f MB: %.2fx (%.2f of %.2f ms)\n", names[i],
               d->unlink_freed_bytes / BENCH_MB, m / d->unlink_free_ms, m,
               d->unlink_free_ms);
     }
@@ -409,10 +409,10 @@ print_device(FILE *out, const struct bench_result *d)
           "p50 %6.0f us, p99 %6.0f us\n", d->sync_over_ops,
           d->sync_over_p50_us, d->sync_over_p99_us);
   if (!isnan(d->unlink_calls_ms))
-    fprintf(out, "  unlink of %.0f synced files of %.0f MiB, one after "
-            "another: %.2f ms in the calls, %.0f MB free again (statvfs) "
+    fprintf(out, "  unlink of %.0f synced files of %.0f KiB, one after "
+            "another: %.2f ms in the calls, %.1f MB free again (statvfs) "
             "after %.2f ms\n", d->unlink_files,
-            d->unlink_file_bytes / BENCH_MIB, d->unlink_calls_ms,
+            d->unlink_file_bytes / 1024, d->unlink_calls_ms,
             d->unlink_freed_bytes / BENCH_MB, d->unlink_free_ms);
   if (d->errors)
     fprintf(out, "  error: %s\n", d->error);

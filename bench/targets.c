@@ -147,7 +147,7 @@ w5_space(FILE *out, const struct report *rep, const char *me)
   } else {
     if (d != NULL && !isnan(d->unlink_free_ms))
       snprintf(detail, sizeof(detail), "space-back minus durable; the "
-               "device alone frees %.0f MB by unlink in %.2f ms",
+               "device alone frees %.1f MB by unlink in %.2f ms",
                d->unlink_freed_bytes / BENCH_MB, d->unlink_free_ms);
     else
       snprintf(detail, sizeof(detail), "space-back minus durable");
