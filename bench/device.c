@@ -16,9 +16,9 @@
  *     then unlinked one after another, as mrlog's cleaner does; the time
  *     from the first unlink until the file system's free bytes (statvfs)
  *     have risen by free_bytes, polled every 0.1 ms; the median of
- *     UNLINK_ROUNDS rounds.  On a file system
- *     that discards at unlink this is the discard's time, which no
- *     library can take off W5's space back.
+ *     UNLINK_ROUNDS rounds.  On a file system that discards at unlink
+ *     this is the discard's time, which no library can take off W5's
+ *     space back.
  *
  * Invariants: every file is created fresh in dir and removed at the end;
  * the payload bytes are random, so no layer can compress them.

@@ -4,8 +4,8 @@
  *
  * Invariants:
  *  1. Any number of producers push (ck_ring's mpsc reserve, then the
- *     commit of invariant 5); only the writer pops (ck_ring_dequeue_mpsc).  The ring holds ring_slots - 1
- *     requests.
+ *     commit of invariant 5); only the writer pops (ck_ring_dequeue_mpsc).
+ *     The ring holds ring_slots - 1 requests.
  *  2. The fast path of a push is one enqueue and one load of
  *     writer_sleeping: no lock, no syscall.  The writer is signalled only
  *     when it has announced that it sleeps.
@@ -116,7 +116,11 @@ ring_enqueue_slot(struct mrlog *log, struct mrlog__req *req)
     if (atomic_load_explicit(&log->ring_seq[tail & mask],
                              memory_order_acquire) != tail + 1)
       break;
-    /* Losing the CAS means another producer moved p_tail: look again. */
+    /* As ck's own commit does: the slot (written by whoever published
+     * it, which our acquire load synchronized with) before the new
+     * p_tail the writer loads.  Losing the CAS means another producer
+     * moved p_tail: look again. */
+    ck_pr_fence_store();
     ck_pr_cas_uint(&log->ring.p_tail, tail, tail + 1);
     atomic_thread_fence(memory_order_seq_cst);
   }
