@@ -22,6 +22,7 @@ int main(void) {
   srunner_add_suite(sr, make_failure_suite());
   srunner_add_suite(sr, make_kill_suite());
   srunner_add_suite(sr, make_faults_suite());
+  srunner_add_suite(sr, make_errseq_suite());
   srunner_add_suite(sr, make_powerloss_suite());
   srunner_add_suite(sr, make_time_suite());
   srunner_add_suite(sr, make_mapped_suite());

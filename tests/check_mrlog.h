@@ -30,6 +30,7 @@ Suite *make_stage_suite(void);
 Suite *make_failure_suite(void);
 Suite *make_kill_suite(void);
 Suite *make_faults_suite(void);
+Suite *make_errseq_suite(void);
 Suite *make_powerloss_suite(void);
 Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);

@@ -1,0 +1,573 @@
+/*
+ * test_errseq.c -- writeback errors as Linux reports them (errseq), under
+ * concurrent appends that rotate small segments often.
+ *
+ * The file layer (over lib/io.h) models what the kernel does when the
+ * writeback of a file's dirty pages fails:
+ *   - the data is gone for good: every byte written to the file since the
+ *     last successful sync that covered it is replaced by what was durable
+ *     there (zeros: the log only appends, into new or zero-filled room),
+ *     as a crash would leave it;
+ *   - the error is recorded once in the file (an errseq counter); each
+ *     open file description (each openat) samples the counter when it is
+ *     opened, and the first fdatasync on it that looks afterwards returns
+ *     EIO and catches up, so later and concurrent syncs on it return 0;
+ *     a description opened after the error never sees it;
+ *   - an fdatasync takes a while (the layer sleeps SYNC_US, modelling the
+ *     wait for writeback) before it looks at the error state, so the
+ *     writer's sync at rotation and the flusher's group commit overlap as
+ *     they do on a disk.
+ * The failure is injected at the N-th fdatasync of a segment file (its
+ * writeback fails) or right after the N-th write (background writeback
+ * fails), for a range of N.  Checks, for every N:
+ *   - every request completes exactly once, with 0 or MRLOG_EIO;
+ *   - once a request completed with the error, none completing later is
+ *     acknowledged;
+ *   - the log failed whenever a sync reported the error;
+ *   - after a reopen on the real file layer, every acknowledged record is
+ *     there with its position and bytes.
+ * The sweep must hit the writer's rotation sync and the flusher's sync.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1 /* pthread_getname_np */
+#endif
+#include "check_mrlog.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define ES_FILES 512
+#define ES_FDS 1024
+#define SYNC_US 300 /* modelled writeback time of an fdatasync */
+
+enum es_mode { ES_OFF, ES_AT_SYNC, ES_AFTER_WRITE };
+
+struct es_extent {
+  uint64_t off, len;
+  uint64_t gen; /* write generation: newer writes have larger ones */
+};
+
+struct es_file {
+  char name[40];
+  int dir_fd;
+  unsigned err_seq;        /* writeback errors recorded in the file */
+  struct es_extent *dirty; /* written since their last covering sync */
+  size_t n_dirty, cap_dirty;
+};
+
+static struct {
+  pthread_mutex_t mutex;  /* guards everything below; held around every
+                             write, so zero-filling never tears one */
+  struct es_file files[ES_FILES];
+  int nfiles;
+  int fd_file[ES_FDS];    /* fd -> file id, or -1 */
+  unsigned fd_seen[ES_FDS]; /* fd -> err_seq the description has seen */
+  uint64_t gen;           /* last write generation */
+  enum es_mode mode;
+  long at;                /* the at-th sync / write fails */
+  long syncs, writes;     /* segment file syncs and writes seen */
+  int injected;           /* the writeback failure happened */
+  int reported;           /* a sync returned EIO */
+  char injected_by[16];   /* thread that ran the failed sync / write */
+} es = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+es_reset(enum es_mode mode, long at)
+{
+  int i;
+
+  pthread_mutex_lock(&es.mutex);
+  for (i = 0; i < es.nfiles; i++)
+    free(es.files[i].dirty);
+  memset(es.files, 0, sizeof(es.files));
+  es.nfiles = 0;
+  for (i = 0; i < ES_FDS; i++)
+    es.fd_file[i] = -1;
+  es.gen = 0;
+  es.mode = mode;
+  es.at = at;
+  es.syncs = es.writes = 0;
+  es.injected = es.reported = 0;
+  es.injected_by[0] = 0;
+  pthread_mutex_unlock(&es.mutex);
+}
+
+static int
+es_file_by_name(const char *name)
+{
+  int i;
+
+  for (i = es.nfiles - 1; i >= 0; i--)
+    if (strcmp(es.files[i].name, name) == 0)
+      return i;
+  return -1;
+}
+
+/* The writeback of file id fails: its dirty bytes are lost (zeros, what
+ * was durable there) and the error is recorded.  es.mutex held. */
+static void
+es_fail_writeback(int id)
+{
+  struct es_file *f = &es.files[id];
+  static const uint8_t zeros[4096];
+  struct stat st;
+  size_t i;
+  int fd;
+
+  es.injected = 1;
+  pthread_getname_np(pthread_self(), es.injected_by, sizeof(es.injected_by));
+  f->err_seq++;
+  fd = openat(f->dir_fd, f->name, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    for (i = 0; i < f->n_dirty; i++) {
+      uint64_t off = f->dirty[i].off, end = off + f->dirty[i].len;
+      if (end > (uint64_t)st.st_size)
+        end = (uint64_t)st.st_size; /* cut since: nothing to lose there */
+      while (off < end) {
+        size_t n = end - off < sizeof(zeros) ? end - off : sizeof(zeros);
+        ck_assert_int_eq(pwrite(fd, zeros, n, (off_t)off), (ssize_t)n);
+        off += n;
+      }
+    }
+  }
+  if (fd >= 0)
+    close(fd);
+  f->n_dirty = 0;
+}
+
+static int
+es_openat(void *ctx, int dir_fd, const char *name, int flags, mode_t mode)
+{
+  int fd = mrlog__posix_io.openat(ctx, dir_fd, name, flags, mode), id;
+
+  if (fd < 0)
+    return fd;
+  ck_assert_int_lt(fd, ES_FDS);
+  pthread_mutex_lock(&es.mutex);
+  id = (flags & O_CREAT) ? -1 : es_file_by_name(name);
+  if (id < 0) {
+    /* A new file (or one made before this layer saw it). */
+    ck_assert_int_lt(es.nfiles, ES_FILES);
+    id = es.nfiles++;
+    snprintf(es.files[id].name, sizeof(es.files[id].name), "%s", name);
+    es.files[id].dir_fd = dir_fd;
+  }
+  es.fd_file[fd] = id;
+  es.fd_seen[fd] = es.files[id].err_seq; /* errseq_sample at open */
+  pthread_mutex_unlock(&es.mutex);
+  return fd;
+}
+
+static int
+es_close(void *ctx, int fd)
+{
+  pthread_mutex_lock(&es.mutex);
+  if (fd >= 0 && fd < ES_FDS)
+    es.fd_file[fd] = -1;
+  pthread_mutex_unlock(&es.mutex);
+  return mrlog__posix_io.close(ctx, fd);
+}
+
+static ssize_t
+es_pwrite(void *ctx, int fd, const void *buf, size_t len, off_t off)
+{
+  ssize_t w;
+  int id;
+
+  pthread_mutex_lock(&es.mutex);
+  w = mrlog__posix_io.pwrite(ctx, fd, buf, len, off);
+  id = es.fd_file[fd];
+  if (w > 0 && id >= 0) {
+    struct es_file *f = &es.files[id];
+    if (f->n_dirty == f->cap_dirty) {
+      f->cap_dirty = f->cap_dirty ? 2 * f->cap_dirty : 64;
+      f->dirty = realloc(f->dirty, f->cap_dirty * sizeof(*f->dirty));
+      ck_assert_ptr_nonnull(f->dirty);
+    }
+    f->dirty[f->n_dirty++] =
+        (struct es_extent){ (uint64_t)off, (uint64_t)w, ++es.gen };
+    if (++es.writes == es.at && es.mode == ES_AFTER_WRITE)
+      es_fail_writeback(id);
+  }
+  pthread_mutex_unlock(&es.mutex);
+  return w;
+}
+
+static int
+es_ftruncate(void *ctx, int fd, off_t len)
+{
+  int rc, id;
+  size_t i;
+
+  pthread_mutex_lock(&es.mutex);
+  rc = mrlog__posix_io.ftruncate(ctx, fd, len);
+  id = es.fd_file[fd];
+  if (rc == 0 && id >= 0) {
+    struct es_file *f = &es.files[id];
+    for (i = 0; i < f->n_dirty; i++) {
+      struct es_extent *e = &f->dirty[i];
+      if (e->off >= (uint64_t)len)
+        e->len = 0;
+      else if (e->off + e->len > (uint64_t)len)
+        e->len = (uint64_t)len - e->off;
+    }
+  }
+  pthread_mutex_unlock(&es.mutex);
+  return rc;
+}
+
+static int
+es_fdatasync(void *ctx, int fd)
+{
+  uint64_t start_gen;
+  size_t i, j;
+  int id, rc = 0;
+
+  (void)ctx;
+  pthread_mutex_lock(&es.mutex);
+  id = es.fd_file[fd];
+  if (id < 0) {
+    pthread_mutex_unlock(&es.mutex);
+    return 0;
+  }
+  if (++es.syncs == es.at && es.mode == ES_AT_SYNC)
+    es_fail_writeback(id);
+  start_gen = es.gen; /* this sync writes back what was written so far */
+  pthread_mutex_unlock(&es.mutex);
+
+  usleep(SYNC_US); /* writeback: concurrent syncs overlap here */
+
+  pthread_mutex_lock(&es.mutex);
+  if (es.fd_seen[fd] != es.files[id].err_seq) {
+    /* file_check_and_advance_wb_err: this description sees it once. */
+    es.fd_seen[fd] = es.files[id].err_seq;
+    es.reported = 1;
+    rc = -1;
+  } else {
+    struct es_file *f = &es.files[id];
+    for (i = j = 0; i < f->n_dirty; i++)
+      if (f->dirty[i].gen > start_gen)
+        f->dirty[j++] = f->dirty[i];
+    f->n_dirty = j;
+  }
+  pthread_mutex_unlock(&es.mutex);
+  if (rc != 0)
+    errno = EIO;
+  return rc;
+}
+
+static struct mrlog__io es_io;
+
+static void
+es_arm(enum es_mode mode, long at)
+{
+  es_io = mrlog__posix_io;
+  es_io.openat = es_openat;
+  es_io.close = es_close;
+  es_io.pwrite = es_pwrite;
+  es_io.pwritev = NULL; /* gather writes go through es_pwrite */
+  es_io.ftruncate = es_ftruncate;
+  es_io.fdatasync = es_fdatasync;
+  es_io.map = NULL;
+  es_io.unmap = NULL;
+  es_reset(mode, at);
+}
+
+/* ---- The workload ------------------------------------------------------ */
+
+#define THREADS 3
+#define RECORDS 100 /* per thread */
+#define WINDOW 6    /* each thread waits for every WINDOW-th append */
+
+struct outcome {
+  atomic_int calls;  /* callbacks of this request */
+  atomic_int status; /* the status it completed with */
+  atomic_long seq;   /* order of completion, over all threads */
+  uint64_t position; /* its position, when acknowledged */
+};
+
+static struct outcome g_out[THREADS][RECORDS];
+static atomic_long g_completions;
+static mrlog *g_log;
+
+/* Acknowledged: completed, with status 0. */
+static bool
+acked(const struct outcome *o)
+{
+  return atomic_load(&o->calls) == 1 && atomic_load(&o->status) == 0;
+}
+
+static void
+on_done(void *arg, int status, uint64_t position)
+{
+  struct outcome *o = arg;
+
+  o->position = position;
+  atomic_store(&o->status, status);
+  atomic_store(&o->seq, atomic_fetch_add(&g_completions, 1) + 1);
+  atomic_fetch_add(&o->calls, 1);
+}
+
+static size_t
+payload(int t, int i, unsigned char *buf)
+{
+  size_t len = 40 + (size_t)((i * 53 + t * 17) % 260);
+
+  th_fill(buf, len, (uint64_t)t << 32 | (uint64_t)i);
+  return len;
+}
+
+static void
+qname(int t, char out[8])
+{
+  snprintf(out, 8, "q%d", t);
+}
+
+static void *
+producer(void *arg)
+{
+  int t = (int)(intptr_t)arg, i;
+  unsigned char buf[400];
+  char q[8];
+
+  th_mark_app_thread();
+  qname(t, q);
+  for (i = 0; i < RECORDS; i++) {
+    size_t len = payload(t, i, buf);
+    mrlog_future *f =
+        mrlog_append(g_log, q, NULL, buf, len, on_done, &g_out[t][i]);
+    if (f == NULL)
+      continue; /* allocation failure: its callback still runs */
+    if (i % WINDOW == WINDOW - 1)
+      (void)mrlog_wait(f, NULL); /* frees it */
+    else
+      mrlog_forget(f);
+  }
+  return NULL;
+}
+
+/* Returns mrlog_open's status (the workload runs only if it is 0). */
+static int
+run_workload(uint64_t segment_bytes, int *close_status)
+{
+  mrlog_policy p = th_policy();
+  pthread_t th[THREADS];
+  char q[8];
+  int t, rc;
+
+  p.fsync_interval_ms = 0; /* durable: acknowledged once synced */
+  p.segment_bytes = segment_bytes;
+  p.cleaner_interval_ms = 5;
+  memset(g_out, 0, sizeof(g_out));
+  atomic_store(&g_completions, 0);
+  *close_status = 0;
+  rc = mrlog__open_with_io(th_dir, &p, &es_io, &g_log);
+  if (rc != 0)
+    return rc; /* the first segment's sync failed */
+  for (t = 0; t < THREADS; t++) {
+    qname(t, q);
+    rc = th_wait(mrlog_create_queue(g_log, q, NULL, NULL), NULL);
+    ck_assert_msg(rc == 0 || rc == MRLOG_EIO, "create: %d", rc);
+  }
+  for (t = 0; t < THREADS; t++)
+    ck_assert_int_eq(
+        pthread_create(&th[t], NULL, producer, (void *)(intptr_t)t), 0);
+  for (t = 0; t < THREADS; t++)
+    pthread_join(th[t], NULL);
+  *close_status = mrlog_close(g_log);
+  g_log = NULL;
+  return 0;
+}
+
+/* Checks the outcomes; returns how many requests failed. */
+static int
+check_outcomes(long at)
+{
+  long first_failure = 0;
+  int t, i, failed = 0;
+
+  for (t = 0; t < THREADS; t++) {
+    for (i = 0; i < RECORDS; i++) {
+      struct outcome *o = &g_out[t][i];
+      int st = atomic_load(&o->status);
+      ck_assert_msg(atomic_load(&o->calls) == 1,
+                    "N=%ld: request %d/%d completed %d times", at, t, i,
+                    atomic_load(&o->calls));
+      ck_assert_msg(st == 0 || st == MRLOG_EIO,
+                    "N=%ld: request %d/%d: status %d", at, t, i, st);
+      if (st != 0) {
+        failed++;
+        if (first_failure == 0 || atomic_load(&o->seq) < first_failure)
+          first_failure = atomic_load(&o->seq);
+      }
+    }
+  }
+  for (t = 0; t < THREADS && first_failure > 0; t++)
+    for (i = 0; i < RECORDS; i++)
+      ck_assert_msg(atomic_load(&g_out[t][i].status) != 0 ||
+                        atomic_load(&g_out[t][i].seq) < first_failure,
+                    "N=%ld: request %d/%d acknowledged after a request "
+                    "failed",
+                    at, t, i);
+  return failed;
+}
+
+/* The thread the current case's failure hit (for messages). */
+static char g_injected_by[16];
+
+/* Reopens on the real file layer: every acknowledged record is there. */
+static void
+verify_acknowledged(long at)
+{
+  mrlog *log = NULL;
+  unsigned char buf[400];
+  int t, i, rc = mrlog_open(th_dir, NULL, &log);
+
+  ck_assert_msg(rc == 0, "N=%ld (failure injected by %s): reopen: %s", at,
+                g_injected_by, mrlog_strerror(rc));
+  for (t = 0; t < THREADS; t++) {
+    struct th_recs r;
+    size_t k = 0;
+    char q[8];
+    qname(t, q);
+    if (!mrlog_queue_exists(log, q)) {
+      /* Its create was not acknowledged (the open or the create failed):
+       * then no append to it was. */
+      for (i = 0; i < RECORDS; i++)
+        ck_assert_msg(!acked(&g_out[t][i]),
+                      "N=%ld: queue %s of an acknowledged record is gone", at,
+                      q);
+      continue;
+    }
+    ck_assert_int_eq(th_collect(log, q, 0, UINT64_MAX, &r), 0);
+    for (i = 0; i < RECORDS; i++) {
+      const struct outcome *o = &g_out[t][i];
+      size_t len;
+      if (!acked(o))
+        continue;
+      while (k < r.n && r.v[k].pos < o->position)
+        k++;
+      ck_assert_msg(k < r.n && r.v[k].pos == o->position,
+                    "N=%ld (failure injected by %s): acknowledged %s@%llu "
+                    "lost",
+                    at, g_injected_by, q, (unsigned long long)o->position);
+      len = payload(t, i, buf);
+      ck_assert_msg(r.v[k].len == len && memcmp(r.v[k].data, buf, len) == 0,
+                    "N=%ld (failure injected by %s): acknowledged %s@%llu "
+                    "altered",
+                    at, g_injected_by, q, (unsigned long long)o->position);
+    }
+    th_recs_free(&r);
+  }
+  th_close(log);
+}
+
+/* Sweep statistics. */
+static int g_fired, g_by_writer, g_by_flusher, g_failed_logs;
+
+static void
+one_case(enum es_mode mode, long at, uint64_t segment_bytes)
+{
+  int close_status, failed = 0, open_status;
+
+  th_rmrf(th_dir);
+  es_arm(mode, at);
+  open_status = run_workload(segment_bytes, &close_status);
+  if (open_status != 0) {
+    /* Nothing was submitted: the error must be the injected one. */
+    ck_assert_int_eq(open_status, MRLOG_EIO);
+    close_status = open_status;
+  } else {
+    failed = check_outcomes(at);
+  }
+  pthread_mutex_lock(&es.mutex);
+  if (es.injected) {
+    g_fired++;
+    if (strcmp(es.injected_by, "mrlog-writer") == 0)
+      g_by_writer++;
+    if (strcmp(es.injected_by, "mrlog-flusher") == 0)
+      g_by_flusher++;
+  }
+  memcpy(g_injected_by, es.injected_by, sizeof(g_injected_by));
+  if (es.reported) {
+    /* A sync saw the error: the log must have failed with it. */
+    ck_assert_msg(close_status == MRLOG_EIO,
+                  "N=%ld: a sync returned EIO, close returned %d", at,
+                  close_status);
+  }
+  pthread_mutex_unlock(&es.mutex);
+  if (close_status != 0)
+    g_failed_logs++;
+  if (close_status == 0)
+    ck_assert_int_eq(failed, 0);
+  es_reset(ES_OFF, 0);
+  verify_acknowledged(at);
+}
+
+static long
+count_in_clean_run(enum es_mode mode, uint64_t segment_bytes)
+{
+  int close_status;
+  long n;
+
+  th_rmrf(th_dir);
+  es_arm(ES_OFF, 0);
+  ck_assert_int_eq(run_workload(segment_bytes, &close_status), 0);
+  ck_assert_int_eq(close_status, 0);
+  ck_assert_int_eq(check_outcomes(0), 0);
+  pthread_mutex_lock(&es.mutex);
+  n = mode == ES_AT_SYNC ? es.syncs : es.writes;
+  pthread_mutex_unlock(&es.mutex);
+  return n;
+}
+
+static void
+sweep(enum es_mode mode, int cases)
+{
+  static const uint64_t sizes[] = { 4096, 8192, 16384 };
+  long total = count_in_clean_run(mode, 8192), at, step;
+  int k = 0;
+
+  ck_assert_int_gt(total, 0);
+  step = total > cases ? total / cases : 1;
+  g_fired = g_by_writer = g_by_flusher = g_failed_logs = 0;
+  for (at = 1; at <= total; at += step, k++)
+    one_case(mode, at, sizes[k % 3]);
+  fprintf(stderr,
+          "errseq: mode %d: %ld events, %d injected (%d by the writer, %d "
+          "by the flusher), %d logs failed\n",
+          (int)mode, total, g_fired, g_by_writer, g_by_flusher,
+          g_failed_logs);
+  ck_assert_int_gt(g_fired, 0);
+  ck_assert_int_gt(g_failed_logs, 0);
+  if (mode == ES_AT_SYNC) {
+    /* Both syncs of the hot file were hit. */
+    ck_assert_int_gt(g_by_writer, 0);
+    ck_assert_int_gt(g_by_flusher, 0);
+  }
+}
+
+START_TEST(test_errseq_at_sync) { sweep(ES_AT_SYNC, 40); }
+END_TEST
+START_TEST(test_errseq_after_write) { sweep(ES_AFTER_WRITE, 25); }
+END_TEST
+
+Suite *
+make_errseq_suite(void)
+{
+  Suite *s = suite_create("errseq");
+  TCase *tc = tcase_create("writeback");
+
+  tcase_add_checked_fixture(tc, th_setup, th_teardown);
+  tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
+  tcase_add_test(tc, test_errseq_at_sync);
+  tcase_add_test(tc, test_errseq_after_write);
+  suite_add_tcase(s, tc);
+  return s;
+}
