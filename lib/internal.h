@@ -13,8 +13,8 @@
  *
  * LOCK ORDER (never take a lock to the left while holding one to the
  * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
- * mem_mutex, cleaner->mutex, producers_mutex and the staging and
- * future-pool registries' mutexes are leaves (stage.c takes
+ * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex and the
+ * staging and future-pool registries' mutexes are leaves (stage.c takes
  * producers_mutex only with no other lock held).  Today the
  * only nesting is state_lock -> mem_mutex (a truncation releasing memory
  * wakes blocked producers).  No lock is held while a user callback or
@@ -547,6 +547,10 @@ struct mrlog {
   struct mrlog__segment *segs;   /* oldest first */
   struct mrlog__segment *hot;    /* newest; writer's (seg_mutex to change) */
   uint64_t next_segno;           /* writer */
+  /* Serializes fsyncs of dir_fd (segment.c mrlog__fsync_dir): one in
+   * flight on the description, and a failed one fails the log before
+   * the next may start (DURABILITY.md, sync errors).  A leaf. */
+  pthread_mutex_t dir_sync_mutex;
 
   /* Staging (lib/stage.c). */
   uint64_t id;                   /* unique for the process's lifetime */
@@ -615,6 +619,14 @@ uint64_t mrlog__frame_ms(struct mrlog *log);
 
 /* Sets the failed state (first status wins) and logs it. */
 void mrlog__fail(struct mrlog *log, int status, const char *what, int err);
+/* mrlog__fail in two steps, for a caller that must fail the log while it
+ * holds a lock (a failed sync: flusher.c invariant 1): fail_mark sets the
+ * failed state and returns true if this call set it (any lock may be
+ * held); the caller that got true then calls fail_report with no lock
+ * held (it logs through the application's callback). */
+bool mrlog__fail_mark(struct mrlog *log, int status);
+void mrlog__fail_report(struct mrlog *log, int status, const char *what,
+                        int err);
 void mrlog__logf(struct mrlog *log, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Returns reserved bytes to memory_limit and wakes waiting producers. */
@@ -686,8 +698,15 @@ void mrlog__flusher_free(struct mrlog *log);
 void mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
                            struct mrlog__req *last, uint64_t written_lsn,
                            uint64_t unsynced_bytes, uint64_t unsynced_records);
+/* Writer, at rotation: fdatasyncs the hot fd, which holds everything
+ * written up to end_lsn, as the one sync in flight on it (flusher.c
+ * invariant 1).  On success durable_lsn rises to end_lsn; on failure the
+ * log has failed before this returns.  0 or a status (also the log's
+ * status if it had already failed: then nothing is synced). */
+int mrlog__flusher_sync_hot(struct mrlog *log, uint64_t end_lsn);
 /* Writer, at rotation: makes fd the file to sync, after waiting out a sync
- * of the old one.  Returns the old fd for the writer to close. */
+ * of the old one, and raises durable_lsn to `durable` unless the log has
+ * failed.  Returns the old fd for the writer to close. */
 int mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable);
 /* Any thread: queues a request for completion with its status already set
  * (errors found at submit time). */

@@ -114,19 +114,30 @@ wake_mem_waiters(struct mrlog *log)
   pthread_mutex_unlock(&log->mem_mutex);
 }
 
-void
-mrlog__fail(struct mrlog *log, int status, const char *what, int err)
+bool
+mrlog__fail_mark(struct mrlog *log, int status)
 {
   int expected = 0;
 
-  if (!atomic_compare_exchange_strong(&log->failed, &expected, status))
-    return;
+  return atomic_compare_exchange_strong(&log->failed, &expected, status);
+}
+
+void
+mrlog__fail_report(struct mrlog *log, int status, const char *what, int err)
+{
   mrlog__logf(log, MRLOG_LOG_ERROR,
               "%s failed (%s%s%s): the log is now read-only", what,
               mrlog_strerror(status), err ? ", " : "", err ? strerror(err) : "");
   /* Producers waiting for memory would wait forever now: let them see
    * the failure. */
   wake_mem_waiters(log);
+}
+
+void
+mrlog__fail(struct mrlog *log, int status, const char *what, int err)
+{
+  if (mrlog__fail_mark(log, status))
+    mrlog__fail_report(log, status, what, err);
 }
 
 void
@@ -213,6 +224,7 @@ init_sync(struct mrlog *log)
   pthread_rwlock_init(&log->state_lock, &rwattr);
   pthread_rwlockattr_destroy(&rwattr);
   pthread_mutex_init(&log->seg_mutex, NULL);
+  pthread_mutex_init(&log->dir_sync_mutex, NULL);
   pthread_mutex_init(&log->producers_mutex, NULL);
   mrlog__stage_register(log);
   return 0;
@@ -255,6 +267,7 @@ destroy(struct mrlog *log)
   pthread_cond_destroy(&log->mem_cond);
   pthread_rwlock_destroy(&log->state_lock);
   pthread_mutex_destroy(&log->seg_mutex);
+  pthread_mutex_destroy(&log->dir_sync_mutex);
   pthread_mutex_destroy(&log->producers_mutex);
   free(log->dir);
   free(log);

@@ -267,14 +267,32 @@ mrlog__status_from_errno(int err)
   }
 }
 
+/* The writer (a new segment's entry), the cleaner (deletions) and
+ * recovery share dir_fd, one open file description, and Linux reports a
+ * writeback error once per description: of two fsyncs in flight, one may
+ * take the other's EIO.  So they run one at a time under dir_sync_mutex,
+ * a failed one fails the log before the mutex is released, and none runs
+ * on a failed log (DURABILITY.md, sync errors). */
 int
 mrlog__fsync_dir(struct mrlog *log)
 {
-  while (log->io->fsync(log->io->ctx, log->dir_fd) != 0) {
-    if (errno != EINTR)
-      return mrlog__status_from_errno(errno);
+  int rc = 0, err = 0;
+  bool first = false;
+
+  pthread_mutex_lock(&log->dir_sync_mutex);
+  rc = atomic_load_explicit(&log->failed, memory_order_acquire);
+  while (rc == 0 && log->io->fsync(log->io->ctx, log->dir_fd) != 0) {
+    if (errno != EINTR) {
+      err = errno;
+      rc = mrlog__status_from_errno(err);
+      first = mrlog__fail_mark(log, rc);
+    }
   }
-  return 0;
+  pthread_mutex_unlock(&log->dir_sync_mutex);
+  if (first)
+    mrlog__fail_report(log, rc, "fsync of the log directory", err);
+  errno = err;
+  return rc;
 }
 
 struct mrlog__segment *

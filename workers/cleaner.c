@@ -14,7 +14,8 @@
  *   (emptied_lsn <= durable_lsn).  Its queue metadata is restated by the
  *   checkpoint at the head of the next segment, which was synced before
  *   anything was written after it, so deleting it loses nothing.
- *   Completion: the directory is fsynced after each pass that deleted.
+ *   Completion: the directory is fsynced after each pass that deleted;
+ *   a failed directory fsync fails the log (segment.c mrlog__fsync_dir).
  *
  * Invariants:
  *  1. Only this thread (or open/close, with no thread running) removes
@@ -130,9 +131,9 @@ mrlog__cleaner_pass(struct mrlog *log)
   if (deleted > 0) {
     atomic_fetch_add_explicit(&log->stat_segments_deleted, deleted,
                               memory_order_relaxed);
-    if (mrlog__fsync_dir(log) != 0)
-      mrlog__logf(log, MRLOG_LOG_WARN, "fsync of the log directory: %s",
-                  strerror(errno));
+    /* A failure fails the log (segment.c): the fsync that failed may
+     * have taken the error of a new segment's entry. */
+    (void)mrlog__fsync_dir(log);
   }
   return deleted;
 }

@@ -7,7 +7,9 @@
  *   the LSN that ends its frame), and single requests whose status was
  *   settled at submit time (the early list).
  *   Owns: nothing on disk; it borrows the hot fd, which the writer swaps
- *   only while no sync is running (flusher_switch_fd waits).
+ *   only while no sync of it is running (flusher_switch_fd waits).  It
+ *   holds the hot fd's sync token, which the writer takes too for its
+ *   sync at rotation (flusher_sync_hot).
  *   Policy:
  *     fsync_interval_ms == 0 (durable): a request completes only once
  *       durable_lsn >= its LSN.  One fdatasync covers every request handed
@@ -24,12 +26,28 @@
  *   Failure: a failed fdatasync is never retried; it fails the log, and
  *   every request not covered by durable_lsn completes with the failure.
  *
+ * Sync errors (docs/DURABILITY.md): Linux reports a writeback error once
+ * per open file description -- the first fdatasync to look after pages
+ * failed to write back returns EIO, a later or concurrent one returns 0,
+ * and the pages' data is gone.  So an fdatasync that returns 0 proves
+ * durability only if no other sync of the same description could have
+ * taken the error, and the error must stop every durable mark.
+ *
  * Invariants:
- *  1. durable_lsn only grows, and only after an fdatasync that covered it
- *     returned 0 (or the writer's own sync at rotation).
- *  2. No lock is held while a callback runs, while fdatasync runs, or
+ *  1. At most one fdatasync of the hot fd is in flight: its caller holds
+ *     the sync token (`syncing`), the flusher for a group commit or the
+ *     writer at rotation (flusher_sync_hot).  The holder settles its
+ *     result under `mutex` before it gives the token back: an error fails
+ *     the log (mrlog__fail_mark) first.  No sync starts on a failed log.
+ *  2. durable_lsn only grows, only under `mutex`, only while the log has
+ *     not failed, and only to a mark covered by a sync that returned 0 as
+ *     the one sync in flight on its fd (invariant 1), or by the writer's
+ *     sync of a new segment before it is handed over (flusher_switch_fd).
+ *     So once a sync fails no durable mark rises, and a request completes
+ *     with 0 only if durable_lsn covered it before the failure.
+ *  3. No lock is held while a callback runs, while fdatasync runs, or
  *     while it wakes waiters.
- *  3. Its completions defer their waiters' wakes (future.c invariant 6):
+ *  4. Its completions defer their waiters' wakes (future.c invariant 6):
  *     after each list it wakes FLUSHER_WAKES of them, and each waiter
  *     woken wakes more, while the flusher goes on to its next pass; it
  *     wakes whatever is still queued once that pass's sync (if any)
@@ -55,7 +73,7 @@ struct mrlog__flusher {
   bool started;
   pthread_mutex_t mutex;        /* guards every field below */
   pthread_cond_t cond;          /* work arrived (CLOCK_MONOTONIC) */
-  pthread_cond_t idle_cond;     /* a sync finished */
+  pthread_cond_t idle_cond;     /* the sync token was given back */
   struct mrlog__req *first;     /* written requests, oldest first */
   struct mrlog__req *last;
   struct mrlog__req *early_first; /* settled at submit time */
@@ -66,7 +84,8 @@ struct mrlog__flusher {
   uint64_t unsynced;            /* writer's byte count now */
   uint64_t unsynced_recs_mark;  /* writer's record count at the last sync */
   uint64_t unsynced_recs;       /* writer's record count now */
-  bool syncing;                 /* an fdatasync of fd is running */
+  bool syncing;                 /* the sync token: an fdatasync of fd is
+                                   running (invariant 1) */
   bool stopped;                 /* the stop sentinel was completed */
 };
 
@@ -137,6 +156,68 @@ mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
   pthread_mutex_unlock(&f->mutex);
 }
 
+/* Raises durable_lsn to lsn unless the log has failed (invariant 2).
+ * Caller holds f->mutex. */
+static void
+raise_durable(struct mrlog *log, uint64_t lsn)
+{
+  if (atomic_load_explicit(&log->failed, memory_order_acquire))
+    return;
+  if (atomic_load_explicit(&log->durable_lsn, memory_order_relaxed) < lsn)
+    atomic_store_explicit(&log->durable_lsn, lsn, memory_order_release);
+}
+
+/* Settles the result of a sync of the hot fd that covered everything up
+ * to target, and gives back the token (invariant 1): an error fails the
+ * log before any other sync may start or any durable mark may rise.
+ * Caller holds f->mutex and the token.  Returns true if this call failed
+ * the log: the caller reports it (mrlog__fail_report) with no lock held. */
+static bool
+settle_sync(struct mrlog *log, struct mrlog__flusher *f, int rc,
+            uint64_t target)
+{
+  bool first = false;
+
+  if (rc != 0)
+    first = mrlog__fail_mark(log, rc);
+  else
+    raise_durable(log, target);
+  f->syncing = false;
+  pthread_cond_broadcast(&f->idle_cond);
+  return first;
+}
+
+int
+mrlog__flusher_sync_hot(struct mrlog *log, uint64_t end_lsn)
+{
+  struct mrlog__flusher *f = log->flusher;
+  int rc, err, fd;
+  bool first;
+
+  pthread_mutex_lock(&f->mutex);
+  while (f->syncing)
+    pthread_cond_wait(&f->idle_cond, &f->mutex);
+  rc = atomic_load_explicit(&log->failed, memory_order_acquire);
+  if (rc != 0) {
+    pthread_mutex_unlock(&f->mutex);
+    return rc; /* a sync failed: its error may have been this one's */
+  }
+  f->syncing = true;
+  fd = f->fd;
+  pthread_mutex_unlock(&f->mutex);
+
+  rc = mrlog__datasync(log, fd);
+  err = errno;
+  pthread_mutex_lock(&f->mutex);
+  first = settle_sync(log, f, rc, end_lsn);
+  /* The flusher may have requests this sync covered: let it look. */
+  pthread_cond_signal(&f->cond);
+  pthread_mutex_unlock(&f->mutex);
+  if (first)
+    mrlog__fail_report(log, rc, "fdatasync of a full segment", err);
+  return rc;
+}
+
 int
 mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable)
 {
@@ -152,8 +233,7 @@ mrlog__flusher_switch_fd(struct mrlog *log, int fd, uint64_t durable)
     f->written_lsn = durable;
   f->unsynced = f->unsynced_mark = 0;
   f->unsynced_recs = f->unsynced_recs_mark = 0;
-  if (atomic_load(&log->durable_lsn) < durable)
-    atomic_store_explicit(&log->durable_lsn, durable, memory_order_release);
+  raise_durable(log, durable); /* invariant 2 */
   pthread_cond_signal(&f->cond);
   pthread_mutex_unlock(&f->mutex);
   return old;
@@ -287,9 +367,9 @@ flusher_main(void *arg)
   unsigned interval = log->policy.fsync_interval_ms;
   struct mrlog__req *list, *early;
   struct timespec next_sync;
-  bool stop = false, sync, timer_due;
+  bool stop = false, sync, timer_due, first;
   uint64_t target, unsynced, unsynced_recs;
-  int fd, rc;
+  int fd, rc, err;
 
   mrlog__mark_library_thread("mrlog-flusher");
   mrlog__wake_defer(true); /* see FLUSHER_WAKES */
@@ -309,6 +389,10 @@ flusher_main(void *arg)
         pthread_cond_wait(&f->cond, &f->mutex);
       }
     }
+    /* The writer holds the sync token for a rotation: its sync may cover
+     * this work (and must be settled before another starts). */
+    while (f->syncing)
+      pthread_cond_wait(&f->idle_cond, &f->mutex);
     if (interval > 0 && passed(&next_sync))
       timer_due = true;
     list = f->first;
@@ -329,20 +413,18 @@ flusher_main(void *arg)
       list = complete_written(log, list);
     if (sync) {
       rc = mrlog__datasync(log, fd);
+      err = errno;
       pthread_mutex_lock(&f->mutex);
-      f->syncing = false;
       if (rc == 0) {
-        if (atomic_load(&log->durable_lsn) < target)
-          atomic_store_explicit(&log->durable_lsn, target,
-                                memory_order_release);
         f->unsynced_mark = unsynced;
         f->unsynced_recs_mark = unsynced_recs;
       }
-      pthread_cond_broadcast(&f->idle_cond);
+      first = settle_sync(log, f, rc, target);
       pthread_mutex_unlock(&f->mutex);
-      if (rc != 0)
-        mrlog__fail(log, rc, "fdatasync", errno);
-      else if (atomic_load_explicit(&log->cleaner_due, memory_order_acquire))
+      if (first)
+        mrlog__fail_report(log, rc, "fdatasync", err);
+      else if (rc == 0 &&
+               atomic_load_explicit(&log->cleaner_due, memory_order_acquire))
         mrlog__cleaner_wake(log);
       if (interval > 0)
         mrlog__deadline_ms(&next_sync, interval);
@@ -351,7 +433,7 @@ flusher_main(void *arg)
     }
     /* Wakes of the previous list the woken waiters did not pass on
      * during this pass's sync (or at once, with no sync to overlap):
-     * invariant 3. */
+     * invariant 4. */
     mrlog__wake_help(UINT_MAX);
     complete_list(log, list, &stop);
     mrlog__wake_help(FLUSHER_WAKES);

@@ -28,6 +28,11 @@
  *     fdatasynced, and n+1 (header and checkpoint) is fdatasynced and its
  *     directory entry fsynced.  So only the last segment can have a torn
  *     tail, and every segment's metadata is restated by its successor.
+ *     Segment n's sync is the only one in flight on its fd (the flusher's
+ *     sync token, flusher.c invariant 1); segment n+1 is synced before
+ *     the flusher gets its fd.  If any of these syncs fails, or the log
+ *     has failed, rotation stops: n+1 is never used and durable_lsn does
+ *     not rise.
  *  3. A frame's `synced` field never exceeds the bytes of the file the
  *     flusher has actually made durable.
  */
@@ -1011,6 +1016,9 @@ mrlog__writer_open_segment(struct mrlog *log)
   return 0;
 }
 
+/* Invariant 2.  The old segment's sync is the one sync in flight on its
+ * fd (flusher.c invariant 1); if it fails, or the log has failed, no next
+ * segment is made and no durable mark rises. */
 static int
 rotate(struct mrlog *log)
 {
@@ -1018,8 +1026,7 @@ rotate(struct mrlog *log)
   int rc;
 
   cut_zeros(log, w);
-  rc = mrlog__datasync(log, w->fd);
-
+  rc = mrlog__flusher_sync_hot(log, MRLOG_LSN(w->seg->segno, w->off));
   if (rc == 0) {
     /* Everything in the old segment is durable now. */
     rc = mrlog__writer_open_segment(log);
