@@ -17,16 +17,28 @@
  *     wait for writeback) before it looks at the error state, so the
  *     writer's sync at rotation and the flusher's group commit overlap as
  *     they do on a disk.
+ * The directory is modelled the same way: its one fd (shared by the
+ * writer, which fsyncs a new segment's entry, the cleaner, after it
+ * deletes, and recovery) has errseq state, and a failed writeback of the
+ * directory loses the entries made since the last directory fsync that
+ * covered them (those files vanish).
+ *
  * The failure is injected at the N-th fdatasync of a segment file (its
- * writeback fails) or right after the N-th write (background writeback
- * fails), for a range of N.  Checks, for every N:
+ * writeback fails), right after the N-th write (background writeback
+ * fails), or at the N-th directory fsync, for every N up to the count of
+ * a clean run (a sample of them when there are many).  The workload: three
+ * threads append to a queue each (durable policy: group commit), waiting
+ * for every sixth, and truncate their queue now and then so that old
+ * segments empty and the cleaner deletes them; segments of 4-16 KiB rotate
+ * every few frames.  Checks, for every N:
  *   - every request completes exactly once, with 0 or MRLOG_EIO;
  *   - once a request completed with the error, none completing later is
  *     acknowledged;
  *   - the log failed whenever a sync reported the error;
- *   - after a reopen on the real file layer, every acknowledged record is
- *     there with its position and bytes.
- * The sweep must hit the writer's rotation sync and the flusher's sync.
+ *   - after a reopen on the real file layer, every acknowledged record
+ *     above its queue's truncations is there with its position and bytes.
+ * The sweeps must hit the writer's sync at rotation and the flusher's
+ * sync, and the writer's and the cleaner's directory fsyncs.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* pthread_getname_np */
@@ -46,7 +58,7 @@
 #define ES_FDS 1024
 #define SYNC_US 300 /* modelled writeback time of an fdatasync */
 
-enum es_mode { ES_OFF, ES_AT_SYNC, ES_AFTER_WRITE };
+enum es_mode { ES_OFF, ES_AT_SYNC, ES_AFTER_WRITE, ES_AT_DIRSYNC };
 
 struct es_extent {
   uint64_t off, len;
@@ -59,6 +71,9 @@ struct es_file {
   unsigned err_seq;        /* writeback errors recorded in the file */
   struct es_extent *dirty; /* written since their last covering sync */
   size_t n_dirty, cap_dirty;
+  uint64_t entry_gen;      /* its directory entry was made at this
+                              generation and no directory fsync has
+                              covered it yet; 0 once one has */
 };
 
 static struct {
@@ -73,6 +88,9 @@ static struct {
   enum es_mode mode;
   long at;                /* the at-th sync / write fails */
   long syncs, writes;     /* segment file syncs and writes seen */
+  long dirsyncs;          /* directory fsyncs seen */
+  unsigned dir_err_seq;   /* the directory's writeback errors */
+  unsigned dir_seen;      /* ... seen by the log's one directory fd */
   int injected;           /* the writeback failure happened */
   int reported;           /* a sync returned EIO */
   char injected_by[16];   /* thread that ran the failed sync / write */
@@ -94,7 +112,8 @@ es_reset(enum es_mode mode, long at)
   es.gen = 0;
   es.mode = mode;
   es.at = at;
-  es.syncs = es.writes = 0;
+  es.syncs = es.writes = es.dirsyncs = 0;
+  es.dir_err_seq = es.dir_seen = 0;
   es.injected = es.reported = 0;
   es.injected_by[0] = 0;
   es.at_rotation = false;
@@ -160,6 +179,8 @@ es_openat(void *ctx, int dir_fd, const char *name, int flags, mode_t mode)
     id = es.nfiles++;
     snprintf(es.files[id].name, sizeof(es.files[id].name), "%s", name);
     es.files[id].dir_fd = dir_fd;
+    if (flags & O_CREAT)
+      es.files[id].entry_gen = ++es.gen;
   }
   es.fd_file[fd] = id;
   es.fd_seen[fd] = es.files[id].err_seq; /* errseq_sample at open */
@@ -272,6 +293,62 @@ es_fdatasync(void *ctx, int fd)
   return rc;
 }
 
+/* The writeback of the directory fails: entries made since the last
+ * directory fsync that covered them are lost (the files vanish, as after
+ * a crash; a descriptor still open writes into an orphan).  es.mutex
+ * held. */
+static void
+es_fail_dir_writeback(void)
+{
+  int i;
+
+  es.injected = 1;
+  pthread_getname_np(pthread_self(), es.injected_by, sizeof(es.injected_by));
+  es.dir_err_seq++;
+  for (i = 0; i < es.nfiles; i++) {
+    struct es_file *f = &es.files[i];
+    if (f->entry_gen != 0) {
+      (void)unlinkat(f->dir_fd, f->name, 0);
+      f->entry_gen = 0;
+      f->name[0] = 0; /* gone: a new file may take the name */
+    }
+  }
+}
+
+/* The log's directory fd is its only one fsynced (file syncs are
+ * fdatasyncs), and it is one open file description for the log's life. */
+static int
+es_fsync(void *ctx, int fd)
+{
+  uint64_t start_gen;
+  int i, rc = 0;
+
+  (void)ctx;
+  pthread_mutex_lock(&es.mutex);
+  if (++es.dirsyncs == es.at && es.mode == ES_AT_DIRSYNC)
+    es_fail_dir_writeback();
+  start_gen = es.gen;
+  pthread_mutex_unlock(&es.mutex);
+
+  usleep(SYNC_US);
+  (void)fd;
+
+  pthread_mutex_lock(&es.mutex);
+  if (es.dir_seen != es.dir_err_seq) {
+    es.dir_seen = es.dir_err_seq;
+    es.reported = 1;
+    rc = -1;
+  } else {
+    for (i = 0; i < es.nfiles; i++)
+      if (es.files[i].entry_gen <= start_gen)
+        es.files[i].entry_gen = 0;
+  }
+  pthread_mutex_unlock(&es.mutex);
+  if (rc != 0)
+    errno = EIO;
+  return rc;
+}
+
 static struct mrlog__io es_io;
 
 static void
@@ -284,6 +361,7 @@ es_arm(enum es_mode mode, long at)
   es_io.pwritev = NULL; /* gather writes go through es_pwrite */
   es_io.ftruncate = es_ftruncate;
   es_io.fdatasync = es_fdatasync;
+  es_io.fsync = es_fsync;
   es_io.map = NULL;
   es_io.unmap = NULL;
   es_reset(mode, at);
@@ -294,6 +372,9 @@ es_arm(enum es_mode mode, long at)
 #define THREADS 3
 #define RECORDS 100 /* per thread */
 #define WINDOW 6    /* each thread waits for every WINDOW-th append */
+#define TRUNC_EVERY 10 /* each thread truncates its queue this often, */
+#define TRUNC_KEEP 20  /* ... to this many records before its newest, so
+                          old segments empty and the cleaner deletes them */
 
 struct outcome {
   atomic_int calls;  /* callbacks of this request */
@@ -303,6 +384,7 @@ struct outcome {
 };
 
 static struct outcome g_out[THREADS][RECORDS];
+static uint64_t g_trunc[THREADS]; /* highest truncation submitted */
 static atomic_long g_completions;
 static mrlog *g_log;
 
@@ -358,6 +440,12 @@ producer(void *arg)
       (void)mrlog_wait(f, NULL); /* frees it */
     else
       mrlog_forget(f);
+    if (i % TRUNC_EVERY == TRUNC_EVERY - 1 && i >= TRUNC_KEEP) {
+      /* Records at or below it may be gone after the reopen: not
+       * checked. */
+      g_trunc[t] = (uint64_t)(i - TRUNC_KEEP);
+      mrlog_forget(mrlog_truncate(g_log, q, g_trunc[t], NULL, NULL));
+    }
   }
   return NULL;
 }
@@ -375,6 +463,7 @@ run_workload(uint64_t segment_bytes, int *close_status)
   p.segment_bytes = segment_bytes;
   p.cleaner_interval_ms = 5;
   memset(g_out, 0, sizeof(g_out));
+  memset(g_trunc, 0, sizeof(g_trunc));
   atomic_store(&g_completions, 0);
   *close_status = 0;
   rc = mrlog__open_with_io(th_dir, &p, &es_io, &g_log);
@@ -459,7 +548,7 @@ verify_acknowledged(long at)
     for (i = 0; i < RECORDS; i++) {
       const struct outcome *o = &g_out[t][i];
       size_t len;
-      if (!acked(o))
+      if (!acked(o) || (g_trunc[t] > 0 && o->position <= g_trunc[t]))
         continue;
       while (k < r.n && r.v[k].pos < o->position)
         k++;
@@ -479,7 +568,8 @@ verify_acknowledged(long at)
 }
 
 /* Sweep statistics. */
-static int g_fired, g_by_writer, g_at_rotation, g_by_flusher, g_failed_logs;
+static int g_fired, g_by_writer, g_at_rotation, g_by_flusher, g_by_cleaner;
+static int g_failed_logs;
 
 static void
 one_case(enum es_mode mode, long at, uint64_t segment_bytes)
@@ -505,6 +595,8 @@ one_case(enum es_mode mode, long at, uint64_t segment_bytes)
       g_at_rotation++;
     if (strcmp(es.injected_by, "mrlog-flusher") == 0)
       g_by_flusher++;
+    if (strcmp(es.injected_by, "mrlog-cleaner") == 0)
+      g_by_cleaner++;
   }
   memcpy(g_injected_by, es.injected_by, sizeof(g_injected_by));
   if (es.reported) {
@@ -534,7 +626,9 @@ count_in_clean_run(enum es_mode mode, uint64_t segment_bytes)
   ck_assert_int_eq(close_status, 0);
   ck_assert_int_eq(check_outcomes(0), 0);
   pthread_mutex_lock(&es.mutex);
-  n = mode == ES_AT_SYNC ? es.syncs : es.writes;
+  n = mode == ES_AT_SYNC       ? es.syncs
+      : mode == ES_AT_DIRSYNC ? es.dirsyncs
+                              : es.writes;
   pthread_mutex_unlock(&es.mutex);
   return n;
 }
@@ -543,19 +637,24 @@ static void
 sweep(enum es_mode mode, int cases)
 {
   static const uint64_t sizes[] = { 4096, 8192, 16384 };
-  long total = count_in_clean_run(mode, 8192), at, step;
+  /* Directory fsyncs come with rotations: the smallest segments give the
+   * most. */
+  int n_sizes = mode == ES_AT_DIRSYNC ? 1 : 3;
+  long total = count_in_clean_run(mode, sizes[n_sizes / 2]), at, step;
   int k = 0;
 
   ck_assert_int_gt(total, 0);
   step = total > cases ? total / cases : 1;
-  g_fired = g_by_writer = g_at_rotation = g_by_flusher = g_failed_logs = 0;
+  g_fired = g_by_writer = g_at_rotation = g_by_flusher = g_by_cleaner = 0;
+  g_failed_logs = 0;
   for (at = 1; at <= total; at += step, k++)
-    one_case(mode, at, sizes[k % 3]);
+    one_case(mode, at, sizes[k % n_sizes]);
   fprintf(stderr,
           "errseq: mode %d: %ld events, %d injected (%d by the writer, %d "
-          "of them at rotation, %d by the flusher), %d logs failed\n",
+          "of them at rotation, %d by the flusher, %d by the cleaner), %d "
+          "logs failed\n",
           (int)mode, total, g_fired, g_by_writer, g_at_rotation,
-          g_by_flusher, g_failed_logs);
+          g_by_flusher, g_by_cleaner, g_failed_logs);
   ck_assert_int_gt(g_fired, 0);
   ck_assert_int_gt(g_failed_logs, 0);
   if (mode == ES_AT_SYNC) {
@@ -563,11 +662,18 @@ sweep(enum es_mode mode, int cases)
     ck_assert_int_gt(g_at_rotation, 0);
     ck_assert_int_gt(g_by_flusher, 0);
   }
+  if (mode == ES_AT_DIRSYNC) {
+    /* Both users of the directory fd were hit. */
+    ck_assert_int_gt(g_by_writer, 0);
+    ck_assert_int_gt(g_by_cleaner, 0);
+  }
 }
 
 START_TEST(test_errseq_at_sync) { sweep(ES_AT_SYNC, 40); }
 END_TEST
 START_TEST(test_errseq_after_write) { sweep(ES_AFTER_WRITE, 25); }
+END_TEST
+START_TEST(test_errseq_dir) { sweep(ES_AT_DIRSYNC, 30); }
 END_TEST
 
 Suite *
@@ -580,6 +686,7 @@ make_errseq_suite(void)
   tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
   tcase_add_test(tc, test_errseq_at_sync);
   tcase_add_test(tc, test_errseq_after_write);
+  tcase_add_test(tc, test_errseq_dir);
   suite_add_tcase(s, tc);
   return s;
 }
