@@ -409,7 +409,7 @@ on_done(void *arg, int status, uint64_t position)
 static size_t
 payload(int t, int i, unsigned char *buf)
 {
-  size_t len = 40 + (size_t)((i * 53 + t * 17) % 260);
+  size_t len = 100 + (size_t)((i * 53 + t * 17) % 500);
 
   th_fill(buf, len, (uint64_t)t << 32 | (uint64_t)i);
   return len;
@@ -425,7 +425,7 @@ static void *
 producer(void *arg)
 {
   int t = (int)(intptr_t)arg, i;
-  unsigned char buf[400];
+  unsigned char buf[700];
   char q[8];
 
   th_mark_app_thread();
@@ -525,7 +525,7 @@ static void
 verify_acknowledged(long at)
 {
   mrlog *log = NULL;
-  unsigned char buf[400];
+  unsigned char buf[700];
   int t, i, rc = mrlog_open(th_dir, NULL, &log);
 
   ck_assert_msg(rc == 0, "N=%ld (failure injected by %s): reopen: %s", at,
