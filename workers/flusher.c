@@ -389,10 +389,6 @@ flusher_main(void *arg)
         pthread_cond_wait(&f->cond, &f->mutex);
       }
     }
-    /* The writer holds the sync token for a rotation: its sync may cover
-     * this work (and must be settled before another starts). */
-    while (f->syncing)
-      pthread_cond_wait(&f->idle_cond, &f->mutex);
     if (interval > 0 && passed(&next_sync))
       timer_due = true;
     list = f->first;
@@ -400,6 +396,21 @@ flusher_main(void *arg)
     f->first = f->last = NULL;
     f->early_first = f->early_last = NULL;
     sync = needs_sync(log, f, list, timer_due);
+    if (sync && f->syncing) {
+      /* The writer holds the sync token for a rotation (invariant 1).
+       * What needs no sync is delivered meanwhile; then the decision is
+       * made again once its sync is settled: it may have covered this
+       * list, or failed. */
+      pthread_mutex_unlock(&f->mutex);
+      complete_list(log, early, &stop);
+      early = NULL;
+      if (interval > 0)
+        list = complete_written(log, list);
+      pthread_mutex_lock(&f->mutex);
+      while (f->syncing)
+        pthread_cond_wait(&f->idle_cond, &f->mutex);
+      sync = needs_sync(log, f, list, timer_due);
+    }
     target = f->written_lsn;
     unsynced = f->unsynced;
     unsynced_recs = f->unsynced_recs;
