@@ -127,7 +127,8 @@ mrlog__fail_report(struct mrlog *log, int status, const char *what, int err)
 {
   mrlog__logf(log, MRLOG_LOG_ERROR,
               "%s failed (%s%s%s): the log is now read-only", what,
-              mrlog_strerror(status), err ? ", " : "", err ? strerror(err) : "");
+              mrlog_strerror(status), err ? ", " : "",
+              err ? strerror(err) : "");
   /* Producers waiting for memory would wait forever now: let them see
    * the failure. */
   wake_mem_waiters(log);

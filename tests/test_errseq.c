@@ -669,6 +669,46 @@ sweep(enum es_mode mode, int cases)
   }
 }
 
+/* The layer itself: one error, reported once to each description open
+ * when it happened, never to one opened later; its bytes are gone. */
+START_TEST(test_errseq_layer)
+{
+  static const char name[] = "0000000000000001.mrlog";
+  unsigned char data[100], back[100], zeros[100] = { 0 };
+  int dir = open(th_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), a, b, c;
+
+  ck_assert_int_ge(dir, 0);
+  es_arm(ES_OFF, 0);
+  memset(data, 0x5a, sizeof(data));
+  a = es_io.openat(NULL, dir, name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  b = es_io.openat(NULL, dir, name, O_RDWR, 0);
+  ck_assert_int_ge(a, 0);
+  ck_assert_int_ge(b, 0);
+  ck_assert_int_eq(es_io.pwrite(NULL, a, data, 50, 0), 50);
+  ck_assert_int_eq(es_io.fdatasync(NULL, b), 0); /* durable: 0..50 */
+  ck_assert_int_eq(es_io.pwrite(NULL, a, data + 50, 50, 50), 50);
+  pthread_mutex_lock(&es.mutex);
+  es_fail_writeback(es.fd_file[a]);
+  pthread_mutex_unlock(&es.mutex);
+  c = es_io.openat(NULL, dir, name, O_RDONLY, 0);
+  ck_assert_int_ge(c, 0);
+  ck_assert_int_eq(es_io.fdatasync(NULL, c), 0);  /* opened after it */
+  ck_assert_int_eq(es_io.fdatasync(NULL, a), -1); /* first look: EIO */
+  ck_assert_int_eq(errno, EIO);
+  ck_assert_int_eq(es_io.fdatasync(NULL, a), 0);  /* then 0 */
+  ck_assert_int_eq(es_io.fdatasync(NULL, b), -1); /* its own first look */
+  ck_assert_int_eq(es_io.fdatasync(NULL, b), 0);
+  ck_assert_int_eq(pread(c, back, sizeof(back), 0), (ssize_t)sizeof(back));
+  ck_assert(memcmp(back, data, 50) == 0);         /* was durable */
+  ck_assert(memcmp(back + 50, zeros, 50) == 0);   /* lost */
+  es_io.close(NULL, a);
+  es_io.close(NULL, b);
+  es_io.close(NULL, c);
+  close(dir);
+  es_reset(ES_OFF, 0);
+}
+END_TEST
+
 START_TEST(test_errseq_at_sync) { sweep(ES_AT_SYNC, 40); }
 END_TEST
 START_TEST(test_errseq_after_write) { sweep(ES_AFTER_WRITE, 25); }
@@ -684,6 +724,7 @@ make_errseq_suite(void)
 
   tcase_add_checked_fixture(tc, th_setup, th_teardown);
   tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
+  tcase_add_test(tc, test_errseq_layer);
   tcase_add_test(tc, test_errseq_at_sync);
   tcase_add_test(tc, test_errseq_after_write);
   tcase_add_test(tc, test_errseq_dir);
