@@ -38,7 +38,11 @@
  *   - after a reopen on the real file layer, every acknowledged record
  *     above its queue's truncations is there with its position and bytes.
  * The sweeps must hit the writer's sync at rotation and the flusher's
- * sync, and the writer's and the cleaner's directory fsyncs.
+ * sync, and the writer's and the cleaner's directory fsyncs.  A last sweep
+ * runs the written policy (fsync_interval_ms > 0), whose acknowledgements
+ * promise no durability: it checks the completion rules and that every
+ * recovered record is the one appended at its position.  A self-test of
+ * the layer comes first.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* pthread_getname_np */
