@@ -261,7 +261,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  *   policy: NULL for defaults; copied.
  *   out: OUT: the open log on success, NULL on failure.
  * Returns 0, MRLOG_EINVAL (NULL or empty argument, bad policy, a parent
- * directory that does not exist, a path that is not a directory),
+ * directory that does not exist, a path that is not a directory,
+ * a segment file longer than 4 GiB - 1 or a recovered set of queues
+ * whose checkpoint would pass 1 GiB, both beyond what a writer makes),
  * MRLOG_ELOCKED (held
  * by another opener, in this or another process), MRLOG_ECORRUPT,
  * MRLOG_EVERSION (a segment whose intact header names a format version
@@ -300,7 +302,9 @@ typedef void (*mrlog_done_fn)(void *arg, int status, uint64_t position);
  */
 
 /* Creates an empty queue whose first position is 0.  MRLOG_EEXIST if it
- * exists.  Position reported: 0. */
+ * exists; MRLOG_EINVAL if the log already holds as many queues as a
+ * segment's checkpoint can list (their names and four numbers each come
+ * to 1 GiB: docs/FORMAT.md 7.7).  Position reported: 0. */
 MRLOG_EXPORT mrlog_future *mrlog_create_queue(mrlog *log, const char *queue,
                                               mrlog_done_fn done, void *arg);
 

@@ -19,6 +19,12 @@
 
 _Static_assert(MRLOG_FORMAT_VERSION == MRLOG_FORMAT_VERSION_CURRENT,
                "lib/format.h and include/mrlog.h name the same format");
+_Static_assert(2ull * MRLOG_CHECKPOINT_MAX + MRLOG_BATCH_BYTES_MAX +
+                       5ull * MRLOG_BATCH_COUNT_MAX + (1u << 20) <
+                   MRLOG_SEGMENT_FILE_MAX,
+               "a segment's offsets fit in 32 bits (format.h)");
+
+uint64_t mrlog__checkpoint_max = MRLOG_CHECKPOINT_MAX;
 
 int
 mrlog__buf_reserve(struct mrlog__buf *b, size_t extra)

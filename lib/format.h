@@ -43,6 +43,20 @@
 #define MRLOG_SEGMENT_SUFFIX ".mrlog"
 #define MRLOG_SEGMENT_NAME_LEN 22 /* 16 hex digits + ".mrlog" */
 #define MRLOG_VARINT_MAX 10
+/* The largest CHECKPOINT body a writer makes: 1 GiB.  Offsets in a
+ * segment are 32-bit (the frame header's synced field, the LSN), and a
+ * segment grows past segment_bytes (at most 1 GiB) until it holds as much
+ * after its checkpoint as the checkpoint itself, plus one last frame (at
+ * most a 1 GiB batch and its lengths), so its end stays below
+ * max(1 GiB, 2 * 1 GiB) + 1.1 GiB < 4 GiB.  A create that could take the
+ * checkpoint past it is refused (MRLOG_EINVAL), and so is an open whose
+ * recovered state would need a larger one. */
+#define MRLOG_CHECKPOINT_MAX (1u << 30)
+/* A segment file longer than this cannot have been written (see above):
+ * open refuses it with MRLOG_EINVAL before changing anything. */
+#define MRLOG_SEGMENT_FILE_MAX 0xffffffffu
+/* MRLOG_CHECKPOINT_MAX, lowered by tests only. */
+extern uint64_t mrlog__checkpoint_max;
 
 _Static_assert(sizeof(MRLOG_FILE_MAGIC) - 1 == 8, "magic is 8 bytes");
 _Static_assert(MRLOG_SEGMENT_NAME_LEN == 16 + sizeof(MRLOG_SEGMENT_SUFFIX) - 1,

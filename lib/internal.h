@@ -355,6 +355,7 @@ struct mrlog__index {
   struct mrlog__queue **by_id;   /* nbuckets heads */
   size_t nbuckets;               /* power of two */
   size_t count;                  /* queues */
+  uint64_t name_bytes;           /* bytes of all their names */
 };
 
 uint32_t mrlog__name_hash(const char *name, size_t len);
@@ -366,6 +367,11 @@ struct mrlog__queue *mrlog__index_by_name(const struct mrlog__index *ix,
 struct mrlog__queue *mrlog__index_by_id(const struct mrlog__index *ix,
                                         uint64_t id);
 int mrlog__index_insert(struct mrlog__index *ix, struct mrlog__queue *q);
+/* True if the checkpoint of ix plus a queue named with name_len bytes
+ * stays within mrlog__checkpoint_max bytes however its floors and nexts
+ * grow, so a segment's offsets stay within 32 bits (format.h). */
+bool mrlog__index_checkpoint_fits(const struct mrlog__index *ix,
+                                  size_t name_len);
 void mrlog__index_remove(struct mrlog__index *ix, struct mrlog__queue *q);
 
 struct mrlog__queue *mrlog__queue_new(const char *name, size_t len,

@@ -6,6 +6,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -73,11 +74,20 @@ posix_renameat(void *ctx, int dir_fd, const char *from, const char *to)
   return renameat(dir_fd, from, dir_fd, to);
 }
 
+/* Prefaulted (MAP_POPULATE: recovery reads every byte, and faulting the
+ * pages in one call is faster) unless the file has holes: populating a
+ * hole would fill the page cache with zeros that are not in the file, so
+ * a sparse or hostile segment would cost memory far beyond its data. */
 static void *
 posix_map(void *ctx, int fd, size_t len)
 {
+  struct stat st;
+  int flags = MAP_PRIVATE;
+
   (void)ctx;
-  return mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+  if (fstat(fd, &st) == 0 && (uint64_t)st.st_blocks * 512 >= (uint64_t)len)
+    flags |= MAP_POPULATE;
+  return mmap(NULL, len, PROT_READ, flags, fd, 0);
 }
 
 static int

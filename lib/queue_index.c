@@ -42,6 +42,7 @@ mrlog__index_init(struct mrlog__index *ix)
 {
   ix->nbuckets = 64;
   ix->count = 0;
+  ix->name_bytes = 0;
   ix->by_name = calloc(ix->nbuckets, sizeof(*ix->by_name));
   ix->by_id = calloc(ix->nbuckets, sizeof(*ix->by_id));
   if (ix->by_name == NULL || ix->by_id == NULL) {
@@ -58,6 +59,7 @@ mrlog__index_free(struct mrlog__index *ix)
   free(ix->by_id);
   ix->by_name = ix->by_id = NULL;
   ix->nbuckets = ix->count = 0;
+  ix->name_bytes = 0;
 }
 
 struct mrlog__queue *
@@ -133,6 +135,7 @@ mrlog__index_insert(struct mrlog__index *ix, struct mrlog__queue *q)
   q->by_id_next = ix->by_id[b];
   ix->by_id[b] = q;
   ix->count++;
+  ix->name_bytes += q->name_len;
   return 0;
 }
 
@@ -156,4 +159,17 @@ mrlog__index_remove(struct mrlog__index *ix, struct mrlog__queue *q)
     }
   }
   ix->count--;
+  ix->name_bytes -= q->name_len;
+}
+
+/* Every entry is at most four maximal varints and its name (FORMAT.md
+ * 7.7), so the worst case holds whatever floors and nexts become. */
+bool
+mrlog__index_checkpoint_fits(const struct mrlog__index *ix, size_t name_len)
+{
+  uint64_t worst = 1 + 2 * MRLOG_VARINT_MAX +
+                   (uint64_t)(ix->count + 1) * 4 * MRLOG_VARINT_MAX +
+                   ix->name_bytes + name_len;
+
+  return worst <= mrlog__checkpoint_max;
 }

@@ -328,6 +328,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last,
 
 /*
  * Refuses, before anything on disk is changed, a directory holding any
+ * segment longer than MRLOG_SEGMENT_FILE_MAX (MRLOG_EINVAL) or any
  * segment of another format version: recovery of earlier segments may cut,
  * remove or rename files, which must not happen to a log this library
  * cannot read.  Only intact headers count (mrlog__file_header_check -2);
@@ -339,6 +340,7 @@ check_versions(struct mrlog *log, const uint64_t *segnos, size_t n)
   const struct mrlog__io *io = log->io;
   char name[MRLOG_SEGMENT_NAME_LEN + 1];
   uint8_t hdr[MRLOG_FILE_HEADER_SIZE];
+  struct stat st;
   size_t i;
 
   for (i = 0; i < n; i++) {
@@ -349,6 +351,15 @@ check_versions(struct mrlog *log, const uint64_t *segnos, size_t n)
     fd = io->openat(io->ctx, log->dir_fd, name, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
       return mrlog__status_from_errno(errno);
+    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size > MRLOG_SEGMENT_FILE_MAX) {
+      /* Offsets are 32-bit (format.h): no writer made this file. */
+      io->close(io->ctx, fd);
+      mrlog__logf(log, MRLOG_LOG_ERROR,
+                  "segment %s: %lld bytes, more than a segment can hold "
+                  "(%u); nothing was changed",
+                  name, (long long)st.st_size, MRLOG_SEGMENT_FILE_MAX);
+      return MRLOG_EINVAL;
+    }
     got = io->pread(io->ctx, fd, hdr, sizeof(hdr), 0);
     io->close(io->ctx, fd);
     if (got == (ssize_t)sizeof(hdr) &&

@@ -34,6 +34,7 @@ Suite *make_errseq_suite(void);
 Suite *make_powerloss_suite(void);
 Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
+Suite *make_limits_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location

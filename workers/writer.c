@@ -611,6 +611,11 @@ handle_structural(struct mrlog *log, struct mrlog__req *req)
       req->status = MRLOG_EEXIST;
       return;
     }
+    if (!mrlog__index_checkpoint_fits(&log->index, req->name_len)) {
+      /* Its checkpoint could outgrow 32-bit offsets (format.h). */
+      req->status = MRLOG_EINVAL;
+      return;
+    }
     if (mrlog__buf_reserve(&w->frame, 1 + 2 * MRLOG_VARINT_MAX +
                                           req->name_len) != 0) {
       req->status = MRLOG_ENOMEM;
@@ -945,8 +950,20 @@ mrlog__writer_open_segment(struct mrlog *log)
   mrlog__segment_name(name, segno);
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
   rc = encode_checkpoint(log, w);
-  if (rc != 0)
+  if (rc == 0 && w->frame.len - MRLOG_FRAME_HEADER_SIZE > mrlog__checkpoint_max) {
+    /* Only a recovered state can get here: creates are refused before
+     * (MRLOG_CHECKPOINT_MAX). */
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "the checkpoint of %zu queues takes %zu bytes, more than "
+                "the %llu a segment can hold",
+                log->index.count, w->frame.len - MRLOG_FRAME_HEADER_SIZE,
+                (unsigned long long)mrlog__checkpoint_max);
+    rc = MRLOG_EINVAL;
+  }
+  if (rc != 0) {
+    w->frame.len = MRLOG_FRAME_HEADER_SIZE;
     return rc;
+  }
   body_len = (uint32_t)(w->frame.len - MRLOG_FRAME_HEADER_SIZE);
   /* A fresh file's first frame is fully unsynced: synced = 0. */
   mrlog__frame_header_encode(w->frame.data, segno, off, body_len, 0);
