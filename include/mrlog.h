@@ -63,7 +63,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 3
+#define MRLOG_VERSION_MINOR 4
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
@@ -111,6 +111,12 @@ MRLOG_EXPORT const char *mrlog_err_name(int status);
  * loaded.  Any thread. */
 MRLOG_EXPORT unsigned mrlog_version(void);
 MRLOG_EXPORT const char *mrlog_version_string(void);
+
+/* True on the library's own threads (the writer, flusher and cleaner,
+ * where callbacks, log_fn and visitors called from them run), false on
+ * every other thread.  Wrappers use it to refuse a blocking call before
+ * making it.  Any thread. */
+MRLOG_EXPORT bool mrlog_on_library_thread(void);
 
 /* Limits. */
 #define MRLOG_QUEUE_NAME_MAX 1024u              /* bytes, NUL excluded */
@@ -238,12 +244,20 @@ typedef struct mrlog_policy {
   /* enum mrlog_record_store; default MRLOG_STORE_COPY (0).  Any other
    * value is MRLOG_EINVAL.  Since 0.3.0 (it took a reserved word). */
   int record_store;
+  /* The longest a producer waits (policy.nonblocking == 0) when the ring
+   * is full, memory is at memory_limit or its thread's small appends are
+   * all in flight, in ms, counted from when it starts to wait; past it the
+   * call completes with MRLOG_EFULL.  0 (default): it waits as long as it
+   * takes.  Either way a wait longer than a second is reported once,
+   * through log_fn at MRLOG_LOG_WARN, per episode of blocking (until a
+   * blocked producer gets through).  Since 0.4.0 (it took a reserved
+   * word). */
+  unsigned block_timeout_ms;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  int reserved_int;
   uint64_t reserved[2];
 } mrlog_policy;
 

@@ -68,9 +68,15 @@ struct mrlog_future {
   uint64_t position;  /* valid once DONE is set */
   struct future_cache *owner; /* pool it returns to; immutable */
   mrlog_future *pool_next;    /* link while pooled */
+  uint32_t index;             /* in the slab table; immutable */
 };
 
+/* Inside the library a mrlog_future * is the future's address; callers
+ * get and give back handles (future.c invariant 7). */
 mrlog_future *mrlog__future_new(void);
+/* The handle of f, a future just issued by mrlog__future_new (NULL:
+ * NULL). */
+mrlog_future *mrlog__future_handle(mrlog_future *f);
 /* Runs the callback, then makes the future ready (or frees it if it was
  * forgotten).  future may be NULL.  Call with no lock held. */
 void mrlog__complete(mrlog_future *future, mrlog_done_fn done, void *arg,

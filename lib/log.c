@@ -63,8 +63,6 @@ normalize(mrlog_policy *p)
   for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
     if (p->reserved[i] != 0)
       return MRLOG_EINVAL;
-  if (p->reserved_int != 0)
-    return MRLOG_EINVAL;
   if (p->record_store != MRLOG_STORE_COPY &&
       p->record_store != MRLOG_STORE_MAPPED)
     return MRLOG_EINVAL;

@@ -261,15 +261,16 @@ settle_new(struct mrlog *log, int type, mrlog_future *future,
 }
 
 /*
- * The one submission path.  name may be NULL for SYNC.  recs/count only
+ * The one submission path; returns the future's address (the public calls
+ * turn it into a handle).  name may be NULL for SYNC.  recs/count only
  * for appends.  position: explicit position (appends) or truncation point.
  * Small appends are staged in the calling thread's batch (stage.c); every
  * other request first seals that batch, so it is ordered after it.
  */
 static mrlog_future *
-submit(struct mrlog *log, int type, const char *name, bool has_position,
-       uint64_t position, const struct iovec *recs, size_t count,
-       mrlog_done_fn done, void *arg)
+submit_request(struct mrlog *log, int type, const char *name,
+               bool has_position, uint64_t position, const struct iovec *recs,
+               size_t count, mrlog_done_fn done, void *arg)
 {
   mrlog_future *future = mrlog__future_new();
   struct mrlog__req *req;
@@ -315,6 +316,17 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
   if (rc != 0)
     settle(log, req, rc); /* req_finish releases the reservation */
   return future;
+}
+
+/* submit_request, returning the future's handle. */
+static mrlog_future *
+submit(struct mrlog *log, int type, const char *name, bool has_position,
+       uint64_t position, const struct iovec *recs, size_t count,
+       mrlog_done_fn done, void *arg)
+{
+  return mrlog__future_handle(submit_request(log, type, name, has_position,
+                                             position, recs, count, done,
+                                             arg));
 }
 
 mrlog_future *
