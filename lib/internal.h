@@ -194,6 +194,9 @@ struct mrlog__stage_args {
 
 /* Open registers the log (gives it an id); close frees its producers. */
 void mrlog__stage_register(struct mrlog *log);
+/* True, once, for a log in the registry: the caller may close it.  False
+ * for any other pointer (never read) or a log whose close has begun. */
+bool mrlog__stage_claim_close(struct mrlog *log);
 void mrlog__stage_free(struct mrlog *log);
 /* True if an append of this shape may be staged. */
 bool mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload);
@@ -537,6 +540,9 @@ struct mrlog {
 
   /* Admission. */
   alignas(MRLOG_CACHELINE) atomic_int closing; /* close has begun */
+  atomic_uint magic;             /* MRLOG__LOG_MAGIC from a successful open
+                                    until close frees the log's parts
+                                    (log.c invariant 1) */
   atomic_long submitting;        /* producers between check and enqueue */
   _Atomic uint64_t mem_reserved; /* bytes charged against memory_limit */
   atomic_uint mem_waiters;       /* producers waiting for memory */
@@ -557,6 +563,8 @@ struct mrlog {
   /* Staging (lib/stage.c). */
   uint64_t id;                   /* unique for the process's lifetime */
   struct mrlog *registry_next;   /* stage.c's registry_mutex */
+  bool close_claimed;            /* a close has begun; registry_mutex */
+  struct mrlog *pool_next;       /* link in log.c's pool of closed logs */
   pthread_mutex_t producers_mutex; /* guards the list links */
   struct mrlog__producer *producers;
 
@@ -611,6 +619,18 @@ struct mrlog {
   _Atomic uint64_t stat_age_rotations;
   atomic_bool rotate_pending;      /* a ROTATE request is in flight */
 };
+
+/* A struct mrlog is never returned to malloc (log.c invariant 1), so a
+ * handle of a closed log may be read: magic tells an open log from a
+ * closed one.  One relaxed load, for every public call's first check. */
+#define MRLOG__LOG_MAGIC 0x6d726c67u
+static inline bool
+mrlog__log_live(const struct mrlog *log)
+{
+  return log != NULL && atomic_load_explicit(&((struct mrlog *)log)->magic,
+                                             memory_order_relaxed) ==
+                            MRLOG__LOG_MAGIC;
+}
 
 /* The clock (lib/clock.c).  now_ms: policy.now_ms or CLOCK_REALTIME, in
  * unix ms; any thread.  frame_ms: now_ms clamped to never go below

@@ -81,7 +81,8 @@ struct mrlog__producer {
                                      (invariant 6) */
 };
 
-/* The registry of open logs, for threads exiting after a close. */
+/* The registry of open logs, for threads exiting after a close, and for
+ * mrlog_close, which closes only a log it finds here (once). */
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct mrlog *registry;    /* linked by registry_next */
 static uint64_t registry_next_id = 1;
@@ -157,6 +158,24 @@ mrlog__stage_register(struct mrlog *log)
   log->registry_next = registry;
   registry = log;
   pthread_mutex_unlock(&registry_mutex);
+}
+
+bool
+mrlog__stage_claim_close(struct mrlog *log)
+{
+  struct mrlog *l;
+  bool claimed = false;
+
+  pthread_mutex_lock(&registry_mutex);
+  for (l = registry; l != NULL; l = l->registry_next) {
+    if (l == log) {
+      claimed = !l->close_claimed;
+      l->close_claimed = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  return claimed;
 }
 
 void

@@ -284,8 +284,14 @@ submit_request(struct mrlog *log, int type, const char *name,
   if (status == 0 && type == MRLOG_REQ_APPEND &&
       !records_ok(recs, count, &total))
     status = MRLOG_EINVAL;
-  if (log == NULL)
+  if (log == NULL) {
     status = MRLOG_EINVAL;
+  } else if (!mrlog__log_live(log)) {
+    /* A closed log (log.c invariant 1): nothing of it is left to deliver
+     * through, so the error goes the way of a NULL log's. */
+    status = MRLOG_ECLOSED;
+    log = NULL;
+  }
   if (status != 0)
     return settle_new(log, type, future, done, arg, status);
   if (name_len > 0)
