@@ -159,12 +159,29 @@ void mrlog__req_layout(struct mrlog__req *req, const char *name,
 int mrlog__submit_internal(struct mrlog *log, int type, const char *name,
                            size_t name_len, uint64_t position,
                            uint64_t queue_id, mrlog_done_fn done, void *arg);
+/* A producer's waits for room during one call (lib/block.c): started
+ * at its first check, then bounded by policy.block_timeout_ms.  Zero it
+ * before the call's first wait. */
+struct mrlog__block {
+  struct timespec start; /* when the call began to wait */
+  bool started;
+  bool reported;         /* this call passed the report threshold */
+};
+/* Before each slice of a wait: 0, with *slice_ms cut to what is left of
+ * block_timeout_ms, or MRLOG_EFULL once it has passed.  what names the
+ * wait in the report of a long one.  b NULL: no limit, no report. */
+int mrlog__block_check(struct mrlog *log, struct mrlog__block *b,
+                       unsigned *slice_ms, const char *what);
+/* A wait ended with room: ends the log's blocking episode if b waited. */
+void mrlog__block_end(struct mrlog *log, struct mrlog__block *b);
+
 /* Admission of a request for the ring (submit.c): reserves `want` bytes
- * of memory_limit, or at least `need` (waiting if allowed), records the
- * reservation in req->reserved, and pushes req.  0 or a status; on error
- * req is not in the ring and req->reserved says what to release. */
+ * of memory_limit, or at least `need` (waiting if allowed, within blk),
+ * records the reservation in req->reserved, and pushes req.  0 or a
+ * status; on error req is not in the ring and req->reserved says what to
+ * release. */
 int mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
-                 uint64_t need);
+                 uint64_t need, struct mrlog__block *blk);
 
 /* ---- staging of small appends (lib/stage.c) ------------------------- */
 
@@ -185,6 +202,7 @@ struct mrlog__batch {
 };
 
 struct mrlog__stage_args {
+  struct mrlog__block *block;    /* the call's waits */
   mrlog_future *future;
   mrlog_done_fn done;
   void *arg;
@@ -617,6 +635,8 @@ struct mrlog {
   _Atomic uint64_t stat_retention_truncations;
   _Atomic uint64_t stat_retention_records;
   _Atomic uint64_t stat_age_rotations;
+  atomic_int block_warned;         /* a long block was reported in the
+                                      current episode (block.c) */
   atomic_bool rotate_pending;      /* a ROTATE request is in flight */
 };
 
@@ -689,6 +709,9 @@ int mrlog__ring_init(struct mrlog *log);
 void mrlog__ring_free(struct mrlog *log);
 /* Pushes req; MRLOG_EFULL when full and waiting is not allowed. */
 int mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait);
+/* As mrlog__ring_push; a wait is bounded by blk (block.c; NULL: none). */
+int mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
+                            bool may_wait, struct mrlog__block *blk);
 /* Pops up to max requests (writer only). */
 unsigned mrlog__ring_pop(struct mrlog *log, struct mrlog__req **out,
                          unsigned max);
