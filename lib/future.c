@@ -402,9 +402,13 @@ mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
   old = atomic_fetch_or_explicit(&f->state, FUTURE_DONE, memory_order_acq_rel);
   if (old & FUTURE_FORGOTTEN) {
     /* Ours alone now: every other party checks FORGOTTEN or the
-     * generation before it writes. */
+     * generation before it writes.  A waiter that was asleep before the
+     * forget (a misuse: another thread's wait) must see the generation
+     * move on, so it is woken. */
     atomic_store_explicit(&f->state, next_generation(old),
-                          memory_order_relaxed);
+                          memory_order_release);
+    if (old & FUTURE_WAITING)
+      mrlog__futex_wake(&f->state, INT_MAX);
     future_free(f);
     return;
   }
@@ -589,7 +593,11 @@ mrlog_forget(mrlog_future *handle)
     } else if (atomic_compare_exchange_weak_explicit(
                    &f->state, &st, st | FUTURE_FORGOTTEN,
                    memory_order_acq_rel, memory_order_acquire)) {
-      return; /* the completer frees it */
+      /* The completer frees it.  A waiter asleep on it (another thread's
+       * wait racing this forget) looks again and gets MRLOG_EINVAL. */
+      if (st & FUTURE_WAITING)
+        mrlog__futex_wake(&f->state, INT_MAX);
+      return;
     }
   }
 }

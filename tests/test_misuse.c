@@ -553,6 +553,59 @@ START_TEST(test_block_timeout_ring) {
 }
 END_TEST
 
+/* A thread asleep in mrlog_wait while another forgets the future (a race
+ * the caller should not make) wakes up with MRLOG_EINVAL; it does not
+ * sleep for ever once the future is freed. */
+static void *waiter_alone(void *p) {
+  struct waiter *w = p;
+
+  w->rc = mrlog_wait(w->f, NULL);
+  return NULL;
+}
+
+START_TEST(test_wait_racing_forget) {
+  enum { BIG = 20000 }; /* too large to be staged */
+  mrlog_policy pol = th_policy();
+  unsigned char *buf = calloc(1, BIG);
+  struct stall s;
+  struct waiter w;
+  pthread_t t;
+  mrlog *log;
+
+  ck_assert_ptr_nonnull(buf);
+  pthread_mutex_init(&s.mu, NULL);
+  pthread_cond_init(&s.cv, NULL);
+  s.stall = false;
+  atomic_init(&s.stalled, 0);
+  pol.now_ms = stall_now;
+  pol.now_arg = &s;
+  log = th_open(th_dir, &pol);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  alarm(HANG_S);
+  pthread_mutex_lock(&s.mu);
+  s.stall = true;
+  pthread_mutex_unlock(&s.mu);
+  w = (struct waiter){ mrlog_append(log, "q", NULL, buf, BIG, NULL, NULL),
+                       NULL, 12345 };
+  ck_assert(th_poll(someone_stalled, &s, WAIT_MS));
+  ck_assert_int_eq(pthread_create(&t, NULL, waiter_alone, &w), 0);
+  th_sleep_ms(100); /* most likely asleep by now; either way it must end */
+  mrlog_forget(w.f);
+  pthread_join(t, NULL);
+  ck_assert_int_eq(w.rc, MRLOG_EINVAL);
+  pthread_mutex_lock(&s.mu);
+  s.stall = false;
+  pthread_cond_broadcast(&s.cv);
+  pthread_mutex_unlock(&s.mu);
+  ck_assert_int_eq(th_sync(log), 0);
+  alarm(0);
+  th_close(log);
+  free(buf);
+  pthread_cond_destroy(&s.cv);
+  pthread_mutex_destroy(&s.mu);
+}
+END_TEST
+
 /* ---- The new directory's entry is durable ----------------------------- */
 
 static char *fsync_watch; /* the directory whose fsyncs are counted */
@@ -614,6 +667,7 @@ Suite *make_misuse_suite(void) {
   tcase_add_test(tc, test_wait_after_forget);
   tcase_add_test(tc, test_stale_handle_after_reuse);
   tcase_add_test(tc, test_wait_concurrent);
+  tcase_add_test(tc, test_wait_racing_forget);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("library_thread");
