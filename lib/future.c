@@ -262,7 +262,7 @@ mrlog__future_handle(mrlog_future *f)
 
 /* The future a handle names and the generation it was issued in; NULL if
  * it names none (not a handle, or NULL). */
-static mrlog_future *
+static inline __attribute__((always_inline)) mrlog_future *
 future_of(const mrlog_future *handle, unsigned *gen)
 {
   uintptr_t h = (uintptr_t)handle;
