@@ -10,16 +10,19 @@
  *     (one atomic write that also claims it): the completer, whose
  *     fetch_or(DONE) finds FORGOTTEN; mrlog_forget, whose CAS finds DONE;
  *     or the waiter whose CAS takes a DONE, unforgotten future.
- *  2. The completer touches the future only before its fetch_or(DONE);
+ *  2. The completer touches the future only before its fetch_or(DONE)
+ *     (unless that finds FORGOTTEN: then it is the one that frees it);
  *     afterwards the owner may free it at any moment.  Waking a sleeper
  *     is a futex wake on the state word's address, which reads no memory,
  *     and pooled futures are never unmapped: futures outlive their log, and
  *     a stray wake of a reused future only makes its waiter look again.
- *  3. A waiter sets WAITING (fetch_or), then sleeps in FUTEX_WAIT only
- *     while the word still equals what it last read (no DONE); the
- *     completer's fetch_or(DONE) either comes first (the waiter sees DONE,
- *     or its FUTEX_WAIT fails on the changed word) or returns WAITING and
- *     wakes the word, so no wake-up is lost.
+ *  3. A waiter sets WAITING (a CAS that expects its generation, not
+ *     forgotten), then sleeps in FUTEX_WAIT only while the word still
+ *     equals what it last read (no DONE); the completer's fetch_or(DONE)
+ *     either comes first (the waiter sees DONE, or its FUTEX_WAIT fails on
+ *     the changed word) or returns WAITING and wakes the word, so no
+ *     wake-up is lost.  A forget or free that finds WAITING wakes the
+ *     word too, so a waiter sees its handle turn stale.
  *  4. Library threads never sleep on a future (that could be the future
  *     only they would complete): mrlog_wait returns MRLOG_EINVAL there.
  *  5. Futures are pooled per thread and never returned to malloc, so
