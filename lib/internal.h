@@ -14,8 +14,8 @@
  * LOCK ORDER (never take a lock to the left while holding one to the
  * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
  * mem_mutex, cleaner->mutex, producers_mutex, log.c's pool of closed
- * logs and the staging and future-pool registries' mutexes are leaves (stage.c takes
- * producers_mutex only with no other lock held).  Today the
+ * logs and the staging and future-pool registries' mutexes are leaves
+ * (stage.c takes producers_mutex only with no other lock held).  Today the
  * only nesting is state_lock -> mem_mutex (a truncation releasing memory
  * wakes blocked producers).  No lock is held while a user callback or
  * visitor runs.

@@ -167,11 +167,12 @@ mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
     unsigned slice = 10;
 
     /* block_timeout_ms (block.c); the report it may make runs log_fn,
-     * which must not run under our lock. */
+     * which must not run under our lock.  The writer may have made room
+     * (and broadcast) meanwhile: look again before waiting. */
     pthread_mutex_unlock(&log->wake_mutex);
     rc = mrlog__block_check(log, blk, &slice, "the request ring is full");
     pthread_mutex_lock(&log->wake_mutex);
-    if (rc != 0)
+    if (rc != 0 || ring_enqueue_slot(log, req))
       break;
     /* The writer may be asleep on the same mutex's other condition with a
      * full ring only if it has not seen our requests: wake it. */
