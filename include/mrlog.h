@@ -17,14 +17,29 @@
  *
  * THREADS.  Unless a call says otherwise it may be made from any thread,
  * including from inside a completion callback.  From a library thread (a
- * callback or a range visitor running on it), a call that would block
- * completes with MRLOG_EFULL instead of deadlocking.
+ * callback, a log_fn or a range visitor running on it; see
+ * mrlog_on_library_thread), a mutation that would block completes with
+ * MRLOG_EFULL, and mrlog_open, mrlog_close and a wait on a future that is
+ * not ready return MRLOG_EINVAL, instead of deadlocking.
+ *
+ * MISUSE.  Calls on a closed log, and on a future already waited or
+ * forgotten, fail with a status instead of hanging or crashing:
+ * mrlog_close of a log that is closed, being closed, or was never opened
+ * returns MRLOG_EINVAL; mutations on a closed log complete with
+ * MRLOG_ECLOSED and the reads return MRLOG_EINVAL (mrlog_queue_exists:
+ * false); mrlog_wait and mrlog_wait_timeout on such a future return
+ * MRLOG_EINVAL, mrlog_ready false, and mrlog_forget ignores it.  Not
+ * detected: a closed log's handle once a later mrlog_open has reused its
+ * memory (it then names that log), a pointer that never was a log passed
+ * to anything but mrlog_close, and calls racing with mrlog_close.
  *
  * OWNERSHIP.  Every pointer argument is borrowed for the duration of the
  * call only: names and payloads are copied before the call returns, so the
  * caller may reuse its buffers at once.  A returned mrlog_future belongs to
  * the caller until it passes it to mrlog_wait (which frees it once ready)
- * or mrlog_forget.
+ * or mrlog_forget.  It is an opaque handle, not an address: it carries a
+ * generation, so a handle used after that is told apart from the call
+ * that reuses the future (see MISUSE).
  *
  * ORDER.  Requests pass through one FIFO ring to one writer thread, which
  * applies them in ring order.  Small appends are staged: each thread fills
@@ -63,7 +78,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 3
+#define MRLOG_VERSION_MINOR 4
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
@@ -111,6 +126,12 @@ MRLOG_EXPORT const char *mrlog_err_name(int status);
  * loaded.  Any thread. */
 MRLOG_EXPORT unsigned mrlog_version(void);
 MRLOG_EXPORT const char *mrlog_version_string(void);
+
+/* True on the library's own threads (the writer, flusher and cleaner,
+ * where callbacks, log_fn and visitors called from them run), false on
+ * every other thread.  Wrappers use it to refuse a blocking call before
+ * making it.  Any thread. */
+MRLOG_EXPORT bool mrlog_on_library_thread(void);
 
 /* Limits. */
 #define MRLOG_QUEUE_NAME_MAX 1024u              /* bytes, NUL excluded */
@@ -163,8 +184,9 @@ enum mrlog_log_level {
 };
 
 /*
- * Diagnostic messages (recovery decisions, I/O failures, deleted segments).
- * Runs on whichever thread found the event (the opener's or a library
+ * Diagnostic messages (recovery decisions, I/O failures, deleted segments,
+ * a producer blocked for more than a second).  Runs on whichever thread
+ * found the event (the opener's, a blocked producer's or a library
  * thread); the message is valid only during the call.  It must not call
  * into the log.
  */
@@ -198,8 +220,9 @@ typedef struct mrlog_policy {
    * 0 included, is MRLOG_EINVAL).  Default 16384. */
   unsigned ring_slots;
   /* 0 (default): a producer waits when the ring is full, memory is at its
-   * limit, or its thread already has 4 MiB of small appends in flight.
-   * 1: such a call completes at once with MRLOG_EFULL. */
+   * limit, or its thread already has 4 MiB of small appends in flight
+   * (for at most block_timeout_ms).  1: such a call completes at once
+   * with MRLOG_EFULL. */
   int nonblocking;
   /* How often the cleaner looks for deletable segments even when nothing
    * woke it, in ms.  Default 1000; 0 means the default. */
@@ -238,12 +261,20 @@ typedef struct mrlog_policy {
   /* enum mrlog_record_store; default MRLOG_STORE_COPY (0).  Any other
    * value is MRLOG_EINVAL.  Since 0.3.0 (it took a reserved word). */
   int record_store;
+  /* The longest a producer waits (policy.nonblocking == 0) when the ring
+   * is full, memory is at memory_limit or its thread's small appends are
+   * all in flight, in ms, counted from when it starts to wait; past it the
+   * call completes with MRLOG_EFULL.  0 (default): it waits as long as it
+   * takes.  Either way a wait longer than a second is reported once,
+   * through log_fn at MRLOG_LOG_WARN, per episode of blocking (until a
+   * blocked producer gets through).  Since 0.4.0 (it took a reserved
+   * word). */
+  unsigned block_timeout_ms;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  int reserved_int;
   uint64_t reserved[2];
 } mrlog_policy;
 
@@ -270,7 +301,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * this library does not read, outside 1 .. MRLOG_FORMAT_VERSION_CURRENT:
  * every header is checked first, so nothing is changed on disk, whatever
  * the recovery policy),
- * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  Any thread but a library one.
+ * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  A directory it creates is
+ * made durable (its parent is fsynced) before it returns.  Any thread but
+ * a library one: there it returns MRLOG_EINVAL and does nothing.
  */
 MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
                             mrlog **out);
@@ -284,7 +317,9 @@ MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
  * not yet waited stay valid after close (all are ready).  Returns 0, or the
  * status that failed the log if it had failed (stats.failed: MRLOG_EIO or
  * MRLOG_ENOSPC, or MRLOG_ENOMEM when the writer could not allocate); it
- * frees the log in every case.  NULL: MRLOG_EINVAL.
+ * frees the log in every case.  MRLOG_EINVAL at once, touching nothing,
+ * for NULL, a log already closed or being closed by another thread, and
+ * any pointer that is not an open log (see MISUSE).
  */
 MRLOG_EXPORT int mrlog_close(mrlog *log);
 
@@ -357,8 +392,11 @@ MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
 /*
  * Blocks until the future is ready, stores the reported position in
  * *position (may be NULL), frees the future and returns the status.
- * From a library thread on a future that is not ready: returns MRLOG_EFULL
- * and leaves the future valid.  NULL future: MRLOG_EINVAL.
+ * From a library thread on a future that is not ready: returns
+ * MRLOG_EINVAL and leaves the future valid.  MRLOG_EINVAL, without
+ * blocking and leaving *position alone, for NULL and for a future already
+ * waited or forgotten (also when another thread's mrlog_wait takes it
+ * first).
  */
 MRLOG_EXPORT int mrlog_wait(mrlog_future *future, uint64_t *position);
 
@@ -367,11 +405,12 @@ MRLOG_EXPORT int mrlog_wait(mrlog_future *future, uint64_t *position);
 MRLOG_EXPORT int mrlog_wait_timeout(mrlog_future *future, unsigned timeout_ms,
                                     uint64_t *position);
 
-/* True once the callback has returned.  Never blocks.  NULL: false. */
+/* True once the callback has returned.  Never blocks.  False for NULL and
+ * for a future already waited or forgotten. */
 MRLOG_EXPORT bool mrlog_ready(const mrlog_future *future);
 
 /* Gives the future up: it is freed once complete.  The callback still
- * runs.  NULL is ignored. */
+ * runs.  NULL and a future already waited or forgotten are ignored. */
 MRLOG_EXPORT void mrlog_forget(mrlog_future *future);
 
 /*

@@ -22,10 +22,11 @@
 // fails at submit time.  The wrapper then, in this order:
 //   1. calls the optional callable, as f(status, position) or f(result),
 //      on that library thread;
-//   2. makes the returned std::future<result> ready with the status and
-//      position -- or, if the callable threw, with that exception instead
-//      (get() rethrows it; the operation itself is not undone: the record
-//      is written or not according to status, which the callable saw);
+//   2. makes the returned future (a std::future<result>) ready with the
+//      status and position -- or, if the callable threw, with that
+//      exception instead (get() rethrows it; the operation itself is not
+//      undone: the record is written or not according to status, which
+//      the callable saw);
 //   3. destroys the callable, still on the library thread.
 // (ThreadSanitizer cannot see libstdc++'s reference counts on exception
 // objects, so it may report the destruction of such an exception, inside
@@ -47,9 +48,11 @@
 // once, except close(), move assignment and destruction, which must not
 // race with other calls on the same log.  Inside a callable (which runs
 // on a library thread):
-//   - never wait on a future of the same log (future.get() from the
-//     flusher would wait for the flusher itself: a deadlock; the C
-//     mrlog_wait returns MRLOG_EFULL there, std::future cannot);
+//   - never wait on a future of the same log that is not ready: the
+//     flusher would wait for itself.  mrlogpp::future::get() throws
+//     mrlogpp::error(MRLOG_EINVAL) there instead, as the C mrlog_wait
+//     returns MRLOG_EINVAL (std::future's own wait calls cannot check:
+//     never use them there); mrlog_on_library_thread() tells;
 //   - never close or destroy the log;
 //   - mutations may be called: they complete later, and one that would
 //     block (full ring or memory limit) completes with MRLOG_EFULL.
@@ -74,6 +77,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <chrono>
 #include <exception>
 #include <future>
 #include <iterator>
@@ -113,6 +117,26 @@ struct result {
   bool ok() const noexcept { return status == MRLOG_OK; }
   bool duplicate() const noexcept { return status == MRLOG_DUPLICATE; }
   const char *name() const noexcept { return mrlog_err_name(status); }
+};
+
+// What every mutation returns: a std::future<result> (it converts to one)
+// whose get() refuses to deadlock.  On a library thread (inside a
+// callable, a visitor or log_fn run there), get() on a future that is not
+// ready throws mrlogpp::error(MRLOG_EINVAL) and leaves the future valid,
+// instead of waiting for the thread it runs on.  Elsewhere, and on a ready
+// future, it is std::future::get().
+class future : public std::future<result> {
+ public:
+  future() noexcept = default;
+  future(std::future<result> &&f) noexcept  // NOLINT: implicit on purpose
+      : std::future<result>(std::move(f)) {}
+
+  result get() {
+    if (valid() && mrlog_on_library_thread() &&
+        wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      throw error(MRLOG_EINVAL, "mrlogpp::future::get on a library thread");
+    return std::future<result>::get();
+  }
 };
 
 // mrlog_policy with its defaults, ready to change and pass to log.
@@ -347,14 +371,14 @@ class log {
   mrlog *native_handle() const noexcept { return handle_; }
 
   // ------------------------------------------------------------------
-  // Mutations.  Each returns a std::future<result> and takes an optional
+  // Mutations.  Each returns a mrlogpp::future and takes an optional
   // callable f(int status, uint64_t position) or f(result), run on the
   // library thread before the future becomes ready (see the top).
   // ------------------------------------------------------------------
 
   // Position reported: 0.  MRLOG_EEXIST if the queue exists.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
-  std::future<result> create_queue(std::string_view queue, F &&on_done = {}) {
+  mrlogpp::future create_queue(std::string_view queue, F &&on_done = {}) {
     detail::c_name name(queue);
     return detail::submit(std::forward<F>(on_done),
                           [&](mrlog_done_fn done, void *arg) {
@@ -365,7 +389,7 @@ class log {
 
   // MRLOG_ENOQUEUE if the queue does not exist.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
-  std::future<result> delete_queue(std::string_view queue, F &&on_done = {}) {
+  mrlogpp::future delete_queue(std::string_view queue, F &&on_done = {}) {
     detail::c_name name(queue);
     return detail::submit(std::forward<F>(on_done),
                           [&](mrlog_done_fn done, void *arg) {
@@ -377,7 +401,7 @@ class log {
   // Appends payload (any bytes; copied before the call returns) at the
   // queue's next position.  Position reported: the record's.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
-  std::future<result> append(std::string_view queue, std::string_view payload,
+  mrlogpp::future append(std::string_view queue, std::string_view payload,
                              F &&on_done = {}) {
     return append(queue, payload, std::nullopt, std::forward<F>(on_done));
   }
@@ -385,7 +409,7 @@ class log {
   // Appends at an explicit position (std::nullopt: the next one).  Below
   // the queue's next position: MRLOG_DUPLICATE, nothing written.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
-  std::future<result> append(std::string_view queue, std::string_view payload,
+  mrlogpp::future append(std::string_view queue, std::string_view payload,
                              std::optional<std::uint64_t> position,
                              F &&on_done = {}) {
     detail::c_name name(queue);
@@ -402,7 +426,7 @@ class log {
   // positions.  Position reported: the last record's.
   template <class Container, class F = detail::no_callback,
             detail::if_callback<F> = 0>
-  std::future<result> append_batch(std::string_view queue,
+  mrlogpp::future append_batch(std::string_view queue,
                                    const Container &records,
                                    F &&on_done = {}) {
     return append_batch(queue, records, std::nullopt,
@@ -412,7 +436,7 @@ class log {
   // As above, the first record at first_position (std::nullopt: next).
   template <class Container, class F = detail::no_callback,
             detail::if_callback<F> = 0>
-  std::future<result> append_batch(
+  mrlogpp::future append_batch(
       std::string_view queue, const Container &records,
       std::optional<std::uint64_t> first_position, F &&on_done = {}) {
     detail::c_name name(queue);
@@ -428,7 +452,7 @@ class log {
 
   // Drops every record at or below position.  Position reported: position.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
-  std::future<result> truncate(std::string_view queue, std::uint64_t position,
+  mrlogpp::future truncate(std::string_view queue, std::uint64_t position,
                                F &&on_done = {}) {
     detail::c_name name(queue);
     return detail::submit(std::forward<F>(on_done),
@@ -440,7 +464,7 @@ class log {
 
   // Completes once everything submitted before it is durable.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
-  std::future<result> sync(F &&on_done = {}) {
+  mrlogpp::future sync(F &&on_done = {}) {
     return detail::submit(std::forward<F>(on_done),
                           [&](mrlog_done_fn done, void *arg) {
                             return mrlog_sync(handle_, done, arg);

@@ -13,9 +13,10 @@
  *
  * LOCK ORDER (never take a lock to the left while holding one to the
  * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
- * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex and the
- * staging and future-pool registries' mutexes are leaves (stage.c takes
- * producers_mutex only with no other lock held).  Today the
+ * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, log.c's
+ * pool of closed logs and the staging and future-pool registries'
+ * mutexes are leaves (stage.c takes producers_mutex only with no other
+ * lock held).  Today the
  * only nesting is state_lock -> mem_mutex (a truncation releasing memory
  * wakes blocked producers).  No lock is held while a user callback or
  * visitor runs.
@@ -68,9 +69,15 @@ struct mrlog_future {
   uint64_t position;  /* valid once DONE is set */
   struct future_cache *owner; /* pool it returns to; immutable */
   mrlog_future *pool_next;    /* link while pooled */
+  uint32_t index;             /* in the slab table; immutable */
 };
 
+/* Inside the library a mrlog_future * is the future's address; callers
+ * get and give back handles (future.c invariant 7). */
 mrlog_future *mrlog__future_new(void);
+/* The handle of f, a future just issued by mrlog__future_new (NULL:
+ * NULL). */
+mrlog_future *mrlog__future_handle(mrlog_future *f);
 /* Runs the callback, then makes the future ready (or frees it if it was
  * forgotten).  future may be NULL.  Call with no lock held. */
 void mrlog__complete(mrlog_future *future, mrlog_done_fn done, void *arg,
@@ -153,12 +160,29 @@ void mrlog__req_layout(struct mrlog__req *req, const char *name,
 int mrlog__submit_internal(struct mrlog *log, int type, const char *name,
                            size_t name_len, uint64_t position,
                            uint64_t queue_id, mrlog_done_fn done, void *arg);
+/* A producer's waits for room during one call (lib/block.c): started
+ * at its first check, then bounded by policy.block_timeout_ms.  Zero it
+ * before the call's first wait. */
+struct mrlog__block {
+  struct timespec start; /* when the call began to wait */
+  bool started;
+  bool reported;         /* this call passed the report threshold */
+};
+/* Before each slice of a wait: 0, with *slice_ms cut to what is left of
+ * block_timeout_ms, or MRLOG_EFULL once it has passed.  what names the
+ * wait in the report of a long one.  b NULL: no limit, no report. */
+int mrlog__block_check(struct mrlog *log, struct mrlog__block *b,
+                       unsigned *slice_ms, const char *what);
+/* A wait ended with room: ends the log's blocking episode if b waited. */
+void mrlog__block_end(struct mrlog *log, struct mrlog__block *b);
+
 /* Admission of a request for the ring (submit.c): reserves `want` bytes
- * of memory_limit, or at least `need` (waiting if allowed), records the
- * reservation in req->reserved, and pushes req.  0 or a status; on error
- * req is not in the ring and req->reserved says what to release. */
+ * of memory_limit, or at least `need` (waiting if allowed, within blk),
+ * records the reservation in req->reserved, and pushes req.  0 or a
+ * status; on error req is not in the ring and req->reserved says what to
+ * release. */
 int mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
-                 uint64_t need);
+                 uint64_t need, struct mrlog__block *blk);
 
 /* ---- staging of small appends (lib/stage.c) ------------------------- */
 
@@ -179,6 +203,7 @@ struct mrlog__batch {
 };
 
 struct mrlog__stage_args {
+  struct mrlog__block *block;    /* the call's waits */
   mrlog_future *future;
   mrlog_done_fn done;
   void *arg;
@@ -188,6 +213,9 @@ struct mrlog__stage_args {
 
 /* Open registers the log (gives it an id); close frees its producers. */
 void mrlog__stage_register(struct mrlog *log);
+/* True, once, for a log in the registry: the caller may close it.  False
+ * for any other pointer (never read) or a log whose close has begun. */
+bool mrlog__stage_claim_close(struct mrlog *log);
 void mrlog__stage_free(struct mrlog *log);
 /* True if an append of this shape may be staged. */
 bool mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload);
@@ -537,6 +565,9 @@ struct mrlog {
 
   /* Admission. */
   alignas(MRLOG_CACHELINE) atomic_int closing; /* close has begun */
+  atomic_uint magic;             /* MRLOG__LOG_MAGIC from a successful open
+                                    until close frees the log's parts
+                                    (log.c invariant 1) */
   atomic_long submitting;        /* producers between check and enqueue */
   _Atomic uint64_t mem_reserved; /* bytes charged against memory_limit */
   atomic_uint mem_waiters;       /* producers waiting for memory */
@@ -561,6 +592,8 @@ struct mrlog {
   /* Staging (lib/stage.c). */
   uint64_t id;                   /* unique for the process's lifetime */
   struct mrlog *registry_next;   /* stage.c's registry_mutex */
+  bool close_claimed;            /* a close has begun; registry_mutex */
+  struct mrlog *pool_next;       /* link in log.c's pool of closed logs */
   pthread_mutex_t producers_mutex; /* guards the list links */
   struct mrlog__producer *producers;
 
@@ -613,8 +646,22 @@ struct mrlog {
   _Atomic uint64_t stat_retention_truncations;
   _Atomic uint64_t stat_retention_records;
   _Atomic uint64_t stat_age_rotations;
+  atomic_int block_warned;         /* a long block was reported in the
+                                      current episode (block.c) */
   atomic_bool rotate_pending;      /* a ROTATE request is in flight */
 };
+
+/* A struct mrlog is never returned to malloc (log.c invariant 1), so a
+ * handle of a closed log may be read: magic tells an open log from a
+ * closed one.  One relaxed load, for every public call's first check. */
+#define MRLOG__LOG_MAGIC 0x6d726c67u
+static inline bool
+mrlog__log_live(const struct mrlog *log)
+{
+  return log != NULL && atomic_load_explicit(&((struct mrlog *)log)->magic,
+                                             memory_order_relaxed) ==
+                            MRLOG__LOG_MAGIC;
+}
 
 /* The clock (lib/clock.c).  now_ms: policy.now_ms or CLOCK_REALTIME, in
  * unix ms; any thread.  frame_ms: now_ms clamped to never go below
@@ -681,6 +728,9 @@ int mrlog__ring_init(struct mrlog *log);
 void mrlog__ring_free(struct mrlog *log);
 /* Pushes req; MRLOG_EFULL when full and waiting is not allowed. */
 int mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait);
+/* As mrlog__ring_push; a wait is bounded by blk (block.c; NULL: none). */
+int mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
+                            bool may_wait, struct mrlog__block *blk);
 /* Pops up to max requests (writer only). */
 unsigned mrlog__ring_pop(struct mrlog *log, struct mrlog__req **out,
                          unsigned max);

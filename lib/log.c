@@ -13,6 +13,22 @@
  *      last frame; the flusher syncs, completes everything, drains the
  *      early list (callbacks may still call in: they get ECLOSED) and ends;
  *   4. the cleaner makes a last pass and ends; everything is freed.
+ *
+ * Invariants:
+ *  1. A struct mrlog is never returned to malloc: close frees its parts,
+ *     clears `magic` and keeps the struct in a pool that later opens reuse.
+ *     So a closed log's handle stays readable memory, and the public calls
+ *     check `magic` first (mrlog__log_live): mutations complete with
+ *     MRLOG_ECLOSED, the others return MRLOG_EINVAL.  What this does not
+ *     catch: a handle whose struct a later mrlog_open has reused (it names
+ *     that new log), a pointer that never was a log (only mrlog_close,
+ *     which looks it up, refuses it), and calls racing with close.
+ *  2. mrlog_close closes only a log it finds in stage.c's registry, and
+ *     only once (mrlog__stage_claim_close): a second close, concurrent or
+ *     later, and a pointer that is not an open log get MRLOG_EINVAL
+ *     without being read.
+ *  3. mrlog_open and mrlog_close refuse library threads (MRLOG_EINVAL): a
+ *     close there would join the thread it runs on.
  */
 #include "internal.h"
 
@@ -63,8 +79,6 @@ normalize(mrlog_policy *p)
   for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
     if (p->reserved[i] != 0)
       return MRLOG_EINVAL;
-  if (p->reserved_int != 0)
-    return MRLOG_EINVAL;
   if (p->record_store != MRLOG_STORE_COPY &&
       p->record_store != MRLOG_STORE_MAPPED)
     return MRLOG_EINVAL;
@@ -231,6 +245,27 @@ init_sync(struct mrlog *log)
   return 0;
 }
 
+/* Invariant 1: closed logs' structs, kept for reuse. */
+static pthread_mutex_t log_pool_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct mrlog *log_pool;
+
+/* A zeroed struct mrlog: a pooled one, or a new one; NULL on ENOMEM. */
+static struct mrlog *
+log_alloc(void)
+{
+  struct mrlog *log;
+
+  pthread_mutex_lock(&log_pool_mutex);
+  log = log_pool;
+  if (log != NULL)
+    log_pool = log->pool_next;
+  pthread_mutex_unlock(&log_pool_mutex);
+  if (log == NULL)
+    return calloc(1, sizeof(*log));
+  memset(log, 0, sizeof(*log));
+  return log;
+}
+
 static void
 destroy(struct mrlog *log)
 {
@@ -238,6 +273,7 @@ destroy(struct mrlog *log)
   struct mrlog__queue *q, *qn;
   size_t b;
 
+  atomic_store_explicit(&log->magic, 0, memory_order_relaxed);
   mrlog__stage_free(log);
   mrlog__prefault_stop(log); /* every thread that takes from it is gone */
   mrlog__writer_free(log);
@@ -271,17 +307,64 @@ destroy(struct mrlog *log)
   pthread_mutex_destroy(&log->dir_sync_mutex);
   pthread_mutex_destroy(&log->producers_mutex);
   free(log->dir);
-  free(log);
+  log->dir = NULL;
+  pthread_mutex_lock(&log_pool_mutex);
+  log->pool_next = log_pool;
+  log_pool = log;
+  pthread_mutex_unlock(&log_pool_mutex);
+}
+
+/* Makes the entry of a directory open just created durable: fsyncs its
+ * parent (through the file layer, like the log's own directory). */
+static int
+sync_parent(struct mrlog *log, const char *dir)
+{
+  char *parent = strdup(dir);
+  size_t len;
+  char *slash;
+  int fd, rc = 0;
+
+  if (parent == NULL)
+    return MRLOG_ENOMEM;
+  len = strlen(parent);
+  while (len > 1 && parent[len - 1] == '/')
+    parent[--len] = '\0';
+  slash = strrchr(parent, '/');
+  if (slash == NULL)
+    strcpy(parent, ".");
+  else if (slash == parent)
+    parent[1] = '\0';
+  else
+    *slash = '\0';
+  fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    rc = mrlog__status_from_errno(errno);
+  } else {
+    while (log->io->fsync(log->io->ctx, fd) != 0) {
+      if (errno != EINTR) {
+        rc = mrlog__status_from_errno(errno);
+        break;
+      }
+    }
+    close(fd);
+  }
+  free(parent);
+  return rc;
 }
 
 static int
 open_dir(struct mrlog *log, const char *dir)
 {
-  if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+  bool created = mkdir(dir, 0755) == 0;
+  int rc;
+
+  if (!created && errno != EEXIST)
     return errno == ENOENT ? MRLOG_EINVAL : mrlog__status_from_errno(errno);
   log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (log->dir_fd < 0)
     return errno == ENOTDIR ? MRLOG_EINVAL : mrlog__status_from_errno(errno);
+  if (created && (rc = sync_parent(log, dir)) != 0)
+    return rc;
   log->lock_fd = openat(log->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC,
                         log->policy.file_mode);
   if (log->lock_fd < 0)
@@ -310,9 +393,10 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
 
   if (out != NULL)
     *out = NULL;
-  if (dir == NULL || dir[0] == '\0' || out == NULL)
+  if (dir == NULL || dir[0] == '\0' || out == NULL ||
+      mrlog__on_library_thread())
     return MRLOG_EINVAL;
-  log = calloc(1, sizeof(*log));
+  log = log_alloc();
   if (log == NULL)
     return MRLOG_ENOMEM;
   log->dir_fd = log->lock_fd = -1;
@@ -369,6 +453,7 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
     destroy(log);
     return rc;
   }
+  atomic_store_explicit(&log->magic, MRLOG__LOG_MAGIC, memory_order_release);
   *out = log;
   return 0;
 }
@@ -379,7 +464,9 @@ mrlog_close(mrlog *log)
   struct mrlog__req *stop;
   int status;
 
-  if (log == NULL || mrlog__on_library_thread())
+  /* Invariants 2 and 3. */
+  if (log == NULL || mrlog__on_library_thread() ||
+      !mrlog__stage_claim_close(log))
     return MRLOG_EINVAL;
   atomic_store(&log->closing, 1);
   wake_mem_waiters(log);

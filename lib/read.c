@@ -147,7 +147,7 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
   bool more, first_batch = true;
   int n, i, rc = 0;
 
-  if (log == NULL || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || !name_ok(queue, &len))
     return MRLOG_EINVAL;
   times.n = times.j = 0;
   times.until = UINT64_MAX;
@@ -230,7 +230,7 @@ mrlog_seek_time(mrlog *log, const char *queue, uint64_t unix_ms,
   size_t len;
   int rc = 0;
 
-  if (log == NULL || position == NULL || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || position == NULL || !name_ok(queue, &len))
     return MRLOG_EINVAL;
   pthread_rwlock_rdlock(&log->state_lock);
   q = lookup(log, queue, len);
@@ -255,7 +255,7 @@ mrlog_queue_exists(mrlog *log, const char *queue)
   size_t len;
   bool found;
 
-  if (log == NULL || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || !name_ok(queue, &len))
     return false;
   pthread_rwlock_rdlock(&log->state_lock);
   found = lookup(log, queue, len) != NULL;
@@ -269,7 +269,7 @@ mrlog_queue_info(mrlog *log, const char *queue, struct mrlog_queue_info *info)
   struct mrlog__queue *q;
   size_t len;
 
-  if (log == NULL || info == NULL || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || info == NULL || !name_ok(queue, &len))
     return MRLOG_EINVAL;
   pthread_rwlock_rdlock(&log->state_lock);
   q = lookup(log, queue, len);
@@ -296,7 +296,7 @@ mrlog_list_queues(mrlog *log, mrlog_queue_visit_fn visit, void *arg)
   struct mrlog__queue *q;
   int rc = 0;
 
-  if (log == NULL || visit == NULL)
+  if (!mrlog__log_live(log) || visit == NULL)
     return MRLOG_EINVAL;
   /* Copy the names so the visitor runs with no lock held. */
   pthread_rwlock_rdlock(&log->state_lock);
@@ -330,7 +330,7 @@ mrlog_stats(mrlog *log, struct mrlog_stats *st)
 {
   struct mrlog__segment *s;
 
-  if (log == NULL || st == NULL)
+  if (!mrlog__log_live(log) || st == NULL)
     return MRLOG_EINVAL;
   memset(st, 0, sizeof(*st));
   pthread_mutex_lock(&log->seg_mutex);

@@ -17,6 +17,8 @@
  *     which it cannot take before the writer is waiting.
  *  4. Producers that wait for space sleep on space_cond; the writer, after
  *     popping, signals them only if ring_waiters is non-zero (same pattern).
+ *     A wait is bounded by policy.block_timeout_ms (block.c); the sentinel
+ *     of close waits without bound.
  *  5. Commit without waiting.  ck's MPSC commit makes each producer wait,
  *     spinning, until every producer that reserved a slot before it has
  *     committed.  With more producers than cores, a producer preempted
@@ -142,6 +144,15 @@ wake_writer(struct mrlog *log)
 int
 mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait)
 {
+  return mrlog__ring_push_within(log, req, may_wait, NULL);
+}
+
+int
+mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
+                        bool may_wait, struct mrlog__block *blk)
+{
+  int rc = 0;
+
   HANDOFF_RELEASE(req);
   if (ring_enqueue_slot(log, req)) {
     wake_writer(log);
@@ -153,14 +164,27 @@ mrlog__ring_push(struct mrlog *log, struct mrlog__req *req, bool may_wait)
   atomic_fetch_add_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
   while (!ring_enqueue_slot(log, req)) {
     struct timespec ts;
+    unsigned slice = 10;
+
+    /* block_timeout_ms (block.c); the report it may make runs log_fn,
+     * which must not run under our lock.  The writer may have made room
+     * (and broadcast) meanwhile: look again before waiting. */
+    pthread_mutex_unlock(&log->wake_mutex);
+    rc = mrlog__block_check(log, blk, &slice, "the request ring is full");
+    pthread_mutex_lock(&log->wake_mutex);
+    if (rc != 0 || ring_enqueue_slot(log, req))
+      break;
     /* The writer may be asleep on the same mutex's other condition with a
      * full ring only if it has not seen our requests: wake it. */
     pthread_cond_signal(&log->wake_cond);
-    mrlog__deadline_ms(&ts, 10);
+    mrlog__deadline_ms(&ts, slice);
     pthread_cond_timedwait(&log->space_cond, &log->wake_mutex, &ts);
   }
   atomic_fetch_sub_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&log->wake_mutex);
+  if (rc != 0)
+    return rc;
+  mrlog__block_end(log, blk);
   wake_writer(log);
   return 0;
 }

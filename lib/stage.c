@@ -81,7 +81,8 @@ struct mrlog__producer {
                                      (invariant 6) */
 };
 
-/* The registry of open logs, for threads exiting after a close. */
+/* The registry of open logs, for threads exiting after a close, and for
+ * mrlog_close, which closes only a log it finds here (once). */
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct mrlog *registry;    /* linked by registry_next */
 static uint64_t registry_next_id = 1;
@@ -157,6 +158,24 @@ mrlog__stage_register(struct mrlog *log)
   log->registry_next = registry;
   registry = log;
   pthread_mutex_unlock(&registry_mutex);
+}
+
+bool
+mrlog__stage_claim_close(struct mrlog *log)
+{
+  struct mrlog *l;
+  bool claimed = false;
+
+  pthread_mutex_lock(&registry_mutex);
+  for (l = registry; l != NULL; l = l->registry_next) {
+    if (l == log) {
+      claimed = !l->close_claimed;
+      l->close_claimed = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  return claimed;
 }
 
 void
@@ -267,7 +286,8 @@ batches_max(const struct mrlog *log)
  * to return one; anyone else gets MRLOG_EFULL (like a full ring), so the
  * batches of a producer never grow without bound.  NULL: *rc says why. */
 static struct mrlog__batch *
-batch_get(struct mrlog *log, struct mrlog__producer *p, int *rc)
+batch_get(struct mrlog *log, struct mrlog__producer *p,
+          struct mrlog__block *blk, int *rc)
 {
   struct mrlog__batch *b = p->free_local;
   unsigned spins = 0;
@@ -300,12 +320,19 @@ batch_get(struct mrlog *log, struct mrlog__producer *p, int *rc)
       return NULL;
     }
     /* Every batch is in flight: the writer and flusher are behind, so
-     * this is backpressure, like a full ring (invariant 6). */
+     * this is backpressure, like a full ring (invariant 6), and bounded
+     * by block_timeout_ms like it. */
     if (++spins < 4) {
       sched_yield();
     } else {
       struct timespec deadline;
-      mrlog__deadline_ms(&deadline, 10);
+      unsigned slice = 10;
+
+      *rc = mrlog__block_check(log, blk, &slice,
+                               "its thread's appends are all in flight");
+      if (*rc != 0)
+        return NULL;
+      mrlog__deadline_ms(&deadline, slice);
       atomic_store_explicit(&p->waiting, 1, memory_order_relaxed);
       atomic_thread_fence(memory_order_seq_cst);
       if (atomic_load_explicit(&p->returned, memory_order_relaxed) == NULL)
@@ -313,6 +340,8 @@ batch_get(struct mrlog *log, struct mrlog__producer *p, int *rc)
       atomic_store_explicit(&p->waiting, 0, memory_order_relaxed);
     }
   }
+  if (spins >= 4)
+    mrlog__block_end(log, blk);
   p->free_local = b->pool_next;
   memset(&b->head, 0, sizeof(b->head));
   b->head.type = MRLOG_REQ_BATCH;
@@ -420,7 +449,7 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
   }
 
   /* Open a new batch: the slow path, once per batch. */
-  b = batch_get(log, p, &rc);
+  b = batch_get(log, p, a->block, &rc);
   if (b == NULL)
     return rc;
   credit = batch_credit(log);
@@ -432,7 +461,7 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
   b->used = (uint32_t)size;
   b->charged = charge;
   atomic_store_explicit(&b->state, 1, memory_order_relaxed);
-  rc = mrlog__admit(log, &b->head, credit, charge);
+  rc = mrlog__admit(log, &b->head, credit, charge, a->block);
   if (rc != 0) {
     /* Not in the ring: the entry completes alone and takes the batch
      * (and whatever credit it got) back with it. */

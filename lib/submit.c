@@ -16,7 +16,9 @@
  *     decrements it after its enqueue; close sets `closing` before it waits
  *     for `submitting` to drain, so no request can follow the stop sentinel.
  *  4. Producers never block on a library thread, nor in nonblocking mode:
- *     there a full ring or memory limit is MRLOG_EFULL.
+ *     there a full ring or memory limit is MRLOG_EFULL.  Elsewhere a call's
+ *     waits together last at most policy.block_timeout_ms (lib/block.c),
+ *     then it completes with MRLOG_EFULL.
  */
 #include "internal.h"
 
@@ -95,18 +97,26 @@ records_ok(const struct iovec *recs, size_t count, uint64_t *total)
 }
 
 static int
-mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
+mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait,
+            struct mrlog__block *blk)
 {
   uint64_t limit = log->policy.memory_limit;
   uint64_t cur = atomic_load_explicit(&log->mem_reserved, memory_order_relaxed);
   struct timespec ts;
+  bool waited = false;
+  unsigned slice;
+  int rc;
 
   for (;;) {
     /* An empty log admits any one request, so a record larger than the
      * limit cannot wait forever. */
     if (cur == 0 || (cur <= limit && charge <= limit - cur)) {
-      if (atomic_compare_exchange_weak(&log->mem_reserved, &cur, cur + charge))
+      if (atomic_compare_exchange_weak(&log->mem_reserved, &cur,
+                                       cur + charge)) {
+        if (waited)
+          mrlog__block_end(log, blk);
         return 0;
+      }
       continue;
     }
     if (!may_wait)
@@ -115,12 +125,17 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
       return MRLOG_ECLOSED;
     if (atomic_load(&log->failed))
       return atomic_load(&log->failed); /* nothing will free memory now */
+    slice = 50;
+    rc = mrlog__block_check(log, blk, &slice, "memory is at memory_limit");
+    if (rc != 0)
+      return rc;
+    waited = true;
     pthread_mutex_lock(&log->mem_mutex);
     atomic_fetch_add(&log->mem_waiters, 1);
     cur = atomic_load(&log->mem_reserved);
     if (!(cur == 0 || (cur <= limit && charge <= limit - cur)) &&
         !atomic_load(&log->closing)) {
-      mrlog__deadline_ms(&ts, 50);
+      mrlog__deadline_ms(&ts, slice);
       pthread_cond_timedwait(&log->mem_cond, &log->mem_mutex, &ts);
     }
     atomic_fetch_sub(&log->mem_waiters, 1);
@@ -185,7 +200,7 @@ req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
 
 int
 mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
-             uint64_t need)
+             uint64_t need, struct mrlog__block *blk)
 {
   bool may_wait;
   int rc;
@@ -201,11 +216,11 @@ mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
   if (want > 0) {
     rc = MRLOG_EFULL;
     if (want > need)
-      rc = mem_reserve(log, want, false);
+      rc = mem_reserve(log, want, false, blk);
     if (rc == 0) {
       req->reserved = want;
     } else {
-      rc = mem_reserve(log, need, may_wait);
+      rc = mem_reserve(log, need, may_wait, blk);
       if (rc != 0) {
         atomic_fetch_sub(&log->submitting, 1);
         return rc;
@@ -213,7 +228,7 @@ mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
       req->reserved = need;
     }
   }
-  rc = mrlog__ring_push(log, req, may_wait);
+  rc = mrlog__ring_push_within(log, req, may_wait, blk);
   atomic_fetch_sub(&log->submitting, 1);
   return rc;
 }
@@ -234,7 +249,7 @@ mrlog__submit_internal(struct mrlog *log, int type, const char *name,
   req->position = position;
   req->by_retention = type == MRLOG_REQ_TRUNCATE;
   req->first = queue_id;
-  rc = mrlog__admit(log, req, 0, 0);
+  rc = mrlog__admit(log, req, 0, 0, NULL);
   if (rc != 0)
     mrlog__req_free(log, req);
   return rc;
@@ -261,17 +276,19 @@ settle_new(struct mrlog *log, int type, mrlog_future *future,
 }
 
 /*
- * The one submission path.  name may be NULL for SYNC.  recs/count only
+ * The one submission path; returns the future's address (the public calls
+ * turn it into a handle).  name may be NULL for SYNC.  recs/count only
  * for appends.  position: explicit position (appends) or truncation point.
  * Small appends are staged in the calling thread's batch (stage.c); every
  * other request first seals that batch, so it is ordered after it.
  */
 static mrlog_future *
-submit(struct mrlog *log, int type, const char *name, bool has_position,
-       uint64_t position, const struct iovec *recs, size_t count,
-       mrlog_done_fn done, void *arg)
+submit_request(struct mrlog *log, int type, const char *name,
+               bool has_position, uint64_t position, const struct iovec *recs,
+               size_t count, mrlog_done_fn done, void *arg)
 {
   mrlog_future *future = mrlog__future_new();
+  struct mrlog__block blk = { .started = false };
   struct mrlog__req *req;
   size_t name_len = 0;
   uint64_t total = 0, charge = 0;
@@ -283,8 +300,14 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
   if (status == 0 && type == MRLOG_REQ_APPEND &&
       !records_ok(recs, count, &total))
     status = MRLOG_EINVAL;
-  if (log == NULL)
+  if (log == NULL) {
     status = MRLOG_EINVAL;
+  } else if (!mrlog__log_live(log)) {
+    /* A closed log (log.c invariant 1): nothing of it is left to deliver
+     * through, so the error goes the way of a NULL log's. */
+    status = MRLOG_ECLOSED;
+    log = NULL;
+  }
   if (status != 0)
     return settle_new(log, type, future, done, arg, status);
   if (name_len > 0)
@@ -292,7 +315,8 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
   if (type == MRLOG_REQ_APPEND &&
       mrlog__stage_fits(name_len, count, total) &&
       !atomic_load_explicit(&log->closing, memory_order_relaxed)) {
-    struct mrlog__stage_args a = { future, done, arg, has_position, position };
+    struct mrlog__stage_args a = { &blk, future, done, arg, has_position,
+                                   position };
     rc = mrlog__stage_append(log, name, name_len, hash, recs, count, total, &a,
                              &req);
     if (rc == 0)
@@ -311,10 +335,21 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
   req->position = position;
   if (type == MRLOG_REQ_APPEND)
     charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
-  rc = mrlog__admit(log, req, charge, charge);
+  rc = mrlog__admit(log, req, charge, charge, &blk);
   if (rc != 0)
     settle(log, req, rc); /* req_finish releases the reservation */
   return future;
+}
+
+/* submit_request, returning the future's handle. */
+static mrlog_future *
+submit(struct mrlog *log, int type, const char *name, bool has_position,
+       uint64_t position, const struct iovec *recs, size_t count,
+       mrlog_done_fn done, void *arg)
+{
+  return mrlog__future_handle(submit_request(log, type, name, has_position,
+                                             position, recs, count, done,
+                                             arg));
 }
 
 mrlog_future *

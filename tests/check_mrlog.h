@@ -35,6 +35,7 @@ Suite *make_powerloss_suite(void);
 Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
 Suite *make_limits_suite(void);
+Suite *make_misuse_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location

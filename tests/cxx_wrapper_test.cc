@@ -2,8 +2,9 @@
 // callables (status form, result form, move-only, throwing), errors as
 // statuses (duplicate position, missing queue, existing queue), exceptions
 // from the constructor and the reads, record times (seek_time,
-// range_time), moves, close, and a reopen that sees the data.  Each check prints what it got on failure; the exit status is
-// the verdict.
+// range_time), moves, close, get() refused on a library thread, and a
+// reopen that sees the data.  Each check prints what it got on failure;
+// the exit status is the verdict.
 #include <mrlog.hpp>
 
 #include <atomic>
@@ -365,11 +366,39 @@ void test_times(const temp_dir &dir) {
   CHECK(!done && seen == 2, "range_time stops when the visitor says so");
 }
 
+// On a library thread, get() on a future that is not ready throws
+// mrlogpp::error(MRLOG_EINVAL) instead of deadlocking, and the future
+// stays valid; mrlog_on_library_thread() says where a call runs.
+void test_library_thread(const temp_dir &dir) {
+  mrlogpp::log log(dir.log() + "-lib");
+  std::atomic<bool> on_library{false};
+  std::atomic<int> status{0};
+  mrlogpp::future inner;
+
+  CHECK(!mrlog_on_library_thread(), "the test thread is not the library's");
+  CHECK(get(log.create_queue("q")).ok(), "create");
+  auto outer = log.append("q", "a", [&](int, std::uint64_t) {
+    on_library = mrlog_on_library_thread();
+    // Completes after this callable, on the same thread: not ready now.
+    inner = log.append("q", "b");
+    status = error_status([&] { inner.get(); });
+  });
+  mrlogpp::result r = get(std::move(outer));
+  CHECK(r.ok() && r.position == 0, "outer append: %s", r.name());
+  CHECK(on_library.load(), "the callable did not run on a library thread");
+  CHECK(status == MRLOG_EINVAL, "get() on a library thread: status %d",
+        status.load());
+  r = get(std::move(inner));
+  CHECK(r.ok() && r.position == 1, "inner append after the refused get: %s",
+        r.name());
+}
+
 int main() {
   try {
     temp_dir dir;
     test_open_errors(dir);
     test_times(dir);
+    test_library_thread(dir);
 
     std::atomic<int> late_runs{0};
     {

@@ -123,7 +123,7 @@ START_TEST(test_policy_defaults) {
   ck_assert_ptr_null((void *)p.log_fn);
   ck_assert_ptr_null(p.log_arg);
   ck_assert_int_eq(p.record_store, MRLOG_STORE_COPY);
-  ck_assert_int_eq(p.reserved_int, 0);
+  ck_assert_uint_eq(p.block_timeout_ms, 0);
   for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
     ck_assert_uint_eq(p.reserved[i], 0);
 }
@@ -133,10 +133,11 @@ END_TEST
  * reserved words (docs/COMPATIBILITY.md section 3); checked on LP64. */
 #if defined(__LP64__)
 _Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
-/* record_store and reserved_int fill the word that was reserved[0]. */
+/* record_store and block_timeout_ms fill the word that was reserved[0]. */
 _Static_assert(offsetof(mrlog_policy, record_store) == 112 &&
+                   offsetof(mrlog_policy, block_timeout_ms) == 116 &&
                    offsetof(mrlog_policy, reserved) == 120,
-               "mrlog_policy's 0.3.0 fields moved");
+               "mrlog_policy's 0.3.0 and 0.4.0 fields moved");
 _Static_assert(sizeof(struct mrlog_queue_info) == 64,
                "mrlog_queue_info changed size");
 _Static_assert(sizeof(struct mrlog_stats) == 152,
@@ -158,9 +159,6 @@ START_TEST(test_policy_reserved) {
   {
     mrlog_policy p = th_policy();
 
-    p.reserved_int = 1;
-    expect_bad_policy(&p);
-    p = th_policy();
     p.record_store = 2; /* no such store */
     expect_bad_policy(&p);
     p.record_store = -1;
@@ -862,9 +860,9 @@ START_TEST(test_sync_forces_fsync) {
 }
 END_TEST
 
-/* mrlog_wait on a future that is not ready, from a callback: MRLOG_EFULL
+/* mrlog_wait on a future that is not ready, from a callback: MRLOG_EINVAL
  * instead of a deadlock, and the future stays valid. */
-struct efull_ctx {
+struct libwait_ctx {
   mrlog *log;
   sem_t release;
   atomic_int a_done;
@@ -873,8 +871,8 @@ struct efull_ctx {
   atomic_int b_calls;
 };
 
-static void efull_b(void *arg, int status, uint64_t position) {
-  struct efull_ctx *x = arg;
+static void libwait_b(void *arg, int status, uint64_t position) {
+  struct libwait_ctx *x = arg;
 
   (void)status;
   (void)position;
@@ -883,22 +881,22 @@ static void efull_b(void *arg, int status, uint64_t position) {
   atomic_fetch_add(&x->b_calls, 1);
 }
 
-static void efull_a(void *arg, int status, uint64_t position) {
-  struct efull_ctx *x = arg;
+static void libwait_a(void *arg, int status, uint64_t position) {
+  struct libwait_ctx *x = arg;
 
   (void)status;
   (void)position;
-  x->fb = mrlog_append(x->log, "q", NULL, "b", 1, efull_b, x);
+  x->fb = mrlog_append(x->log, "q", NULL, "b", 1, libwait_b, x);
   x->wait_rc = mrlog_wait(x->fb, NULL);
   atomic_store(&x->a_done, 1);
 }
 
-static bool efull_a_done(void *arg) {
-  return atomic_load(&((struct efull_ctx *)arg)->a_done) != 0;
+static bool libwait_a_done(void *arg) {
+  return atomic_load(&((struct libwait_ctx *)arg)->a_done) != 0;
 }
 
-START_TEST(test_wait_in_callback_efull) {
-  struct efull_ctx x;
+START_TEST(test_wait_in_callback_einval) {
+  struct libwait_ctx x;
   mrlog_future *fa;
   uint64_t pos = 99;
 
@@ -909,9 +907,9 @@ START_TEST(test_wait_in_callback_efull) {
   x.wait_rc = 12345;
   x.fb = NULL;
   ck_assert_int_eq(th_create(x.log, "q"), 0);
-  fa = mrlog_append(x.log, "q", NULL, "a", 1, efull_a, &x);
-  ck_assert(th_poll(efull_a_done, &x, WAIT_MS));
-  ck_assert_int_eq(x.wait_rc, MRLOG_EFULL);
+  fa = mrlog_append(x.log, "q", NULL, "a", 1, libwait_a, &x);
+  ck_assert(th_poll(libwait_a_done, &x, WAIT_MS));
+  ck_assert_int_eq(x.wait_rc, MRLOG_EINVAL);
   ck_assert_ptr_nonnull(x.fb);
   ck_assert_int_eq(sem_post(&x.release), 0);
   ck_assert_int_eq(th_wait(x.fb, &pos), 0);
@@ -1025,7 +1023,7 @@ Suite *make_api_suite(void) {
   tcase_add_test(tc, test_forget_after_ready);
   tcase_add_test(tc, test_future_valid_after_close);
   tcase_add_test(tc, test_sync_forces_fsync);
-  tcase_add_test(tc, test_wait_in_callback_efull);
+  tcase_add_test(tc, test_wait_in_callback_einval);
   tcase_add_test(tc, test_buffers_copied_at_call);
   suite_add_tcase(s, tc);
   return s;
