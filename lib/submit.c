@@ -94,6 +94,16 @@ records_ok(const struct iovec *recs, size_t count, uint64_t *total)
   return *total <= MRLOG_BATCH_BYTES_MAX;
 }
 
+/* True when nothing is in flight and no record is retained: what is
+ * charged then (queues, the index, their marks) cannot shrink by waiting,
+ * so one request is admitted whatever its size. */
+static bool
+mem_idle(struct mrlog *log, uint64_t cur)
+{
+  return cur == atomic_load_explicit(&log->mem_held, memory_order_relaxed) &&
+         atomic_load_explicit(&log->stat_records, memory_order_relaxed) == 0;
+}
+
 static int
 mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
 {
@@ -102,9 +112,9 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
   struct timespec ts;
 
   for (;;) {
-    /* An empty log admits any one request, so a record larger than the
+    /* An idle log admits any one request, so a record larger than the
      * limit cannot wait forever. */
-    if (cur == 0 || (cur <= limit && charge <= limit - cur)) {
+    if ((cur <= limit && charge <= limit - cur) || mem_idle(log, cur)) {
       if (atomic_compare_exchange_weak(&log->mem_reserved, &cur, cur + charge))
         return 0;
       continue;
@@ -118,7 +128,7 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait)
     pthread_mutex_lock(&log->mem_mutex);
     atomic_fetch_add(&log->mem_waiters, 1);
     cur = atomic_load(&log->mem_reserved);
-    if (!(cur == 0 || (cur <= limit && charge <= limit - cur)) &&
+    if (!((cur <= limit && charge <= limit - cur) || mem_idle(log, cur)) &&
         !atomic_load(&log->closing)) {
       mrlog__deadline_ms(&ts, 50);
       pthread_cond_timedwait(&log->mem_cond, &log->mem_mutex, &ts);
@@ -309,8 +319,12 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
     return settle_new(log, type, future, done, arg, MRLOG_ENOMEM);
   req->has_position = has_position;
   req->position = position;
+  /* What the request holds while in flight, and what it will add
+   * (memory.c); the block is charged at the heap's size. */
   if (type == MRLOG_REQ_APPEND)
-    charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+    charge = mrlog__append_charge(mrlog__heap_size(req), count, total);
+  else if (type == MRLOG_REQ_CREATE)
+    charge = mrlog__heap_size(req) + mrlog__create_charge(name_len);
   rc = mrlog__admit(log, req, charge, charge);
   if (rc != 0)
     settle(log, req, rc); /* req_finish releases the reservation */
