@@ -260,8 +260,9 @@ typedef struct mrlog_policy {
 /* Fills *policy with the defaults documented above.  Any thread. */
 MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
 
-/* Bytes each retained record is charged beyond its payload for
- * memory_limit accounting. */
+/* Kept for source compatibility: memory_limit charges the memory really
+ * allocated (see mrlog_policy.memory_limit), not a fixed overhead per
+ * record. */
 #define MRLOG_RECORD_OVERHEAD 16u
 
 /*

@@ -172,6 +172,9 @@ struct mrlog__batch {
   _Atomic uint32_t state;        /* committed entries | closed bit */
   uint32_t used;                 /* owner: bytes of data used */
   uint64_t charged;              /* owner: credit used by entries */
+  uint64_t completed;            /* flusher: reservations of the entries
+                                    completed so far, released at once
+                                    with the last one's (submit.c) */
   struct mrlog__producer *owner; /* immutable */
   struct mrlog__batch *pool_next; /* link in the owner's pool */
   struct mrlog__batch *all_next;  /* link in the owner's list of all */

@@ -20,7 +20,8 @@
  *   flight under MRLOG_STORE_COPY, the charge equals memory_bytes.  A
  *   request's reservation is returned when it completes (flusher.c), after
  *   its records were stored and charged: until then both its block and
- *   their chunks exist.
+ *   their chunks exist.  A staged entry's returns with its batch's last
+ *   entry, when the batch goes back to its pool (submit.c).
  *
  * Invariants:
  *  1. mem_held <= mem_reserved; both change by atomic adds only (relaxed

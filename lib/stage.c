@@ -325,6 +325,7 @@ batch_get(struct mrlog *log, struct mrlog__producer *p, int *rc)
   atomic_store_explicit(&b->state, 0, memory_order_relaxed);
   b->used = 0;
   b->charged = 0;
+  b->completed = 0;
   return b;
 }
 

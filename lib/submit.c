@@ -38,8 +38,22 @@ mrlog__req_free(struct mrlog *log, struct mrlog__req *req)
 void
 mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
 {
-  if (req->reserved != 0 && log != NULL)
-    mrlog__mem_release(log, req->reserved);
+  uint64_t bytes = req->reserved;
+
+  /* A staged entry's block lives as long as its batch: the reservations
+   * of a batch's entries return together, with its last entry's, which
+   * the flusher completes after the others (one atomic per batch, not
+   * per record). */
+  if (req->batch != NULL) {
+    req->batch->completed += bytes;
+    bytes = 0;
+    if (req->batch_last) {
+      bytes = req->batch->completed;
+      req->batch->completed = 0;
+    }
+  }
+  if (bytes != 0 && log != NULL)
+    mrlog__mem_release(log, bytes);
   mrlog__complete(req->future, req->done, req->arg, req->status,
                   req->position);
   mrlog__req_free(log, req);
