@@ -547,6 +547,8 @@ struct mrlog {
                                     plus mem_held (lib/memory.c) */
   _Atomic uint64_t mem_held;     /* the part of it charged for what the
                                     library holds (memory.c) */
+  uint64_t mem_pin_pending;      /* [writer] payload of mapped records it
+                                    stored, not yet pinned */
   atomic_uint mem_waiters;       /* producers waiting for memory */
   pthread_mutex_t mem_mutex;     /* guards the memory wait */
   pthread_cond_t mem_cond;       /* signalled when memory is released */
@@ -647,6 +649,10 @@ void mrlog__mem_add(struct mrlog *log, uint64_t bytes);
 void mrlog__mem_sub(struct mrlog *log, uint64_t bytes);
 void mrlog__mem_pin(struct mrlog *log, uint64_t bytes);
 void mrlog__mem_unpin(struct mrlog *log, uint64_t bytes);
+/* The writer's stores of mapped records add their payload to
+ * mem_pin_pending (a plain add per request); flush pins it, once per
+ * frame (writer_mem.c) and before any unpin (queue.c).  Writer only. */
+void mrlog__mem_pin_flush(struct mrlog *log);
 /* Bytes a block from malloc(n) takes from the heap: its usable size plus
  * the allocator's header, as the process's resident memory sees it. */
 size_t mrlog__heap_size(const void *p);

@@ -73,6 +73,15 @@ mrlog__mem_unpin(struct mrlog *log, uint64_t bytes)
   mrlog__mem_release(log, bytes); /* wakes producers waiting for memory */
 }
 
+void
+mrlog__mem_pin_flush(struct mrlog *log)
+{
+  if (log->mem_pin_pending != 0) {
+    mrlog__mem_pin(log, log->mem_pin_pending);
+    log->mem_pin_pending = 0;
+  }
+}
+
 void *
 mrlog__mem_malloc(struct mrlog *log, size_t n)
 {

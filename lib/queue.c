@@ -497,7 +497,7 @@ mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
   q->bytes += bytes;
   q->next = pos;
   *atp = at;
-  mrlog__mem_pin(log, bytes);
+  log->mem_pin_pending += bytes; /* pinned once per frame (memory.c) */
   return 0;
 }
 
@@ -633,8 +633,10 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   q->bytes -= bytes;
   mrlog__marks_drop(log, q);
   atomic_fetch_sub_explicit(&log->stat_records, dropped, memory_order_relaxed);
-  if (mapped > 0)
+  if (mapped > 0) {
+    mrlog__mem_pin_flush(log); /* what is unpinned was pinned first */
     mrlog__mem_unpin(log, mapped);
+  }
   return dropped;
 }
 
