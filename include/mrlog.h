@@ -71,7 +71,7 @@ extern "C" {
    MRLOG_VERSION_PATCH)
 /* The newest on-disk format version this library writes and reads (it
  * also reads every older one).  See docs/COMPATIBILITY.md. */
-#define MRLOG_FORMAT_VERSION_CURRENT 2
+#define MRLOG_FORMAT_VERSION_CURRENT 3
 
 /*
  * Status codes, one table: XX(name, value, message).  The values are fixed
@@ -475,7 +475,15 @@ struct mrlog_stats {
                                      since open */
   uint64_t retention_records;    /* records they dropped */
   uint64_t age_rotations;        /* rotations by segment_max_age_ms */
-  uint64_t reserved[5];          /* zero; room for fields of later versions */
+  /* What MRLOG_RECOVER_SKIP_CORRUPT dropped at open (docs/FORMAT.md 9.3;
+   * each range is also reported through log_fn at MRLOG_LOG_WARN): */
+  uint64_t skipped_bytes;        /* bytes of the dropped ranges */
+  uint64_t skipped_ranges;       /* dropped ranges (frames, segment ends,
+                                    files renamed aside) */
+  uint64_t skipped_records_at_least; /* records known lost with them (a
+                                        lower bound: a damaged frame's
+                                        records cannot always be counted) */
+  uint64_t reserved[2];          /* zero; room for fields of later versions */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

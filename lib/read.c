@@ -354,6 +354,9 @@ mrlog_stats(mrlog *log, struct mrlog_stats *st)
   st->retention_records = LOAD(stat_retention_records);
   st->age_rotations = LOAD(stat_age_rotations);
 #undef LOAD
+  st->skipped_bytes = log->skipped_bytes; /* fixed since open */
+  st->skipped_ranges = log->skipped_ranges;
+  st->skipped_records_at_least = log->skipped_records;
   st->ring_depth = ck_ring_size(&log->ring);
   return 0;
 }

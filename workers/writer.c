@@ -30,6 +30,11 @@
  *     tail, and every segment's metadata is restated by its successor.
  *  3. A frame's `synced` field never exceeds the bytes of the file the
  *     flusher has actually made durable.
+ *  4. A segment the writer leaves (rotation) or closes ends with its seal
+ *     (seal.c), written once everything before it is durable and synced
+ *     before the next segment exists or close returns.  At close it is
+ *     written after the flusher has stopped (mrlog__writer_seal), so no
+ *     other thread's fdatasync can consume a writeback error first.
  */
 #include "internal.h"
 #include "crc32c.h"
@@ -1011,6 +1016,41 @@ mrlog__writer_open_segment(struct mrlog *log)
   return 0;
 }
 
+/* Seals the hot segment (seal.c; FORMAT.md 6.4): its bytes must all be
+ * durable already, and its zero-filled room cut.  The seal becomes the
+ * segment's last frame and the file's end. */
+static int
+seal_hot(struct mrlog *log, struct mrlog__writer *w)
+{
+  uint32_t end;
+  int rc = mrlog__seal_write(log, w->fd, w->seg->segno, w->off, &end);
+
+  if (rc == 0) {
+    w->off = end;
+    if (w->zero_end < end)
+      w->zero_end = end;
+    atomic_store_explicit(&w->seg->size, w->zero_end, memory_order_relaxed);
+  }
+  return rc;
+}
+
+void
+mrlog__writer_seal(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+  int rc;
+
+  if (w == NULL || w->fd < 0 || w->seg == NULL ||
+      atomic_load_explicit(&log->failed, memory_order_acquire))
+    return;
+  cut_zeros(log, w);
+  rc = mrlog__datasync(log, w->fd);
+  if (rc == 0)
+    rc = seal_hot(log, w);
+  if (rc != 0)
+    mrlog__fail(log, rc, "sealing the segment at close", errno);
+}
+
 static int
 rotate(struct mrlog *log)
 {
@@ -1019,6 +1059,8 @@ rotate(struct mrlog *log)
 
   cut_zeros(log, w);
   rc = mrlog__datasync(log, w->fd);
+  if (rc == 0)
+    rc = seal_hot(log, w);
 
   if (rc == 0) {
     /* Everything in the old segment is durable now. */
