@@ -10,16 +10,24 @@
  *  - a bit flipped in the last data frame of a cleanly closed log (its
  *    seal witnesses it): MRLOG_ECORRUPT under the default policy;
  *  - SKIP_CORRUPT reports every dropped range through log_fn (WARN) and
- *    stats.skipped_*.
+ *    stats.skipped_*;
+ *  - one damaged byte in a long writer pass loses only the records of the
+ *    sub-frame it hit (about 4 KiB), and exactly those are reported.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "check_mrlog.h"
 #include "crc32c.h"
 #include "format.h"
+#include "internal.h"
+#include "io.h"
 
 #define RECS 300
 #define RLEN 100
@@ -300,6 +308,102 @@ START_TEST(test_flip_closed_last_frame) {
 }
 END_TEST
 
+/* ---- (d) blast radius: one damaged byte in a long writer pass -------- */
+
+/* A file layer whose writes wait while `gate_closed` is set: requests pile
+ * up behind a writer stuck in its write, and it then builds long passes
+ * (up to 1024 requests) out of them. */
+static atomic_int gate_closed;
+static struct mrlog__io gated_io;
+
+static void gate_wait(void) {
+  while (atomic_load(&gate_closed)) usleep(1000);
+}
+
+static ssize_t gated_pwrite(void *ctx, int fd, const void *buf, size_t len,
+                            off_t off) {
+  gate_wait();
+  return mrlog__posix_io.pwrite(ctx, fd, buf, len, off);
+}
+
+static ssize_t gated_pwritev(void *ctx, int fd, const struct iovec *iov,
+                             int cnt, off_t off) {
+  gate_wait();
+  return mrlog__posix_io.pwritev(ctx, fd, iov, cnt, off);
+}
+
+START_TEST(test_blast_radius) {
+  enum { N = 3000 };
+  char *dir = th_sub("log"), *seg;
+  mrlog_policy p = th_policy();
+  unsigned char buf[RLEN];
+  mrlog_future *f = NULL;
+  struct mrlog_stats st;
+  struct msgs m;
+  mrlog *log;
+  size_t len, n;
+  uint64_t lost;
+  int i;
+
+  /* Appends submitted while the writer is stuck in a write: it then
+   * frames up to 1024 of them per pass. */
+  p.fsync_interval_ms = 50;
+  p.ring_slots = 16384; /* a power of two above N */
+  gated_io = mrlog__posix_io;
+  gated_io.pwrite = gated_pwrite;
+  gated_io.pwritev = gated_pwritev;
+  atomic_store(&gate_closed, 0);
+  ck_assert_int_eq(mkdir(dir, 0755), 0);
+  ck_assert_int_eq(mrlog__open_with_io(dir, &p, &gated_io, &log), 0);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  atomic_store(&gate_closed, 1);
+  for (i = 0; i < N; i++) {
+    th_fill(buf, RLEN, 9000 + (uint64_t)i);
+    if (f != NULL) mrlog_forget(f);
+    f = mrlog_append(log, "q", NULL, buf, RLEN, NULL, NULL);
+    ck_assert_ptr_nonnull(f);
+  }
+  atomic_store(&gate_closed, 0);
+  ck_assert_int_eq(th_wait(f, NULL), 0);
+  th_close(log);
+  seg = th_last_segment(dir);
+  len = (size_t)th_file_size(seg);
+  ck_assert_uint_gt(len, (size_t)N * RLEN);
+  th_xor_byte(seg, (off_t)(len / 2), 0x40);
+  memset(&m, 0, sizeof(m));
+  p.recovery = MRLOG_RECOVER_SKIP_CORRUPT;
+  p.log_fn = collect_msgs;
+  p.log_arg = &m;
+  log = th_open(dir, &p);
+  {
+    struct th_recs r;
+    size_t k;
+
+    ck_assert_int_eq(th_collect(log, "q", 0, UINT64_MAX, &r), 0);
+    for (k = 0; k < r.n; k++) {
+      th_fill(buf, RLEN, 9000 + r.v[k].pos);
+      ck_assert_uint_eq(r.v[k].len, RLEN);
+      ck_assert_mem_eq(r.v[k].data, buf, RLEN);
+    }
+    n = r.n;
+    th_recs_free(&r);
+  }
+  lost = N - n;
+  st = th_stats(log);
+  /* At most the records of the damaged frame: about 4 KiB of them. */
+  ck_assert_msg(lost >= 1 && lost <= 4096 / RLEN + 1,
+                "one damaged byte lost %llu records of 100 bytes",
+                (unsigned long long)lost);
+  ck_assert_uint_eq(st.skipped_ranges, 1);
+  ck_assert_uint_eq(st.skipped_records_at_least, lost);
+  ck_assert_msg(strstr(m.text, "queue \"q\": positions") != NULL,
+                "the lost positions are not reported: %s", m.text);
+  th_close(log);
+  free(seg);
+  free(dir);
+}
+END_TEST
+
 Suite *make_recovery_rules_suite(void) {
   Suite *s = suite_create("recovery_rules");
   TCase *tc;
@@ -312,6 +416,7 @@ Suite *make_recovery_rules_suite(void) {
   tcase_add_test(tc, test_consumed_header_damaged);
   tcase_add_test(tc, test_consumed_checkpoint_damaged);
   tcase_add_test(tc, test_flip_closed_last_frame);
+  tcase_add_test(tc, test_blast_radius);
   suite_add_tcase(s, tc);
   return s;
 }
