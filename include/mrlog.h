@@ -143,15 +143,19 @@ enum mrlog_record_store {
 
 /* Recovery policy for damaged files found at open. */
 enum mrlog_recovery {
-  /* Default.  A torn or corrupt tail of the last segment is cut off and
-   * counted in stats.discarded_tail_bytes; damage anywhere else fails
-   * mrlog_open with MRLOG_ECORRUPT. */
+  /* Default.  The unwitnessed tail a crash leaves in the newest segment
+   * is cut off and counted in stats.discarded_tail_bytes; damage anywhere
+   * else (witnessed by a later frame or a segment's seal, or an older
+   * segment cut short) fails mrlog_open with MRLOG_ECORRUPT. */
   MRLOG_RECOVER_TOLERATE_TAIL = 0,
   /* Any damage, tail included, fails mrlog_open with MRLOG_ECORRUPT and
-   * changes nothing on disk. */
+   * changes nothing on disk; so does an unsealed newest segment ending in
+   * zeros. */
   MRLOG_RECOVER_STRICT = 1,
-  /* Damaged frames anywhere are skipped (and counted); open succeeds with
-   * whatever could be read.  Acknowledged data may be lost. */
+  /* Damaged frames anywhere are skipped; open succeeds with whatever could
+   * be read.  Each dropped range is reported (log_fn, MRLOG_LOG_WARN) and
+   * counted (stats.skipped_*); the acknowledged records near the damage
+   * are lost. */
   MRLOG_RECOVER_SKIP_CORRUPT = 2
 };
 
