@@ -86,7 +86,7 @@ extern "C" {
    MRLOG_VERSION_PATCH)
 /* The newest on-disk format version this library writes and reads (it
  * also reads every older one).  See docs/COMPATIBILITY.md. */
-#define MRLOG_FORMAT_VERSION_CURRENT 2
+#define MRLOG_FORMAT_VERSION_CURRENT 3
 
 /*
  * Status codes, one table: XX(name, value, message).  The values are fixed
@@ -164,15 +164,19 @@ enum mrlog_record_store {
 
 /* Recovery policy for damaged files found at open. */
 enum mrlog_recovery {
-  /* Default.  A torn or corrupt tail of the last segment is cut off and
-   * counted in stats.discarded_tail_bytes; damage anywhere else fails
-   * mrlog_open with MRLOG_ECORRUPT. */
+  /* Default.  The unwitnessed tail a crash leaves in the newest segment
+   * is cut off and counted in stats.discarded_tail_bytes; damage anywhere
+   * else (witnessed by a later frame or a segment's seal, or an older
+   * segment cut short) fails mrlog_open with MRLOG_ECORRUPT. */
   MRLOG_RECOVER_TOLERATE_TAIL = 0,
   /* Any damage, tail included, fails mrlog_open with MRLOG_ECORRUPT and
-   * changes nothing on disk. */
+   * changes nothing on disk; so does an unsealed newest segment ending in
+   * zeros. */
   MRLOG_RECOVER_STRICT = 1,
-  /* Damaged frames anywhere are skipped (and counted); open succeeds with
-   * whatever could be read.  Acknowledged data may be lost. */
+  /* Damaged frames anywhere are skipped; open succeeds with whatever could
+   * be read.  Each dropped range is reported (log_fn, MRLOG_LOG_WARN) and
+   * counted (stats.skipped_*); the acknowledged records near the damage
+   * are lost. */
   MRLOG_RECOVER_SKIP_CORRUPT = 2
 };
 
@@ -540,7 +544,15 @@ struct mrlog_stats {
                                     store: its retained payload instead of
                                     the mappings), plus the reservations
                                     of requests in flight */
-  uint64_t reserved[4];          /* zero; room for fields of later versions */
+  /* What MRLOG_RECOVER_SKIP_CORRUPT dropped at open (docs/FORMAT.md 9.3;
+   * each range is also reported through log_fn at MRLOG_LOG_WARN): */
+  uint64_t skipped_bytes;        /* bytes of the dropped ranges */
+  uint64_t skipped_ranges;       /* dropped ranges (frames, segment ends,
+                                    files renamed aside) */
+  uint64_t skipped_records_at_least; /* records known lost with them (a
+                                        lower bound: a damaged frame's
+                                        records cannot always be counted) */
+  uint64_t reserved[1];          /* zero; room for fields of later versions */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

@@ -19,6 +19,12 @@
  *  5. A TIME op (format version 2 on) sets log->apply_ms, the time the
  *     records stored after it are stamped with; a time older than
  *     apply_ms is clamped to it, so stamps never go backwards.
+ *  6. After recovery dropped damaged data (log->skip_watch), positions
+ *     that an APPEND skips over, or that a CHECKPOINT lists below a
+ *     queue's next and at or above its floor without the queue holding
+ *     them, are reported as lost (mrlog__note_gap).  A SEAL op (type 7)
+ *     is not applied here: recovery recognises it before (a SEAL reaching
+ *     this code is inconsistent).
  */
 #include "internal.h"
 
@@ -125,6 +131,8 @@ apply_append(struct mrlog *log, struct mrlog__segment *seg, struct cursor *c)
       return MRLOG_ECORRUPT;
     c->p += len;
   }
+  if (log->skip_watch && first > q->next)
+    mrlog__note_gap(log, q, q->next, first); /* invariant 6 */
   rc = mrlog__queue_store(log, q, seg, first, count, recs,
                           (size_t)(c->p - recs));
   if (rc != 0)
@@ -187,6 +195,8 @@ apply_checkpoint(struct mrlog *log, struct cursor *c, uint64_t lsn)
       q = mrlog__index_by_id(&log->index, id);
     }
     q->in_pass = false;
+    if (log->skip_watch && next > (q->next > floor ? q->next : floor))
+      mrlog__note_gap(log, q, q->next > floor ? q->next : floor, next);
     if (floor > 0)
       mrlog__apply_truncate(log, q, floor - 1, lsn);
     if (q->next < next)

@@ -168,3 +168,38 @@ mrlog__frame_check(const uint8_t *p, size_t avail, uint64_t segno,
   *synced = syn;
   return MRLOG_FRAME_OK;
 }
+
+size_t
+mrlog__seal_encode(uint8_t out[MRLOG_SEAL_FRAME_MAX], uint64_t segno,
+                   uint32_t off)
+{
+  struct mrlog__buf b = { out + MRLOG_FRAME_HEADER_SIZE, 0,
+                          MRLOG_SEAL_FRAME_MAX - MRLOG_FRAME_HEADER_SIZE };
+  uint64_t end;
+  size_t k;
+
+  /* The end counts its own varint: take the first length that fits. */
+  for (k = 1;; k++) {
+    end = (uint64_t)off + MRLOG_FRAME_HEADER_SIZE + 1 + k;
+    if (mrlog__varint_len(end) == k)
+      break;
+  }
+  mrlog__buf_put_u8(&b, MRLOG_OP_SEAL);
+  mrlog__buf_put_varint(&b, end);
+  mrlog__frame_header_encode(out, segno, off, (uint32_t)b.len, off);
+  return MRLOG_FRAME_HEADER_SIZE + b.len;
+}
+
+bool
+mrlog__seal_check(const uint8_t *body, uint32_t body_len, uint32_t off,
+                  uint32_t synced)
+{
+  const uint8_t *p = body + 1;
+  uint64_t end;
+
+  if (body_len < 2 || body[0] != MRLOG_OP_SEAL || synced != off)
+    return false;
+  if (!mrlog__get_varint(&p, body + body_len, &end) || p != body + body_len)
+    return false;
+  return end == (uint64_t)off + MRLOG_FRAME_HEADER_SIZE + body_len;
+}

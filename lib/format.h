@@ -24,6 +24,14 @@
  *
  * The hcrc binds each frame to its segment and offset, so bytes left over
  * from another file or another place never validate.
+ *
+ * From format version 3 on, a segment that is complete ends with a seal
+ * frame: its body is exactly one SEAL operation, `07 varint(end)`, where
+ * end is the file offset just past the seal frame (the segment's final
+ * length), and its synced field equals its own offset (everything before
+ * it was fdatasynced before it was written).  Every version 3 segment but
+ * the newest MUST end exactly with a valid seal; a short file, a missing
+ * seal or bytes after the seal there are corruption (FORMAT.md 6.4, 9.1).
  */
 #ifndef MRLOG_FORMAT_H
 #define MRLOG_FORMAT_H
@@ -34,9 +42,14 @@
 
 #define MRLOG_FILE_MAGIC "MRLOGSEG"
 /* Version written in new segments; every version from
- * MRLOG_FORMAT_VERSION_MIN up is read.  Version 2 added the TIME op. */
-#define MRLOG_FORMAT_VERSION 2u
+ * MRLOG_FORMAT_VERSION_MIN up is read.  Version 2 added the TIME op,
+ * version 3 the SEAL op and the rule that only the newest segment may
+ * lack one (MRLOG_FORMAT_VERSION_SEAL). */
+#define MRLOG_FORMAT_VERSION 3u
 #define MRLOG_FORMAT_VERSION_MIN 1u
+#define MRLOG_FORMAT_VERSION_SEAL 3u
+/* A seal frame: header, type byte, varint(end) of at most 5 bytes. */
+#define MRLOG_SEAL_FRAME_MAX (16u + 1u + 5u)
 #define MRLOG_FILE_HEADER_SIZE 32u
 #define MRLOG_FRAME_HEADER_SIZE 16u
 #define MRLOG_FRAME_BODY_MAX 0x7fffffffu
@@ -82,7 +95,11 @@ enum mrlog__op_type {
    * framed the APPENDs that follow, up to the next TIME op.  Format
    * version 2 and later; the writer puts one before the first APPEND of
    * every frame that has any. */
-  MRLOG_OP_TIME = 6
+  MRLOG_OP_TIME = 6,
+  /* end: the segment's final length, the offset just past this frame.
+   * Format version 3 and later; alone in the last frame of every segment
+   * that is complete (rotation, close, or recovery at open). */
+  MRLOG_OP_SEAL = 7
 };
 
 /* A growable byte buffer owned by one thread. */
@@ -202,5 +219,17 @@ enum mrlog__frame_check mrlog__frame_check(const uint8_t *p, size_t avail,
                                            uint64_t segno, uint32_t off,
                                            uint32_t *body_len,
                                            uint32_t *synced);
+
+/* Encodes into out the seal frame of segment segno at offset off: synced
+ * = off, body `07 varint(end)` with end = off + the frame's size.
+ * Returns the frame's size (at most MRLOG_SEAL_FRAME_MAX). */
+size_t mrlog__seal_encode(uint8_t out[MRLOG_SEAL_FRAME_MAX], uint64_t segno,
+                          uint32_t off);
+
+/* True if the body of the valid frame at off (body_len bytes) is a seal
+ * as written: one SEAL operation, its end equal to the frame's end, and
+ * synced (the frame's) equal to off. */
+bool mrlog__seal_check(const uint8_t *body, uint32_t body_len, uint32_t off,
+                       uint32_t synced);
 
 #endif /* MRLOG_FORMAT_H */

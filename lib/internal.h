@@ -626,6 +626,15 @@ struct mrlog {
 
   /* Recovery skipped damaged frames (MRLOG_RECOVER_SKIP_CORRUPT). */
   bool recovery_skipped;
+  /* What it dropped (mrlog_stats.skipped_*): written by the opener during
+   * recovery, before any library thread starts; read-only afterwards.
+   * skip_watch is set from a dropped range to the end of replay: APPENDs
+   * and CHECKPOINTs then report the positions that are missing
+   * (mrlog__note_gap in recovery.c). */
+  uint64_t skipped_bytes;
+  uint64_t skipped_ranges;
+  uint64_t skipped_records;
+  bool skip_watch;
 
   /* A segment emptied and may become deletable once durable: set by the
    * writer, cleared by the cleaner's pass (which sets it again if a
@@ -794,6 +803,9 @@ int mrlog__writer_init(struct mrlog *log);
 int mrlog__writer_open_segment(struct mrlog *log);
 int mrlog__writer_start(struct mrlog *log);
 void mrlog__writer_join(struct mrlog *log);
+/* At close, once the writer and the flusher have stopped: seals the hot
+ * segment (an fdatasync, the seal, an fdatasync), or fails the log. */
+void mrlog__writer_seal(struct mrlog *log);
 void mrlog__writer_free(struct mrlog *log);
 /* The writer's buffers against memory_limit (workers/writer_mem.c).
  * charge: sets *charged to what frame (beyond its base size) and the
@@ -843,6 +855,17 @@ void mrlog__deadline_ms(struct timespec *ts, unsigned ms);
 
 /* fdatasync with EINTR retry; counts stats.fsyncs.  0 or a status. */
 int mrlog__datasync(struct mrlog *log, int fd);
+/* Seals segment segno (format version 3): writes its seal frame at off,
+ * where the file ends and everything before is already durable, then
+ * fdatasyncs fd if sync (else the caller must, before the segment counts
+ * as sealed).  OUT: *end, the file's final length.  0 or a status;
+ * workers/seal.c. */
+int mrlog__seal_write(struct mrlog *log, int fd, uint64_t segno, uint32_t off,
+                      bool sync, uint32_t *end);
+/* Recovery after a dropped range (log->skip_watch): positions lo..hi-1 of
+ * q are missing; reported and counted (lib/recovery_scan.c). */
+void mrlog__note_gap(struct mrlog *log, const struct mrlog__queue *q,
+                     uint64_t lo, uint64_t hi);
 /* Starts a detached library thread (named) running fn(arg). */
 int mrlog__spawn_detached(const char *name, void *(*fn)(void *), void *arg);
 

@@ -482,6 +482,7 @@ mrlog_close(mrlog *log)
   mrlog__ring_push(log, stop, true);
   mrlog__writer_join(log);
   mrlog__flusher_join(log);
+  mrlog__writer_seal(log); /* alone now: see writer.c invariant 4 */
   mrlog__cleaner_join(log);
   status = atomic_load(&log->failed);
   destroy(log);

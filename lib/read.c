@@ -355,6 +355,9 @@ mrlog_stats(mrlog *log, struct mrlog_stats *st)
   st->age_rotations = LOAD(stat_age_rotations);
   st->memory_charged = LOAD(mem_reserved);
 #undef LOAD
+  st->skipped_bytes = log->skipped_bytes; /* fixed since open */
+  st->skipped_ranges = log->skipped_ranges;
+  st->skipped_records_at_least = log->skipped_records;
   st->ring_depth = ck_ring_size(&log->ring);
   return 0;
 }

@@ -8,37 +8,46 @@
  *  2. Frames are checked before use (format.c): hcrc binds each frame to
  *     its segment and offset, so stale bytes never replay.  Files are read
  *     whole into a buffer sized by the file, never by a length field.
- *  3. The first bad frame at offset X of the LAST segment ends the log
+ *  3. The first bad frame at offset X of the NEWEST segment ends the log
  *     (a torn or corrupt tail: everything from X is cut off and counted)
  *     unless a valid frame later in the file says that bytes past X were
  *     already durable when it was written (its synced > X): then X held
  *     acknowledged data and this is corruption.  Under power loss only
  *     unsynced writes can be damaged or lost, so a real tail never has such
- *     a witness.
- *  4. Any bad frame or bad file header in a segment other than the last is
- *     corruption (the writer syncs a segment before starting the next).
- *  5. MRLOG_RECOVER_STRICT changes nothing on disk and fails on any
- *     damage; MRLOG_RECOVER_SKIP_CORRUPT skips damaged regions up to the
- *     next valid frame (renaming a segment with a bad header to
- *     NAME.corrupt), counting every skipped byte.
- *  6. After replay the last segment is fdatasynced (it may have been read
+ *     a witness.  A seal (format version 3) is such a witness for every
+ *     byte before it, so damage in a cleanly closed segment is corruption.
+ *  4. Any bad frame or bad file header in a segment other than the newest
+ *     is corruption (the writer syncs and seals a segment before starting
+ *     the next).  A version 3 segment other than the newest must end
+ *     exactly with its seal: one cut short, zeroed at its end or missing
+ *     its seal is corruption (recovery_scan.c invariant 2).
+ *  5. MRLOG_RECOVER_STRICT changes nothing on disk when it fails and fails
+ *     on any damage, and on an unsealed newest segment's zero tail (which
+ *     may be zeroed records); MRLOG_RECOVER_SKIP_CORRUPT skips damaged
+ *     regions up to the next valid frame (renaming a segment with a bad
+ *     header to NAME.corrupt), and reports every dropped range through
+ *     log_fn (WARN) and stats.skipped_*.
+ *  6. After replay the newest segment is fdatasynced (it may have been read
  *     from the page cache of a crashed process), so the state open acts on
  *     is durable.
- *  7. A bad file header in the last segment is a creation cut short --
- *     header and checkpoint are synced together, possibly landing in any
- *     order -- unless a valid frame witnesses a sync past the header; the
- *     file is then removed.
+ *  7. A bad file header or checkpoint in the newest segment, with no valid
+ *     frame witnessing a sync past it, is a creation cut short -- header
+ *     and checkpoint are synced together, possibly landing in any order --
+ *     only if the segment before it is there and ended cleanly (sealed, in
+ *     version 3), or if it is segment 1 and alone; the file is then renamed
+ *     to NAME.corrupt, never unlinked, and this is logged.  Otherwise it is
+ *     corruption: a segment holding only its checkpoint may be all that
+ *     restates the log's queues.
  *  8. When SKIP_CORRUPT skipped anything, every recovered segment is
  *     pinned (never deleted while this log is open): a skipped frame may
  *     have been a segment's checkpoint, so older segments may no longer be
  *     restated by newer ones, and deleting them would lose records this
  *     open recovered.
  *  9. Zero bytes from a frame boundary to the end of a segment are room the
- *     writer zero-filled ahead of itself (durable policy) and are a clean
- *     end, in any segment and under every policy: no frame past that point
- *     was ever durable (a durable frame is not all zeros), so nothing is
- *     lost or damaged.  They are not counted as discarded; outside STRICT,
- *     the last segment's zero tail is cut off.
+ *     writer zero-filled ahead of itself (durable policy): in versions 1
+ *     and 2 a clean end in any segment; in version 3 a clean end of the
+ *     newest segment only (cut outside STRICT, not counted), and
+ *     corruption in any other.  Zeros after a valid seal are a clean end.
  * 10. Record times: segments of format version 2 and later carry TIME ops
  *     (apply.c invariant 5); version 1 segments have none, and their
  *     records take the file's modification time.  log->apply_ms carries
@@ -49,8 +58,12 @@
  *     retained (filemap.c).  The cut of a torn tail comes after the
  *     replay, at the end of the last valid frame or later, so no retained
  *     record's page leaves the file.
+ * 12. Before the writer creates a new segment, the newest one, if of
+ *     version 3 and unsealed (not closed cleanly), is sealed at its end
+ *     once its tail is cut and it is fdatasynced: so every segment but the
+ *     newest ends with a seal.
  */
-#include "internal.h"
+#include "recovery.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -59,56 +72,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-struct scan {
-  const uint8_t *data; /* the whole file */
-  size_t len;          /* its size */
-  uint64_t segno;
-};
-
-/* Finds the first valid frame starting after `from`.  Returns its offset,
- * or len if none; OUT: its size and synced field. */
-static size_t
-next_valid(const struct scan *s, size_t from, size_t *frame_size,
-           uint32_t *synced)
-{
-  size_t y;
-  uint32_t body_len;
-
-  for (y = from; y + MRLOG_FRAME_HEADER_SIZE <= s->len; y++) {
-    if (mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
-                           &body_len, synced) == MRLOG_FRAME_OK) {
-      *frame_size = MRLOG_FRAME_HEADER_SIZE + body_len;
-      return y;
-    }
-  }
-  return s->len;
-}
-
-/* True if some valid frame after x witnesses that x was durable. */
-static bool
-witnessed_durable(const struct scan *s, size_t x)
-{
-  size_t y = x + 1, size;
-  uint32_t synced, body_len;
-
-  while ((y = next_valid(s, y, &size, &synced)) < s->len) {
-    if (synced > x)
-      return true;
-    /* Follow the chain of valid frames, resuming the byte scan when it
-     * breaks. */
-    for (y += size; y + MRLOG_FRAME_HEADER_SIZE <= s->len; y += size) {
-      if (mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
-                             &body_len, &synced) != MRLOG_FRAME_OK)
-        break;
-      if (synced > x)
-        return true;
-      size = MRLOG_FRAME_HEADER_SIZE + body_len;
-    }
-    y++;
-  }
-  return false;
-}
 
 static int
 cut_file(struct mrlog *log, const char *name, size_t at)
@@ -125,100 +88,6 @@ cut_file(struct mrlog *log, const char *name, size_t at)
     rc = mrlog__datasync(log, fd);
   io->close(io->ctx, fd);
   return rc;
-}
-
-/* True if s holds only zero bytes from off to its end (invariant 9). */
-static bool
-zeros_to_end(const struct scan *s, size_t off)
-{
-  const uint8_t *p = s->data + off, *end = s->data + s->len;
-
-  for (; p < end && ((uintptr_t)p & 7) != 0; p++)
-    if (*p != 0)
-      return false;
-  for (; end - p >= 8; p += 8) {
-    uint64_t v;
-    memcpy(&v, p, 8);
-    if (v != 0)
-      return false;
-  }
-  for (; p < end; p++)
-    if (*p != 0)
-      return false;
-  return true;
-}
-
-/* Replays one segment file.  *cut_at is set when the tail must be cut;
- * *zero_tail says that tail is only zero-filled room (invariant 9). */
-static int
-replay(struct mrlog *log, struct mrlog__segment *seg, const struct scan *s,
-       bool last, size_t *cut_at, bool *zero_tail)
-{
-  int policy = log->policy.recovery;
-  size_t off = MRLOG_FILE_HEADER_SIZE, size, y;
-  uint32_t body_len, synced;
-  enum mrlog__frame_check res;
-  int rc;
-
-  *cut_at = SIZE_MAX;
-  *zero_tail = false;
-  while (off < s->len) {
-    res = mrlog__frame_check(s->data + off, s->len - off, s->segno,
-                             (uint32_t)off, &body_len, &synced);
-    if (res == MRLOG_FRAME_OK) {
-      size = MRLOG_FRAME_HEADER_SIZE + body_len;
-      rc = mrlog__apply_frame(log, seg, s->data + off + MRLOG_FRAME_HEADER_SIZE,
-                              body_len, MRLOG_LSN(s->segno, off + size),
-                              off == MRLOG_FILE_HEADER_SIZE);
-      if (rc == MRLOG_ENOMEM)
-        return rc;
-      if (rc != 0) {
-        mrlog__logf(log, MRLOG_LOG_ERROR,
-                    "segment %016llx: inconsistent frame at offset %zu",
-                    (unsigned long long)s->segno, off);
-        if (policy != MRLOG_RECOVER_SKIP_CORRUPT)
-          return MRLOG_ECORRUPT;
-        log->recovery_skipped = true;
-        atomic_fetch_add(&log->stat_discarded, size);
-      }
-      off += size;
-      continue;
-    }
-    /* Zero-filled room: a clean end (invariant 9). */
-    if (zeros_to_end(s, off)) {
-      if (last && policy != MRLOG_RECOVER_STRICT) {
-        mrlog__logf(log, MRLOG_LOG_INFO,
-                    "segment %016llx: %zu bytes of zero-filled room at "
-                    "offset %zu, cut off",
-                    (unsigned long long)s->segno, s->len - off, off);
-        *cut_at = off;
-        *zero_tail = true;
-      }
-      return 0;
-    }
-    /* A bad frame at off: tail or corruption (invariants 3 and 4). */
-    if (last && !witnessed_durable(s, off)) {
-      mrlog__logf(log, MRLOG_LOG_WARN,
-                  "segment %016llx: %s tail of %zu bytes at offset %zu%s",
-                  (unsigned long long)s->segno,
-                  res == MRLOG_FRAME_BAD ? "corrupt" : "torn", s->len - off,
-                  off, policy == MRLOG_RECOVER_STRICT ? "" : ", cut off");
-      if (policy == MRLOG_RECOVER_STRICT)
-        return MRLOG_ECORRUPT;
-      *cut_at = off;
-      return 0;
-    }
-    mrlog__logf(log, MRLOG_LOG_ERROR,
-                "segment %016llx: corrupt frame at offset %zu",
-                (unsigned long long)s->segno, off);
-    if (policy != MRLOG_RECOVER_SKIP_CORRUPT)
-      return MRLOG_ECORRUPT;
-    y = next_valid(s, off + 1, &size, &synced);
-    log->recovery_skipped = true;
-    atomic_fetch_add(&log->stat_discarded, y - off);
-    off = y;
-  }
-  return 0;
 }
 
 /* A version 1 segment has no TIME ops (invariant 10): its records are
@@ -238,16 +107,49 @@ note_v1_time(struct mrlog *log, const char *name)
     log->apply_ms = ms;
 }
 
+/* Renames name to name.corrupt (never unlinks it) and fsyncs the
+ * directory. */
 static int
-recover_one(struct mrlog *log, uint64_t segno, bool last,
-            const uint64_t *next_segno)
+set_aside(struct mrlog *log, const char *name)
 {
-  char name[MRLOG_SEGMENT_NAME_LEN + 1], aside[MRLOG_SEGMENT_NAME_LEN + 16];
+  char aside[MRLOG_SEGMENT_NAME_LEN + 16];
+
+  snprintf(aside, sizeof(aside), "%s.corrupt", name);
+  if (log->io->renameat(log->io->ctx, log->dir_fd, name, aside) != 0)
+    return mrlog__status_from_errno(errno);
+  mrlog__logf(log, MRLOG_LOG_WARN, "segment %s renamed to %s", name, aside);
+  return mrlog__fsync_dir(log);
+}
+
+/* Invariant 7: may the newest segment, which holds nothing durable but
+ * possibly its checkpoint, be a creation cut short?  Only if the segment
+ * before it is there and ended cleanly (sealed, for version 3), or if it
+ * is segment 1 and alone. */
+static bool
+creation_allowed(const struct mrlog__seg_end *prev, uint64_t segno,
+                 bool first)
+{
+  if (first)
+    return segno == 1;
+  if (!prev->present || prev->segno + 1 != segno)
+    return false;
+  if (prev->version >= MRLOG_FORMAT_VERSION_SEAL)
+    return prev->sealed;
+  return prev->clean;
+}
+
+static int
+recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
+            const uint64_t *next_segno, struct mrlog__seg_end *prev)
+{
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
   struct mrlog__segment *seg;
-  struct scan s;
+  struct mrlog__seg_end e = { .present = true, .segno = segno };
+  struct mrlog__scan s;
   uint8_t *data;
   size_t len, cut_at;
-  bool mapped, zero_tail;
+  uint32_t body_len, synced;
+  bool mapped, count_cut, hdr_bad, ckpt_bad, witnessed;
   int rc;
 
   mrlog__segment_name(name, segno);
@@ -261,7 +163,11 @@ recover_one(struct mrlog *log, uint64_t segno, bool last,
     mrlog__segment_name(next, *next_segno);
     mrlog__readahead_start(log, next);
   }
-  s = (struct scan){ data, len, segno };
+  memset(&s, 0, sizeof(s));
+  s.data = data;
+  s.len = len;
+  s.segno = segno;
+  s.last = last;
   rc = mrlog__file_header_check(data, len, segno);
   if (rc == -2) {
     /* check_versions refused these before anything changed, and no one
@@ -270,39 +176,55 @@ recover_one(struct mrlog *log, uint64_t segno, bool last,
     mrlog__release_file(log, data, len, mapped);
     return MRLOG_EVERSION;
   }
-  if (rc != 0) {
+  hdr_bad = rc != 0;
+  ckpt_bad = !hdr_bad &&
+             mrlog__frame_check(data + MRLOG_FILE_HEADER_SIZE,
+                                len - MRLOG_FILE_HEADER_SIZE, segno,
+                                MRLOG_FILE_HEADER_SIZE, &body_len,
+                                &synced) != MRLOG_FRAME_OK;
+  witnessed = true;
+  if (last && (hdr_bad || ckpt_bad)) {
     /* Header and checkpoint are synced together when a segment is made,
-     * and every later frame's `synced` covers them.  So a bad header in
-     * the last segment with no frame witnessing a sync past it is a
-     * creation cut short (its writes may land in any order): nothing in
-     * the file was acknowledged. */
-    bool any_frame = witnessed_durable(&s, MRLOG_FILE_HEADER_SIZE - 1);
-
-    mrlog__release_file(log, data, len, mapped);
-    if (last && log->policy.recovery != MRLOG_RECOVER_STRICT && !any_frame) {
-      /* Created but never synced: nothing in it was acknowledged. */
-      mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: torn header, removed",
-                  name);
-      atomic_fetch_add(&log->stat_discarded, len);
-      if (log->io->unlinkat(log->io->ctx, log->dir_fd, name) != 0)
-        return mrlog__status_from_errno(errno);
-      return mrlog__fsync_dir(log);
+     * and every later frame's `synced` covers them (a seal's too). */
+    rc = mrlog__scan_witnessed(&s, hdr_bad ? MRLOG_FILE_HEADER_SIZE - 1
+                                           : MRLOG_FILE_HEADER_SIZE,
+                               &witnessed);
+    if (rc != 0) {
+      mrlog__scan_free(&s);
+      mrlog__release_file(log, data, len, mapped);
+      return rc;
     }
+  }
+  if (!witnessed && log->policy.recovery != MRLOG_RECOVER_STRICT &&
+      creation_allowed(prev, segno, first)) {
+    /* A creation cut short (invariant 7): nothing in it was durable. */
+    mrlog__scan_free(&s);
+    mrlog__release_file(log, data, len, mapped);
+    mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: %s: a creation cut short",
+                name, hdr_bad ? "torn file header" : "torn checkpoint");
+    atomic_fetch_add(&log->stat_discarded, len);
+    return set_aside(log, name);
+  }
+  if (!witnessed)
+    mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bad %s, and the segment "
+                "before it is not sealed: not a creation cut short", name,
+                hdr_bad ? "file header" : "checkpoint");
+  if (hdr_bad) {
+    mrlog__scan_free(&s);
+    mrlog__release_file(log, data, len, mapped);
     mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bad file header", name);
     if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
       return MRLOG_ECORRUPT;
-    snprintf(aside, sizeof(aside), "%s.corrupt", name);
-    log->recovery_skipped = true;
-    atomic_fetch_add(&log->stat_discarded, len);
-    if (log->io->renameat(log->io->ctx, log->dir_fd, name, aside) != 0)
-      return mrlog__status_from_errno(errno);
-    return mrlog__fsync_dir(log);
+    mrlog__report_drop(log, segno, 0, len, true,
+                       "bad file header; the file is renamed aside");
+    return set_aside(log, name);
   }
-  log->apply_version = mrlog__get_u32le(data + 8);
+  s.version = log->apply_version = mrlog__get_u32le(data + 8);
   if (log->apply_version < 2)
     note_v1_time(log, name);
   seg = mrlog__segment_new(segno);
   if (seg == NULL) {
+    mrlog__scan_free(&s);
     mrlog__release_file(log, data, len, mapped);
     return MRLOG_ENOMEM;
   }
@@ -311,17 +233,51 @@ recover_one(struct mrlog *log, uint64_t segno, bool last,
   /* Records of a mapped file are served from the mapping (invariant 11);
    * without a mapping (or the memory to track it) they are copied. */
   log->replay_map = mapped ? mrlog__filemap_new(log, data, len) : NULL;
-  rc = replay(log, seg, &s, last, &cut_at, &zero_tail);
+  e.version = s.version;
+  rc = mrlog__scan_replay(log, seg, &s, &e, &cut_at, &count_cut);
+  mrlog__scan_free(&s);
   if (log->replay_map != NULL)
     mrlog__filemap_unref(log, log->replay_map); /* chunks keep their refs */
   else
     mrlog__release_file(log, data, len, mapped);
   log->replay_map = NULL;
   if (rc == 0 && cut_at != SIZE_MAX) {
-    if (!zero_tail)
+    if (count_cut)
       atomic_fetch_add(&log->stat_discarded, len - cut_at);
     rc = cut_file(log, name, cut_at);
     atomic_store(&seg->size, cut_at);
+    e.end = cut_at;
+  }
+  *prev = e;
+  return rc;
+}
+
+/* Invariant 12: the newest segment, if of version 3 and not sealed, is
+ * sealed now (its tail already cut and everything in it fdatasynced), so
+ * that it may stop being the newest. */
+static int
+seal_newest(struct mrlog *log, const struct mrlog__seg_end *e,
+            struct mrlog__segment *s)
+{
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  uint32_t end;
+  int fd, rc;
+
+  if (!e->present || e->sealed || e->version < MRLOG_FORMAT_VERSION_SEAL ||
+      e->segno != s->segno)
+    return 0;
+  mrlog__segment_name(name, s->segno);
+  fd = log->io->openat(log->io->ctx, log->dir_fd, name, O_WRONLY | O_CLOEXEC,
+                       0);
+  if (fd < 0)
+    return mrlog__status_from_errno(errno);
+  rc = mrlog__seal_write(log, fd, s->segno, (uint32_t)e->end, true,
+                         &end);
+  log->io->close(log->io->ctx, fd);
+  if (rc == 0) {
+    atomic_store(&s->size, end);
+    mrlog__logf(log, MRLOG_LOG_INFO, "segment %s was not sealed: sealed at "
+                "offset %zu", name, e->end);
   }
   return rc;
 }
@@ -377,6 +333,7 @@ check_versions(struct mrlog *log, const uint64_t *segnos, size_t n)
 int
 mrlog__recover(struct mrlog *log)
 {
+  struct mrlog__seg_end prev = { .present = false };
   uint64_t *segnos, last_size = 0;
   size_t n, i;
   struct mrlog__segment *s;
@@ -394,8 +351,8 @@ mrlog__recover(struct mrlog *log)
   }
   log->recovering = true; /* chunk memory may come from prefault.c */
   for (i = 0; i < n && rc == 0; i++)
-    rc = recover_one(log, segnos[i], i + 1 == n,
-                     i + 1 < n ? &segnos[i + 1] : NULL);
+    rc = recover_one(log, segnos[i], i + 1 == n, i == 0,
+                     i + 1 < n ? &segnos[i + 1] : NULL, &prev);
   mrlog__readahead_stop(log);
   log->recovering = false;
   mrlog__prefault_stop(log);
@@ -436,6 +393,8 @@ mrlog__recover(struct mrlog *log)
       return mrlog__status_from_errno(errno);
     rc = mrlog__datasync(log, fd);
     log->io->close(log->io->ctx, fd);
+    if (rc == 0)
+      rc = seal_newest(log, &prev, s);
     if (rc != 0)
       return rc;
     last_size = atomic_load(&s->size);

@@ -17,6 +17,7 @@ int main(void) {
   srunner_add_suite(sr, make_semantics_suite());
   srunner_add_suite(sr, make_persist_suite());
   srunner_add_suite(sr, make_recovery_suite());
+  srunner_add_suite(sr, make_recovery_rules_suite());
   srunner_add_suite(sr, make_concurrency_suite());
   srunner_add_suite(sr, make_stage_suite());
   srunner_add_suite(sr, make_failure_suite());

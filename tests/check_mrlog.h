@@ -25,6 +25,7 @@ Suite *make_api_suite(void);
 Suite *make_semantics_suite(void);
 Suite *make_persist_suite(void);
 Suite *make_recovery_suite(void);
+Suite *make_recovery_rules_suite(void);
 Suite *make_concurrency_suite(void);
 Suite *make_stage_suite(void);
 Suite *make_failure_suite(void);

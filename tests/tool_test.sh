@@ -470,19 +470,28 @@ else
   echo "skip: flock(1) not installed: held torn tail not checked"
 fi
 
-# A torn file header in the last segment: removed by recovery when no
-# frame's synced witnesses a sync past it (here the segment holds only its
-# checkpoint, synced 0), corruption when one does.
+# A torn file header in the last segment: a creation cut short, renamed
+# aside by recovery, when no frame's synced witnesses a sync past it and
+# the segment before is sealed (here the segment holds only its
+# checkpoint, synced 0: its seal is cut off, as a crash during its
+# creation leaves it); corruption when a frame, or the seal, witnesses it.
 cp -a "$log" "$work/hdr"
 run 0 "$F" open "$work/hdr" # adds a segment with only a checkpoint
 seg=$(cd "$work/hdr" && ls | grep '\.mrlog$' | tail -n 1)
 size=$(stat -c %s "$work/hdr/$seg")
 run 0 "$F" flip "$work/hdr/$seg" 3
+run 2 "$M" verify "$work/hdr" # its seal witnesses the header
+contains "$work/out" "$seg offset 0: file header: bad magic"
+# The seal: 16 bytes of header, the type byte and varint(end).
+size=$((size - (size < 128 ? 18 : size < 16384 ? 19 : 20)))
+truncate -s "$size" "$work/hdr/$seg"
 run 1 "$M" verify "$work/hdr"
 contains "$work/out" "$seg offset 0: file header: bad magic"
+contains "$work/out" "rename the file aside"
 cp -a "$work/hdr" "$work/hdr.copy"
 run 0 "$F" open "$work/hdr.copy"
 contains "$work/out" "OK discarded=$size"
+[[ -f $work/hdr.copy/$seg.corrupt ]] || fail "$seg was not renamed aside"
 cp -a "$log" "$work/hdr2"
 seg=$(seg_field "$work/stat.json" last segment)
 run 0 "$F" flip "$work/hdr2/$seg" 3
@@ -490,7 +499,28 @@ run 2 "$M" verify "$work/hdr2"
 contains "$work/out" "$seg offset 0: file header: bad magic"
 run 0 "$F" open "$work/hdr2"
 contains "$work/out" "ECORRUPT"
-ok "torn header of the last segment: 1 if unwitnessed, 2 if witnessed"
+ok "torn header of the last segment: 1 if unwitnessed after a sealed one, 2 if witnessed"
+
+# Format version 3: a byte flipped in the frame before the last segment's
+# seal is witnessed by the seal (2, refused); an older segment cut at its
+# seal was cut short (2, refused).
+cp -a "$log" "$work/sealed"
+seg=$(seg_field "$work/stat.json" last segment)
+last_frame=$(seg_field "$work/stat.json" last last_frame)
+run 0 "$F" flip "$work/sealed/$seg" $((last_frame - 3))
+run 2 "$M" verify "$work/sealed"
+contains "$work/out" "a later frame shows it was synced"
+run 0 "$F" open "$work/sealed"
+contains "$work/out" "ECORRUPT"
+cp -a "$log" "$work/unsealed"
+seg=$(seg_field "$work/stat.json" 1 segment)
+last_frame=$(seg_field "$work/stat.json" 1 last_frame)
+truncate -s "$last_frame" "$work/unsealed/$seg"
+run 2 "$M" verify "$work/unsealed"
+contains "$work/out" "$seg offset $last_frame: no seal at the end"
+run 0 "$F" open "$work/unsealed"
+contains "$work/out" "ECORRUPT"
+ok "seals: damage before a seal, or an older segment's seal cut off -> 2"
 
 cp -a "$log" "$work/flip"
 seg=$(seg_field "$work/stat.json" 1 segment)

@@ -14,14 +14,22 @@
  *     synced is past X, it is a tail recovery would cut; anywhere else it
  *     is corruption, and the walk goes on at the next valid frame so that
  *     every problem is reported.
- *  3. A last segment whose file header is invalid and that no valid frame
- *     witnesses as synced past the header is a creation cut short, which
- *     recovery removes; otherwise a bad header is corruption.  A header of
- *     another format version is neither: the walk stops (exit 65).
+ *  3. A last segment whose file header or checkpoint is invalid, that no
+ *     valid frame witnesses as synced past it, and whose previous segment
+ *     is there and ended cleanly (sealed, in version 3; or it is segment 1
+ *     and alone) is a creation cut short, which recovery renames aside;
+ *     otherwise it is corruption.  A header of another format version is
+ *     neither: the walk stops (exit 65).
  *  4. While a live process holds the log (holder.c), a tail that would be
  *     cut is a frame or a header being written, not damage.
  *  5. A body that passed its checksums but holds an inconsistent operation
  *     is corruption; the operations before it stay applied.
+ *  6. Format version 3 (FORMAT.md 6.4): a valid seal ends a segment; zeros
+ *     after it are a clean end, other bytes a tail of the newest segment
+ *     and corruption elsewhere.  A segment other than the newest must end
+ *     with its seal: zeros in its place, a file cut short or damage there
+ *     are corruption.  The seal's synced witnesses every byte before it,
+ *     so damage in a sealed newest segment is corruption too.
  */
 #include "tool.h"
 
@@ -148,6 +156,25 @@ progress(struct tool_log *log, uint64_t off)
     tool_progress_update(log->progress, log->progress_base + off);
 }
 
+/* The valid frame at off is a seal as written (FORMAT.md 6.4). */
+static bool
+is_seal(struct tool_seg *seg, uint64_t off, const struct tool_frame *fr)
+{
+  const uint8_t *b, *p;
+  uint64_t end;
+
+  if (seg->version < TOOL_FORMAT_VERSION_SEAL ||
+      off <= MRLOG_FILE_HEADER_SIZE || fr->synced != off ||
+      fr->body_len < 2 || fr->body_len > 1 + MRLOG_VARINT_MAX)
+    return false;
+  b = tool_file_get(&seg->file, off + MRLOG_FRAME_HEADER_SIZE, fr->body_len);
+  if (b == NULL || b[0] != TOOL_OP_SEAL)
+    return false;
+  p = b + 1;
+  return tool_varint(&p, b + fr->body_len, &end) && p == b + fr->body_len &&
+         end == off + MRLOG_FRAME_HEADER_SIZE + fr->body_len;
+}
+
 enum tool_frame_result
 tool_scan_frames(struct tool_log *log, struct tool_seg *seg, uint64_t *off,
                  bool *inconsistent)
@@ -161,6 +188,15 @@ tool_scan_frames(struct tool_log *log, struct tool_seg *seg, uint64_t *off,
     res = tool_frame_check(f, seg->segno, *off, &fr);
     if (res != TOOL_FRAME_OK)
       return res;
+    if (is_seal(seg, *off, &fr)) { /* invariant 6 */
+      seg->frames++;
+      log->frames++;
+      seg->last_frame = *off;
+      *off += MRLOG_FRAME_HEADER_SIZE + (uint64_t)fr.body_len;
+      seg->end = *off;
+      seg->sealed = true;
+      return TOOL_FRAME_OK;
+    }
     seg->frames++;
     log->frames++;
     if (seg->first_frame == UINT64_MAX)
@@ -204,37 +240,88 @@ tail_cut(struct tool_log *log, struct tool_seg *seg, uint64_t off,
          "cut %" PRIu64 " bytes", tool_frame_result_str(res), bytes);
 }
 
-/* Invariant 3. */
+/* Invariant 3: the newest segment holds nothing durable but possibly its
+ * checkpoint; may it be a creation cut short?  Only when the segment
+ * before it is there and ended cleanly (sealed, in version 3), or when it
+ * is segment 1 and alone. */
+static bool
+creation_allowed(const struct tool_seg *seg, const struct tool_seg *prev)
+{
+  if (prev == NULL)
+    return seg->segno == 1;
+  if (prev->segno + 1 != seg->segno)
+    return false;
+  if (prev->version >= TOOL_FORMAT_VERSION_SEAL)
+    return prev->sealed && prev->state != TOOL_SEG_CORRUPT;
+  return prev->version > 0 && (prev->state == TOOL_SEG_OK ||
+                               prev->state == TOOL_SEG_ZERO_ROOM);
+}
+
+/* Invariant 3: a creation cut short, which recovery renames aside. */
+static void
+creation_cut(struct tool_log *log, struct tool_seg *seg, const char *what)
+{
+  log->tail_seg = seg;
+  log->tail_off = 0;
+  if (log->holder > 0) {
+    seg->state = TOOL_SEG_BEING_CREATED;
+    log->tail = TOOL_TAIL_BEING_WRITTEN;
+    report(log, seg, 0, TOOL_PROBLEM_NOTE, "segment being created (%s)",
+           what);
+    return;
+  }
+  seg->state = TOOL_SEG_HEADER_TORN;
+  log->tail = TOOL_TAIL_HEADER;
+  log->tail_bytes += seg->file.size;
+  report(log, seg, 0, TOOL_PROBLEM_TAIL, "%s: a creation cut short, "
+         "recovery would rename the file aside (%" PRIu64 " bytes)", what,
+         seg->file.size);
+}
+
 static void
 bad_header(struct tool_log *log, struct tool_seg *seg, bool last,
-           enum tool_header_result hr)
+           const struct tool_seg *prev, enum tool_header_result hr)
 {
-  if (last && !tool_frame_witnessed(&seg->file, seg->segno,
-                                    MRLOG_FILE_HEADER_SIZE - 1)) {
-    log->tail_seg = seg;
-    log->tail_off = 0;
-    if (log->holder > 0) {
-      seg->state = TOOL_SEG_BEING_CREATED;
-      log->tail = TOOL_TAIL_BEING_WRITTEN;
-      report(log, seg, 0, TOOL_PROBLEM_NOTE, "segment being created (%s)",
+  char what[96];
+
+  if (last && creation_allowed(seg, prev) &&
+      !tool_frame_witnessed(&seg->file, seg->segno,
+                            MRLOG_FILE_HEADER_SIZE - 1)) {
+    snprintf(what, sizeof(what), "file header: %s",
              tool_header_result_str(hr));
-      return;
-    }
-    seg->state = TOOL_SEG_HEADER_TORN;
-    log->tail = TOOL_TAIL_HEADER;
-    log->tail_bytes += seg->file.size;
-    report(log, seg, 0, TOOL_PROBLEM_TAIL, "file header: %s: a creation cut "
-           "short, recovery would remove the file (%" PRIu64 " bytes)",
-           tool_header_result_str(hr), seg->file.size);
+    creation_cut(log, seg, what);
     return;
   }
   seg->state = TOOL_SEG_CORRUPT;
-  report(log, seg, 0, TOOL_PROBLEM_CORRUPT, "file header: %s",
-         tool_header_result_str(hr));
+  report(log, seg, 0, TOOL_PROBLEM_CORRUPT, "file header: %s%s",
+         tool_header_result_str(hr),
+         last ? " (not a creation cut short: a later frame shows it was "
+                "synced, or the segment before is not sealed)" : "");
+}
+
+/* Bytes after a valid seal, from off (invariant 6). */
+static void
+after_seal(struct tool_log *log, struct tool_seg *seg, bool last,
+           uint64_t off)
+{
+  if (tool_zeros_to_end(&seg->file, off)) {
+    seg->zero_bytes = seg->file.size - off;
+    if (seg->state == TOOL_SEG_OK)
+      seg->state = TOOL_SEG_ZERO_ROOM;
+    return;
+  }
+  if (last) {
+    tail_cut(log, seg, off, TOOL_FRAME_OK);
+    return;
+  }
+  seg->state = TOOL_SEG_CORRUPT;
+  report(log, seg, off, TOOL_PROBLEM_CORRUPT, "%" PRIu64 " bytes after the "
+         "segment's seal", seg->file.size - off);
 }
 
 static int
-scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
+scan_segment(struct tool_log *log, struct tool_seg *seg, bool last,
+             const struct tool_seg *prev)
 {
   struct tool_file *f = &seg->file;
   enum tool_header_result hr;
@@ -242,7 +329,7 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
   struct tool_frame fr;
   uint32_t version;
   uint64_t off = MRLOG_FILE_HEADER_SIZE, next;
-  bool inconsistent;
+  bool inconsistent, to_end = false, v3;
 
   hr = tool_header_check(f, seg->segno, &version);
   if (hr == TOOL_HEADER_BAD_VERSION) {
@@ -254,7 +341,14 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
   }
   seg->version = hr == TOOL_HEADER_OK ? version : 0;
   if (hr != TOOL_HEADER_OK) {
-    bad_header(log, seg, last, hr);
+    bad_header(log, seg, last, prev, hr);
+    return 0;
+  }
+  v3 = version >= TOOL_FORMAT_VERSION_SEAL;
+  if (last && tool_frame_check(f, seg->segno, off, &fr) != TOOL_FRAME_OK &&
+      creation_allowed(seg, prev) &&
+      !tool_frame_witnessed(f, seg->segno, off)) {
+    creation_cut(log, seg, "checkpoint: not a valid frame"); /* inv. 3 */
     return 0;
   }
   tool_replay_segment(&log->replay, seg); /* before its frames */
@@ -268,10 +362,22 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
              seg->last_frame, log->replay.problem);
       continue;
     }
+    if (seg->sealed) {
+      if (off < f->size)
+        after_seal(log, seg, last, off);
+      break;
+    }
     if (off >= f->size)
       break;
-    if (tool_zeros_to_end(f, off)) { /* invariant 2 */
-      seg->zero_bytes = f->size - off;
+    if (off > MRLOG_FILE_HEADER_SIZE && tool_zeros_to_end(f, off)) {
+      to_end = true;
+      if (v3 && !last) { /* invariant 6 */
+        seg->state = TOOL_SEG_CORRUPT;
+        report(log, seg, off, TOOL_PROBLEM_CORRUPT, "zero from here to the "
+               "end, with no seal: the segment was zeroed, not closed here");
+        break;
+      }
+      seg->zero_bytes = f->size - off; /* invariant 2 */
       if (seg->state == TOOL_SEG_OK)
         seg->state = TOOL_SEG_ZERO_ROOM;
       if (last) {
@@ -281,19 +387,29 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
       }
       break;
     }
-    if (last && !tool_frame_witnessed(f, seg->segno, off)) {
+    if (last && off > MRLOG_FILE_HEADER_SIZE &&
+        !tool_frame_witnessed(f, seg->segno, off)) {
       tail_cut(log, seg, off, res);
+      to_end = true;
       break;
     }
     next = tool_frame_next_valid(f, seg->segno, off + 1, &fr);
     seg->state = TOOL_SEG_CORRUPT;
     report(log, seg, off, TOOL_PROBLEM_CORRUPT, "%s (%s); %" PRIu64 " bytes "
            "skipped, to %s", tool_frame_result_str(res),
-           last ? "a later frame shows it was synced"
-                : "not the last segment",
+           !last ? "not the last segment"
+           : off == MRLOG_FILE_HEADER_SIZE ? "the segment's checkpoint"
+                                           : "a later frame shows it was "
+                                             "synced",
            next - off, next < f->size ? "the next valid frame"
                                       : "the end of the file");
+    to_end = next >= f->size;
     off = next;
+  }
+  if (v3 && !last && !seg->sealed && !to_end) {
+    seg->state = TOOL_SEG_CORRUPT;
+    report(log, seg, off, TOOL_PROBLEM_CORRUPT, "no seal at the end of the "
+           "segment: it was cut short");
   }
   return 0;
 }
@@ -301,6 +417,7 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last)
 int
 tool_log_scan(struct tool_log *log)
 {
+  const struct tool_seg *prev = NULL;
   size_t i, last = 0;
   int rc = 0;
 
@@ -310,13 +427,15 @@ tool_log_scan(struct tool_log *log)
   for (i = 0; i < log->nsegs && rc == 0; i++) {
     struct tool_seg *seg = log->segs[i];
 
+    if (i > 0 && log->segs[i - 1]->state != TOOL_SEG_VANISHED)
+      prev = log->segs[i - 1];
     if (seg->state == TOOL_SEG_VANISHED) {
       report(log, seg, 0, TOOL_PROBLEM_NOTE, "deleted before it could be "
              "read (by the cleaner of a running process); skipped");
       continue;
     }
     seg->active = true;
-    rc = scan_segment(log, seg, i == last);
+    rc = scan_segment(log, seg, i == last, prev);
     seg->active = false;
     log->progress_base += seg->file.size;
     progress(log, 0);

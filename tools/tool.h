@@ -46,8 +46,14 @@
  * read.
  */
 #define TOOL_FORMAT_VERSION_MIN 1u
-#define TOOL_FORMAT_VERSION_MAX 2u
+#define TOOL_FORMAT_VERSION_MAX 3u
 #define TOOL_OP_TIME 6
+/* Version 3 adds the seal (FORMAT.md 6.4): the last frame of a complete
+ * segment holds exactly `07 varint(end)`, end being the offset past the
+ * frame, and its synced equals its offset.  Every version 3 segment but
+ * the newest must end exactly with one. */
+#define TOOL_FORMAT_VERSION_SEAL 3u
+#define TOOL_OP_SEAL 7
 _Static_assert(MRLOG_FORMAT_VERSION <= TOOL_FORMAT_VERSION_MAX,
                "the library writes a format version tools/ cannot read");
 
@@ -200,6 +206,7 @@ struct tool_seg {
   uint64_t last_frame;  /* offset of the last valid frame, or UINT64_MAX */
   uint64_t end;         /* end of the last valid frame; 0: header invalid */
   uint64_t zero_bytes;  /* zero-filled room at the end */
+  bool sealed;          /* version 3: a valid seal ends its frames */
   uint64_t retained;    /* records of this file still retained */
 };
 

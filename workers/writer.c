@@ -35,6 +35,11 @@
  *     not rise.
  *  3. A frame's `synced` field never exceeds the bytes of the file the
  *     flusher has actually made durable.
+ *  4. A segment the writer leaves (rotation) or closes ends with its seal
+ *     (seal.c), written once everything before it is durable and synced
+ *     before the next segment exists or close returns.  At close it is
+ *     written after the flusher has stopped (mrlog__writer_seal), so no
+ *     other thread's fdatasync can consume a writeback error first.
  */
 #include "internal.h"
 #include "crc32c.h"
@@ -65,6 +70,18 @@
  * written with pwritev, their bytes straight from the requests. */
 #define EXT_MIN 1024u
 #define FRAME_TARGET (256u << 10) /* bytes before a pass is cut */
+/* Blast radius (FORMAT.md 12): the records of a pass are framed in
+ * sub-frames of about this many bytes of records (payload and length
+ * varints), each a complete frame with its own header and TIME op, all
+ * written by the pass's one write.  A damaged sector then costs the
+ * records of one or two sub-frames, not of the whole pass.  A request
+ * larger than this (a big record, an atomic batch) is never split: it
+ * gets a sub-frame of its own. */
+#define SUBFRAME_TARGET 4096u
+/* A sub-frame's bytes besides its records, at most: header, TIME op and
+ * an APPEND op's header (PASS_OP_BYTES is already counted per queue). */
+#define SUBFRAME_OVERHEAD (MRLOG_FRAME_HEADER_SIZE + 1 + MRLOG_VARINT_MAX + \
+                           PASS_OP_BYTES)
 /* An APPEND op's header in the frame, typically (FORMAT.md 7.6: op byte,
  * queue id, first position, count as varints); pending_bytes counts it
  * once per queue in the pass. */
@@ -133,8 +150,13 @@ struct mrlog__writer {
   size_t nops, cap_ops;
   size_t buf_charged;          /* what these buffers are charged
                                   (writer_mem.c) */
-  bool timed;                  /* the frame has its TIME op */
+  bool timed;                  /* the pass has its time (frame_ms) */
   uint64_t frame_ms;           /* and this is its time */
+  bool sub_timed;              /* the current sub-frame has its TIME op */
+  size_t sub_start;            /* buffer offset of its 16-byte header */
+  uint64_t sub_bytes;          /* record bytes in it (SUBFRAME_TARGET) */
+  size_t *subs;                /* buffer offsets of the headers of the */
+  size_t nsubs, cap_subs;      /* sub-frames after the first (at 0) */
   struct mrlog__req *batch[PASS_MAX];
 };
 
@@ -172,6 +194,7 @@ mrlog__writer_free(struct mrlog *log)
   free(w->ops);
   free(w->ext);
   free(w->iov);
+  free(w->subs);
   free(w->zeros);
   free(w);
   log->writer = NULL;
@@ -206,34 +229,74 @@ push_op(struct mrlog__writer *w, int kind)
   return op;
 }
 
+/* Ends the current sub-frame (if it holds anything) and reserves the
+ * header of the next one in the buffer (SUBFRAME_TARGET). */
+static int
+next_subframe(struct mrlog__writer *w)
+{
+  if (w->frame.len == w->sub_start + MRLOG_FRAME_HEADER_SIZE)
+    return 0; /* empty (records written from requests follow a varint in
+                 the buffer): keep using it */
+  if (w->nsubs == w->cap_subs) {
+    size_t cap = w->cap_subs ? 2 * w->cap_subs : 64;
+    size_t *v = realloc(w->subs, cap * sizeof(*v));
+    if (v == NULL)
+      return MRLOG_ENOMEM;
+    w->subs = v;
+    w->cap_subs = cap;
+  }
+  if (mrlog__buf_reserve(&w->frame, MRLOG_FRAME_HEADER_SIZE) != 0)
+    return MRLOG_ENOMEM;
+  w->sub_start = w->frame.len;
+  w->subs[w->nsubs++] = w->sub_start;
+  w->frame.len += MRLOG_FRAME_HEADER_SIZE;
+  w->sub_bytes = 0;
+  w->sub_timed = false;
+  return 0;
+}
+
 /* Emits the pending appends of q as APPEND operations, one per run of
- * consecutive positions; the frame's first APPEND is preceded by a TIME
- * op, the moment the writer frames the records (FORMAT.md 7.8). */
+ * consecutive positions within a sub-frame; each sub-frame's first
+ * APPEND is preceded by a TIME op, the moment the writer frames the
+ * records of the pass (FORMAT.md 7.8). */
 static int
 emit_runs(struct mrlog *log, struct mrlog__writer *w, struct mrlog__queue *q)
 {
   struct mrlog__req *r = q->pass_first, *end;
-  uint64_t count, bytes, i;
+  uint64_t count, bytes, i, room;
   struct apply_op *op;
   uint8_t *o;
   size_t need;
 
   if (r != NULL && !w->timed) {
-    if (mrlog__buf_reserve(&w->frame, 1 + MRLOG_VARINT_MAX) != 0)
-      return MRLOG_ENOMEM;
     w->frame_ms = mrlog__frame_ms(log);
     w->timed = true;
-    mrlog__buf_put_u8(&w->frame, MRLOG_OP_TIME);
-    mrlog__buf_put_varint(&w->frame, w->frame_ms);
   }
   while (r != NULL) {
+    /* A run ends where the sub-frame is full, between requests. */
+    if (w->sub_bytes >= SUBFRAME_TARGET ||
+        (w->sub_bytes > 0 &&
+         r->payload_len + r->count > SUBFRAME_TARGET - w->sub_bytes)) {
+      if (next_subframe(w) != 0)
+        return MRLOG_ENOMEM;
+    }
+    room = SUBFRAME_TARGET - w->sub_bytes;
     count = 0;
     bytes = 0;
     for (end = r; end != NULL; end = end->run_next) {
-      if (end != r && end->first != r->first + count)
+      if (end != r && (end->first != r->first + count ||
+                       bytes + count + end->payload_len + end->count > room))
         break;
       count += end->count;
       bytes += end->payload_len;
+    }
+    w->sub_bytes += bytes + count;
+    if (!w->sub_timed) {
+      if (mrlog__buf_reserve(&w->frame, 1 + MRLOG_VARINT_MAX) != 0)
+        return MRLOG_ENOMEM;
+      w->sub_timed = true;
+      mrlog__buf_put_u8(&w->frame, MRLOG_OP_TIME);
+      mrlog__buf_put_varint(&w->frame, w->frame_ms);
     }
     /* A record length takes at most 5 bytes (lengths are < 2^32). */
     need = 1 + 3 * MRLOG_VARINT_MAX + (size_t)bytes + (size_t)count * 5;
@@ -456,21 +519,42 @@ cut_zeros(struct mrlog *log, struct mrlog__writer *w)
   }
 }
 
-/* Encodes the header of the frame being built and writes it at off: one
- * pwrite when all its bytes are in the buffer, else one gather write of
- * the buffer's slices and the records written from their requests. */
+/* Encodes the headers of the sub-frames being built (at buffer offset 0
+ * and at each of subs) and writes them all at off: one pwrite when all
+ * their bytes are in the buffer, else one gather write of the buffer's
+ * slices and the records written from their requests. */
 static int
-write_frame(struct mrlog *log, struct mrlog__writer *w, uint32_t body_len)
+write_frame(struct mrlog *log, struct mrlog__writer *w)
 {
-  uint32_t crc = 0, synced = synced_hint(log, w);
-  size_t prev = MRLOG_FRAME_HEADER_SIZE, k, n = 0, need = 2 * w->n_ext + 1;
+  uint32_t synced = synced_hint(log, w);
+  size_t prev, k = 0, n = 0, i, need = 2 * w->n_ext + 1;
+  uint64_t ext_before = 0;
   const uint8_t *buf = w->frame.data;
 
-  if (w->n_ext == 0) {
-    mrlog__frame_header_encode(w->frame.data, w->seg->segno, w->off, body_len,
-                               synced);
-    return mrlog__pwrite_all(log, w->fd, buf, w->frame.len, w->off);
+  for (i = 0; i <= w->nsubs; i++) {
+    size_t st = i > 0 ? w->subs[i - 1] : 0;
+    size_t en = i < w->nsubs ? w->subs[i] : w->frame.len;
+    uint64_t ext_in = 0;
+    uint32_t crc = 0;
+
+    /* A record written from its request belongs to the sub-frame that
+     * holds its length varint: its `at` is in (st + 16, en]. */
+    prev = st + MRLOG_FRAME_HEADER_SIZE;
+    for (; k < w->n_ext && w->ext[k].at <= en; k++) {
+      crc = mrlog__crc32c_extend(crc, buf + prev, w->ext[k].at - prev);
+      crc = mrlog__crc32c_extend(crc, w->ext[k].data, w->ext[k].len);
+      prev = w->ext[k].at;
+      ext_in += w->ext[k].len;
+    }
+    crc = mrlog__crc32c_extend(crc, buf + prev, en - prev);
+    mrlog__frame_header_encode_crc(
+        w->frame.data + st, w->seg->segno,
+        (uint32_t)(w->off + st + ext_before),
+        (uint32_t)(en - st - MRLOG_FRAME_HEADER_SIZE + ext_in), synced, crc);
+    ext_before += ext_in;
   }
+  if (w->n_ext == 0)
+    return mrlog__pwrite_all(log, w->fd, buf, w->frame.len, w->off);
   if (need > w->cap_iov) {
     struct iovec *v = realloc(w->iov, need * sizeof(*v));
     if (v == NULL)
@@ -478,16 +562,6 @@ write_frame(struct mrlog *log, struct mrlog__writer *w, uint32_t body_len)
     w->iov = v;
     w->cap_iov = need;
   }
-  /* The body's CRC over its pieces, in order; then the gather list, whose
-   * first slice starts with the header. */
-  for (k = 0; k < w->n_ext; k++) {
-    crc = mrlog__crc32c_extend(crc, buf + prev, w->ext[k].at - prev);
-    crc = mrlog__crc32c_extend(crc, w->ext[k].data, w->ext[k].len);
-    prev = w->ext[k].at;
-  }
-  crc = mrlog__crc32c_extend(crc, buf + prev, w->frame.len - prev);
-  mrlog__frame_header_encode_crc(w->frame.data, w->seg->segno, w->off,
-                                 body_len, synced, crc);
   prev = 0;
   for (k = 0; k < w->n_ext; k++) {
     if (w->ext[k].at > prev)
@@ -522,7 +596,7 @@ flush_frame(struct mrlog *log)
     fail_done(w, failed);
   } else if (body_len > 0) {
     prezero(log, w, total);
-    rc = write_frame(log, w, body_len);
+    rc = write_frame(log, w);
     if (rc != 0) {
       mrlog__fail(log, rc, "writing a segment", errno);
       fail_done(w, rc);
@@ -560,6 +634,10 @@ flush_frame(struct mrlog *log)
   w->ext_bytes = 0;
   w->nops = 0;
   w->timed = false;
+  w->sub_timed = false;
+  w->nsubs = 0;
+  w->sub_start = 0;
+  w->sub_bytes = 0;
   lsn = MRLOG_LSN(w->seg->segno, w->off);
   appended = 0;
   for (r = w->done_first; r != NULL; r = r->next) {
@@ -853,7 +931,11 @@ handle(struct mrlog *log, struct mrlog__req *req)
     req->status = MRLOG_EINVAL;
     add_done(w, req);
   }
-  if (w->frame.len + w->ext_bytes + w->pending_bytes >= frame_cut(log, w))
+  /* Pending appends become sub-frames, each with a header, a TIME op
+   * and an APPEND op of its own. */
+  if (w->frame.len + w->ext_bytes + w->pending_bytes +
+          (w->pending_bytes / SUBFRAME_TARGET + 1) * SUBFRAME_OVERHEAD >=
+      frame_cut(log, w))
     flush_frame(log);
   return false;
 }
@@ -1043,9 +1125,47 @@ mrlog__writer_open_segment(struct mrlog *log)
   return 0;
 }
 
-/* Invariant 2.  The old segment's sync is the one sync in flight on its
- * fd (flusher.c invariant 1); if it fails, or the log has failed, no next
- * segment is made and no durable mark rises. */
+/* Seals the hot segment (seal.c; FORMAT.md 6.4): its bytes must all be
+ * durable already, and its zero-filled room cut.  sync: fdatasync the
+ * seal here (at close, the flusher stopped), else the caller does.  The
+ * seal becomes the segment's last frame and the file's end. */
+static int
+seal_hot(struct mrlog *log, struct mrlog__writer *w, bool sync)
+{
+  uint32_t end;
+  int rc = mrlog__seal_write(log, w->fd, w->seg->segno, w->off, sync, &end);
+
+  if (rc == 0) {
+    w->off = end;
+    if (w->zero_end < end)
+      w->zero_end = end;
+    atomic_store_explicit(&w->seg->size, w->zero_end, memory_order_relaxed);
+  }
+  return rc;
+}
+
+void
+mrlog__writer_seal(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+  int rc;
+
+  if (w == NULL || w->fd < 0 || w->seg == NULL ||
+      atomic_load_explicit(&log->failed, memory_order_acquire))
+    return;
+  cut_zeros(log, w);
+  rc = mrlog__datasync(log, w->fd);
+  if (rc == 0)
+    rc = seal_hot(log, w, true);
+  if (rc != 0)
+    mrlog__fail(log, rc, "sealing the segment at close", errno);
+}
+
+/* Invariant 2.  Every sync of the old segment is the one sync in flight
+ * on its fd (flusher.c invariant 1): the one before its seal (which
+ * witnesses every byte before it, seal.c invariant 1) and the seal's own.
+ * If one fails, or the log has failed, no next segment is made and no
+ * durable mark rises. */
 static int
 rotate(struct mrlog *log)
 {
@@ -1054,6 +1174,10 @@ rotate(struct mrlog *log)
 
   cut_zeros(log, w);
   rc = mrlog__flusher_sync_hot(log, MRLOG_LSN(w->seg->segno, w->off));
+  if (rc == 0)
+    rc = seal_hot(log, w, false);
+  if (rc == 0)
+    rc = mrlog__flusher_sync_hot(log, MRLOG_LSN(w->seg->segno, w->off));
   if (rc == 0) {
     /* Everything in the old segment is durable now. */
     rc = mrlog__writer_open_segment(log);
