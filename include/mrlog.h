@@ -475,7 +475,16 @@ struct mrlog_stats {
                                      since open */
   uint64_t retention_records;    /* records they dropped */
   uint64_t age_rotations;        /* rotations by segment_max_age_ms */
-  uint64_t reserved[5];          /* zero; room for fields of later versions */
+  uint64_t skipped_bytes;        /* bytes of damaged frames or files that
+                                    recovery under
+                                    MRLOG_RECOVER_SKIP_CORRUPT dropped at
+                                    open (also in discarded_tail_bytes) */
+  uint64_t skipped_ranges;       /* contiguous ranges it dropped; each is
+                                    reported through log_fn at
+                                    MRLOG_LOG_WARN */
+  uint64_t skipped_records_at_least; /* a lower bound on the records those
+                                        ranges held (0 when unknown) */
+  uint64_t reserved[2];          /* zero; room for fields of later versions */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

@@ -25,6 +25,7 @@ int main(void) {
   srunner_add_suite(sr, make_powerloss_suite());
   srunner_add_suite(sr, make_time_suite());
   srunner_add_suite(sr, make_mapped_suite());
+  srunner_add_suite(sr, make_damage_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

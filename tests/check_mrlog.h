@@ -33,6 +33,7 @@ Suite *make_faults_suite(void);
 Suite *make_powerloss_suite(void);
 Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
+Suite *make_damage_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location
