@@ -58,7 +58,13 @@
 
 /* ---- One damaged open --------------------------------------------------- */
 
-enum { DM_ZERO, DM_FLIP, DM_NKIND };
+/* Damage kinds: a sector zeroed, one bit of a sector flipped, and, once
+ * per file, its last frame zeroed or cut off (the file ends at a frame
+ * boundary: what an older segment must never look like, and what a crash
+ * may leave of the newest one). */
+enum { DM_ZERO, DM_FLIP, DM_TAIL_ZERO, DM_TAIL_CUT, DM_NKIND };
+static const char *const dm_kind_name[DM_NKIND] = {"zero", "bitflip",
+                                                   "tailzero", "tailcut"};
 enum { DM_R_HEADER, DM_R_CKPT, DM_R_RECORDS, DM_R_LAST, DM_NROLE };
 enum {
   DM_O_INTACT,
@@ -76,13 +82,13 @@ static const int dm_pol[DM_NPOL] = {MRLOG_RECOVER_STRICT,
 static const char *const dm_pol_name[DM_NPOL] = {"STRICT", "TOLERATE_TAIL",
                                                  "SKIP_CORRUPT"};
 static const char *const dm_role_name[DM_NROLE] = {
-    "file header", "checkpoint frame", "record frames", "last frame"};
+    "file header", "checkpoint frame", "record frames", "last frame/seal"};
 static const char *const dm_out_name[DM_NOUT] = {
     "intact", "ECORRUPT", "cut", "cut-silent", "skipped", "VIOLATION"};
 
 struct dm_damage {
   size_t file;      /* index in dm_m.f */
-  int kind;         /* DM_ZERO or DM_FLIP */
+  int kind;         /* DM_ZERO .. DM_TAIL_CUT */
   size_t sector_lo; /* the sector */
   size_t sector_hi;
   size_t byte;      /* DM_FLIP: the byte flipped */
@@ -109,6 +115,12 @@ static void dm_log_fn(void *arg, int level, const char *msg) {
   pthread_mutex_unlock(&h->mu);
 }
 
+/* The length of file fi after damage d. */
+static size_t dm_damaged_len(size_t fi, const struct dm_damage *d) {
+  return fi == d->file && d->kind == DM_TAIL_CUT ? d->sector_lo
+                                                  : dm_m.f[fi].len;
+}
+
 /* The bytes of file fi as damaged by d (a malloc'd copy). */
 static unsigned char *dm_damaged(size_t fi, const struct dm_damage *d) {
   unsigned char *b = malloc(dm_m.f[fi].len + 1);
@@ -116,9 +128,9 @@ static unsigned char *dm_damaged(size_t fi, const struct dm_damage *d) {
   th_req(b != NULL);
   memcpy(b, dm_m.f[fi].data, dm_m.f[fi].len);
   if (fi == d->file) {
-    if (d->kind == DM_ZERO)
+    if (d->kind == DM_ZERO || d->kind == DM_TAIL_ZERO)
       memset(b + d->sector_lo, 0, d->sector_hi - d->sector_lo);
-    else
+    else if (d->kind == DM_FLIP)
       b[d->byte] ^= (unsigned char)(1u << d->bit);
   }
   return b;
@@ -136,7 +148,8 @@ static void dm_write_copy(const char *dir, const struct dm_damage *d) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
     th_req(fd >= 0);
-    th_req(write(fd, b, dm_m.f[fi].len) == (ssize_t)dm_m.f[fi].len);
+    th_req(write(fd, b, dm_damaged_len(fi, d)) ==
+           (ssize_t)dm_damaged_len(fi, d));
     th_req(close(fd) == 0);
     free(b);
     free(path);
@@ -165,7 +178,7 @@ static bool dm_unchanged(const char *dir, const struct dm_damage *d) {
     path = th_path(dir, names[i]);
     got = th_read_file(path, &len);
     want = dm_damaged(fi, d);
-    same = len == dm_m.f[fi].len && memcmp(got, want, len) == 0;
+    same = len == dm_damaged_len(fi, d) && memcmp(got, want, len) == 0;
     free(got);
     free(want);
     free(path);
@@ -389,7 +402,7 @@ static int dm_classify(const struct dm_damage *d, int pol,
   bool reported = h->n[MRLOG_LOG_ERROR] + h->n[MRLOG_LOG_WARN] > 0;
   bool lost = res->missing > 0 || res->vanished_q > 0 ||
               res->resurrected_q > 0 || res->resurrected > 0;
-  bool silent_ok = f != NULL && d->kind == DM_ZERO && f->newest &&
+  bool silent_ok = f != NULL && d->kind != DM_FLIP && f->newest &&
                    d->sector_hi == f->len &&
                    dm_is_frame_start(f, d->sector_lo) &&
                    res->missing_not_tail == 0 && !reported &&
@@ -408,7 +421,13 @@ static int dm_classify(const struct dm_damage *d, int pol,
   if (res->altered > 0) v |= 1u << DM_V_ALTERED;
   if (res->foreign > 0) v |= 1u << DM_V_FOREIGN;
   if (res->foreign_q > 0) v |= 1u << DM_V_FOREIGN_Q;
-  if (res->reuse > 0) v |= 1u << DM_V_REUSE;
+  /* Zeros from a frame boundary to the end of the newest segment are a
+   * crash's zero-filled room: what they hid was never durable as far as
+   * anyone can tell, so its positions may be handed out again.  The tail
+   * kinds get no such pass: after a clean close the last frame must be
+   * one whose loss costs nothing (a seal). */
+  if (res->reuse > 0 && !(silent_ok && d->kind == DM_ZERO))
+    v |= 1u << DM_V_REUSE;
   if (res->post_rc != 0) v |= 1u << DM_V_AFTER;
   if (pol == MRLOG_RECOVER_STRICT && (lost || res->next_diff > 0) &&
       !silent_ok)
@@ -483,8 +502,8 @@ static void dm_print_violation(const struct dm_damage *d, int role, int pol,
   const struct dm_file *f = &dm_m.f[d->file];
   int b;
 
-  printf("VIOLATION %s %s sector %zu (%s%s", d->kind == DM_ZERO ? "zero" :
-         "bitflip", f->name, d->sector_lo / DM_SECTOR, dm_role_name[role],
+  printf("VIOLATION %s %s bytes %zu..%zu (%s%s", dm_kind_name[d->kind],
+         f->name, d->sector_lo, d->sector_hi, dm_role_name[role],
          f->newest ? ", newest segment" : "");
   if (d->kind == DM_FLIP) printf(", byte %zu bit %d", d->byte, d->bit);
   printf(") %s:", dm_pol_name[pol]);
@@ -513,7 +532,11 @@ static void dm_damage_sector(const char *work, size_t fi, size_t s,
 
   d.sector_hi = d.sector_lo + DM_SECTOR < f->len ? d.sector_lo + DM_SECTOR
                                                   : f->len;
-  if (kind == DM_FLIP) {
+  if (kind == DM_TAIL_ZERO || kind == DM_TAIL_CUT) {
+    d.sector_lo = f->last_start;
+    d.sector_hi = f->len;
+    role = DM_R_LAST;
+  } else if (kind == DM_FLIP) {
     dm_pick_flip(&d, s, nsec);
     role = dm_role(f, d.byte, d.byte + 1);
   } else {
@@ -555,9 +578,8 @@ static void dm_print_tables(const struct dm_tally *t) {
 
           for (o = 0; o < DM_NOUT; o++) sum += row[o];
           if (sum == 0) continue;
-          printf("%-8s %-7s %-17s %-14s", kind == DM_ZERO ? "zero" :
-                 "bitflip", nw ? "newest" : "older", dm_role_name[r],
-                 dm_pol_name[pol]);
+          printf("%-8s %-7s %-17s %-14s", dm_kind_name[kind],
+                 nw ? "newest" : "older", dm_role_name[r], dm_pol_name[pol]);
           for (o = 0; o < DM_NOUT; o++) printf(" %10u", row[o]);
           printf("\n");
         }
@@ -604,9 +626,13 @@ START_TEST(test_damage_campaign) {
     for (s = 0; s < nsec; s++) {
       if (!(s < 2 || s + 2 >= nsec || s % stride == 0)) continue;
       sectors++;
-      for (kind = 0; kind < DM_NKIND; kind++)
+      for (kind = DM_ZERO; kind <= DM_FLIP; kind++)
         dm_damage_sector(work, fi, s, nsec, kind, &heard, &t);
     }
+    /* Only where the frame walk found the last frame's start. */
+    if (dm_m.f[fi].nframes > 1)
+      for (kind = DM_TAIL_ZERO; kind <= DM_TAIL_CUT; kind++)
+        dm_damage_sector(work, fi, 0, nsec, kind, &heard, &t);
   }
   printf("damage campaign: %zu files, %zu of %zu sectors (%s), %zu opens, "
          "%zu violations\n", dm_m.nfile, sectors, total,
