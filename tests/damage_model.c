@@ -190,7 +190,7 @@ void dm_build(const char *dir) {
   }
   th_close(log);
   log = th_open(dir, &p);
-  for (i = 240; i < 290; i++) dm_step(log, i, 4);
+  for (i = 240; i < 305; i++) dm_step(log, i, 4);
   dm_append(log, 2, false, 0, 0); /* the last frame holds an empty record */
   th_close(log);
 }
