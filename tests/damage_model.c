@@ -170,7 +170,8 @@ void dm_build(const char *dir) {
   dm_create(log, 4);
   for (i = 0; i < 120; i++) {
     dm_step(log, i, 3);
-    if (i % 13 == 0 && dm_m.q[4].live) dm_append(log, 4, false, 0, dm_len(i + 4));
+    if (i % 13 == 0 && dm_m.q[4].live)
+      dm_append(log, 4, false, 0, dm_len(i + 4));
     if (i == 30) dm_append(log, 0, true, dm_m.q[0].next + 5, 40); /* a gap */
     if (i == 60) dm_truncate(log, 0, dm_m.q[0].next / 2);
     if (i == 70) dm_delete(log, 4); /* never recreated */
