@@ -136,6 +136,7 @@ static void dm_batch(mrlog *log, int q, unsigned seed, size_t n) {
 static void dm_step(mrlog *log, unsigned i, int nq) {
   int q = (int)(i % (unsigned)nq);
 
+  if (!dm_m.q[q].live) q = 0;
   if (i % 17 == 16)
     dm_batch(log, q, i, 3 + i % 4);
   else
@@ -191,7 +192,13 @@ void dm_build(const char *dir) {
   }
   th_close(log);
   log = th_open(dir, &p);
-  for (i = 240; i < 305; i++) dm_step(log, i, 4);
+  for (i = 240; i < 305; i++) {
+    dm_step(log, i, 4);
+    /* A queue deleted and recreated in the newest segment, whose older
+     * records stay on disk in older segments. */
+    if (i == 288) dm_delete(log, 3);
+    if (i == 296) dm_create(log, 3);
+  }
   dm_append(log, 2, false, 0, 0); /* the last frame holds an empty record */
   th_close(log);
 }
