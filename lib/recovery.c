@@ -345,6 +345,14 @@ mrlog__recover(struct mrlog *log)
   if (rc != 0)
     return rc;
   rc = check_versions(log, segnos, n);
+  if (rc == 0 && n > 0 && segnos[n - 1] >= UINT32_MAX) {
+    /* The next segment's number would not fit an LSN (internal.h), so
+     * open would fail after recovery: fail before anything changes. */
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "segment number %llx leaves no room for the next one; "
+                "nothing was changed", (unsigned long long)segnos[n - 1]);
+    rc = MRLOG_EIO;
+  }
   if (rc != 0) {
     free(segnos);
     return rc;
