@@ -12,7 +12,7 @@ mrlog_policy_init() give them).  It checks that:
   4. the policy struct API.md shows has exactly the header's fields, with
      the same types, in the same order, and each field has a `**`name`**`
      paragraph;
-  5. every default API.md or the header's comments state for a policy
+  5. every default API.md, mrlog(3) or the header's comments state for a policy
      field (a size, a count, an interval, a mode, an enum constant) is the
      value mrlog_policy_init() sets.
 Prints one line per disagreement and exits 1 if there is any."""
@@ -88,8 +88,9 @@ def policy_fields(struct_body):
 
 
 def main():
-    header_path, api_path, facts_path = sys.argv[1:4]
+    header_path, api_path, facts_path, man_path = sys.argv[1:5]
     header, api = read(header_path), read(api_path)
+    man = read(man_path).replace("\\ ", " ").replace("\\-", "-")
     facts = parse_facts(read(facts_path))
     errors = []
 
@@ -215,6 +216,15 @@ def main():
                 check_default(m.group(1), comment,
                               f"mrlog.h's comment on {m.group(1)}")
             comment = ""
+    # The policy in mrlog(3): ".TP / .I field / text" paragraphs.
+    for para in man.split("\n.TP\n")[1:]:
+        m = re.match(r"\.IR? (\w+)", para)
+        if m:
+            check_default(m.group(1), para, f"mrlog(3) on {m.group(1)}")
+    m = re.search(r"^\.B MRLOG_FORMAT_VERSION_CURRENT\n\((\d+)\)", man, re.M)
+    if not m or int(m.group(1)) != facts["const"]["MRLOG_FORMAT_VERSION_CURRENT"]:
+        errors.append("mrlog(3) does not give MRLOG_FORMAT_VERSION_CURRENT "
+                      f"as ({facts['const']['MRLOG_FORMAT_VERSION_CURRENT']})")
     checked = sum(1 for _ in facts["default"])
     for e in errors:
         print("FAIL:", e)

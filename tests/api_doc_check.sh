@@ -8,4 +8,4 @@ facts=$(mktemp)
 trap 'rm -f "$facts"' EXIT
 "$top_builddir/tests/api_facts" >"$facts"
 python3 "$top_srcdir/tests/api_doc_check.py" "$top_srcdir/include/mrlog.h" \
-  "$top_srcdir/docs/API.md" "$facts"
+  "$top_srcdir/docs/API.md" "$facts" "$top_srcdir/docs/man/mrlog.3"
