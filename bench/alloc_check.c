@@ -1,7 +1,8 @@
 /*
  * alloc_check.c -- checks that mrlog_append allocates nothing in steady
- * state (issue 4: "keep the append fast path free of locks, syscalls and
- * allocations in steady state"; DESIGN.md section 13).
+ * state, one of the benchmark's targets: the append fast path is free of
+ * locks, system calls and allocations in steady state (DESIGN.md section
+ * 13, PERFORMANCE.md section 7).
  *
  * The program defines malloc, calloc, realloc, aligned_alloc and
  * posix_memalign, each counting the call and forwarding to glibc's
