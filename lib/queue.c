@@ -296,6 +296,36 @@ runs_push(struct mrlog *log, struct mrlog__queue *q,
   return 0;
 }
 
+/* Gives back the room of a ring that emptied or shrank to a quarter:
+ * none is kept once the queue has no runs, else the ring is cut to the
+ * smallest power of two, at least 8, that holds twice its runs.  So what
+ * a queue is charged for its runs depends only on what it holds now, not
+ * on how many segments it once spanned.  On ENOMEM it keeps the ring. */
+static void
+runs_fit(struct mrlog *log, struct mrlog__queue *q)
+{
+  uint32_t cap = q->runs_cap, i;
+  struct mrlog__run *r;
+
+  if (q->runs_len == 0) {
+    mrlog__mem_free(log, q->runs);
+    q->runs = NULL;
+    q->runs_cap = q->runs_first = 0;
+    return;
+  }
+  while (cap > 8 && q->runs_len <= cap / 4)
+    cap /= 2;
+  if (cap == q->runs_cap || (r = mrlog__mem_malloc(log, cap * sizeof(*r))) ==
+                                NULL)
+    return;
+  for (i = 0; i < q->runs_len; i++)
+    r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
+  mrlog__mem_free(log, q->runs);
+  q->runs = r;
+  q->runs_cap = cap;
+  q->runs_first = 0;
+}
+
 static void
 runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
 {
@@ -311,6 +341,7 @@ runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
       q->runs_len--;
     }
   }
+  runs_fit(log, q);
 }
 
 /* Appends one record at pos to c, which has room for it. */

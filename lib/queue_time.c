@@ -18,8 +18,11 @@
  *     mark above the first retained position names a retained record
  *     (records are only ever dropped from the front).
  *  4. The ring is charged as it is allocated (memory.c); it grows by
- *     doubling and is halved when a quarter of it is in use, so a queue
- *     that once held many runs of times does not keep their room.
+ *     doubling, is cut to the smallest power of two (at least 8) that
+ *     holds twice its marks once a quarter of it is in use, and is freed
+ *     when the queue holds no record: so what a queue is charged for its
+ *     marks depends on what it holds, not on its history (a queue that
+ *     once held many runs of times does not keep their room).
  *  5. [state]: written by the writer (or the opener during recovery) under
  *     state_lock held for writing; read under it held for reading.
  */
@@ -81,19 +84,23 @@ mrlog__marks_drop(struct mrlog *log, struct mrlog__queue *q)
   uint64_t first;
 
   if (q->records == 0) {
-    q->marks_len = 0;
-    q->marks_first = 0;
-  } else {
-    first = mrlog__queue_first(q);
-    /* Keep the mark that covers the first retained record (invariant 2). */
-    while (q->marks_len >= 2 && mark(q, 1)->pos <= first) {
-      q->marks_first = (q->marks_first + 1) & (q->marks_cap - 1);
-      q->marks_len--;
-    }
+    mrlog__marks_free(log, q); /* invariant 4: no room kept */
+    return;
+  }
+  first = mrlog__queue_first(q);
+  /* Keep the mark that covers the first retained record (invariant 2). */
+  while (q->marks_len >= 2 && mark(q, 1)->pos <= first) {
+    q->marks_first = (q->marks_first + 1) & (q->marks_cap - 1);
+    q->marks_len--;
   }
   /* Invariant 4. */
-  if (q->marks_cap > 8 && q->marks_len <= q->marks_cap / 4)
-    marks_resize(log, q, q->marks_cap / 2);
+  if (q->marks_cap > 8 && q->marks_len <= q->marks_cap / 4) {
+    uint32_t cap = q->marks_cap / 2;
+
+    while (cap > 8 && q->marks_len <= cap / 4)
+      cap /= 2;
+    marks_resize(log, q, cap);
+  }
 }
 
 void

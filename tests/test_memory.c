@@ -126,6 +126,93 @@ START_TEST(test_large_batch_buffers_return)
 }
 END_TEST
 
+/* Rounds of appends -- single records and batches of mixed sizes, some
+ * written from their requests (>= 1 KiB), passes cut into many
+ * sub-frames, segments rotated and sealed, records framed at more
+ * distinct times each round -- each followed by truncating
+ * everything and creating and deleting a queue.  With nothing retained
+ * and nothing in flight the charge must come back to the same figure
+ * after every round, for both record stores: any byte charged for a
+ * record, a frame or a sub-frame and not given back shows up here. */
+static void
+charge_rounds(int store)
+{
+  static const uint32_t sizes[] = { 0, 1, 17, 200, 1023, 1024, 3000, 5000 };
+  mrlog_policy pol = th_policy();
+  uint64_t next[3] = { 0, 0, 0 }, base = 0, now;
+  static char bytes[8192];
+  struct iovec v[64];
+  char name[8];
+  mrlog *log;
+  int round, q, i;
+
+  pol.record_store = store;
+  pol.segment_bytes = 256 * 1024;
+  log = th_open(th_dir, &pol);
+  for (q = 0; q < 3; q++) {
+    snprintf(name, sizeof(name), "q%d", q);
+    ck_assert_int_eq(th_create(log, name), 0);
+  }
+  for (round = 0; round < 8; round++) {
+    for (i = 0; i < 300; i++) {
+      uint32_t len = sizes[(i * 7 + round) % 8];
+      mrlog_future *f[3];
+
+      for (q = 0; q < 3; q++) {
+        snprintf(name, sizeof(name), "q%d", q);
+        f[q] = mrlog_append(log, name, NULL, bytes, len, NULL, NULL);
+      }
+      for (q = 0; q < 3; q++)
+        ck_assert_int_eq(th_wait(f[q], NULL), 0);
+      next[0]++, next[1]++, next[2]++;
+    }
+    /* Records framed at distinct milliseconds, more each round: each
+     * takes a time mark (queue_time.c) whose room must not outlive it. */
+    for (i = 0; i < 4 * round; i++) {
+      th_sleep_ms(2);
+      ck_assert_int_eq(th_append(log, "q2", NULL, bytes, 10, NULL), 0);
+      next[2]++;
+    }
+    for (i = 0; i < 64; i++)
+      v[i] = (struct iovec){ bytes, sizes[(i + round) % 8] };
+    ck_assert_int_eq(th_wait(mrlog_append_batch(log, "q1", NULL, v, 64, NULL,
+                                                NULL),
+                             NULL),
+                     0);
+    next[1] += 64;
+    for (q = 0; q < 3; q++) {
+      snprintf(name, sizeof(name), "q%d", q);
+      ck_assert_int_eq(th_truncate(log, name, next[q] - 1), 0);
+    }
+    ck_assert_int_eq(th_create(log, "tmp"), 0);
+    ck_assert_int_eq(th_append(log, "tmp", NULL, bytes, 2000, NULL), 0);
+    ck_assert_int_eq(th_delete(log, "tmp"), 0);
+    ck_assert_int_eq(th_sync(log), 0);
+    now = th_stats(log).memory_charged;
+    if (round == 1)
+      base = now; /* the first round grew the writer's buffers */
+    if (round > 1)
+      ck_assert_msg(now == base,
+                    "%s store: after round %d with nothing retained the "
+                    "charge is %ju bytes, after round 1 it was %ju",
+                    store == MRLOG_STORE_MAPPED ? "mapped" : "copy", round,
+                    (uintmax_t)now, (uintmax_t)base);
+  }
+  th_close(log);
+}
+
+START_TEST(test_charge_returns_copy)
+{
+  charge_rounds(MRLOG_STORE_COPY);
+}
+END_TEST
+
+START_TEST(test_charge_returns_mapped)
+{
+  charge_rounds(MRLOG_STORE_MAPPED);
+}
+END_TEST
+
 /* Queues alone can be charged past a small memory_limit; with no record
  * retained and nothing in flight a request is still admitted, so nothing
  * waits forever; a retained record then holds further appends back until
@@ -166,6 +253,8 @@ make_memory_suite(void)
   tcase_add_test(tc, test_charge_is_memory_bytes);
   tcase_add_test(tc, test_large_batch_buffers_return);
   tcase_add_test(tc, test_limit_below_queue_charge);
+  tcase_add_test(tc, test_charge_returns_copy);
+  tcase_add_test(tc, test_charge_returns_mapped);
   suite_add_tcase(s, tc);
   return s;
 }
