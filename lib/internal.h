@@ -809,12 +809,12 @@ void mrlog__writer_seal(struct mrlog *log);
 void mrlog__writer_free(struct mrlog *log);
 /* The writer's buffers against memory_limit (workers/writer_mem.c).
  * charge: sets *charged to what frame (beyond its base size) and the
- * three arrays hold now; trim: frees an array of *cap elements of elem
+ * four arrays (ops, ext, iov, subs) hold now; trim: frees an array of *cap elements of elem
  * bytes grown past its keep size (returns it, or NULL with *cap = 0);
  * trim_frame: shrinks an empty frame buffer grown past its keep size. */
 void mrlog__wbuf_charge(struct mrlog *log, size_t *charged,
                        const struct mrlog__buf *frame, const void *ops,
-                       const void *ext, const void *iov);
+                       const void *ext, const void *iov, const void *subs);
 void *mrlog__wbuf_trim(void *array, size_t *cap, size_t elem);
 void mrlog__wbuf_trim_frame(struct mrlog__buf *frame);
 

@@ -5,7 +5,9 @@
 # set), for both record stores.  It fails if, for a scenario, memory_bytes
 # and the growth of the resident set disagree by more than 10%, or if with
 # memory_limit set the resident set grows past the limit and its
-# documented slack.  Under AddressSanitizer it only prints the table.
+# documented slack.  Under AddressSanitizer or ThreadSanitizer it only
+# prints the table (their shadow memory grows the resident set with what
+# the process touches), at a fifth of the scale.
 # MRLOG_TEST_SCALE (percent) shrinks it like the Check suites.  Run by
 # `make check` from the top build directory.
 set -euo pipefail

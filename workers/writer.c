@@ -588,7 +588,8 @@ flush_frame(struct mrlog *log)
   rc = emit_all_runs(log, w);
   if (rc != 0)
     mrlog__fail(log, rc, "building a frame", ENOMEM);
-  mrlog__wbuf_charge(log, &w->buf_charged, &w->frame, w->ops, w->ext, w->iov);
+  mrlog__wbuf_charge(log, &w->buf_charged, &w->frame, w->ops, w->ext, w->iov,
+                     w->subs);
   failed = atomic_load_explicit(&log->failed, memory_order_acquire);
   total = w->frame.len + w->ext_bytes;
   body_len = (uint32_t)(total - MRLOG_FRAME_HEADER_SIZE);
@@ -667,7 +668,9 @@ flush_frame(struct mrlog *log)
   w->ops = mrlog__wbuf_trim(w->ops, &w->cap_ops, sizeof(*w->ops));
   w->ext = mrlog__wbuf_trim(w->ext, &w->cap_ext, sizeof(*w->ext));
   w->iov = mrlog__wbuf_trim(w->iov, &w->cap_iov, sizeof(*w->iov));
-  mrlog__wbuf_charge(log, &w->buf_charged, &w->frame, w->ops, w->ext, w->iov);
+  w->subs = mrlog__wbuf_trim(w->subs, &w->cap_subs, sizeof(*w->subs));
+  mrlog__wbuf_charge(log, &w->buf_charged, &w->frame, w->ops, w->ext, w->iov,
+                     w->subs);
 }
 
 static struct mrlog__queue *

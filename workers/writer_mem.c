@@ -1,6 +1,6 @@
 /*
  * writer_mem.c -- the writer's buffers against memory_limit: the frame
- * buffer and the ops, ext and iov arrays of workers/writer.c.
+ * buffer and the ops, ext, iov and subs arrays of workers/writer.c.
  *
  * DESIGN
  *   The frame buffer starts at WBUF_FRAME_BASE bytes (allocated with the
@@ -31,10 +31,10 @@
 void
 mrlog__wbuf_charge(struct mrlog *log, size_t *charged,
                    const struct mrlog__buf *frame, const void *ops,
-                   const void *ext, const void *iov)
+                   const void *ext, const void *iov, const void *subs)
 {
   size_t now = mrlog__heap_size(ops) + mrlog__heap_size(ext) +
-               mrlog__heap_size(iov);
+               mrlog__heap_size(iov) + mrlog__heap_size(subs);
 
   mrlog__mem_pin_flush(log); /* the frame's mapped records (memory.c) */
 
