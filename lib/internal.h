@@ -359,7 +359,8 @@ struct mrlog__queue {
   struct mrlog__run *runs;     /* [state] ring of runs, oldest first */
   uint32_t runs_first;         /* [state] index of the oldest run */
   uint32_t runs_len;           /* [state] runs in use */
-  uint32_t runs_cap;           /* [state] power of two */
+  uint32_t runs_cap;           /* [state] power of two, or 0 (no ring)
+                                  when runs_len is 0 (queue.c runs_fit) */
   struct mrlog__queue *by_name_next; /* [state] hash chain */
   struct mrlog__queue *by_id_next;   /* [state] hash chain */
   uint64_t w_next;             /* [writer] next, counting encoded requests */
@@ -372,7 +373,8 @@ struct mrlog__queue {
                                      first (queue.c invariant 5) */
   uint32_t marks_first;        /* [state] index of the oldest mark */
   uint32_t marks_len;          /* [state] marks in use */
-  uint32_t marks_cap;          /* [state] power of two */
+  uint32_t marks_cap;          /* [state] power of two, or 0 (no ring)
+                                  while the queue holds no record */
 };
 
 /* Records from position `pos` on (up to the next mark's) were framed at
