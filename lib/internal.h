@@ -727,7 +727,9 @@ void mrlog__mem_pin(struct mrlog *log, uint64_t bytes);
 void mrlog__mem_unpin(struct mrlog *log, uint64_t bytes);
 /* The writer's stores of mapped records add their payload to
  * mem_pin_pending (a plain add per request); flush pins it, once per
- * frame (writer_mem.c) and before any unpin (queue.c).  Writer only. */
+ * written pass of sub-frames, after it is applied and before its requests
+ * go to the flusher (writer.c flush_frame), and before any unpin
+ * (queue.c).  Writer only. */
 void mrlog__mem_pin_flush(struct mrlog *log);
 /* Bytes a block from malloc(n) takes from the heap: its usable size plus
  * the allocator's header, as the process's resident memory sees it. */

@@ -528,7 +528,7 @@ mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
   q->bytes += bytes;
   q->next = pos;
   *atp = at;
-  log->mem_pin_pending += bytes; /* pinned once per frame (memory.c) */
+  log->mem_pin_pending += bytes; /* pinned once per pass (internal.h) */
   return 0;
 }
 
