@@ -412,7 +412,7 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
   if (rc == 0 && log->dir == NULL)
     rc = MRLOG_ENOMEM;
   if (rc == 0)
-    rc = mrlog__index_init(&log->index);
+    rc = mrlog__index_init(&log->index, log);
   if (rc == 0)
     rc = mrlog__ring_init(log);
   if (rc == 0)

@@ -334,7 +334,7 @@ int
 mrlog__recover(struct mrlog *log)
 {
   struct mrlog__seg_end prev = { .present = false };
-  uint64_t *segnos, last_size = 0, retained = 0;
+  uint64_t *segnos, last_size = 0;
   size_t n, i;
   struct mrlog__segment *s;
   struct mrlog__queue *q;
@@ -372,18 +372,15 @@ mrlog__recover(struct mrlog *log)
   if (rc != 0)
     return rc;
 
-  /* The writer's view starts equal to the applied one.  Memory held
-   * counts against memory_limit: replay stores records without reserving
-   * and drops some of them again (releasing), so the counter is set here
-   * from what is retained, not adjusted. */
+  /* The writer's view starts equal to the applied one.  What replay
+   * stored is charged against memory_limit already: every allocation was
+   * charged as it was made (memory.c). */
   for (i = 0; i < log->index.nbuckets; i++) {
     for (q = log->index.by_id[i]; q != NULL; q = q->by_id_next) {
       q->w_next = q->next;
       q->w_floor = q->floor;
-      retained += q->bytes + q->records * MRLOG_RECORD_OVERHEAD;
     }
   }
-  atomic_store(&log->mem_reserved, retained);
 
   if (log->recovery_skipped) {
     for (s = log->segs; s != NULL; s = s->next)

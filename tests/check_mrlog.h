@@ -37,6 +37,7 @@ Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
 Suite *make_limits_suite(void);
 Suite *make_misuse_suite(void);
+Suite *make_memory_suite(void);
 Suite *make_damage_suite(void);
 
 /*
