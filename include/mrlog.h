@@ -274,12 +274,21 @@ typedef struct mrlog_policy {
    * blocked producer gets through).  Since 0.4.0 (it took a reserved
    * word). */
   unsigned block_timeout_ms;
+  /* 0 (default): the log is opened for writing, as described at
+   * mrlog_open.  Non-zero: a read-only open (see READ-ONLY OPEN at
+   * mrlog_open): nothing in the directory is created, written, cut,
+   * renamed, removed or synced, no lock is taken, and every mutating call
+   * completes with MRLOG_EINVAL.  It took the first half of a reserved
+   * word. */
+  int read_only;
+  /* Must be zero, like reserved: the second half of that word. */
+  int reserved_int;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  uint64_t reserved[2];
+  uint64_t reserved[1];
 } mrlog_policy;
 
 /* Fills *policy with the defaults documented above.  Any thread. */
