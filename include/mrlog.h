@@ -300,8 +300,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
 
 /*
  * Opens (creating if missing: one directory level) the log in dir, takes an
- * exclusive lock on it (unless read-only: see READ-ONLY OPEN below), recovers every queue from its segment files and
- * starts the writer, flusher and cleaner threads.
+ * exclusive lock on it, recovers every queue from its segment files and
+ * starts the writer, flusher and cleaner threads (a read-only open does
+ * less: see READ-ONLY OPEN below).
  *   policy: NULL for defaults; copied.
  *   out: OUT: the open log on success, NULL on failure.
  * Returns 0, MRLOG_EINVAL (NULL or empty argument, bad policy, a parent

@@ -285,7 +285,9 @@ START_TEST(test_ro_reads_and_refuses) {
   mrlog_forget(mrlog_sync(log, th_counter_cb, &c));
   ck_assert(th_counter_wait(&c, 7, 10000));
   {
-    long einval = atomic_load(&c.einval), on_app = atomic_load(&c.on_app_thread);
+    long einval = atomic_load(&c.einval);
+    long on_app = atomic_load(&c.on_app_thread);
+
     ck_assert_int_eq(einval, 7);
     ck_assert_int_eq(on_app, 0);
   }
