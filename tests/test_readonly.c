@@ -33,6 +33,9 @@ static const char *rec_first;
  * every one of them, or (rec_writes_only) only pwrite and pwritev. */
 static int rec_errno;
 static bool rec_writes_only;
+/* Opens of segment files for reading that fail with ENOENT, as if a
+ * writer's cleaner had just removed the file, before they pass. */
+static atomic_int rec_vanish;
 
 /* Counts a mutating call; true if it is to fail (errno set). */
 static bool
@@ -54,6 +57,11 @@ rec_openat(void *ctx, int dir_fd, const char *name, int flags, mode_t mode)
   if ((flags & (O_WRONLY | O_RDWR | O_CREAT | O_TRUNC)) != 0 &&
       attempt("openat for writing", false))
     return -1;
+  if ((flags & (O_WRONLY | O_RDWR)) == 0 && strstr(name, ".mrlog") != NULL &&
+      atomic_load(&rec_vanish) > 0 && atomic_fetch_sub(&rec_vanish, 1) > 0) {
+    errno = ENOENT;
+    return -1;
+  }
   return openat(dir_fd, name, flags, mode);
 }
 
@@ -130,6 +138,7 @@ rec_arm(int fail_errno, bool writes_only)
   rec_first = NULL;
   rec_errno = fail_errno;
   rec_writes_only = writes_only;
+  atomic_store(&rec_vanish, 0);
 }
 
 #define expect_no_mutation()                                             \
@@ -512,6 +521,44 @@ START_TEST(test_ro_writer_opens_beside) {
 }
 END_TEST
 
+/* A segment that vanishes between the listing and the read (a running
+ * writer's cleaner) makes the open start again; damage that stays fails
+ * every attempt with MRLOG_ECORRUPT and changes nothing. */
+START_TEST(test_ro_retry_and_real_damage) {
+  char *snap, *before, *after, *first;
+  mrlog_policy p = ro_policy();
+  mrlog *log = NULL;
+
+  make_crashed_log(th_dir, 0);
+  snap = writer_snapshot(th_dir);
+  rec_arm(0, false);
+  atomic_store(&rec_vanish, 2);
+  log = ro_open(th_dir);
+  ck_assert_int_eq(atomic_load(&rec_vanish), 0);
+  {
+    char *ro = th_snapshot(log);
+    ck_assert_str_eq(ro, snap);
+    free(ro);
+  }
+  ck_assert_int_eq(mrlog_close(log), 0);
+
+  first = th_first_segment(th_dir);
+  ck_assert_int_gt(th_file_size(first), 1000);
+  th_xor_byte(first, th_file_size(first) / 2, 0x5a);
+  before = th_dir_fingerprint(th_dir);
+  ck_assert_int_eq(mrlog__open_with_io(th_dir, &p, &rec_io, &log),
+                   MRLOG_ECORRUPT);
+  ck_assert_ptr_null(log);
+  expect_no_mutation();
+  after = th_dir_fingerprint(th_dir);
+  ck_assert_str_eq(after, before);
+  free(snap);
+  free(first);
+  free(before);
+  free(after);
+}
+END_TEST
+
 /* ---- Beside a running writer ------------------------------------------ */
 
 struct writer_arg {
@@ -615,6 +662,7 @@ make_readonly_suite(void)
   tcase_add_test(tc, test_ro_full_disk);
   tcase_add_test(tc, test_ro_missing_and_empty_dir);
   tcase_add_test(tc, test_ro_writer_opens_beside);
+  tcase_add_test(tc, test_ro_retry_and_real_damage);
   tcase_add_test(tc, test_ro_beside_running_writer);
   suite_add_tcase(s, tc);
   return s;
