@@ -285,12 +285,21 @@ typedef struct mrlog_policy {
    * blocked producer gets through).  Since 0.4.0 (it took a reserved
    * word). */
   unsigned block_timeout_ms;
+  /* 0 (default): the log is opened for writing, as described at
+   * mrlog_open.  Non-zero: a read-only open (see READ-ONLY OPEN at
+   * mrlog_open): nothing in the directory is created, written, cut,
+   * renamed, removed or synced, no lock is taken, and every mutating call
+   * completes with MRLOG_EINVAL.  It took the first half of a reserved
+   * word. */
+  int read_only;
+  /* Must be zero, like reserved: the second half of that word. */
+  int reserved_int;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  uint64_t reserved[2];
+  uint64_t reserved[1];
 } mrlog_policy;
 
 /* Fills *policy with the defaults documented above.  Any thread. */
@@ -304,7 +313,8 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
 /*
  * Opens (creating if missing: one directory level) the log in dir, takes an
  * exclusive lock on it, recovers every queue from its segment files and
- * starts the writer, flusher and cleaner threads.
+ * starts the writer, flusher and cleaner threads (a read-only open does
+ * less: see READ-ONLY OPEN below).
  *   policy: NULL for defaults; copied.
  *   out: OUT: the open log on success, NULL on failure.
  * Returns 0, MRLOG_EINVAL (NULL or empty argument, bad policy, a parent
@@ -320,6 +330,28 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  A directory it creates is
  * made durable (its parent is fsynced) before it returns.  Any thread but
  * a library one: there it returns MRLOG_EINVAL and does nothing.
+ *
+ * READ-ONLY OPEN (policy.read_only != 0).  Opens the log to read it and
+ * changes nothing in dir: it creates, writes, cuts, renames, removes and
+ * syncs no file, makes no directory (a missing dir is MRLOG_EINVAL) and
+ * takes no lock, so it works on a read-only file system and on a full
+ * disk.  Recovery runs under the same policy.recovery and reaches the same
+ * decisions, which are reported (log_fn) but applied in memory only: a
+ * torn tail is left in the file, its records are not in the view, and its
+ * bytes count in stats.discarded_tail_bytes; a newest segment whose
+ * creation was cut short is left in place, not read; an unsealed newest
+ * segment stays unsealed.  Without a lock, read-only opens exclude neither
+ * each other nor a writer: a writing mrlog_open of the same dir succeeds
+ * while they are open, and a read-only open beside a running writer shows
+ * a consistent prefix of what that writer has written (every record
+ * acknowledged before the open began, possibly later ones, never a torn
+ * one); the view does not follow later writes.  Every mutating call
+ * (mrlog_create_queue, mrlog_delete_queue, mrlog_append,
+ * mrlog_append_batch, mrlog_truncate, mrlog_sync) completes with
+ * MRLOG_EINVAL, under THE COMPLETION RULE; the reads work as on any log.
+ * policy.record_store is accepted and the records are copied either way;
+ * the fsync, memory, cleaner, retention and rotation fields have no
+ * effect.  mrlog_close returns 0.
  */
 MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
                             mrlog **out);

@@ -556,7 +556,10 @@ struct mrlog {
   mrlog_policy policy;           /* copy of the caller's, normalized */
   char *dir;                     /* directory path */
   int dir_fd;                    /* O_DIRECTORY fd, for *at() and fsync */
-  const struct mrlog__io *io;    /* the file layer (io.h); borrowed */
+  const struct mrlog__io *io;    /* the file layer (io.h); borrowed, or
+                                    &ro_io */
+  struct mrlog__io ro_io;        /* policy.read_only: the caller's layer
+                                    without map (readonly.c invariant 3) */
   int lock_fd;                   /* LOCK file holding the flock */
 
   /* The request ring: many producers, one consumer (the writer). */
@@ -757,6 +760,19 @@ uint64_t mrlog__create_charge(size_t name_len);
  * simulation).  io must outlive the log. */
 int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
                         const struct mrlog__io *io, mrlog **out);
+
+/* Read-only open (lib/readonly.c).  open_dir opens the directory without
+ * making it or locking it and sets up the file layer; skip returns true,
+ * after logging that the change described by fmt is not applied, when the
+ * log is read-only (false otherwise: the caller makes the change); retry
+ * tells whether an open that failed with rc at attempt (from 0) is made
+ * again; start starts the flusher, the one thread a read-only log has
+ * (mrlog_close hands it the stop sentinel). */
+int mrlog__ro_open_dir(struct mrlog *log, const char *dir);
+bool mrlog__ro_skip(struct mrlog *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool mrlog__ro_retry(const mrlog_policy *policy, int rc, int attempt);
+int mrlog__ro_start(struct mrlog *log);
 
 /* Recovery (lib/recovery.c): replays the segments, heals the tail and
  * deletes empty segments.  Called by open before any thread starts. */

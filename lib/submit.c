@@ -331,6 +331,8 @@ submit_request(struct mrlog *log, int type, const char *name,
      * through, so the error goes the way of a NULL log's. */
     status = MRLOG_ECLOSED;
     log = NULL;
+  } else if (log->policy.read_only) {
+    status = MRLOG_EINVAL; /* readonly.c invariant 5 */
   }
   if (status != 0)
     return settle_new(log, type, future, done, arg, status);
