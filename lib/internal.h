@@ -367,6 +367,11 @@ struct mrlog__queue {
   uint32_t marks_first;        /* [state] index of the oldest mark */
   uint32_t marks_len;          /* [state] marks in use */
   uint32_t marks_cap;          /* [state] power of two */
+  /* Recovery only (the opener's thread): bytes SKIP_CORRUPT dropped since
+   * the last APPEND to this queue or the checkpoint that last listed it,
+   * so how many of its newest positions may have been lost unseen
+   * (recovery.c invariant 13). */
+  uint64_t lost_bound;
 };
 
 /* Records from position `pos` on (up to the next mark's) were framed at

@@ -62,6 +62,13 @@
  *     version 3 and unsealed (not closed cleanly), is sealed at its end
  *     once its tail is cut and it is fdatasynced: so every segment but the
  *     newest ends with a seal.
+ * 13. A position is never handed out twice.  A range SKIP_CORRUPT drops
+ *     may have held a queue's newest records, and then nothing after it
+ *     tells which positions they took: an APPEND or a checkpoint listing
+ *     the queue says where it stands again, but when replay ends before
+ *     one, the queue's next is raised by the bytes dropped since (each
+ *     record costs at least one byte of a frame), and the positions
+ *     skipped are reported at WARN.  They hold no record.
  */
 #include "recovery.h"
 
@@ -252,6 +259,38 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   return rc;
 }
 
+void
+mrlog__note_lost_bound(struct mrlog *log, uint64_t bytes)
+{
+  struct mrlog__queue *q;
+  size_t b;
+
+  for (b = 0; b < log->index.nbuckets; b++)
+    for (q = log->index.by_id[b]; q != NULL; q = q->by_id_next)
+      q->lost_bound = q->lost_bound + bytes < q->lost_bound
+                          ? UINT64_MAX : q->lost_bound + bytes;
+}
+
+/* Invariant 13: raises the next of a queue whose newest records may have
+ * been dropped unseen past every position they can have taken. */
+static void
+skip_lost_positions(struct mrlog *log, struct mrlog__queue *q)
+{
+  uint64_t room = MRLOG_POSITION_MAX + 1 - q->next, add = q->lost_bound;
+
+  q->lost_bound = 0;
+  if (add == 0 || q->next > MRLOG_POSITION_MAX)
+    return;
+  if (add > room)
+    add = room;
+  mrlog__logf(log, MRLOG_LOG_WARN, "queue \"%.*s\": positions %llu..%llu "
+              "may have been lost with the dropped data; they are not "
+              "handed out again", (int)q->name_len, q->name,
+              (unsigned long long)q->next,
+              (unsigned long long)(q->next + add - 1));
+  q->next += add;
+}
+
 /* Invariant 12: the newest segment, if of version 3 and not sealed, is
  * sealed now (its tail already cut and everything in it fdatasynced), so
  * that it may stop being the newest. */
@@ -378,6 +417,7 @@ mrlog__recover(struct mrlog *log)
    * from what is retained, not adjusted. */
   for (i = 0; i < log->index.nbuckets; i++) {
     for (q = log->index.by_id[i]; q != NULL; q = q->by_id_next) {
+      skip_lost_positions(log, q);
       q->w_next = q->next;
       q->w_floor = q->floor;
       retained += q->bytes + q->records * MRLOG_RECORD_OVERHEAD;

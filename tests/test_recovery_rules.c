@@ -308,6 +308,52 @@ START_TEST(test_flip_closed_last_frame) {
 }
 END_TEST
 
+/* ---- (c2) records lost at the end of a queue ----------------------- */
+
+/* The last data frame of a cleanly closed log is damaged and
+ * SKIP_CORRUPT drops it: nothing after it says which positions it held, so
+ * the next append must not take the lost record's position (19) again. */
+START_TEST(test_skip_lost_end_not_reused) {
+  char *dir = th_sub("log");
+  char *seg;
+  size_t offs[512], nf, len, last_data;
+  unsigned char buf[RLEN];
+  struct msgs m = {.len = 0};
+  uint64_t pos = 0;
+  mrlog *log;
+  mrlog_policy p = th_policy();
+  int i;
+
+  log = th_open(dir, NULL);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  for (i = 0; i < 20; i++) {
+    th_fill(buf, RLEN, 9000 + (uint64_t)i);
+    ck_assert_int_eq(th_append(log, "q", NULL, buf, RLEN, NULL), 0);
+  }
+  th_close(log);
+  seg = th_last_segment(dir);
+  nf = frame_offsets(seg, offs, 512, &len);
+  ck_assert_uint_ge(nf, 3);
+  last_data = len - offs[nf - 1] <= 24 ? offs[nf - 2] : offs[nf - 1];
+  th_xor_byte(seg, (off_t)last_data + MRLOG_FRAME_HEADER_SIZE + 5, 0x01);
+  p.recovery = MRLOG_RECOVER_SKIP_CORRUPT;
+  p.log_fn = collect_msgs;
+  p.log_arg = &m;
+  log = th_open(dir, &p);
+  ck_assert_uint_eq(check_records(log, NULL), 19);
+  th_fill(buf, RLEN, 1);
+  ck_assert_int_eq(th_append(log, "q", NULL, buf, RLEN, &pos), 0);
+  ck_assert_msg(pos >= 20, "SKIP_CORRUPT dropped the frame holding "
+                "position 19, then handed position %llu out again",
+                (unsigned long long)pos);
+  ck_assert_msg(strstr(m.text, "may have been lost") != NULL,
+                "the skipped positions are not reported: %s", m.text);
+  th_close(log);
+  free(seg);
+  free(dir);
+}
+END_TEST
+
 /* ---- (d) blast radius: one damaged byte in a long writer pass -------- */
 
 /* A file layer whose writes wait while `gate_closed` is set: requests pile
@@ -416,6 +462,7 @@ Suite *make_recovery_rules_suite(void) {
   tcase_add_test(tc, test_consumed_header_damaged);
   tcase_add_test(tc, test_consumed_checkpoint_damaged);
   tcase_add_test(tc, test_flip_closed_last_frame);
+  tcase_add_test(tc, test_skip_lost_end_not_reused);
   tcase_add_test(tc, test_blast_radius);
   suite_add_tcase(s, tc);
   return s;
