@@ -310,8 +310,11 @@ seal_newest(struct mrlog *log, const struct mrlog__seg_end *e,
                        0);
   if (fd < 0)
     return mrlog__status_from_errno(errno);
-  rc = mrlog__seal_write(log, fd, s->segno, (uint32_t)e->end, true,
-                         &end);
+  rc = mrlog__seal_pad(log, fd, s->segno, (uint32_t)e->end, &end);
+  if (rc == 0 && end != e->end)
+    rc = mrlog__datasync(log, fd); /* the pad before the seal (seal.c) */
+  if (rc == 0)
+    rc = mrlog__seal_write(log, fd, s->segno, end, true, &end);
   log->io->close(log->io->ctx, fd);
   if (rc == 0) {
     atomic_store(&s->size, end);
