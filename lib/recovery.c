@@ -69,6 +69,12 @@
  *     one, the queue's next is raised by the bytes dropped since (each
  *     record costs at least one byte of a frame), and the positions
  *     skipped are reported at WARN.  They hold no record.
+ * 14. A segment whose file header is bad but which holds a valid frame is
+ *     replayed by SKIP_CORRUPT from offset 32 on, as of the version this
+ *     library writes: each frame's hcrc binds it to the segment number in
+ *     the file name and to its offset, so only the header's 32 bytes are
+ *     dropped (and reported).  A bad header with no valid frame after it
+ *     is renamed aside as before.
  */
 #include "recovery.h"
 
@@ -217,16 +223,28 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
                 "before it is not sealed: not a creation cut short", name,
                 hdr_bad ? "file header" : "checkpoint");
   if (hdr_bad) {
-    mrlog__scan_free(&s);
-    mrlog__release_file(log, data, len, mapped);
     mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bad file header", name);
-    if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
-      return MRLOG_ECORRUPT;
-    mrlog__report_drop(log, segno, 0, len, true,
-                       "bad file header; the file is renamed aside");
-    return set_aside(log, name);
+    if (log->policy.recovery == MRLOG_RECOVER_SKIP_CORRUPT &&
+        len > MRLOG_FILE_HEADER_SIZE &&
+        mrlog__scan_next_valid(&s, MRLOG_FILE_HEADER_SIZE) < len) {
+      /* Invariant 14: its frames are bound to segno; replay them. */
+      mrlog__report_drop(log, segno, 0, MRLOG_FILE_HEADER_SIZE, true,
+                         "bad file header; the frames after it are "
+                         "replayed");
+      s.version = MRLOG_FORMAT_VERSION;
+    } else {
+      mrlog__scan_free(&s);
+      mrlog__release_file(log, data, len, mapped);
+      if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
+        return MRLOG_ECORRUPT;
+      mrlog__report_drop(log, segno, 0, len, true,
+                         "bad file header; the file is renamed aside");
+      return set_aside(log, name);
+    }
+  } else {
+    s.version = mrlog__get_u32le(data + 8);
   }
-  s.version = log->apply_version = mrlog__get_u32le(data + 8);
+  log->apply_version = s.version;
   if (log->apply_version < 2)
     note_v1_time(log, name);
   seg = mrlog__segment_new(segno);
