@@ -137,6 +137,7 @@ apply_append(struct mrlog *log, struct mrlog__segment *seg, struct cursor *c)
                           (size_t)(c->p - recs));
   if (rc != 0)
     return rc;
+  q->lost_bound = 0; /* its next is known again (recovery.c inv. 13) */
   if (q->w_next < q->next)
     q->w_next = q->next;
   return 0;
@@ -195,6 +196,7 @@ apply_checkpoint(struct mrlog *log, struct cursor *c, uint64_t lsn)
       q = mrlog__index_by_id(&log->index, id);
     }
     q->in_pass = false;
+    q->lost_bound = 0;
     if (log->skip_watch && next > (q->next > floor ? q->next : floor))
       mrlog__note_gap(log, q, q->next > floor ? q->next : floor, next);
     if (floor > 0)

@@ -190,6 +190,32 @@ mrlog__seal_encode(uint8_t out[MRLOG_SEAL_FRAME_MAX], uint64_t segno,
   return MRLOG_FRAME_HEADER_SIZE + b.len;
 }
 
+size_t
+mrlog__pad_encode(uint8_t out[MRLOG_PAD_FRAME_MAX], uint64_t segno,
+                  uint32_t off)
+{
+  size_t n = (MRLOG_SEAL_ALIGN - off % MRLOG_SEAL_ALIGN) % MRLOG_SEAL_ALIGN;
+  uint8_t *body = out + MRLOG_FRAME_HEADER_SIZE;
+  size_t body_len, i = 0;
+
+  if (n == 0)
+    return 0;
+  if (n < MRLOG_PAD_FRAME_MIN)
+    n += MRLOG_SEAL_ALIGN;
+  body_len = n - MRLOG_FRAME_HEADER_SIZE;
+  if (body_len % 2 != 0) {
+    body[i++] = MRLOG_OP_TIME; /* unix_ms 128: `80 01` */
+    body[i++] = 0x80;
+    body[i++] = 0x01;
+  }
+  while (i < body_len) {
+    body[i++] = MRLOG_OP_TIME; /* unix_ms 0 */
+    body[i++] = 0x00;
+  }
+  mrlog__frame_header_encode(out, segno, off, (uint32_t)body_len, 0);
+  return n;
+}
+
 bool
 mrlog__seal_check(const uint8_t *body, uint32_t body_len, uint32_t off,
                   uint32_t synced)

@@ -50,6 +50,14 @@
 #define MRLOG_FORMAT_VERSION_SEAL 3u
 /* A seal frame: header, type byte, varint(end) of at most 5 bytes. */
 #define MRLOG_SEAL_FRAME_MAX (16u + 1u + 5u)
+/* A writer's seal starts at a multiple of MRLOG_SEAL_ALIGN (a disk
+ * sector), after a pad frame if needed, so that no sector holds both the
+ * seal and record bytes (FORMAT.md 6.4).  A pad frame is 18 bytes at
+ * least (a header and one 2-byte TIME op), so one is up to
+ * MRLOG_SEAL_ALIGN + 17 bytes long. */
+#define MRLOG_SEAL_ALIGN 512u
+#define MRLOG_PAD_FRAME_MIN (16u + 2u)
+#define MRLOG_PAD_FRAME_MAX (MRLOG_SEAL_ALIGN + MRLOG_PAD_FRAME_MIN - 1u)
 #define MRLOG_FILE_HEADER_SIZE 32u
 #define MRLOG_FRAME_HEADER_SIZE 16u
 #define MRLOG_FRAME_BODY_MAX 0x7fffffffu
@@ -225,6 +233,15 @@ enum mrlog__frame_check mrlog__frame_check(const uint8_t *p, size_t avail,
  * Returns the frame's size (at most MRLOG_SEAL_FRAME_MAX). */
 size_t mrlog__seal_encode(uint8_t out[MRLOG_SEAL_FRAME_MAX], uint64_t segno,
                           uint32_t off);
+
+/* Encodes into out the pad frame that brings offset off of segment segno
+ * to the next multiple of MRLOG_SEAL_ALIGN: synced = 0 (it witnesses
+ * nothing), a body of TIME ops older than any frame time (`06 00`, and
+ * one `06 80 01` for an odd length), which readers clamp and so change
+ * nothing.  Returns its size: 0 when off is aligned already, else
+ * MRLOG_PAD_FRAME_MIN to MRLOG_PAD_FRAME_MAX. */
+size_t mrlog__pad_encode(uint8_t out[MRLOG_PAD_FRAME_MAX], uint64_t segno,
+                         uint32_t off);
 
 /* True if the body of the valid frame at off (body_len bytes) is a seal
  * as written: one SEAL operation, its end equal to the frame's end, and

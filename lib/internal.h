@@ -375,6 +375,11 @@ struct mrlog__queue {
   uint32_t marks_len;          /* [state] marks in use */
   uint32_t marks_cap;          /* [state] power of two, or 0 (no ring)
                                   while the queue holds no record */
+  /* Recovery only (the opener's thread): bytes SKIP_CORRUPT dropped since
+   * the last APPEND to this queue or the checkpoint that last listed it,
+   * so how many of its newest positions may have been lost unseen
+   * (recovery.c invariant 13). */
+  uint64_t lost_bound;
 };
 
 /* Records from position `pos` on (up to the next mark's) were framed at
@@ -880,6 +885,10 @@ int mrlog__datasync(struct mrlog *log, int fd);
  * fdatasyncs fd if sync (else the caller must, before the segment counts
  * as sealed).  OUT: *end, the file's final length.  0 or a status;
  * workers/seal.c. */
+/* Writes at off the pad frame that aligns the seal (seal.c invariant 4),
+ * not synced; *end is where the seal goes.  0 or a status. */
+int mrlog__seal_pad(struct mrlog *log, int fd, uint64_t segno, uint32_t off,
+                    uint32_t *end);
 int mrlog__seal_write(struct mrlog *log, int fd, uint64_t segno, uint32_t off,
                       bool sync, uint32_t *end);
 /* Recovery after a dropped range (log->skip_watch): positions lo..hi-1 of

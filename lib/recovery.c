@@ -62,7 +62,20 @@
  *     version 3 and unsealed (not closed cleanly), is sealed at its end
  *     once its tail is cut and it is fdatasynced: so every segment but the
  *     newest ends with a seal.
- * 13. A read-only open (readonly.c) makes none of the changes above: each
+ * 13. A position is never handed out twice.  A range SKIP_CORRUPT drops
+ *     may have held a queue's newest records, and then nothing after it
+ *     tells which positions they took: an APPEND or a checkpoint listing
+ *     the queue says where it stands again, but when replay ends before
+ *     one, the queue's next is raised by the bytes dropped since (each
+ *     record costs at least one byte of a frame), and the positions
+ *     skipped are reported at WARN.  They hold no record.
+ * 14. A segment whose file header is bad but which holds a valid frame is
+ *     replayed by SKIP_CORRUPT from offset 32 on, as of the version this
+ *     library writes: each frame's hcrc binds it to the segment number in
+ *     the file name and to its offset, so only the header's 32 bytes are
+ *     dropped (and reported).  A bad header with no valid frame after it
+ *     is renamed aside as before.
+ * 15. A read-only open (readonly.c) makes none of the changes above: each
  *     cut, rename aside, sync and seal is logged as not applied
  *     (mrlog__ro_skip) and holds in memory only.
  */
@@ -217,16 +230,28 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
                 "before it is not sealed: not a creation cut short", name,
                 hdr_bad ? "file header" : "checkpoint");
   if (hdr_bad) {
-    mrlog__scan_free(&s);
-    mrlog__release_file(log, data, len, mapped);
     mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bad file header", name);
-    if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
-      return MRLOG_ECORRUPT;
-    mrlog__report_drop(log, segno, 0, len, true,
-                       "bad file header; the file is renamed aside");
-    return set_aside(log, name);
+    if (log->policy.recovery == MRLOG_RECOVER_SKIP_CORRUPT &&
+        len > MRLOG_FILE_HEADER_SIZE &&
+        mrlog__scan_next_valid(&s, MRLOG_FILE_HEADER_SIZE) < len) {
+      /* Invariant 14: its frames are bound to segno; replay them. */
+      mrlog__report_drop(log, segno, 0, MRLOG_FILE_HEADER_SIZE, true,
+                         "bad file header; the frames after it are "
+                         "replayed");
+      s.version = MRLOG_FORMAT_VERSION;
+    } else {
+      mrlog__scan_free(&s);
+      mrlog__release_file(log, data, len, mapped);
+      if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
+        return MRLOG_ECORRUPT;
+      mrlog__report_drop(log, segno, 0, len, true,
+                         "bad file header; the file is renamed aside");
+      return set_aside(log, name);
+    }
+  } else {
+    s.version = mrlog__get_u32le(data + 8);
   }
-  s.version = log->apply_version = mrlog__get_u32le(data + 8);
+  log->apply_version = s.version;
   if (log->apply_version < 2)
     note_v1_time(log, name);
   seg = mrlog__segment_new(segno);
@@ -259,6 +284,38 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   return rc;
 }
 
+void
+mrlog__note_lost_bound(struct mrlog *log, uint64_t bytes)
+{
+  struct mrlog__queue *q;
+  size_t b;
+
+  for (b = 0; b < log->index.nbuckets; b++)
+    for (q = log->index.by_id[b]; q != NULL; q = q->by_id_next)
+      q->lost_bound = q->lost_bound + bytes < q->lost_bound
+                          ? UINT64_MAX : q->lost_bound + bytes;
+}
+
+/* Invariant 13: raises the next of a queue whose newest records may have
+ * been dropped unseen past every position they can have taken. */
+static void
+skip_lost_positions(struct mrlog *log, struct mrlog__queue *q)
+{
+  uint64_t room = MRLOG_POSITION_MAX + 1 - q->next, add = q->lost_bound;
+
+  q->lost_bound = 0;
+  if (add == 0 || q->next > MRLOG_POSITION_MAX)
+    return;
+  if (add > room)
+    add = room;
+  mrlog__logf(log, MRLOG_LOG_WARN, "queue \"%.*s\": positions %llu..%llu "
+              "may have been lost with the dropped data; they are not "
+              "handed out again", (int)q->name_len, q->name,
+              (unsigned long long)q->next,
+              (unsigned long long)(q->next + add - 1));
+  q->next += add;
+}
+
 /* Invariant 12: the newest segment, if of version 3 and not sealed, is
  * sealed now (its tail already cut and everything in it fdatasynced), so
  * that it may stop being the newest. */
@@ -278,8 +335,11 @@ seal_newest(struct mrlog *log, const struct mrlog__seg_end *e,
                        0);
   if (fd < 0)
     return mrlog__status_from_errno(errno);
-  rc = mrlog__seal_write(log, fd, s->segno, (uint32_t)e->end, true,
-                         &end);
+  rc = mrlog__seal_pad(log, fd, s->segno, (uint32_t)e->end, &end);
+  if (rc == 0 && end != e->end)
+    rc = mrlog__datasync(log, fd); /* the pad before the seal (seal.c) */
+  if (rc == 0)
+    rc = mrlog__seal_write(log, fd, s->segno, end, true, &end);
   log->io->close(log->io->ctx, fd);
   if (rc == 0) {
     atomic_store(&s->size, end);
@@ -384,6 +444,7 @@ mrlog__recover(struct mrlog *log)
    * charged as it was made (memory.c). */
   for (i = 0; i < log->index.nbuckets; i++) {
     for (q = log->index.by_id[i]; q != NULL; q = q->by_id_next) {
+      skip_lost_positions(log, q);
       q->w_next = q->next;
       q->w_floor = q->floor;
     }

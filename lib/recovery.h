@@ -57,6 +57,10 @@ int mrlog__scan_replay(struct mrlog *log, struct mrlog__segment *seg,
  * the length is not known, as for the missing end of a segment): WARN
  * through log_fn, stats.skipped_*, discarded_tail_bytes; from here on,
  * replay reports the positions found missing (mrlog__note_gap). */
+/* Every queue may have lost up to `bytes` positions at its end with a
+ * dropped range: adds it to each queue's lost_bound (invariant 13). */
+void mrlog__note_lost_bound(struct mrlog *log, uint64_t bytes);
+
 void mrlog__report_drop(struct mrlog *log, uint64_t segno, size_t off,
                         size_t len, bool len_known, const char *what);
 

@@ -164,6 +164,7 @@ mrlog__report_drop(struct mrlog *log, uint64_t segno, size_t off, size_t len,
                 "unknown length (%s)", (unsigned long long)segno, off, what);
   log->recovery_skipped = true;
   log->skip_watch = true;
+  mrlog__note_lost_bound(log, len_known ? len : MRLOG_SEGMENT_FILE_MAX);
   log->skipped_ranges++;
   if (len_known) {
     log->skipped_bytes += len;

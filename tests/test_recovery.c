@@ -175,9 +175,9 @@ static char *last_segment_name(const char *dir) {
 /* The end of the data of the segment file at path: its size, or where its
  * seal starts if it ends with one (format version 3; a seal holds no
  * record, and recovery seals an unsealed newest segment at open). */
-static size_t data_end(const char *path) {
+static size_t seal_end(const char *path, bool strip_pad) {
   unsigned char *bytes;
-  size_t len, off = MRLOG_FILE_HEADER_SIZE, last = 0;
+  size_t len, off = MRLOG_FILE_HEADER_SIZE, last = 0, prev = 0;
   uint64_t segno;
 
   bytes = th_read_file(path, &len);
@@ -189,15 +189,27 @@ static size_t data_end(const char *path) {
     if (mrlog__frame_check(bytes + off, len - off, segno, (uint32_t)off,
                            &body_len, &synced) != MRLOG_FRAME_OK)
       break;
+    prev = last;
     last = off;
     off += MRLOG_FRAME_HEADER_SIZE + body_len;
   }
   if (off == len && last > 0 &&
-      bytes[last + MRLOG_FRAME_HEADER_SIZE] == MRLOG_OP_SEAL)
+      bytes[last + MRLOG_FRAME_HEADER_SIZE] == MRLOG_OP_SEAL) {
     len = last;
+    /* The pad frame that puts the seal in a sector of its own: TIME ops,
+     * synced 0, ending at a multiple of MRLOG_SEAL_ALIGN. */
+    if (strip_pad && prev > MRLOG_FILE_HEADER_SIZE &&
+        last % MRLOG_SEAL_ALIGN == 0 &&
+        mrlog__get_u32le(bytes + prev + 8) == 0 &&
+        bytes[prev + MRLOG_FRAME_HEADER_SIZE] == MRLOG_OP_TIME)
+      len = prev;
+  }
   free(bytes);
   return len;
 }
+
+/* The end of the last frame of records (before any pad and seal). */
+static size_t data_end(const char *path) { return seal_end(path, true); }
 
 /* ---- Cut at every offset ---------------------------------------------- */
 
@@ -214,7 +226,7 @@ START_TEST(test_cut_every_offset) {
   char *seg = NULL, *cutseg;
   unsigned char *orig_bytes;
   size_t orig_len;
-  off_t size, o, from, orig_data;
+  off_t size, o, from, orig_data, orig_seal;
   int prev_k = -1;
 
   build_log(orig, NULL);
@@ -226,6 +238,7 @@ START_TEST(test_cut_every_offset) {
   orig_bytes = th_read_file(cutseg, &orig_len);
   ck_assert_uint_eq(orig_len, (size_t)size);
   orig_data = (off_t)data_end(cutseg);
+  orig_seal = (off_t)seal_end(cutseg, false); /* the pad's end */
   from = size - 300;
   for (o = from; o <= size; o++) {
     mrlog *log = NULL;
@@ -248,8 +261,12 @@ START_TEST(test_cut_every_offset) {
      * clean end, cut but not counted (recovery invariant 9). */
     {
       uint64_t kept = (uint64_t)data_end(cutseg);
-      /* Uncut, the file ends with its seal, which data_end leaves out. */
-      off_t want = o == size ? orig_data : o;
+      /* Uncut, the file ends with its pad and seal, which data_end leaves
+       * out; cut after the pad, the pad is kept, and data_end leaves it
+       * out with the seal made at open. */
+      off_t want = o == size         ? orig_data
+                   : o >= orig_seal ? o - (orig_seal - orig_data)
+                                    : o;
 
       if (kept + st.discarded_tail_bytes != (uint64_t)want) {
         ck_assert_uint_eq(st.discarded_tail_bytes, 0);
@@ -558,7 +575,8 @@ static void older_segment_case(size_t which, bool cut_instead) {
   size = th_file_size(victim);
   ck_assert_int_gt(size, 200);
   if (cut_instead)
-    th_truncate_file(victim, size - 40); /* past the seal, into records */
+    /* Past the seal and the pad, into records. */
+    th_truncate_file(victim, (off_t)data_end(victim) - 40);
   else
     th_xor_byte(victim, size / 2, 0xff);
   before = th_dir_fingerprint(cut);

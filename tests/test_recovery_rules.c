@@ -6,7 +6,8 @@
  *    (its seal is gone): MRLOG_ECORRUPT, not a clean end;
  *  - the only segment, holding nothing but its checkpoint, with a damaged
  *    header or checkpoint: MRLOG_ECORRUPT, not a creation cut short, and
- *    never unlinked (SKIP_CORRUPT renames it aside and says so);
+ *    never unlinked (SKIP_CORRUPT replays the checkpoint after a bad
+ *    header, and renames the file aside when nothing in it is valid);
  *  - a bit flipped in the last data frame of a cleanly closed log (its
  *    seal witnesses it): MRLOG_ECORRUPT under the default policy;
  *  - SKIP_CORRUPT reports every dropped range through log_fn (WARN) and
@@ -114,12 +115,28 @@ static size_t frame_offsets(const char *path, size_t *offs, size_t max,
   return n;
 }
 
+/* Offset of the last frame of records of the file at path (offs: its nf
+ * frames): before the seal and the pad frame (synced 0), if any. */
+static size_t last_append(const char *path, const size_t *offs, size_t nf) {
+  unsigned char *bytes;
+  size_t len, i = nf;
+
+  bytes = th_read_file(path, &len);
+  while (i > 0 && (bytes[offs[i - 1] + MRLOG_FRAME_HEADER_SIZE] ==
+                       MRLOG_OP_SEAL ||
+                   mrlog__get_u32le(bytes + offs[i - 1] + 8) == 0))
+    i--;
+  free(bytes);
+  ck_assert_uint_gt(i, 0);
+  return offs[i - 1];
+}
+
 /* ---- (a) an older segment cut or zeroed at a frame boundary ----------- */
 
 static void older_cut_case(bool zero) {
   char *orig = th_sub("orig"), *cut = th_sub("cut");
   char **names, *victim, *before, *after, vname[64];
-  size_t n, offs[256], nf, len;
+  size_t n, offs[256], nf, len, at;
   mrlog_policy p = th_policy();
   struct mrlog_stats st;
   struct msgs m;
@@ -135,14 +152,16 @@ static void older_cut_case(bool zero) {
   th_free_names(names, n);
   nf = frame_offsets(victim, offs, 256, &len);
   ck_assert_uint_ge(nf, 3);
-  /* Drop the last two frames: records (and, in version 3, the seal). */
+  /* Drop the frames from the last one of records on (and, in version 3,
+   * the pad and the seal). */
+  at = last_append(victim, offs, nf);
   if (zero) {
-    unsigned char *z = calloc(1, len - offs[nf - 2]);
-    th_truncate_file(victim, (off_t)offs[nf - 2]);
-    th_append_file(victim, z, len - offs[nf - 2]);
+    unsigned char *z = calloc(1, len - at);
+    th_truncate_file(victim, (off_t)at);
+    th_append_file(victim, z, len - at);
     free(z);
   } else {
-    th_truncate_file(victim, (off_t)offs[nf - 2]);
+    th_truncate_file(victim, (off_t)at);
   }
   before = th_dir_fingerprint(cut);
   rc = mrlog_open(cut, NULL, &log);
@@ -235,11 +254,15 @@ static void consumed_case(off_t at) {
   log = th_open(dir, &p);
   ck_assert_uint_ge(th_stats(log).skipped_ranges, 1);
   ck_assert_int_gt(m.warns, 0);
+  /* A bad header with the checkpoint intact: only the header is dropped,
+   * and the checkpoint still restates q (positions 0..2 never again). */
+  if (at < MRLOG_FILE_HEADER_SIZE)
+    ck_assert_uint_ge(th_info(log, "q").next_position, 3);
   th_close(log);
   aside = malloc(strlen(seg) + 16);
   sprintf(aside, "%s.corrupt", seg);
   if (at < MRLOG_FILE_HEADER_SIZE)
-    ck_assert_int_gt(th_file_size(aside), 0);
+    ck_assert_int_lt(th_file_size(aside), 0);
   free(aside);
   free(before);
   free(seg);
@@ -277,9 +300,8 @@ START_TEST(test_flip_closed_last_frame) {
   path = strdup(seg);
   nf = frame_offsets(path, offs, 512, &len);
   ck_assert_uint_ge(nf, 3);
-  /* The last frame holding a record: the last one, or the one before the
-   * seal. */
-  last_data = len - offs[nf - 1] <= 24 ? offs[nf - 2] : offs[nf - 1];
+  /* The last frame holding a record: before the pad and the seal. */
+  last_data = last_append(path, offs, nf);
   th_copy_dir(orig, cut);
   free(seg);
   {
@@ -305,6 +327,153 @@ START_TEST(test_flip_closed_last_frame) {
   free(path);
   free(orig);
   free(cut);
+}
+END_TEST
+
+/* ---- (c2) records lost at the end of a queue ----------------------- */
+
+/* The last data frame of a cleanly closed log is damaged and
+ * SKIP_CORRUPT drops it: nothing after it says which positions it held, so
+ * the next append must not take the lost record's position (19) again. */
+START_TEST(test_skip_lost_end_not_reused) {
+  char *dir = th_sub("log");
+  char *seg;
+  size_t offs[512], nf, len, last_data;
+  unsigned char buf[RLEN];
+  struct msgs m = {.len = 0};
+  uint64_t pos = 0;
+  mrlog *log;
+  mrlog_policy p = th_policy();
+  int i;
+
+  log = th_open(dir, NULL);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  for (i = 0; i < 20; i++) {
+    th_fill(buf, RLEN, 9000 + (uint64_t)i);
+    ck_assert_int_eq(th_append(log, "q", NULL, buf, RLEN, NULL), 0);
+  }
+  th_close(log);
+  seg = th_last_segment(dir);
+  nf = frame_offsets(seg, offs, 512, &len);
+  ck_assert_uint_ge(nf, 3);
+  last_data = last_append(seg, offs, nf);
+  th_xor_byte(seg, (off_t)last_data + MRLOG_FRAME_HEADER_SIZE + 5, 0x01);
+  p.recovery = MRLOG_RECOVER_SKIP_CORRUPT;
+  p.log_fn = collect_msgs;
+  p.log_arg = &m;
+  log = th_open(dir, &p);
+  ck_assert_uint_eq(check_records(log, NULL), 19);
+  th_fill(buf, RLEN, 1);
+  ck_assert_int_eq(th_append(log, "q", NULL, buf, RLEN, &pos), 0);
+  ck_assert_msg(pos >= 20, "SKIP_CORRUPT dropped the frame holding "
+                "position 19, then handed position %llu out again",
+                (unsigned long long)pos);
+  ck_assert_msg(strstr(m.text, "may have been lost") != NULL,
+                "the skipped positions are not reported: %s", m.text);
+  th_close(log);
+  free(seg);
+  free(dir);
+}
+END_TEST
+
+/* ---- (c3) the seal sits in a sector of its own ------------------------ */
+
+/* Zeros bytes lo..hi-1 of the file at path. */
+static void zero_range(const char *path, size_t lo, size_t hi) {
+  size_t len;
+  unsigned char *bytes = th_read_file(path, &len);
+
+  if (hi > len) hi = len;
+  memset(bytes + lo, 0, hi - lo);
+  th_write_file(path, bytes, len);
+  free(bytes);
+}
+
+/* A cleanly closed log loses one 512-byte sector.  The sector holding the
+ * last record bytes: its seal, in the next sector, witnesses them, so the
+ * default policy fails rather than cut acknowledged records (whose
+ * positions it would then hand out again).  The seal's own sector: only
+ * the seal is lost, and every record opens intact. */
+START_TEST(test_seal_own_sector) {
+  char *orig = th_sub("orig"), *cut = th_sub("cut");
+  char *seg, *copy;
+  const char *base;
+  size_t offs[512], nf, len, seal_off, data_sec;
+  mrlog *log;
+  int i, rc;
+
+  log = th_open(orig, NULL);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  for (i = 0; i < 20; i++) {
+    unsigned char buf[RLEN];
+    th_fill(buf, RLEN, 9000 + (uint64_t)i);
+    ck_assert_int_eq(th_append(log, "q", NULL, buf, RLEN, NULL), 0);
+  }
+  th_close(log);
+  seg = th_last_segment(orig);
+  base = strrchr(seg, '/') + 1;
+  nf = frame_offsets(seg, offs, 512, &len);
+  ck_assert_uint_ge(nf, 3);
+  seal_off = offs[nf - 1];
+  ck_assert_uint_le(len - seal_off, 24);
+  data_sec = (seal_off - 1) / 512 * 512;
+
+  th_copy_dir(orig, cut);
+  copy = th_path(cut, base);
+  zero_range(copy, data_sec, data_sec + 512);
+  log = (mrlog *)&log;
+  rc = mrlog_open(cut, NULL, &log);
+  if (rc == 0) th_close(log);
+  ck_assert_msg(rc == MRLOG_ECORRUPT, "the last sector of record bytes "
+                "(%zu..%zu, seal at %zu) zeroed in a cleanly closed log: "
+                "default policy opened with %s, expected ECORRUPT",
+                data_sec, data_sec + 512, seal_off, mrlog_err_name(rc));
+  free(copy);
+
+  th_copy_dir(orig, cut);
+  copy = th_path(cut, base);
+  zero_range(copy, seal_off / 512 * 512, len);
+  log = th_open(cut, NULL);
+  ck_assert_uint_eq(check_records(log, NULL), 20);
+  th_close(log);
+  free(copy);
+  free(seg);
+  free(orig);
+  free(cut);
+}
+END_TEST
+
+/* ---- (c4) the newest segment's file header destroyed ------------------ */
+
+/* Its frames are intact and bound to the segment by their hcrc (which
+ * covers the number in the file name): SKIP_CORRUPT drops the header only
+ * and keeps every record. */
+START_TEST(test_skip_newest_header_keeps_frames) {
+  char *dir = th_sub("log");
+  char *seg;
+  mrlog_policy p = th_policy();
+  struct msgs m;
+  uint64_t lost;
+  mrlog *log;
+
+  ck_assert_uint_ge(build_segments(dir), 3);
+  seg = th_last_segment(dir);
+  th_xor_byte(seg, 2, 0xff); /* the magic */
+  memset(&m, 0, sizeof(m));
+  p.recovery = MRLOG_RECOVER_SKIP_CORRUPT;
+  p.log_fn = collect_msgs;
+  p.log_arg = &m;
+  log = th_open(dir, &p);
+  check_records(log, &lost);
+  ck_assert_msg(lost == 0, "the newest segment's file header destroyed: "
+                "SKIP_CORRUPT lost %llu records of intact frames",
+                (unsigned long long)lost);
+  ck_assert_uint_eq(th_stats(log).skipped_ranges, 1);
+  ck_assert_msg(strstr(m.text, "bad file header") != NULL,
+                "the header's drop is not reported: %s", m.text);
+  th_close(log);
+  free(seg);
+  free(dir);
 }
 END_TEST
 
@@ -416,6 +585,9 @@ Suite *make_recovery_rules_suite(void) {
   tcase_add_test(tc, test_consumed_header_damaged);
   tcase_add_test(tc, test_consumed_checkpoint_damaged);
   tcase_add_test(tc, test_flip_closed_last_frame);
+  tcase_add_test(tc, test_skip_lost_end_not_reused);
+  tcase_add_test(tc, test_seal_own_sector);
+  tcase_add_test(tc, test_skip_newest_header_keeps_frames);
   tcase_add_test(tc, test_blast_radius);
   suite_add_tcase(s, tc);
   return s;

@@ -1131,6 +1131,23 @@ mrlog__writer_open_segment(struct mrlog *log)
   return 0;
 }
 
+/* Pads the hot segment so that its seal starts a sector (seal.c invariant
+ * 4); called after cut_zeros and before the sync that precedes the seal. */
+static int
+pad_hot(struct mrlog *log, struct mrlog__writer *w)
+{
+  uint32_t end;
+  int rc = mrlog__seal_pad(log, w->fd, w->seg->segno, w->off, &end);
+
+  if (rc == 0 && end != w->off) {
+    w->off = end;
+    if (w->zero_end < end)
+      w->zero_end = end;
+    atomic_store_explicit(&w->seg->size, w->zero_end, memory_order_relaxed);
+  }
+  return rc;
+}
+
 /* Seals the hot segment (seal.c; FORMAT.md 6.4): its bytes must all be
  * durable already, and its zero-filled room cut.  sync: fdatasync the
  * seal here (at close, the flusher stopped), else the caller does.  The
@@ -1160,7 +1177,9 @@ mrlog__writer_seal(struct mrlog *log)
       atomic_load_explicit(&log->failed, memory_order_acquire))
     return;
   cut_zeros(log, w);
-  rc = mrlog__datasync(log, w->fd);
+  rc = pad_hot(log, w);
+  if (rc == 0)
+    rc = mrlog__datasync(log, w->fd);
   if (rc == 0)
     rc = seal_hot(log, w, true);
   if (rc != 0)
@@ -1179,7 +1198,9 @@ rotate(struct mrlog *log)
   int rc;
 
   cut_zeros(log, w);
-  rc = mrlog__flusher_sync_hot(log, MRLOG_LSN(w->seg->segno, w->off));
+  rc = pad_hot(log, w);
+  if (rc == 0)
+    rc = mrlog__flusher_sync_hot(log, MRLOG_LSN(w->seg->segno, w->off));
   if (rc == 0)
     rc = seal_hot(log, w, false);
   if (rc == 0)
