@@ -700,6 +700,18 @@ mrlog__mem_charge(uint64_t len)
   return len + MRLOG_RECORD_OVERHEAD;
 }
 
+/* dir.c: the log's directory at open (opener's thread). */
+/* The status for an errno met while opening (dir.c invariant 2). */
+int mrlog__dir_status(int err);
+/* Reports "call path: strerror(err)" through log_fn; returns the status. */
+int mrlog__dir_fail(struct mrlog *log, const char *call, const char *path,
+                    int err);
+/* Creates the log's directory (with policy.create_parents, its missing
+ * parents too) and makes each new entry durable; 0 if it exists. */
+int mrlog__dir_create(struct mrlog *log, const char *dir);
+/* Opens a directory by path through the seam; -1 and errno on failure. */
+int mrlog__dir_open(struct mrlog *log, const char *path);
+
 /* mrlog_open over another file layer (tests: fault injection, crash
  * simulation).  io must outlive the log. */
 int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,

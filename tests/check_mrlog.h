@@ -38,6 +38,7 @@ Suite *make_mapped_suite(void);
 Suite *make_limits_suite(void);
 Suite *make_misuse_suite(void);
 Suite *make_damage_suite(void);
+Suite *make_errors_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location

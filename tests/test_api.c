@@ -124,6 +124,8 @@ START_TEST(test_policy_defaults) {
   ck_assert_ptr_null(p.log_arg);
   ck_assert_int_eq(p.record_store, MRLOG_STORE_COPY);
   ck_assert_uint_eq(p.block_timeout_ms, 0);
+  ck_assert_int_eq(p.create_parents, 0);
+  ck_assert_int_eq(p.reserved_int, 0);
   for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
     ck_assert_uint_eq(p.reserved[i], 0);
 }
@@ -136,8 +138,10 @@ _Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
 /* record_store and block_timeout_ms fill the word that was reserved[0]. */
 _Static_assert(offsetof(mrlog_policy, record_store) == 112 &&
                    offsetof(mrlog_policy, block_timeout_ms) == 116 &&
-                   offsetof(mrlog_policy, reserved) == 120,
-               "mrlog_policy's 0.3.0 and 0.4.0 fields moved");
+                   offsetof(mrlog_policy, create_parents) == 120 &&
+                   offsetof(mrlog_policy, reserved_int) == 124 &&
+                   offsetof(mrlog_policy, reserved) == 128,
+               "mrlog_policy's 0.3.0, 0.4.0 and 0.5.0 fields moved");
 _Static_assert(sizeof(struct mrlog_queue_info) == 64,
                "mrlog_queue_info changed size");
 _Static_assert(sizeof(struct mrlog_stats) == 152,
@@ -159,6 +163,9 @@ START_TEST(test_policy_reserved) {
   {
     mrlog_policy p = th_policy();
 
+    p.reserved_int = 1;
+    expect_bad_policy(&p);
+    p.reserved_int = 0;
     p.record_store = 2; /* no such store */
     expect_bad_policy(&p);
     p.record_store = -1;

@@ -783,14 +783,17 @@ handle_append(struct mrlog *log, struct mrlog__req *req)
     return;
   }
   first = req->has_position ? req->position : q->w_next;
-  if (req->has_position && first < q->w_next) {
-    req->status = MRLOG_DUPLICATE;
-    req->position = first + req->count - 1;
-    return;
-  }
+  /* Checked before the duplicate rule: a batch whose end would pass the
+   * last position is refused, not reported at a wrapped position. */
   if (first > MRLOG_POSITION_MAX ||
       req->count - 1 > MRLOG_POSITION_MAX - first) {
     req->status = MRLOG_EINVAL; /* position space exhausted */
+    req->position = 0;
+    return;
+  }
+  if (req->has_position && first < q->w_next) {
+    req->status = MRLOG_DUPLICATE;
+    req->position = first + req->count - 1;
     return;
   }
   req->first = first;
