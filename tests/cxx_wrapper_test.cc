@@ -82,9 +82,10 @@ struct temp_dir {
 
 void test_open_errors(const temp_dir &dir) {
   // A parent that does not exist is MRLOG_EINVAL (mrlog.h, mrlog_open).
+  // A missing parent directory is MRLOG_ENOENT.
   int status = error_status(
       [&] { mrlogpp::log l((dir.path / "missing" / "log").string()); });
-  CHECK(status == MRLOG_EINVAL, "status %d", status);
+  CHECK(status == MRLOG_ENOENT, "status %d", status);
 
   // The message names the call and the status.
   try {
@@ -93,9 +94,9 @@ void test_open_errors(const temp_dir &dir) {
   } catch (const mrlogpp::error &e) {
     std::string what = e.what();
     CHECK(what.find("mrlog_open") != std::string::npos &&
-              what.find("EINVAL") != std::string::npos,
+              what.find("ENOENT") != std::string::npos,
           "what() = %s", e.what());
-    CHECK(std::string(e.name()) == "EINVAL", "name %s", e.name());
+    CHECK(std::string(e.name()) == "ENOENT", "name %s", e.name());
     const std::runtime_error &base = e;  // derives std::runtime_error
     (void)base;
   }
