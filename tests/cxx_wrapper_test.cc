@@ -81,7 +81,6 @@ struct temp_dir {
 };
 
 void test_open_errors(const temp_dir &dir) {
-  // A parent that does not exist is MRLOG_EINVAL (mrlog.h, mrlog_open).
   // A missing parent directory is MRLOG_ENOENT.
   int status = error_status(
       [&] { mrlogpp::log l((dir.path / "missing" / "log").string()); });
