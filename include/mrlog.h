@@ -53,7 +53,9 @@
  *  - a call made after another call has completed (its callback has run
  *    or its future is ready), on any thread, takes effect after it;
  *  - calls from different threads that are not ordered that way may take
- *    effect in either order, even if one returned before the other began.
+ *    effect in either order, even if one returned before the other began
+ *    -- except mrlog_sync, a whole-log barrier: it takes effect after
+ *    every call that returned, on any thread, before it began.
  *
  * ERRORS.  Calls return 0 or a negative MRLOG_E* code; MRLOG_DUPLICATE is
  * the one positive, informational status.  MRLOG_EIO and MRLOG_ENOSPC
