@@ -325,9 +325,17 @@ destroy(struct mrlog *log)
 
 /* Creates (dir.c) and opens the log's directory and takes its lock.
  * Every failure is reported through log_fn with its path and OS error. */
+static const char *
+lock_path(const struct mrlog *log, char *buf, size_t size)
+{
+  snprintf(buf, size, "%s/LOCK", log->dir);
+  return buf;
+}
+
 static int
 open_dir(struct mrlog *log, const char *dir)
 {
+  char path[4096 + 8];
   int rc, err;
 
   if ((rc = mrlog__dir_create(log, dir)) != 0)
@@ -338,13 +346,15 @@ open_dir(struct mrlog *log, const char *dir)
   log->lock_fd = openat(log->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC,
                         log->policy.file_mode);
   if (log->lock_fd < 0)
-    return mrlog__dir_fail(log, "open", "LOCK", errno);
+    return mrlog__dir_fail(log, "open", lock_path(log, path, sizeof(path)),
+                           errno);
   /* flock conflicts between open file descriptions, so a second opener in
    * this process is refused as well as one in another process. */
   if (flock(log->lock_fd, LOCK_EX | LOCK_NB) != 0) {
     err = errno;
     if (err != EWOULDBLOCK)
-      return mrlog__dir_fail(log, "flock", "LOCK", err);
+      return mrlog__dir_fail(log, "flock", lock_path(log, path, sizeof(path)),
+                             err);
     mrlog__logf(log, MRLOG_LOG_ERROR,
                 "mrlog_open %s: LOCK is held by another opener (ELOCKED)",
                 dir);

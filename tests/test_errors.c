@@ -68,7 +68,7 @@ expect_open_report(const struct capture *c, int rc, const char *path,
                 "log_fn did not name %s: \"%s\"", path, c->text);
   ck_assert_msg(strstr(c->text, strerror(err)) != NULL,
                 "log_fn did not give \"%s\": \"%s\"", strerror(err), c->text);
-  ck_assert_msg(strstr(c->text, "read-only") == NULL &&
+  ck_assert_msg(strstr(c->text, "now read-only") == NULL &&
                     strstr(c->text, "is failed") == NULL,
                 "log_fn calls an unopened log failed: \"%s\"", c->text);
 }
@@ -265,6 +265,36 @@ START_TEST(test_open_create_parents_refused) {
   ck_assert_ptr_null(log);
   expect_open_report(&c, rc, dir, EROFS);
   free(dir);
+}
+END_TEST
+
+static int
+rofs_openat(void *ctx, int dir_fd, const char *name, int flags, mode_t mode)
+{
+  (void)ctx;
+  if (flags & O_CREAT) {
+    errno = EROFS;
+    return -1;
+  }
+  return openat(dir_fd, name, flags, mode);
+}
+
+/* The directory and its LOCK exist, but no new file may be made in it
+ * (a file system remounted read-only): the first segment's creation is
+ * refused, which is MRLOG_EACCES at open, not a failed log's MRLOG_EIO. */
+START_TEST(test_open_segment_create_refused) {
+  struct capture c;
+  mrlog_policy p = capturing_policy(&c);
+  struct mrlog__io io = refusing_io(0, 0);
+  mrlog *log = (mrlog *)&log;
+  int rc;
+
+  th_close(th_open(th_dir, NULL)); /* LOCK and a segment exist */
+  io.openat = rofs_openat;
+  rc = mrlog__open_with_io(th_dir, &p, &io, &log);
+  ck_assert_msg(rc == MRLOG_EACCES, "got %s (%d)", mrlog_err_name(rc), rc);
+  ck_assert_ptr_null(log);
+  expect_open_report(&c, rc, th_dir, EROFS);
 }
 END_TEST
 
@@ -476,6 +506,7 @@ make_errors_suite(void)
   tcase_add_test(tc, test_open_missing_parent_enoent);
   tcase_add_test(tc, test_open_create_parents);
   tcase_add_test(tc, test_open_create_parents_refused);
+  tcase_add_test(tc, test_open_segment_create_refused);
   tcase_add_test(tc, test_open_failures_reported);
   tcase_add_test(tc, test_file_mode_bits);
   suite_add_tcase(s, tc);

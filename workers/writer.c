@@ -1056,9 +1056,17 @@ mrlog__writer_open_segment(struct mrlog *log)
                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                        log->policy.file_mode);
   if (fd < 0) {
-    rc = mrlog__status_from_errno(errno);
-    mrlog__logf(log, MRLOG_LOG_ERROR, "creating segment %s: %s", name,
-                strerror(errno));
+    int err = errno;
+
+    /* At open (the log is not live yet) a directory that refuses new
+     * files is MRLOG_EACCES (dir.c invariant 2); a rotation's failure
+     * fails the log with MRLOG_EIO or MRLOG_ENOSPC as before. */
+    rc = atomic_load_explicit(&log->magic, memory_order_acquire) ==
+                 MRLOG__LOG_MAGIC
+             ? mrlog__status_from_errno(err)
+             : mrlog__dir_status(err);
+    mrlog__logf(log, MRLOG_LOG_ERROR, "creating segment %s/%s: %s",
+                log->dir, name, strerror(err));
     w->frame.len = MRLOG_FRAME_HEADER_SIZE;
     return rc;
   }
