@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -48,9 +49,19 @@ mrlog__dir_fail(struct mrlog *log, const char *call, const char *path,
                 int err)
 {
   int status = mrlog__dir_status(err);
+  /* Room for two whole paths: mrlog__logf's buffer could cut the OS's
+   * message off a long one. */
+  char msg[2 * 4096 + 256];
 
-  mrlog__logf(log, MRLOG_LOG_ERROR, "mrlog_open %s: %s %s: %s (%s)",
-              log->dir, call, path, strerror(err), mrlog_err_name(status));
+  if (log->policy.log_fn == NULL)
+    return status;
+  if (strcmp(path, log->dir) == 0)
+    snprintf(msg, sizeof(msg), "mrlog_open %s: %s: %s (%s)", path, call,
+             strerror(err), mrlog_err_name(status));
+  else
+    snprintf(msg, sizeof(msg), "mrlog_open %s: %s %s: %s (%s)", log->dir,
+             call, path, strerror(err), mrlog_err_name(status));
+  log->policy.log_fn(log->policy.log_arg, MRLOG_LOG_ERROR, msg);
   return status;
 }
 

@@ -222,6 +222,28 @@ START_TEST(test_open_missing_parent_enoent) {
 }
 END_TEST
 
+/* A long path (past a 512-byte message) keeps its OS error text. */
+START_TEST(test_open_missing_parent_long_path) {
+  char name[5 * 201 + 2], *dir;
+  struct capture c;
+  mrlog_policy p = capturing_policy(&c);
+  mrlog *log = (mrlog *)&log;
+  int i, rc;
+
+  for (i = 0; i < 5; i++) {
+    memset(name + i * 201, 'a' + i, 200);
+    name[i * 201 + 200] = '/';
+  }
+  name[5 * 201] = 'z';
+  name[5 * 201 + 1] = '\0';
+  dir = th_sub(name);
+  rc = mrlog_open(dir, &p, &log);
+  ck_assert_int_eq(rc, MRLOG_ENOENT);
+  expect_open_report(&c, rc, dir, ENOENT);
+  free(dir);
+}
+END_TEST
+
 /* create_parents makes every missing level and fsyncs the directory
  * holding each new entry. */
 START_TEST(test_open_create_parents) {
@@ -504,6 +526,7 @@ make_errors_suite(void)
   tcase_add_test(tc, test_open_mkdir_refused);
   tcase_add_test(tc, test_open_dir_refused);
   tcase_add_test(tc, test_open_missing_parent_enoent);
+  tcase_add_test(tc, test_open_missing_parent_long_path);
   tcase_add_test(tc, test_open_create_parents);
   tcase_add_test(tc, test_open_create_parents_refused);
   tcase_add_test(tc, test_open_segment_create_refused);
