@@ -65,6 +65,19 @@ mrlog__dir_fail(struct mrlog *log, const char *call, const char *path,
   return status;
 }
 
+void
+mrlog__open_report(struct mrlog *log, const char *dir, const char *what,
+                   int status)
+{
+  char msg[4096 + 256];
+
+  if (log->policy.log_fn == NULL)
+    return;
+  snprintf(msg, sizeof(msg), "mrlog_open %s: %s: %s (%s)", dir, what,
+           mrlog_strerror(status), mrlog_err_name(status));
+  log->policy.log_fn(log->policy.log_arg, MRLOG_LOG_ERROR, msg);
+}
+
 int
 mrlog__dir_open(struct mrlog *log, const char *path)
 {

@@ -706,6 +706,9 @@ int mrlog__dir_status(int err);
 /* Reports "call path: strerror(err)" through log_fn; returns the status. */
 int mrlog__dir_fail(struct mrlog *log, const char *call, const char *path,
                     int err);
+/* Reports "mrlog_open dir: what: message (NAME)" through log_fn. */
+void mrlog__open_report(struct mrlog *log, const char *dir, const char *what,
+                        int status);
 /* Creates the log's directory (with policy.create_parents, its missing
  * parents too) and makes each new entry durable; 0 if it exists. */
 int mrlog__dir_create(struct mrlog *log, const char *dir);

@@ -355,9 +355,8 @@ open_dir(struct mrlog *log, const char *dir)
     if (err != EWOULDBLOCK)
       return mrlog__dir_fail(log, "flock", lock_path(log, path, sizeof(path)),
                              err);
-    mrlog__logf(log, MRLOG_LOG_ERROR,
-                "mrlog_open %s: LOCK is held by another opener (ELOCKED)",
-                dir);
+    mrlog__open_report(log, dir, "LOCK is held by another opener",
+                       MRLOG_ELOCKED);
     return MRLOG_ELOCKED;
   }
   return 0;
@@ -436,8 +435,7 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
   if (rc != 0) {
     /* Every open failure reaches log_fn; open_dir's say which call. */
     if (!dir_reported)
-      mrlog__logf(log, MRLOG_LOG_ERROR, "mrlog_open %s failed: %s (%s)", dir,
-                  mrlog_strerror(rc), mrlog_err_name(rc));
+      mrlog__open_report(log, dir, "the open failed", rc);
     /* Stop whatever started through the normal sentinel path. */
     struct mrlog__req *stop = writer_up || flusher_up ? calloc(1, sizeof(*stop))
                                                       : NULL;
