@@ -148,10 +148,15 @@ mrlog__fail_report(struct mrlog *log, int status, const char *what, int err)
   bool opened = atomic_load_explicit(&log->magic, memory_order_acquire) ==
                 MRLOG__LOG_MAGIC;
 
-  mrlog__logf(log, MRLOG_LOG_ERROR, "%s failed (%s%s%s)%s", what,
-              mrlog_strerror(status), err ? ", " : "",
-              err ? strerror(err) : "",
-              opened ? ": the log is now read-only" : "");
+  if (opened)
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "%s failed (%s%s%s): the log is now read-only", what,
+                mrlog_strerror(status), err ? ", " : "",
+                err ? strerror(err) : "");
+  else
+    mrlog__logf(log, MRLOG_LOG_ERROR, "mrlog_open %s: %s: %s%s%s", log->dir,
+                what, mrlog_strerror(status), err ? ", " : "",
+                err ? strerror(err) : "");
   /* Producers waiting for memory would wait forever now: let them see
    * the failure. */
   wake_mem_waiters(log);
@@ -435,7 +440,7 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
   if (rc != 0) {
     /* Every open failure reaches log_fn; open_dir's say which call. */
     if (!dir_reported)
-      mrlog__open_report(log, dir, "the open failed", rc);
+      mrlog__open_report(log, dir, "cannot open the log", rc);
     /* Stop whatever started through the normal sentinel path. */
     struct mrlog__req *stop = writer_up || flusher_up ? calloc(1, sizeof(*stop))
                                                       : NULL;

@@ -69,7 +69,7 @@ expect_open_report(const struct capture *c, int rc, const char *path,
   ck_assert_msg(strstr(c->text, strerror(err)) != NULL,
                 "log_fn did not give \"%s\": \"%s\"", strerror(err), c->text);
   ck_assert_msg(strstr(c->text, "now read-only") == NULL &&
-                    strstr(c->text, "is failed") == NULL,
+                    strstr(c->text, "failed") == NULL,
                 "log_fn calls an unopened log failed: \"%s\"", c->text);
 }
 
@@ -320,6 +320,32 @@ START_TEST(test_open_segment_create_refused) {
 }
 END_TEST
 
+static int
+eio_fsync(void *ctx, int fd)
+{
+  (void)ctx;
+  (void)fd;
+  errno = EIO;
+  return -1;
+}
+
+/* A directory fsync that fails during the open: MRLOG_EIO, reported
+ * without calling the log (which never opened) failed or read-only. */
+START_TEST(test_open_eio_not_called_failed) {
+  struct capture c;
+  mrlog_policy p = capturing_policy(&c);
+  struct mrlog__io io = refusing_io(0, 0);
+  mrlog *log = (mrlog *)&log;
+  int rc;
+
+  io.fsync = eio_fsync;
+  rc = mrlog__open_with_io(th_dir, &p, &io, &log);
+  ck_assert_msg(rc == MRLOG_EIO, "got %s (%d)", mrlog_err_name(rc), rc);
+  ck_assert_ptr_null(log);
+  expect_open_report(&c, rc, th_dir, EIO);
+}
+END_TEST
+
 /* Other open failures reach log_fn too: a held lock, a bad policy. */
 START_TEST(test_open_failures_reported) {
   struct capture c;
@@ -530,6 +556,7 @@ make_errors_suite(void)
   tcase_add_test(tc, test_open_create_parents);
   tcase_add_test(tc, test_open_create_parents_refused);
   tcase_add_test(tc, test_open_segment_create_refused);
+  tcase_add_test(tc, test_open_eio_not_called_failed);
   tcase_add_test(tc, test_open_failures_reported);
   tcase_add_test(tc, test_file_mode_bits);
   suite_add_tcase(s, tc);
