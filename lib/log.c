@@ -328,8 +328,7 @@ destroy(struct mrlog *log)
   pthread_mutex_unlock(&log_pool_mutex);
 }
 
-/* Creates (dir.c) and opens the log's directory and takes its lock.
- * Every failure is reported through log_fn with its path and OS error. */
+/* "dir/LOCK" in buf, for reports. */
 static const char *
 lock_path(const struct mrlog *log, char *buf, size_t size)
 {
@@ -337,6 +336,8 @@ lock_path(const struct mrlog *log, char *buf, size_t size)
   return buf;
 }
 
+/* Creates (dir.c) and opens the log's directory and takes its lock.
+ * Every failure is reported through log_fn with its path and OS error. */
 static int
 open_dir(struct mrlog *log, const char *dir)
 {
