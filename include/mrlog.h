@@ -321,8 +321,9 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * with dir and, when the OS refused something, the call, the path it was
  * given and the OS's own message (strerror).
  * Returns 0, MRLOG_ENOENT (a parent directory that does not exist,
- * without policy.create_parents), MRLOG_EACCES (the OS refused to create,
- * open or lock the directory or its LOCK file: EACCES, EPERM or EROFS),
+ * without policy.create_parents), MRLOG_EACCES (the OS refused, with
+ * EACCES, EPERM or EROFS, to create, open or lock the directory or its
+ * LOCK file, or to create its first segment file),
  * MRLOG_EINVAL (NULL or empty argument, bad policy, a path that is not a
  * directory,
  * a segment file longer than 4 GiB - 1 or a recovered set of queues
@@ -417,15 +418,15 @@ MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
                                           uint64_t position,
                                           mrlog_done_fn done, void *arg);
 
-/* A whole-log barrier: completes when every mutation that any thread's
- * call returned from before this call began (or that completed before
- * it) is durable -- not only the caller's own calls: another thread's
- * appends, staged or not, are covered too.  Calls still running on other
- * threads when it begins may or may not be covered.  In every policy it
- * runs an fdatasync first if anything written is not yet durable.  A
- * mutation that failed (its own status) is covered in the sense that it
- * has completed.  Status: 0, or the status that failed the log if
- * covered work could not be made durable.  Position reported: 0. */
+/* A whole-log barrier.  Covers every mutation whose call returned, on
+ * any thread, before this call began, and every mutation that completed
+ * before it: not only the caller's own calls, but every other thread's
+ * too, small staged appends included.  Calls still running on other
+ * threads when it begins may land on either side.  It completes once
+ * everything it covers is durable and has completed (callbacks run), in
+ * every policy running an fdatasync first if anything written is not yet
+ * durable.  Status: 0, or the status that failed the log.  Position
+ * reported: 0. */
 MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
                                       void *arg);
 
