@@ -252,6 +252,16 @@ void test_reads(const mrlogpp::log &log) {
   CHECK(!done && visited == 3, "stop after 3: done %d visited %d", done,
         visited);
 
+  // A bool visitor that always says true walks to the end, like a void one
+  // (an int one does not compile: tests/cxx_visitor_reject.sh).
+  std::size_t all = 0;
+  done = log.range("orders", [&](std::uint64_t, std::string_view) -> bool {
+    ++all;
+    return true;
+  });
+  CHECK(done && all == positions.size(), "bool true: done %d saw %zu of %zu",
+        done, all, positions.size());
+
   // Bounds: [10, 14) holds 10, 11, 12, 13.
   std::string joined;
   log.range("orders", 10, 14, [&](std::uint64_t, std::string_view p) {
