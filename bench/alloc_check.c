@@ -1,12 +1,12 @@
 /*
  * alloc_check.c -- checks that mrlog_append allocates nothing in steady
- * state (issue 4: "keep the append fast path free of locks, syscalls and
- * allocations in steady state"; DESIGN.md section 13).
+ * state, one of the benchmark's targets: the append fast path is free of
+ * locks, system calls and allocations in steady state (DESIGN.md section
+ * 13, PERFORMANCE.md section 7).
  *
- * The program defines malloc, calloc, realloc, aligned_alloc and
- * posix_memalign, each counting the call and forwarding to glibc's
- * __libc_* entry points.  It is linked with -export-dynamic, so libmrlog
- * (shared or static) binds to these definitions.  It then runs W1's shape
+ * bench/malloc_interpose.c replaces malloc and its kin with versions that
+ * count their calls; this program is linked with it (and with
+ * -export-dynamic, so libmrlog binds to them).  It runs W1's shape
  * (4 producer threads, 16 queues, 100 B records, one mrlog_append with a
  * callback per record, fsync every 10 ms) twice: a warm-up, in which the
  * future pool, the staging batches and the RAM chunks grow, and a measured
@@ -20,12 +20,14 @@
  * 2 on a setup error.
  *
  * Invariants:
- *   1. `counting` is set only while the measured phase runs, after the
+ *   1. `malloc_counting` is set only while the measured phase runs, after the
  *      warm-up's callbacks have all run; allocations of other phases (open,
  *      close, thread creation) are not counted.
  *   2. The counters are relaxed atomics read after the threads are joined.
  */
 #include <mrlog.h>
+
+#include "malloc_interpose.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,62 +35,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-void *__libc_malloc(size_t size);
-void *__libc_calloc(size_t n, size_t size);
-void *__libc_realloc(void *p, size_t size);
-void *__libc_memalign(size_t align, size_t size);
-
-static atomic_int counting;
-static atomic_long allocs;
-
-static void
-count(void)
-{
-  if (atomic_load_explicit(&counting, memory_order_relaxed))
-    atomic_fetch_add_explicit(&allocs, 1, memory_order_relaxed);
-}
-
-void *
-malloc(size_t size)
-{
-  count();
-  return __libc_malloc(size);
-}
-
-void *
-calloc(size_t n, size_t size)
-{
-  count();
-  return __libc_calloc(n, size);
-}
-
-void *
-realloc(void *p, size_t size)
-{
-  count();
-  return __libc_realloc(p, size);
-}
-
-void *
-aligned_alloc(size_t align, size_t size)
-{
-  count();
-  return __libc_memalign(align, size);
-}
-
-int
-posix_memalign(void **out, size_t align, size_t size)
-{
-  void *p;
-
-  count();
-  p = __libc_memalign(align, size);
-  if (p == NULL)
-    return 12; /* ENOMEM */
-  *out = p;
-  return 0;
-}
 
 #define PRODUCERS 4
 #define QUEUES 16
@@ -173,10 +119,10 @@ main(int argc, char **argv)
     }
   }
   phase(); /* warm-up: pools and chunks grow */
-  atomic_store(&counting, 1);
+  atomic_store(&malloc_counting, 1);
   phase();
-  atomic_store(&counting, 0);
-  measured = atomic_load(&allocs);
+  atomic_store(&malloc_counting, 0);
+  measured = atomic_load(&malloc_calls);
   rc = mrlog_close(log_);
   printf("alloc-check: %ld appends from %d threads in steady state made %ld "
          "allocation calls (%.5f per append); %d failed; close: %s\n",

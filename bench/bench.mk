@@ -23,7 +23,8 @@ EXTRA_PROGRAMS = bench/alloc-check
 
 # Steady-state allocation check of the append path (bench/alloc_check.c):
 # it interposes malloc and friends, so it is exported like mrlog-bench.
-bench_alloc_check_SOURCES = bench/alloc_check.c
+bench_alloc_check_SOURCES = bench/alloc_check.c bench/malloc_interpose.c \
+	bench/malloc_interpose.h
 bench_alloc_check_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 bench_alloc_check_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 bench_alloc_check_LDADD = libmrlog.la $(PTHREAD_LIBS)

@@ -14,10 +14,10 @@
  *      them) while the buffer itself stays small (8 MiB + 64 KiB) and is
  *      counted once in the RSS baseline, and each thread reads its part
  *      forward with stride len, as an application reads data it has just
- *      received: the hardware prefetches it.  (Pseudo-random offsets, in
- *      session 2, made every record's payload a cache miss in the
- *      harness: in perf, most of a W1 producer's time, for every engine;
- *      a stride of P records, after that, still a miss per record.)
+ *      received: the hardware prefetches it.  (Pseudo-random offsets would
+ *      make every record's payload a cache miss in the harness: in perf,
+ *      most of a W1 producer's time, for every engine; a stride of P
+ *      records still misses once per record.)
  *   3. bench_dir_allocated counts allocated blocks (st_blocks * 512), not
  *      file sizes: preallocated or sparse space shows as it is on disk.
  */

@@ -234,8 +234,9 @@ typedef struct mrlog_policy {
    * 0 included, is MRLOG_EINVAL).  Default 16384. */
   unsigned ring_slots;
   /* 0 (default): a producer waits when the ring is full, memory is at its
-   * limit, or its thread already has 4 MiB of small appends in flight
-   * (for at most block_timeout_ms).  1: such a call completes at once
+   * limit, or its thread already has 1 MiB of small appends in flight
+   * (16 staging batches of 64 KiB; below a memory_limit of 4 MiB, 64
+   * batches of memory_limit/64) (for at most block_timeout_ms).  1: such a call completes at once
    * with MRLOG_EFULL. */
   int nonblocking;
   /* How often the cleaner looks for deletable segments even when nothing

@@ -47,6 +47,7 @@ PACKAGES=(
   liblmdb-dev
   libsqlite3-dev
   gnuplot-nox
+  python3
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -87,7 +87,7 @@ mrlog_policy dm_policy(int recovery);
 /* Writes record id's payload of len bytes (0 or >= 8) into buf. */
 void dm_payload(unsigned char *buf, uint32_t id, uint32_t len);
 
-/* Builds the log in dir (three sessions: creations, appends of varied
+/* Builds the log in dir (three opens: creations, appends of varied
  * sizes and batches, explicit positions with gaps, truncations, a queue
  * deleted and recreated, one deleted for good), every mutation waited for,
  * and fills dm_m's queues and records. */

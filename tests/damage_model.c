@@ -157,7 +157,7 @@ mrlog_policy dm_policy(int recovery) {
   return p;
 }
 
-/* Builds the log in three sessions, so checkpoints carry real state, dead
+/* Builds the log in three opens, so checkpoints carry real state, dead
  * segments get deleted and the newest segment holds recent records. */
 void dm_build(const char *dir) {
   mrlog_policy p = dm_policy(MRLOG_RECOVER_TOLERATE_TAIL);

@@ -314,7 +314,7 @@ START_TEST(test_reopen_deleted_queue) {
   ck_assert_uint_eq(r.n, 1);
   ck_assert_mem_eq(r.v[0].data, "new-0", 5);
   th_recs_free(&r);
-  /* Delete in one session, create in the next. */
+  /* Delete while this open lasts, create after the next open. */
   ck_assert_int_eq(th_delete(log, "again"), 0);
   log = reopen_same(log, NULL);
   ck_assert(!mrlog_queue_exists(log, "again"));
@@ -941,7 +941,7 @@ START_TEST(test_cleaner_after_reopen) {
   ck_assert_int_eq(th_create(log, "q"), 0);
   append_many(log, "q", 600, 100, 7);
   th_close(log);
-  /* The truncation comes in a later session than the records. */
+  /* The truncation comes in a later open than the records. */
   log = th_open(th_dir, &p);
   ck_assert_int_eq(th_truncate(log, "q", 599), 0);
   ck_assert_int_eq(th_sync(log), 0);

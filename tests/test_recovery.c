@@ -80,7 +80,7 @@ static void append_op(mrlog *log, int i, uint64_t n[2]) {
   ck_assert_uint_eq(pos, n[q] - 1);
 }
 
-/* Builds the log in dir: one session creates the queues, a second one runs
+/* Builds the log in dir: one open creates the queues, a second one runs
  * the operations (so the last segment holds only appends). */
 static void build_log(const char *dir, const mrlog_policy *p) {
   mrlog *log;
@@ -454,9 +454,9 @@ START_TEST(test_cut_in_file_header) {
   size_t i;
 
   build_log(orig, NULL);
-  /* A third session whose segment is the one we damage. */
+  /* A third open, whose segment is the one we damage. */
   log = th_open(orig, NULL);
-  ck_assert_int_eq(th_append_str(log, "b", "third-session", NULL), 0);
+  ck_assert_int_eq(th_append_str(log, "b", "third-opening", NULL), 0);
   th_close(log);
   seg = last_segment_name(orig);
   cutseg = th_path(cut, seg);
@@ -474,7 +474,7 @@ START_TEST(test_cut_in_file_header) {
     /* Everything from the earlier segments is there. */
     ck_assert_uint_eq(check_queue(log, 0), 31 + BATCH_COUNT - 1);
     nb = th_info(log, "b").records;
-    ck_assert_uint_eq(nb, 30); /* the third session's record is lost */
+    ck_assert_uint_eq(nb, 30); /* the third open's record is lost */
     st = th_stats(log);
     ck_assert_uint_le(st.discarded_tail_bytes, (uint64_t)cuts[i]);
     /* Still works afterwards. */
@@ -628,7 +628,7 @@ START_TEST(test_newer_format_version_refused) {
   mrlog *log;
 
   build_log(orig, NULL);
-  /* A session of its own, so the newer segment is not the only one. */
+  /* An open of its own, so the newer segment is not the only one. */
   th_close(th_open(orig, NULL));
   seg = last_segment_name(orig);
   path = th_path(orig, seg);

@@ -187,7 +187,7 @@ END_TEST
 
 /* ---- (b) the only segment, checkpoint only, damaged ------------------- */
 
-/* A log whose queue "q" was fully consumed: after the second session only
+/* A log whose queue "q" was fully consumed: after the second open only
  * a segment holding the checkpoint (q: floor 3, next 3) is left. */
 static char *build_consumed(const char *dir) {
   mrlog *log = th_open(dir, NULL);

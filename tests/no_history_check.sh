@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# no_history_check.sh -- the repository's files are reference, not a diary:
+# no document, comment or test name speaks of work sessions or cites issue
+# numbers (the history is in git log).  Greps every file of the source tree
+# (the git checkout when there is one, else the distributed tree) and prints
+# each offending line.  Run by `make check`.
+set -euo pipefail
+: "${top_srcdir:=.}"
+# Work sessions by number or as "this/previous/last/next/work session", a
+# session's start or end, and issue numbers ("issue 4", "issues 3 and 4",
+# "#12" after "issue"). Other senses of "session" (a client's session in
+# the examples, an open of the log in the tests) are not history.
+pattern='\bsessions? [0-9]+|\b(work|this|previous|last|next) session\b'
+pattern+="|\bsession's (start|end|final|last)\b|\bissues? ?#?[0-9]+"
+self=tests/no_history_check.sh
+
+cd "$top_srcdir"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1 &&
+  [[ "$(git rev-parse --show-toplevel)" == "$(pwd -P)" ]]; then
+  files=$(git ls-files)
+else
+  files=$(find . -type f ! -path './.git/*' | sed 's|^\./||')
+fi
+
+hits=$(printf '%s\n' "$files" |
+  grep -v -x -F -e "$self" |
+  grep -v -E '\.(png|gz|bin)$' |
+  tr '\n' '\0' |
+  xargs -0 grep -I -n -i -E "$pattern" -- 2>/dev/null || true)
+if [[ -n "$hits" ]]; then
+  printf '%s\n' "$hits"
+  echo "FAIL: the lines above speak of work sessions or issue numbers"
+  exit 1
+fi
+echo "no_history_check: $(printf '%s\n' "$files" | wc -l) files, no session or issue-number lines"
