@@ -14,12 +14,23 @@
 #                     non-zero if any engine reports an error.
 #   make bench-alloc  bench/alloc-check: fails if mrlog_append allocates in
 #                     steady state (W1's shape, 400,000 appends measured).
+#   make bench-memory bench/mrlog-mem-bench: stats.memory_bytes and the
+#                     memory_limit charge against the growth of the
+#                     resident set (bench and bench-smoke run it too;
+#                     tests/memory_check.sh runs it in make check).
 # Peers (RocksDB, LMDB, SQLite) are compiled in when configure found them
 # (HAVE_ROCKSDB, HAVE_LMDB, HAVE_SQLITE); the others are "not built".
 # See bench/README.md.
 
 pkglibexec_PROGRAMS = bench/mrlog-bench
 EXTRA_PROGRAMS = bench/alloc-check
+check_PROGRAMS += bench/mrlog-mem-bench
+
+# Memory accounting against the resident set (bench/mem_bench.c).
+bench_mrlog_mem_bench_SOURCES = bench/mem_bench.c
+bench_mrlog_mem_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+bench_mrlog_mem_bench_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+bench_mrlog_mem_bench_LDADD = libmrlog.la $(PTHREAD_LIBS)
 
 # Steady-state allocation check of the append path (bench/alloc_check.c):
 # it interposes malloc and friends, so it is exported like mrlog-bench.
@@ -74,7 +85,7 @@ bench_mrlog_bench_LDFLAGS = -export-dynamic
 
 EXTRA_DIST += bench/README.md bench/plot.sh
 
-CLEANFILES = bench-results.json bench-results.txt bench-results.png \
+CLEANFILES = bench-memory.txt bench-results.json bench-results.txt bench-results.png \
 	bench-smoke.json bench-smoke.txt bench-smoke.png
 
 BENCH_FLAGS =
@@ -91,14 +102,20 @@ BENCH_RUN = ./bench/mrlog-bench$(EXEEXT) $$flags --json $$out.json >$$out.txt; \
 	else echo "gnuplot not found: no plot"; fi; \
 	echo "results: $$out.json $$out.txt"; exit $$rc
 
-bench: bench/mrlog-bench$(EXEEXT)
+bench: bench/mrlog-bench$(EXEEXT) bench/mrlog-mem-bench$(EXEEXT)
+	./bench/mrlog-mem-bench$(EXEEXT) | tee bench-memory.txt
 	@flags="$(BENCH_FLAGS)"; out=bench-results; $(BENCH_RUN)
 
-bench-smoke: bench/mrlog-bench$(EXEEXT) bench/alloc-check$(EXEEXT)
+bench-smoke: bench/mrlog-bench$(EXEEXT) bench/alloc-check$(EXEEXT) \
+		bench/mrlog-mem-bench$(EXEEXT)
 	./bench/alloc-check$(EXEEXT)
+	./bench/mrlog-mem-bench$(EXEEXT) --scale 0.05
 	@flags="$(BENCH_SMOKE_FLAGS) $(BENCH_FLAGS)"; out=bench-smoke; $(BENCH_RUN)
 
 bench-alloc: bench/alloc-check$(EXEEXT)
 	./bench/alloc-check$(EXEEXT)
 
-.PHONY: bench bench-smoke bench-alloc
+bench-memory: bench/mrlog-mem-bench$(EXEEXT)
+	./bench/mrlog-mem-bench$(EXEEXT)
+
+.PHONY: bench bench-smoke bench-alloc bench-memory

@@ -11,6 +11,10 @@
  * input that once broke this; FUZZ_SKIP_CORRUPT_RELAXED=1 turns it off).
  * FUZZ_VERBOSE=1 prints the library's log messages and open results.
  * When a STRICT open fails, nothing on disk may have changed (LOCK aside).
+ * Before the writing open, a read-only open (policy.read_only) under the
+ * same policy must change nothing on disk, refuse a mutation with
+ * MRLOG_EINVAL, and, when both succeed, show the state the writing open
+ * recovers.
  *
  * Any violation is __builtin_trap(); ASan/UBSan/LSan catch the rest.
  */
@@ -48,6 +52,9 @@ struct snap {
   struct qsnap *q;
   size_t n, cap;
 };
+
+/* The log being snapshot is read-only: it made no segment of its own. */
+static bool snap_read_only;
 
 static int
 collect_name(void *arg, const char *queue)
@@ -152,7 +159,7 @@ take_snap(mrlog *log, struct snap *s)
   CHECK(st.queues == s->n);
   CHECK(st.records == records);
   CHECK(st.failed == 0);
-  CHECK(st.segment_files >= 1);
+  CHECK(st.segment_files >= 1 || snap_read_only);
 }
 
 static void
@@ -231,9 +238,42 @@ known_open_error(int rc)
          rc == MRLOG_ENOMEM || rc == MRLOG_EINVAL;
 }
 
+/* The read-only open of the directory (OUT: its snapshot, when it
+ * succeeds).  Returns whether it succeeded. */
+static bool
+run_read_only(int recovery, const struct fz_dirinfo *di, struct snap *out)
+{
+  mrlog_policy pol;
+  mrlog *log = NULL;
+  uint64_t digest = dir_digest(fz_dir_fd);
+  int rc;
+
+  policy_for(&pol, recovery, di->flags);
+  pol.read_only = 1;
+  rc = mrlog_open(fz_dir_path, &pol, &log);
+  if (getenv("FUZZ_VERBOSE"))
+    fprintf(stderr, "read-only open(policy %d): %s\n", recovery,
+            mrlog_err_name(rc));
+  if (rc != 0) {
+    CHECK(log == NULL);
+    CHECK(known_open_error(rc));
+  } else {
+    snap_read_only = true;
+    take_snap(log, out);
+    snap_read_only = false;
+    CHECK(mrlog_wait(mrlog_create_queue(log, "ro", NULL, NULL), NULL) ==
+          MRLOG_EINVAL);
+    CHECK(mrlog_close(log) == 0);
+  }
+  CHECK(dir_digest(fz_dir_fd) == digest);
+  return rc == 0;
+}
+
 static void
 run_policy(int recovery, const struct fz_dirinfo *di)
 {
+  struct snap ro = { NULL, 0, 0 };
+  bool ro_ok = run_read_only(recovery, di, &ro);
   mrlog_policy pol;
   mrlog *log = NULL;
   struct snap before, after;
@@ -253,10 +293,17 @@ run_policy(int recovery, const struct fz_dirinfo *di)
     CHECK(known_open_error(rc));
     if (recovery == MRLOG_RECOVER_STRICT)
       CHECK(dir_digest(fz_dir_fd) == digest);
+    if (ro_ok)
+      snap_free(&ro);
     return;
   }
   CHECK(log != NULL);
   take_snap(log, &before);
+  if (ro_ok) {
+    if (!di->big_segno)
+      snap_equal(&ro, &before);
+    snap_free(&ro);
+  }
   {
     /* Known finding (fuzz/regressions/fuzz_recovery/README.md): after a
      * SKIP_CORRUPT open that skipped damage, a later open may recover

@@ -222,13 +222,23 @@ typedef struct mrlog_policy {
   /* A segment file is rotated once it holds at least this many bytes.
    * Default 128 MiB; 0 means the default; clamped to [4 KiB, 1 GiB]. */
   uint64_t segment_bytes;
-  /* Retained bytes in RAM (payload plus MRLOG_RECORD_OVERHEAD per record,
-   * counted from submission) before producers are pushed back.  Default
-   * 1 GiB; 0 means the default.  A request is always admitted when nothing
-   * is retained, so one larger than the limit does not wait forever.  Small
-   * appends reserve in steps of min(64 KiB, memory_limit / 64) per thread
-   * (unused reservations return as the writer takes them), so the charge
-   * can run ahead of the exact figure by one step per appending thread. */
+  /* Bytes of RAM the log may hold before producers are pushed back
+   * (appends and creates wait, or get MRLOG_EFULL).  The charge
+   * (stats.memory_charged) is every allocation the library makes for
+   * retained records and for what scales with them, at the allocator's
+   * sizes (stats.memory_bytes lists them), charged as it is made, plus
+   * what requests in flight reserve at submission: their own block and
+   * the chunk bytes their records will take (for MRLOG_STORE_MAPPED,
+   * the payload of retained records instead of the mapped files).
+   * Default 1 GiB; 0 means the default.  When no record is retained and
+   * nothing is in flight, one request is admitted whatever its size, so
+   * none waits forever.  Small appends reserve in steps of
+   * min(~136 KiB, memory_limit / 64) per thread (unused reservations
+   * return as the writer takes them).  The process's resident memory
+   * stays within memory_limit plus what is charged past it by requests
+   * already admitted (their records' chunks are charged when stored) and
+   * per-thread staging buffers (up to 1 MiB per appending thread, 4 MiB
+   * below a memory_limit of 8.5 MiB); docs/DESIGN.md "Memory". */
   uint64_t memory_limit;
   /* Request ring size, a power of two in [4, 2^24] (anything else,
    * 0 included, is MRLOG_EINVAL).  Default 16384. */
@@ -287,15 +297,21 @@ typedef struct mrlog_policy {
    * blocked producer gets through).  Since 0.4.0 (it took a reserved
    * word). */
   unsigned block_timeout_ms;
+  /* 0 (default): the log is opened for writing, as described at
+   * mrlog_open.  Non-zero: a read-only open (see READ-ONLY OPEN at
+   * mrlog_open): nothing in the directory is created, written, cut,
+   * renamed, removed or synced, no lock is taken, and every mutating call
+   * completes with MRLOG_EINVAL.  It took the first half of a reserved
+   * word. */
+  int read_only;
   /* 0 (default): mrlog_open creates the log's directory itself but not
    * its parents (a missing parent is MRLOG_ENOENT).  Non-zero: it also
    * creates every missing parent, like mkdir -p (mode 0755 before
    * umask), and makes each new entry durable (fsyncs the directory that
-   * holds it) before it returns.  Since 0.5.0 (it took the first half of
-   * a reserved word). */
+   * holds it) before it returns.  Ignored by a read-only open, which
+   * creates nothing.  Since 0.5.0 (it took the second half of the word
+   * read_only took). */
   int create_parents;
-  /* Must be zero, like reserved: the second half of that word. */
-  int reserved_int;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
@@ -307,15 +323,17 @@ typedef struct mrlog_policy {
 /* Fills *policy with the defaults documented above.  Any thread. */
 MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
 
-/* Bytes each retained record is charged beyond its payload for
- * memory_limit accounting. */
+/* Kept for source compatibility: memory_limit charges the memory really
+ * allocated (see mrlog_policy.memory_limit), not a fixed overhead per
+ * record. */
 #define MRLOG_RECORD_OVERHEAD 16u
 
 /*
  * Opens (creating if missing: one directory level, or every missing one
  * with policy.create_parents) the log in dir, takes an exclusive lock on
  * it, recovers every queue from its segment files and starts the writer,
- * flusher and cleaner threads.
+ * flusher and cleaner threads (a read-only open does less: see READ-ONLY
+ * OPEN below).
  *   policy: NULL for defaults; copied.
  *   out: OUT: the open log on success, NULL on failure.
  * Every failure is also reported through policy.log_fn (MRLOG_LOG_ERROR)
@@ -338,6 +356,28 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  * MRLOG_EIO, MRLOG_ENOSPC or MRLOG_ENOMEM.  A directory it creates is
  * made durable (its parent is fsynced) before it returns.  Any thread but
  * a library one: there it returns MRLOG_EINVAL and does nothing.
+ *
+ * READ-ONLY OPEN (policy.read_only != 0).  Opens the log to read it and
+ * changes nothing in dir: it creates, writes, cuts, renames, removes and
+ * syncs no file, makes no directory (a missing dir is MRLOG_EINVAL) and
+ * takes no lock, so it works on a read-only file system and on a full
+ * disk.  Recovery runs under the same policy.recovery and reaches the same
+ * decisions, which are reported (log_fn) but applied in memory only: a
+ * torn tail is left in the file, its records are not in the view, and its
+ * bytes count in stats.discarded_tail_bytes; a newest segment whose
+ * creation was cut short is left in place, not read; an unsealed newest
+ * segment stays unsealed.  Without a lock, read-only opens exclude neither
+ * each other nor a writer: a writing mrlog_open of the same dir succeeds
+ * while they are open, and a read-only open beside a running writer shows
+ * a consistent prefix of what that writer has written (every record
+ * acknowledged before the open began, possibly later ones, never a torn
+ * one); the view does not follow later writes.  Every mutating call
+ * (mrlog_create_queue, mrlog_delete_queue, mrlog_append,
+ * mrlog_append_batch, mrlog_truncate, mrlog_sync) completes with
+ * MRLOG_EINVAL, under THE COMPLETION RULE; the reads work as on any log.
+ * policy.record_store is accepted and the records are copied either way;
+ * the fsync, memory, cleaner, retention and rotation fields have no
+ * effect.  mrlog_close returns 0.
  */
 MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
                             mrlog **out);
@@ -542,12 +582,18 @@ MRLOG_EXPORT int mrlog_queue_info(mrlog *log, const char *queue,
 struct mrlog_stats {
   uint64_t segment_files;        /* segment files on disk */
   uint64_t disk_bytes;           /* their total size */
-  uint64_t memory_bytes;         /* RAM allocated for retained records
-                                    (their chunks, unused capacity
-                                    included, and the mappings of the
-                                    files records recovered at open are
-                                    read from); not the memory_limit
-                                    charge */
+  uint64_t memory_bytes;         /* RAM the library holds for retained
+                                    records, in the sizes the allocator
+                                    hands out: chunks (unused capacity
+                                    included), each queue's struct, name,
+                                    runs and time marks, the index beyond
+                                    its first 64 buckets, the writer's
+                                    buffers beyond their first size; and
+                                    the mapped bytes of the segment files
+                                    records are read from (recovered at
+                                    open, or MRLOG_STORE_MAPPED): page
+                                    cache, resident in the process only
+                                    as far as it is read */
   uint64_t queues;               /* live queues */
   uint64_t records;              /* retained records, all queues */
   uint64_t appends;              /* records appended since open */
@@ -560,6 +606,11 @@ struct mrlog_stats {
                                      since open */
   uint64_t retention_records;    /* records they dropped */
   uint64_t age_rotations;        /* rotations by segment_max_age_ms */
+  uint64_t memory_charged;       /* what memory_limit counts now: the
+                                    memory_bytes of the heap (the mapped
+                                    store: its retained payload instead of
+                                    the mappings), plus the reservations
+                                    of requests in flight */
   /* What MRLOG_RECOVER_SKIP_CORRUPT dropped at open (docs/FORMAT.md 9.3;
    * each range is also reported through log_fn at MRLOG_LOG_WARN): */
   uint64_t skipped_bytes;        /* bytes of the dropped ranges */
@@ -568,7 +619,7 @@ struct mrlog_stats {
   uint64_t skipped_records_at_least; /* records known lost with them (a
                                         lower bound: a damaged frame's
                                         records cannot always be counted) */
-  uint64_t reserved[2];          /* zero; room for fields of later versions */
+  uint64_t reserved[1];          /* zero; room for fields of later versions */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

@@ -73,7 +73,7 @@ create_queue(struct mrlog *log, uint64_t id, const char *name, size_t len)
       mrlog__index_by_name(&log->index, name, len,
                            mrlog__name_hash(name, len)) != NULL)
     return MRLOG_ECORRUPT;
-  q = mrlog__queue_new(name, len, id);
+  q = mrlog__queue_new(log, name, len, id);
   if (q == NULL)
     return MRLOG_ENOMEM;
   if (mrlog__index_insert(&log->index, q) != 0) {

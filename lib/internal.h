@@ -196,6 +196,9 @@ struct mrlog__batch {
   _Atomic uint32_t state;        /* committed entries | closed bit */
   uint32_t used;                 /* owner: bytes of data used */
   uint64_t charged;              /* owner: credit used by entries */
+  uint64_t completed;            /* flusher: reservations of the entries
+                                    completed so far, released at once
+                                    with the last one's (submit.c) */
   struct mrlog__producer *owner; /* immutable */
   struct mrlog__batch *pool_next; /* link in the owner's pool */
   struct mrlog__batch *all_next;  /* link in the owner's list of all */
@@ -271,7 +274,10 @@ struct mrlog__chunk {
   uint32_t used_bytes;       /* bytes of data used; state_lock */
   uint32_t cap_bytes;        /* capacity of data (0 when mapped) */
   uint64_t base;             /* position of the chunk's first record */
-  size_t alloc_bytes;        /* size of the allocation, for stats */
+  size_t alloc_bytes;        /* bytes asked for (>= CHUNK_MAP_BYTES:
+                                  mapped, else malloc'd; queue.c) */
+  size_t charged;            /* what the allocation costs: stat_memory
+                                and memory_limit (memory.c) */
   uint32_t *ends;            /* own: end offset in data of each record */
   uint32_t *at;              /* mapped: offset of each record's varint */
   uint32_t *pos;             /* position - base of each record */
@@ -353,7 +359,8 @@ struct mrlog__queue {
   struct mrlog__run *runs;     /* [state] ring of runs, oldest first */
   uint32_t runs_first;         /* [state] index of the oldest run */
   uint32_t runs_len;           /* [state] runs in use */
-  uint32_t runs_cap;           /* [state] power of two */
+  uint32_t runs_cap;           /* [state] power of two, or 0 (no ring)
+                                  when runs_len is 0 (queue.c runs_fit) */
   struct mrlog__queue *by_name_next; /* [state] hash chain */
   struct mrlog__queue *by_id_next;   /* [state] hash chain */
   uint64_t w_next;             /* [writer] next, counting encoded requests */
@@ -366,7 +373,8 @@ struct mrlog__queue {
                                      first (queue.c invariant 5) */
   uint32_t marks_first;        /* [state] index of the oldest mark */
   uint32_t marks_len;          /* [state] marks in use */
-  uint32_t marks_cap;          /* [state] power of two */
+  uint32_t marks_cap;          /* [state] power of two, or 0 (no ring)
+                                  while the queue holds no record */
 };
 
 /* Records from position `pos` on (up to the next mark's) were framed at
@@ -384,10 +392,13 @@ struct mrlog__index {
   size_t nbuckets;               /* power of two */
   size_t count;                  /* queues */
   uint64_t name_bytes;           /* bytes of all their names */
+  struct mrlog *log;             /* charged for grown buckets, or NULL */
+  size_t charged;                /* bytes of buckets charged (memory.c) */
 };
 
 uint32_t mrlog__name_hash(const char *name, size_t len);
-int mrlog__index_init(struct mrlog__index *ix);
+/* log: charged for grown tables (NULL: nothing is charged). */
+int mrlog__index_init(struct mrlog__index *ix, struct mrlog *log);
 void mrlog__index_free(struct mrlog__index *ix);
 struct mrlog__queue *mrlog__index_by_name(const struct mrlog__index *ix,
                                           const char *name, size_t len,
@@ -402,8 +413,9 @@ bool mrlog__index_checkpoint_fits(const struct mrlog__index *ix,
                                   size_t name_len);
 void mrlog__index_remove(struct mrlog__index *ix, struct mrlog__queue *q);
 
-struct mrlog__queue *mrlog__queue_new(const char *name, size_t len,
-                                      uint64_t id);
+/* A queue named name (len bytes), charged to log (memory.c). */
+struct mrlog__queue *mrlog__queue_new(struct mrlog *log, const char *name,
+                                      size_t len, uint64_t id);
 /* Drops every record (segments' live counts too, at frame lsn) and frees
  * the queue.  Caller has removed it from the index. */
 void mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q,
@@ -449,7 +461,7 @@ uint64_t mrlog__queue_first(const struct mrlog__queue *q);
  * pos (the last with mark.pos <= pos; 0 if none); at: the i-th mark. */
 int mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
                       uint64_t ms);
-void mrlog__marks_drop(struct mrlog__queue *q);
+void mrlog__marks_drop(struct mrlog *log, struct mrlog__queue *q);
 void mrlog__marks_free(struct mrlog *log, struct mrlog__queue *q);
 uint32_t mrlog__marks_seek(const struct mrlog__queue *q, uint64_t ms);
 uint32_t mrlog__marks_find(const struct mrlog__queue *q, uint64_t pos);
@@ -544,7 +556,10 @@ struct mrlog {
   mrlog_policy policy;           /* copy of the caller's, normalized */
   char *dir;                     /* directory path */
   int dir_fd;                    /* O_DIRECTORY fd, for *at() and fsync */
-  const struct mrlog__io *io;    /* the file layer (io.h); borrowed */
+  const struct mrlog__io *io;    /* the file layer (io.h); borrowed, or
+                                    &ro_io */
+  struct mrlog__io ro_io;        /* policy.read_only: the caller's layer
+                                    without map (readonly.c invariant 3) */
   int lock_fd;                   /* LOCK file holding the flock */
 
   /* The request ring: many producers, one consumer (the writer). */
@@ -569,7 +584,13 @@ struct mrlog {
                                     until close frees the log's parts
                                     (log.c invariant 1) */
   atomic_long submitting;        /* producers between check and enqueue */
-  _Atomic uint64_t mem_reserved; /* bytes charged against memory_limit */
+  _Atomic uint64_t mem_reserved; /* bytes charged against memory_limit:
+                                    reservations of requests in flight
+                                    plus mem_held (lib/memory.c) */
+  _Atomic uint64_t mem_held;     /* the part of it charged for what the
+                                    library holds (memory.c) */
+  uint64_t mem_pin_pending;      /* [writer] payload of mapped records it
+                                    stored, not yet pinned */
   atomic_uint mem_waiters;       /* producers waiting for memory */
   pthread_mutex_t mem_mutex;     /* guards the memory wait */
   pthread_cond_t mem_cond;       /* signalled when memory is released */
@@ -646,7 +667,8 @@ struct mrlog {
   struct mrlog__cleaner *cleaner;
 
   /* Statistics (relaxed atomics). */
-  _Atomic uint64_t stat_memory;    /* bytes of chunk allocations */
+  _Atomic uint64_t stat_memory;    /* bytes the library holds for
+                                      retained records (memory.c) */
   _Atomic uint64_t stat_records;   /* retained records */
   _Atomic uint64_t stat_appends;
   _Atomic uint64_t stat_fsyncs;
@@ -693,12 +715,46 @@ void mrlog__logf(struct mrlog *log, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Returns reserved bytes to memory_limit and wakes waiting producers. */
 void mrlog__mem_release(struct mrlog *log, uint64_t bytes);
-/* Bytes a record of len bytes is charged. */
+
+/* Memory accounting (lib/memory.c; docs/DESIGN.md "Memory").  What the
+ * library holds for retained records and the buffers that scale with them
+ * is charged as it is allocated: `add` counts bytes in stat_memory (what
+ * stats.memory_bytes reports) and in mem_held and mem_reserved (what
+ * memory_limit bounds); `sub` gives them back and wakes producers waiting
+ * for memory.  `pin` and `unpin` charge without counting in stat_memory:
+ * the page cache a mapped chunk's records keep mapped (their payload).
+ * Any thread; the writer (or the opener during recovery) in practice. */
+void mrlog__mem_add(struct mrlog *log, uint64_t bytes);
+void mrlog__mem_sub(struct mrlog *log, uint64_t bytes);
+void mrlog__mem_pin(struct mrlog *log, uint64_t bytes);
+void mrlog__mem_unpin(struct mrlog *log, uint64_t bytes);
+/* The writer's stores of mapped records add their payload to
+ * mem_pin_pending (a plain add per request); flush pins it, once per
+ * written pass of sub-frames, after it is applied and before its requests
+ * go to the flusher (writer.c flush_frame), and before any unpin
+ * (queue.c).  Writer only. */
+void mrlog__mem_pin_flush(struct mrlog *log);
+/* Bytes a block from malloc(n) takes from the heap: its usable size plus
+ * the allocator's header, as the process's resident memory sees it. */
+size_t mrlog__heap_size(const void *p);
+/* malloc, calloc and free that charge log (NULL: no charge) with
+ * mrlog__heap_size of the block. */
+void *mrlog__mem_malloc(struct mrlog *log, size_t n);
+void *mrlog__mem_calloc(struct mrlog *log, size_t n, size_t size);
+void mrlog__mem_free(struct mrlog *log, void *p);
+/* What an append of count records and total payload bytes under a name of
+ * name_len bytes reserves while it is in flight (submit.c, stage.c): its
+ * request block (`block` bytes), and the chunk bytes its records will take
+ * once stored. */
 static inline uint64_t
-mrlog__mem_charge(uint64_t len)
+mrlog__append_charge(size_t block, size_t count, uint64_t total)
 {
-  return len + MRLOG_RECORD_OVERHEAD;
+  return (uint64_t)block + total + (uint64_t)count * 2 * sizeof(uint32_t);
 }
+/* What a create reserves while in flight: the queue, its name and its
+ * share of the index, and the first chunk and arrays of its first record
+ * (a new queue's usual next step). */
+uint64_t mrlog__create_charge(size_t name_len);
 
 /* dir.c: the log's directory at open (opener's thread). */
 /* The status for an errno met while opening (dir.c invariant 2). */
@@ -719,6 +775,19 @@ int mrlog__dir_open(struct mrlog *log, const char *path);
  * simulation).  io must outlive the log. */
 int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
                         const struct mrlog__io *io, mrlog **out);
+
+/* Read-only open (lib/readonly.c).  open_dir opens the directory without
+ * making it or locking it and sets up the file layer; skip returns true,
+ * after logging that the change described by fmt is not applied, when the
+ * log is read-only (false otherwise: the caller makes the change); retry
+ * tells whether an open that failed with rc at attempt (from 0) is made
+ * again; start starts the flusher, the one thread a read-only log has
+ * (mrlog_close hands it the stop sentinel). */
+int mrlog__ro_open_dir(struct mrlog *log, const char *dir);
+bool mrlog__ro_skip(struct mrlog *log, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool mrlog__ro_retry(const mrlog_policy *policy, int rc, int attempt);
+int mrlog__ro_start(struct mrlog *log);
 
 /* Recovery (lib/recovery.c): replays the segments, heals the tail and
  * deletes empty segments.  Called by open before any thread starts. */
@@ -773,6 +842,16 @@ void mrlog__writer_join(struct mrlog *log);
  * segment (an fdatasync, the seal, an fdatasync), or fails the log. */
 void mrlog__writer_seal(struct mrlog *log);
 void mrlog__writer_free(struct mrlog *log);
+/* The writer's buffers against memory_limit (workers/writer_mem.c).
+ * charge: sets *charged to what frame (beyond its base size) and the
+ * four arrays (ops, ext, iov, subs) hold now; trim: frees an array of *cap elements of elem
+ * bytes grown past its keep size (returns it, or NULL with *cap = 0);
+ * trim_frame: shrinks an empty frame buffer grown past its keep size. */
+void mrlog__wbuf_charge(struct mrlog *log, size_t *charged,
+                       const struct mrlog__buf *frame, const void *ops,
+                       const void *ext, const void *iov, const void *subs);
+void *mrlog__wbuf_trim(void *array, size_t *cap, size_t elem);
+void mrlog__wbuf_trim_frame(struct mrlog__buf *frame);
 
 int mrlog__flusher_init(struct mrlog *log);
 int mrlog__flusher_start(struct mrlog *log);

@@ -13,6 +13,9 @@
  *      last frame; the flusher syncs, completes everything, drains the
  *      early list (callbacks may still call in: they get ECLOSED) and ends;
  *   4. the cleaner makes a last pass and ends; everything is freed.
+ * A read-only log (policy.read_only, readonly.c) opens its directory
+ * without making or locking it, recovers without changing any file and
+ * starts the flusher alone; its close hands the sentinel to the flusher.
  *
  * Invariants:
  *  1. A struct mrlog is never returned to malloc: close frees its parts,
@@ -79,6 +82,7 @@ normalize(mrlog_policy *p)
   for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
     if (p->reserved[i] != 0)
       return MRLOG_EINVAL;
+  p->read_only = p->read_only != 0;
   if (p->record_store != MRLOG_STORE_COPY &&
       p->record_store != MRLOG_STORE_MAPPED)
     return MRLOG_EINVAL;
@@ -103,8 +107,6 @@ normalize(mrlog_policy *p)
     p->file_mode = 0644;
   if ((p->file_mode & ~(mode_t)0666) != 0)
     return MRLOG_EINVAL; /* execute, setuid, setgid, sticky or type bits */
-  if (p->reserved_int != 0)
-    return MRLOG_EINVAL;
   return 0;
 }
 
@@ -374,28 +376,17 @@ mrlog_open(const char *dir, const mrlog_policy *policy, mrlog **out)
   return mrlog__open_with_io(dir, policy, &mrlog__posix_io, out);
 }
 
-int
-mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
-                    const struct mrlog__io *io, mrlog **out)
+/* One attempt at opening (mrlog__open_with_io has checked the
+ * arguments).  A read-only log (readonly.c) opens its directory without
+ * making or locking it and runs the flusher alone. */
+static int
+open_once(const char *dir, const mrlog_policy *policy,
+          const struct mrlog__io *io, mrlog **out)
 {
   struct mrlog *log;
   bool flusher_up = false, writer_up = false, dir_reported = false;
   int rc;
 
-  if (out != NULL)
-    *out = NULL;
-  if (dir == NULL || dir[0] == '\0' || out == NULL ||
-      mrlog__on_library_thread()) {
-    if (policy != NULL && policy->log_fn != NULL) {
-      char msg[256];
-
-      snprintf(msg, sizeof(msg), "mrlog_open %.200s: %s", dir ? dir : "NULL",
-               mrlog__on_library_thread() ? "called on a library thread"
-                                          : "invalid argument (EINVAL)");
-      policy->log_fn(policy->log_arg, MRLOG_LOG_ERROR, msg);
-    }
-    return MRLOG_EINVAL;
-  }
   log = log_alloc();
   if (log == NULL)
     return MRLOG_ENOMEM;
@@ -412,15 +403,23 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
   if (rc == 0 && log->dir == NULL)
     rc = MRLOG_ENOMEM;
   if (rc == 0)
-    rc = mrlog__index_init(&log->index);
+    rc = mrlog__index_init(&log->index, log);
   if (rc == 0)
     rc = mrlog__ring_init(log);
   if (rc == 0) {
-    rc = open_dir(log, dir);
-    dir_reported = rc != 0 && rc != MRLOG_ENOMEM;
+    rc = log->policy.read_only ? mrlog__ro_open_dir(log, dir)
+                               : open_dir(log, dir);
+    dir_reported = rc != 0 && rc != MRLOG_ENOMEM && !log->policy.read_only;
   }
   if (rc == 0)
     rc = mrlog__recover(log);
+  if (rc == 0 && log->policy.read_only) {
+    if ((rc = mrlog__ro_start(log)) != 0) {
+      destroy(log);
+      return rc;
+    }
+    goto opened;
+  }
   if (rc == 0)
     rc = mrlog__flusher_init(log);
   if (rc == 0)
@@ -458,9 +457,38 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
     destroy(log);
     return rc;
   }
+opened:
   atomic_store_explicit(&log->magic, MRLOG__LOG_MAGIC, memory_order_release);
   *out = log;
   return 0;
+}
+
+int
+mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
+                    const struct mrlog__io *io, mrlog **out)
+{
+  int rc, attempt = 0;
+
+  if (out != NULL)
+    *out = NULL;
+  if (dir == NULL || dir[0] == '\0' || out == NULL ||
+      mrlog__on_library_thread()) {
+    if (policy != NULL && policy->log_fn != NULL) {
+      char msg[256];
+
+      snprintf(msg, sizeof(msg), "mrlog_open %.200s: %s", dir ? dir : "NULL",
+               mrlog__on_library_thread() ? "called on a library thread"
+                                          : "invalid argument (EINVAL)");
+      policy->log_fn(policy->log_arg, MRLOG_LOG_ERROR, msg);
+    }
+    return MRLOG_EINVAL;
+  }
+  /* A read-only open that met a running writer's changes is made again
+   * (readonly.c invariant 4). */
+  while ((rc = open_once(dir, policy, io, out)) != 0 &&
+         mrlog__ro_retry(policy, rc, attempt))
+    attempt++;
+  return rc;
 }
 
 int
@@ -484,11 +512,17 @@ mrlog_close(mrlog *log)
     stop = calloc(1, sizeof(*stop));
   }
   stop->type = MRLOG_REQ_STOP;
-  mrlog__ring_push(log, stop, true);
-  mrlog__writer_join(log);
-  mrlog__flusher_join(log);
-  mrlog__writer_seal(log); /* alone now: see writer.c invariant 4 */
-  mrlog__cleaner_join(log);
+  if (log->policy.read_only) {
+    /* The flusher is its only thread (readonly.c invariant 5). */
+    mrlog__flusher_submit(log, stop, stop, 0, 0, 0);
+    mrlog__flusher_join(log);
+  } else {
+    mrlog__ring_push(log, stop, true);
+    mrlog__writer_join(log);
+    mrlog__flusher_join(log);
+    mrlog__writer_seal(log); /* alone now: see writer.c invariant 4 */
+    mrlog__cleaner_join(log);
+  }
   status = atomic_load(&log->failed);
   destroy(log);
   return status;

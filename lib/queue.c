@@ -15,8 +15,10 @@
  *     records each segment holds; the sum of counts equals `records`.
  *     Dropping k records pops k from the front and lowers the segments'
  *     live counts by the same amounts.
- *  4. Memory charged against memory_limit for a record is
- *     mrlog__mem_charge(len), returned when the record is dropped.
+ *  4. Every allocation here is charged as it is made and given back as it
+ *     is freed (memory.c): a chunk's `charged`, the queue's struct, name
+ *     and runs.  A mapped chunk's records also pin their payload (the
+ *     page cache they keep mapped) until they are dropped.
  *  5. Every stored record is covered by a time mark (queue_time.c): store
  *     notes log->apply_ms at its first position; drops forget the marks
  *     no retained record needs.
@@ -30,7 +32,10 @@
 /* A new chunk is sized at 1/CHUNK_SHARE of what the queue holds, within
  * [CHUNK_MIN_BYTES, CHUNK_MAX_BYTES]: the unused tail of the newest chunk
  * then costs at most about 1/CHUNK_SHARE of the retained bytes (and at most
- * CHUNK_MAX_BYTES per queue), while a queue still takes few allocations. */
+ * CHUNK_MAX_BYTES per queue), while a queue still takes few allocations.
+ * A queue holding less than CHUNK_MIN_BYTES gets chunks the size of what
+ * it holds (its first one: CHUNK_MIN_RECORDS records), so a queue of a
+ * few records costs about what they take, not CHUNK_MIN_BYTES. */
 #define CHUNK_SHARE 8u
 #define CHUNK_MIN_BYTES 1024u
 #define CHUNK_MAX_BYTES (256u << 10)
@@ -42,15 +47,15 @@
 #define CHUNK_MAP_BYTES (64u << 10)
 
 struct mrlog__queue *
-mrlog__queue_new(const char *name, size_t len, uint64_t id)
+mrlog__queue_new(struct mrlog *log, const char *name, size_t len, uint64_t id)
 {
-  struct mrlog__queue *q = calloc(1, sizeof(*q));
+  struct mrlog__queue *q = mrlog__mem_calloc(log, 1, sizeof(*q));
 
   if (q == NULL)
     return NULL;
-  q->name = malloc(len + 1);
+  q->name = mrlog__mem_malloc(log, len + 1);
   if (q->name == NULL) {
-    free(q);
+    mrlog__mem_free(log, q);
     return NULL;
   }
   memcpy(q->name, name, len);
@@ -68,8 +73,7 @@ mrlog__chunk_unref(struct mrlog *log, struct mrlog__chunk *c)
   if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
     struct mrlog__filemap *map = c->map;
 
-    atomic_fetch_sub_explicit(&log->stat_memory, c->alloc_bytes,
-                              memory_order_relaxed);
+    mrlog__mem_sub(log, c->charged);
     if (c->alloc_bytes >= CHUNK_MAP_BYTES)
       munmap(c, c->alloc_bytes);
     else
@@ -120,7 +124,9 @@ chunk_init(struct mrlog *log, struct mrlog__chunk *c, uint64_t base,
   c->cap_records = (uint32_t)cap_records;
   c->base = base;
   c->alloc_bytes = alloc;
-  atomic_fetch_add_explicit(&log->stat_memory, alloc, memory_order_relaxed);
+  /* A mapped one costs its pages; a malloc'd one what the heap gives. */
+  c->charged = alloc >= CHUNK_MAP_BYTES ? alloc : mrlog__heap_size(c);
+  mrlog__mem_add(log, c->charged);
 }
 
 /* Records a new chunk should hold, for a queue holding q->records and
@@ -128,12 +134,12 @@ chunk_init(struct mrlog *log, struct mrlog__chunk *c, uint64_t base,
 static size_t
 chunk_records_for(const struct mrlog__queue *q, size_t per)
 {
-  size_t target = (size_t)(q->bytes + q->records * 2 * sizeof(uint32_t)) /
-                  CHUNK_SHARE;
+  size_t held = (size_t)(q->bytes + q->records * 2 * sizeof(uint32_t));
+  size_t target = held / CHUNK_SHARE;
   size_t cap_records;
 
   if (target < CHUNK_MIN_BYTES)
-    target = CHUNK_MIN_BYTES;
+    target = held < CHUNK_MIN_BYTES ? held : CHUNK_MIN_BYTES;
   if (target > CHUNK_MAX_BYTES)
     target = CHUNK_MAX_BYTES;
   cap_records = target / per;
@@ -144,10 +150,33 @@ chunk_records_for(const struct mrlog__queue *q, size_t per)
   return cap_records;
 }
 
+/* The payload bytes per record a new chunk is sized for, when a record
+ * of len bytes needs it: the newest chunk's average (what the queue holds
+ * now), rounded up, or the queue's; and halfway to len when len is more,
+ * so a queue whose records grow (after a run of empty ones, say) does not
+ * start a chunk per record with room for records that never come. */
+static size_t
+chunk_avg(const struct mrlog__queue *q, size_t len)
+{
+  const struct mrlog__chunk *t = q->tail;
+  size_t avg;
+
+  if (t != NULL && t->map == NULL && t->count > 0)
+    avg = (t->used_bytes + t->count - 1) / t->count;
+  else if (q->records > 0)
+    avg = (size_t)((q->bytes + q->records - 1) / q->records);
+  else
+    avg = len;
+  if (len > avg)
+    avg += (len - avg + 1) / 2;
+  return avg;
+}
+
 static struct mrlog__chunk *
 chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
-          size_t need_bytes, size_t avg)
+          size_t need_bytes)
 {
+  size_t avg = chunk_avg(q, need_bytes);
   size_t cap_records = chunk_records_for(q, avg + 2 * sizeof(uint32_t));
   size_t cap_bytes = cap_records * avg, alloc;
   struct mrlog__chunk *c;
@@ -173,20 +202,24 @@ chunk_new(struct mrlog *log, struct mrlog__queue *q, uint64_t base,
  * records this segment will hold (the runs ring's last entry is this
  * segment's, pushed by store_begin).  A full chunk of the same map
  * predicts another of its size.  An eighth more absorbs small changes of
- * rate; at least `want` (the records being stored) within the limits. */
+ * rate (twice as many below 64 records: a queue with no history starts at
+ * CHUNK_MIN_RECORDS, so a queue of one record costs a small chunk); at
+ * least `want` (the records being stored) within the limits. */
 static size_t
 mapped_records_for(const struct mrlog__queue *q, const struct mrlog__filemap *map,
                    uint64_t want)
 {
   const struct mrlog__chunk *t = q->tail;
-  uint64_t pred = 64;
+  uint64_t pred = CHUNK_MIN_RECORDS;
 
-  if (t != NULL && t->map == map)
+  if (t != NULL && t->map == map) {
     pred = t->cap_records;
-  else if (q->runs_len >= 2)
+    pred += pred < 64 ? pred : pred / 8;
+  } else if (q->runs_len >= 2) {
     pred = q->runs[(q->runs_first + q->runs_len - 2) & (q->runs_cap - 1)]
                .count;
-  pred += pred / 8;
+    pred += pred / 8;
+  }
   if (pred < want)
     pred = want;
   if (pred < CHUNK_MIN_RECORDS)
@@ -233,7 +266,8 @@ chunk_link(struct mrlog__queue *q, struct mrlog__chunk *c)
 }
 
 static int
-runs_push(struct mrlog__queue *q, struct mrlog__segment *seg, uint64_t n)
+runs_push(struct mrlog *log, struct mrlog__queue *q,
+          struct mrlog__segment *seg, uint64_t n)
 {
   struct mrlog__run *last;
 
@@ -245,13 +279,13 @@ runs_push(struct mrlog__queue *q, struct mrlog__segment *seg, uint64_t n)
     }
   }
   if (q->runs_len == q->runs_cap) {
-    uint32_t cap = q->runs_cap ? q->runs_cap * 2 : 2, i;
-    struct mrlog__run *r = malloc(cap * sizeof(*r));
+    uint32_t cap = q->runs_cap ? q->runs_cap * 2 : 1, i;
+    struct mrlog__run *r = mrlog__mem_malloc(log, cap * sizeof(*r));
     if (r == NULL)
       return MRLOG_ENOMEM;
     for (i = 0; i < q->runs_len; i++)
       r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
-    free(q->runs);
+    mrlog__mem_free(log, q->runs);
     q->runs = r;
     q->runs_cap = cap;
     q->runs_first = 0;
@@ -260,6 +294,36 @@ runs_push(struct mrlog__queue *q, struct mrlog__segment *seg, uint64_t n)
       (struct mrlog__run){ seg, n };
   q->runs_len++;
   return 0;
+}
+
+/* Gives back the room of a ring that emptied or shrank to a quarter:
+ * none is kept once the queue has no runs, else the ring is cut to the
+ * smallest power of two, at least 8, that holds twice its runs.  So what
+ * a queue is charged for its runs depends only on what it holds now, not
+ * on how many segments it once spanned.  On ENOMEM it keeps the ring. */
+static void
+runs_fit(struct mrlog *log, struct mrlog__queue *q)
+{
+  uint32_t cap = q->runs_cap, i;
+  struct mrlog__run *r;
+
+  if (q->runs_len == 0) {
+    mrlog__mem_free(log, q->runs);
+    q->runs = NULL;
+    q->runs_cap = q->runs_first = 0;
+    return;
+  }
+  while (cap > 8 && q->runs_len <= cap / 4)
+    cap /= 2;
+  if (cap == q->runs_cap || (r = mrlog__mem_malloc(log, cap * sizeof(*r))) ==
+                                NULL)
+    return;
+  for (i = 0; i < q->runs_len; i++)
+    r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
+  mrlog__mem_free(log, q->runs);
+  q->runs = r;
+  q->runs_cap = cap;
+  q->runs_first = 0;
 }
 
 static void
@@ -277,6 +341,7 @@ runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
       q->runs_len--;
     }
   }
+  runs_fit(log, q);
 }
 
 /* Appends one record at pos to c, which has room for it. */
@@ -298,7 +363,7 @@ mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
   int rc = mrlog__marks_note(log, q, first, log->apply_ms);
 
   if (rc == 0)
-    rc = runs_push(q, seg, count);
+    rc = runs_push(log, q, seg, count);
   if (rc != 0)
     return rc;
   atomic_fetch_add_explicit(&seg->live, count, memory_order_relaxed);
@@ -311,12 +376,10 @@ mrlog__queue_store_one(struct mrlog *log, struct mrlog__queue *q,
                        uint64_t pos, const void *data, size_t len)
 {
   struct mrlog__chunk *c = q->tail;
-  size_t avg;
 
   if (c == NULL || c->map != NULL || c->count == c->cap_records ||
       len > c->cap_bytes - c->used_bytes || pos - c->base > UINT32_MAX) {
-    avg = q->records > 0 ? (size_t)(q->bytes / q->records) : len;
-    c = chunk_new(log, q, pos, len, avg);
+    c = chunk_new(log, q, pos, len);
     if (c == NULL)
       return MRLOG_ENOMEM;
     chunk_link(q, c);
@@ -390,7 +453,7 @@ store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
 {
   const uint8_t *p = recs, *end = recs + recs_len;
   const uint8_t *base = log->replay_map->base;
-  uint64_t len, pos = first, left = count;
+  uint64_t len, pos = first, left = count, bytes0 = q->bytes;
   struct mrlog__chunk *c = q->tail;
 
   while (left > 0) {
@@ -420,6 +483,7 @@ store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
   }
   q->records += count;
   q->next = pos;
+  mrlog__mem_pin(log, q->bytes - bytes0);
   return 0;
 }
 
@@ -464,6 +528,7 @@ mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
   q->bytes += bytes;
   q->next = pos;
   *atp = at;
+  log->mem_pin_pending += bytes; /* pinned once per pass (internal.h) */
   return 0;
 }
 
@@ -568,7 +633,7 @@ uint64_t
 mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
                        uint64_t position, uint64_t lsn)
 {
-  uint64_t dropped = 0, bytes = 0;
+  uint64_t dropped = 0, bytes = 0, mapped = 0;
   struct mrlog__chunk *c;
 
   while ((c = q->head) != NULL) {
@@ -576,8 +641,11 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
     uint32_t hi = upper_bound(c, lo, c->count, position);
 
     if (hi > lo) {
+      uint64_t b = chunk_bytes(c, lo, hi);
       dropped += hi - lo;
-      bytes += chunk_bytes(c, lo, hi);
+      bytes += b;
+      if (c->map != NULL)
+        mapped += b;
     }
     if (hi < c->count) {
       q->head_index = hi;
@@ -594,9 +662,12 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   runs_pop(log, q, dropped, lsn);
   q->records -= dropped;
   q->bytes -= bytes;
-  mrlog__marks_drop(q);
+  mrlog__marks_drop(log, q);
   atomic_fetch_sub_explicit(&log->stat_records, dropped, memory_order_relaxed);
-  mrlog__mem_release(log, bytes + dropped * MRLOG_RECORD_OVERHEAD);
+  if (mapped > 0) {
+    mrlog__mem_pin_flush(log); /* what is unpinned was pinned first */
+    mrlog__mem_unpin(log, mapped);
+  }
   return dropped;
 }
 
@@ -613,7 +684,7 @@ mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
 {
   mrlog__queue_drop_upto(log, q, UINT64_MAX, lsn);
   mrlog__marks_free(log, q);
-  free(q->runs);
-  free(q->name);
-  free(q);
+  mrlog__mem_free(log, q->runs);
+  mrlog__mem_free(log, q->name);
+  mrlog__mem_free(log, q);
 }

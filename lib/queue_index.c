@@ -2,6 +2,10 @@
  * queue_index.c -- the two hash tables that find a queue by name and by
  * id.  Chained, power-of-two bucket counts, doubled when the load passes 1.
  *
+ * Memory: the first 64 buckets of each table come with the log; grown
+ * tables are charged (memory.c) at the heap's size of their arrays,
+ * `charged` saying how much is charged now.
+ *
  * Threading: mutated only by the writer (or by open before the threads
  * start) with state_lock held for writing; looked up by readers under the
  * read lock and by the writer without it.
@@ -38,11 +42,13 @@ id_bucket(uint64_t id, size_t nbuckets)
 }
 
 int
-mrlog__index_init(struct mrlog__index *ix)
+mrlog__index_init(struct mrlog__index *ix, struct mrlog *log)
 {
   ix->nbuckets = 64;
   ix->count = 0;
   ix->name_bytes = 0;
+  ix->log = log;
+  ix->charged = 0;
   ix->by_name = calloc(ix->nbuckets, sizeof(*ix->by_name));
   ix->by_id = calloc(ix->nbuckets, sizeof(*ix->by_id));
   if (ix->by_name == NULL || ix->by_id == NULL) {
@@ -57,6 +63,9 @@ mrlog__index_free(struct mrlog__index *ix)
 {
   free(ix->by_name);
   free(ix->by_id);
+  if (ix->log != NULL && ix->charged != 0)
+    mrlog__mem_sub(ix->log, ix->charged);
+  ix->charged = 0;
   ix->by_name = ix->by_id = NULL;
   ix->nbuckets = ix->count = 0;
   ix->name_bytes = 0;
@@ -118,6 +127,13 @@ grow(struct mrlog__index *ix)
   ix->by_name = by_name;
   ix->by_id = by_id;
   ix->nbuckets = n;
+  if (ix->log != NULL) {
+    size_t now = mrlog__heap_size(by_name) + mrlog__heap_size(by_id);
+    mrlog__mem_add(ix->log, now);
+    if (ix->charged != 0)
+      mrlog__mem_sub(ix->log, ix->charged);
+    ix->charged = now;
+  }
   return 0;
 }
 

@@ -17,7 +17,13 @@
  *  3. Every mark's pos is the position of a record that was stored, so a
  *     mark above the first retained position names a retained record
  *     (records are only ever dropped from the front).
- *  4. [state]: written by the writer (or the opener during recovery) under
+ *  4. The ring is charged as it is allocated (memory.c); it grows by
+ *     doubling, is cut to the smallest power of two (at least 8) that
+ *     holds twice its marks once a quarter of it is in use, and is freed
+ *     when the queue holds no record: so what a queue is charged for its
+ *     marks depends on what it holds, not on its history (a queue that
+ *     once held many runs of times does not keep their room).
+ *  5. [state]: written by the writer (or the opener during recovery) under
  *     state_lock held for writing; read under it held for reading.
  */
 #include "internal.h"
@@ -37,17 +43,14 @@ mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
   if (q->marks_len > 0 && mark(q, q->marks_len - 1)->ms >= ms)
     return 0; /* same run (a clamped clock never gives less) */
   if (q->marks_len == q->marks_cap) {
-    uint32_t cap = q->marks_cap ? q->marks_cap * 2 : 2, i;
-    struct mrlog__time_mark *m = malloc(cap * sizeof(*m));
+    uint32_t cap = q->marks_cap ? q->marks_cap * 2 : 1, i;
+    struct mrlog__time_mark *m = mrlog__mem_malloc(log, cap * sizeof(*m));
 
     if (m == NULL)
       return MRLOG_ENOMEM;
     for (i = 0; i < q->marks_len; i++)
       m[i] = *mark(q, i);
-    free(q->marks);
-    atomic_fetch_add_explicit(&log->stat_memory,
-                              (uint64_t)(cap - q->marks_cap) * sizeof(*m),
-                              memory_order_relaxed);
+    mrlog__mem_free(log, q->marks);
     q->marks = m;
     q->marks_cap = cap;
     q->marks_first = 0;
@@ -57,14 +60,31 @@ mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
   return 0;
 }
 
+/* Moves the marks into a ring of cap entries (>= marks_len); on ENOMEM
+ * keeps the old one, which is only larger. */
+static void
+marks_resize(struct mrlog *log, struct mrlog__queue *q, uint32_t cap)
+{
+  struct mrlog__time_mark *m = mrlog__mem_malloc(log, cap * sizeof(*m));
+  uint32_t i;
+
+  if (m == NULL)
+    return;
+  for (i = 0; i < q->marks_len; i++)
+    m[i] = *mark(q, i);
+  mrlog__mem_free(log, q->marks);
+  q->marks = m;
+  q->marks_cap = cap;
+  q->marks_first = 0;
+}
+
 void
-mrlog__marks_drop(struct mrlog__queue *q)
+mrlog__marks_drop(struct mrlog *log, struct mrlog__queue *q)
 {
   uint64_t first;
 
   if (q->records == 0) {
-    q->marks_len = 0;
-    q->marks_first = 0;
+    mrlog__marks_free(log, q); /* invariant 4: no room kept */
     return;
   }
   first = mrlog__queue_first(q);
@@ -73,15 +93,20 @@ mrlog__marks_drop(struct mrlog__queue *q)
     q->marks_first = (q->marks_first + 1) & (q->marks_cap - 1);
     q->marks_len--;
   }
+  /* Invariant 4. */
+  if (q->marks_cap > 8 && q->marks_len <= q->marks_cap / 4) {
+    uint32_t cap = q->marks_cap / 2;
+
+    while (cap > 8 && q->marks_len <= cap / 4)
+      cap /= 2;
+    marks_resize(log, q, cap);
+  }
 }
 
 void
 mrlog__marks_free(struct mrlog *log, struct mrlog__queue *q)
 {
-  atomic_fetch_sub_explicit(&log->stat_memory,
-                            (uint64_t)q->marks_cap * sizeof(*q->marks),
-                            memory_order_relaxed);
-  free(q->marks);
+  mrlog__mem_free(log, q->marks);
   q->marks = NULL;
   q->marks_len = q->marks_cap = q->marks_first = 0;
 }

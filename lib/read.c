@@ -353,6 +353,7 @@ mrlog_stats(mrlog *log, struct mrlog_stats *st)
   st->retention_truncations = LOAD(stat_retention_truncations);
   st->retention_records = LOAD(stat_retention_records);
   st->age_rotations = LOAD(stat_age_rotations);
+  st->memory_charged = LOAD(mem_reserved);
 #undef LOAD
   st->skipped_bytes = log->skipped_bytes; /* fixed since open */
   st->skipped_ranges = log->skipped_ranges;

@@ -62,6 +62,9 @@
  *     version 3 and unsealed (not closed cleanly), is sealed at its end
  *     once its tail is cut and it is fdatasynced: so every segment but the
  *     newest ends with a seal.
+ * 13. A read-only open (readonly.c) makes none of the changes above: each
+ *     cut, rename aside, sync and seal is logged as not applied
+ *     (mrlog__ro_skip) and holds in memory only.
  */
 #include "recovery.h"
 
@@ -77,9 +80,11 @@ static int
 cut_file(struct mrlog *log, const char *name, size_t at)
 {
   const struct mrlog__io *io = log->io;
-  int fd = io->openat(io->ctx, log->dir_fd, name, O_WRONLY | O_CLOEXEC, 0);
-  int rc = 0;
+  int fd, rc = 0;
 
+  if (mrlog__ro_skip(log, "cutting segment %s at offset %zu", name, at))
+    return 0;
+  fd = io->openat(io->ctx, log->dir_fd, name, O_WRONLY | O_CLOEXEC, 0);
   if (fd < 0)
     return mrlog__status_from_errno(errno);
   if (io->ftruncate(io->ctx, fd, (off_t)at) != 0)
@@ -115,6 +120,8 @@ set_aside(struct mrlog *log, const char *name)
   char aside[MRLOG_SEGMENT_NAME_LEN + 16];
 
   snprintf(aside, sizeof(aside), "%s.corrupt", name);
+  if (mrlog__ro_skip(log, "renaming segment %s to %s", name, aside))
+    return 0;
   if (log->io->renameat(log->io->ctx, log->dir_fd, name, aside) != 0)
     return mrlog__status_from_errno(errno);
   mrlog__logf(log, MRLOG_LOG_WARN, "segment %s renamed to %s", name, aside);
@@ -334,7 +341,7 @@ int
 mrlog__recover(struct mrlog *log)
 {
   struct mrlog__seg_end prev = { .present = false };
-  uint64_t *segnos, last_size = 0, retained = 0;
+  uint64_t *segnos, last_size = 0;
   size_t n, i;
   struct mrlog__segment *s;
   struct mrlog__queue *q;
@@ -372,18 +379,15 @@ mrlog__recover(struct mrlog *log)
   if (rc != 0)
     return rc;
 
-  /* The writer's view starts equal to the applied one.  Memory held
-   * counts against memory_limit: replay stores records without reserving
-   * and drops some of them again (releasing), so the counter is set here
-   * from what is retained, not adjusted. */
+  /* The writer's view starts equal to the applied one.  What replay
+   * stored is charged against memory_limit already: every allocation was
+   * charged as it was made (memory.c). */
   for (i = 0; i < log->index.nbuckets; i++) {
     for (q = log->index.by_id[i]; q != NULL; q = q->by_id_next) {
       q->w_next = q->next;
       q->w_floor = q->floor;
-      retained += q->bytes + q->records * MRLOG_RECORD_OVERHEAD;
     }
   }
-  atomic_store(&log->mem_reserved, retained);
 
   if (log->recovery_skipped) {
     for (s = log->segs; s != NULL; s = s->next)
@@ -396,7 +400,9 @@ mrlog__recover(struct mrlog *log)
   /* Invariant 6: make what we read durable before acting on it. */
   for (s = log->segs; s != NULL && s->next != NULL; s = s->next)
     ;
-  if (s != NULL) {
+  if (s != NULL &&
+      !mrlog__ro_skip(log, "syncing segment %016llx (and sealing it if it "
+                      "is not sealed)", (unsigned long long)s->segno)) {
     mrlog__segment_name(name, s->segno);
     fd = log->io->openat(log->io->ctx, log->dir_fd, name,
                          O_RDONLY | O_CLOEXEC, 0);
@@ -408,6 +414,8 @@ mrlog__recover(struct mrlog *log)
       rc = seal_newest(log, &prev, s);
     if (rc != 0)
       return rc;
+  }
+  if (s != NULL) {
     last_size = atomic_load(&s->size);
     atomic_store(&log->durable_lsn, MRLOG_LSN(s->segno, last_size));
   }

@@ -260,14 +260,20 @@ mrlog__stage_seal_mine(struct mrlog *log)
     seal(p);
 }
 
-/* The credit a new batch asks for: memory_limit / 64, at most a batch's
- * bytes (the entry being staged may need more: the caller sees to it). */
+/* What a batch's entries may be charged in all: an entry is charged its
+ * bytes in the batch and the chunk bytes its records will take
+ * (mrlog__append_charge), at most twice its bytes plus 8 per record. */
+#define BATCH_CHARGE_MAX (2 * BATCH_DATA_BYTES + BATCH_DATA_BYTES / 8)
+
+/* The credit a new batch asks for: memory_limit / 64, at most what a full
+ * batch is charged (the entry being staged may need more: the caller sees
+ * to it). */
 static uint64_t
 batch_credit(const struct mrlog *log)
 {
   uint64_t credit = log->policy.memory_limit / 64;
 
-  return credit > BATCH_DATA_BYTES ? BATCH_DATA_BYTES : credit;
+  return credit > BATCH_CHARGE_MAX ? BATCH_CHARGE_MAX : credit;
 }
 
 /* How many batches a producer may have: BATCHES_MAX_FULL when every batch
@@ -277,7 +283,7 @@ static unsigned
 batches_max(const struct mrlog *log)
 {
   _Static_assert(BATCHES_MAX_FULL <= BATCHES_MAX, "a bound, not a floor");
-  return batch_credit(log) == BATCH_DATA_BYTES ? BATCHES_MAX_FULL
+  return batch_credit(log) == BATCH_CHARGE_MAX ? BATCHES_MAX_FULL
                                                : BATCHES_MAX;
 }
 
@@ -348,6 +354,7 @@ batch_get(struct mrlog *log, struct mrlog__producer *p,
   atomic_store_explicit(&b->state, 0, memory_order_relaxed);
   b->used = 0;
   b->charged = 0;
+  b->completed = 0;
   return b;
 }
 
@@ -418,7 +425,7 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
 {
   struct mrlog__producer *p = producer_of(log, true);
   size_t size = entry_size(name_len, count, total);
-  uint64_t charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+  uint64_t charge = mrlog__append_charge(size, count, total);
   struct mrlog__batch *b;
   struct mrlog__req *e;
   uint64_t credit;

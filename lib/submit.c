@@ -40,8 +40,22 @@ mrlog__req_free(struct mrlog *log, struct mrlog__req *req)
 void
 mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
 {
-  if (req->reserved != 0 && log != NULL)
-    mrlog__mem_release(log, req->reserved);
+  uint64_t bytes = req->reserved;
+
+  /* A staged entry's block lives as long as its batch: the reservations
+   * of a batch's entries return together, with its last entry's, which
+   * the flusher completes after the others (one atomic per batch, not
+   * per record). */
+  if (req->batch != NULL) {
+    req->batch->completed += bytes;
+    bytes = 0;
+    if (req->batch_last) {
+      bytes = req->batch->completed;
+      req->batch->completed = 0;
+    }
+  }
+  if (bytes != 0 && log != NULL)
+    mrlog__mem_release(log, bytes);
   mrlog__complete(req->future, req->done, req->arg, req->status,
                   req->position);
   mrlog__req_free(log, req);
@@ -96,6 +110,16 @@ records_ok(const struct iovec *recs, size_t count, uint64_t *total)
   return *total <= MRLOG_BATCH_BYTES_MAX;
 }
 
+/* True when nothing is in flight and no record is retained: what is
+ * charged then (queues, the index, their marks) cannot shrink by waiting,
+ * so one request is admitted whatever its size. */
+static bool
+mem_idle(struct mrlog *log, uint64_t cur)
+{
+  return cur == atomic_load_explicit(&log->mem_held, memory_order_relaxed) &&
+         atomic_load_explicit(&log->stat_records, memory_order_relaxed) == 0;
+}
+
 static int
 mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait,
             struct mrlog__block *blk)
@@ -108,9 +132,9 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait,
   int rc;
 
   for (;;) {
-    /* An empty log admits any one request, so a record larger than the
+    /* An idle log admits any one request, so a record larger than the
      * limit cannot wait forever. */
-    if (cur == 0 || (cur <= limit && charge <= limit - cur)) {
+    if ((cur <= limit && charge <= limit - cur) || mem_idle(log, cur)) {
       if (atomic_compare_exchange_weak(&log->mem_reserved, &cur,
                                        cur + charge)) {
         if (waited)
@@ -133,7 +157,7 @@ mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait,
     pthread_mutex_lock(&log->mem_mutex);
     atomic_fetch_add(&log->mem_waiters, 1);
     cur = atomic_load(&log->mem_reserved);
-    if (!(cur == 0 || (cur <= limit && charge <= limit - cur)) &&
+    if (!((cur <= limit && charge <= limit - cur) || mem_idle(log, cur)) &&
         !atomic_load(&log->closing)) {
       mrlog__deadline_ms(&ts, slice);
       pthread_cond_timedwait(&log->mem_cond, &log->mem_mutex, &ts);
@@ -307,6 +331,8 @@ submit_request(struct mrlog *log, int type, const char *name,
      * through, so the error goes the way of a NULL log's. */
     status = MRLOG_ECLOSED;
     log = NULL;
+  } else if (log->policy.read_only) {
+    status = MRLOG_EINVAL; /* readonly.c invariant 5 */
   }
   if (status != 0)
     return settle_new(log, type, future, done, arg, status);
@@ -333,8 +359,12 @@ submit_request(struct mrlog *log, int type, const char *name,
     return settle_new(log, type, future, done, arg, MRLOG_ENOMEM);
   req->has_position = has_position;
   req->position = position;
+  /* What the request holds while in flight, and what it will add
+   * (memory.c); the block is charged at the heap's size. */
   if (type == MRLOG_REQ_APPEND)
-    charge = total + (uint64_t)count * MRLOG_RECORD_OVERHEAD;
+    charge = mrlog__append_charge(mrlog__heap_size(req), count, total);
+  else if (type == MRLOG_REQ_CREATE)
+    charge = mrlog__heap_size(req) + mrlog__create_charge(name_len);
   rc = mrlog__admit(log, req, charge, charge, &blk);
   if (rc != 0)
     settle(log, req, rc); /* req_finish releases the reservation */

@@ -29,7 +29,9 @@ int main(void) {
   srunner_add_suite(sr, make_mapped_suite());
   srunner_add_suite(sr, make_limits_suite());
   srunner_add_suite(sr, make_misuse_suite());
+  srunner_add_suite(sr, make_memory_suite());
   srunner_add_suite(sr, make_damage_suite());
+  srunner_add_suite(sr, make_readonly_suite());
   srunner_add_suite(sr, make_errors_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);

@@ -37,7 +37,9 @@ Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
 Suite *make_limits_suite(void);
 Suite *make_misuse_suite(void);
+Suite *make_memory_suite(void);
 Suite *make_damage_suite(void);
+Suite *make_readonly_suite(void);
 Suite *make_errors_suite(void);
 
 /*

@@ -124,8 +124,8 @@ START_TEST(test_policy_defaults) {
   ck_assert_ptr_null(p.log_arg);
   ck_assert_int_eq(p.record_store, MRLOG_STORE_COPY);
   ck_assert_uint_eq(p.block_timeout_ms, 0);
+  ck_assert_int_eq(p.read_only, 0);
   ck_assert_int_eq(p.create_parents, 0);
-  ck_assert_int_eq(p.reserved_int, 0);
   for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
     ck_assert_uint_eq(p.reserved[i], 0);
 }
@@ -135,13 +135,14 @@ END_TEST
  * reserved words (docs/COMPATIBILITY.md section 3); checked on LP64. */
 #if defined(__LP64__)
 _Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
-/* record_store and block_timeout_ms fill the word that was reserved[0]. */
+/* record_store and block_timeout_ms fill the word that was reserved[0];
+ * read_only and create_parents the one after it. */
 _Static_assert(offsetof(mrlog_policy, record_store) == 112 &&
                    offsetof(mrlog_policy, block_timeout_ms) == 116 &&
-                   offsetof(mrlog_policy, create_parents) == 120 &&
-                   offsetof(mrlog_policy, reserved_int) == 124 &&
+                   offsetof(mrlog_policy, read_only) == 120 &&
+                   offsetof(mrlog_policy, create_parents) == 124 &&
                    offsetof(mrlog_policy, reserved) == 128,
-               "mrlog_policy's 0.3.0, 0.4.0 and 0.5.0 fields moved");
+               "mrlog_policy's reserved-word fields moved");
 _Static_assert(sizeof(struct mrlog_queue_info) == 64,
                "mrlog_queue_info changed size");
 _Static_assert(sizeof(struct mrlog_stats) == 152,
@@ -163,9 +164,6 @@ START_TEST(test_policy_reserved) {
   {
     mrlog_policy p = th_policy();
 
-    p.reserved_int = 1;
-    expect_bad_policy(&p);
-    p.reserved_int = 0;
     p.record_store = 2; /* no such store */
     expect_bad_policy(&p);
     p.record_store = -1;

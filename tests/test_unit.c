@@ -155,7 +155,7 @@ bare_log(void)
   struct mrlog *log = calloc(1, sizeof(*log));
 
   ck_assert_ptr_nonnull(log);
-  ck_assert_int_eq(mrlog__index_init(&log->index), 0);
+  ck_assert_int_eq(mrlog__index_init(&log->index, log), 0);
   pthread_mutex_init(&log->mem_mutex, NULL);
   pthread_cond_init(&log->mem_cond, NULL);
   atomic_store(&log->mem_reserved, 1u << 30);
@@ -287,7 +287,7 @@ START_TEST(test_queue_many_chunks)
 {
   struct mrlog *log = bare_log();
   struct mrlog__segment *seg = mrlog__segment_new(1);
-  struct mrlog__queue *q = mrlog__queue_new("q", 1, 0);
+  struct mrlog__queue *q = mrlog__queue_new(log, "q", 1, 0);
   uint8_t rec[1 + 300];
   uint64_t i, dropped;
 

@@ -24,6 +24,8 @@
  *                             queue; SINCE/UNTIL (unix ms): the window,
  *                             found with mrlog_seek_time
  *   open DIR                  "STATUS discarded=N" of mrlog_open
+ *   ro-open DIR               the same with policy.read_only, which
+ *                             changes nothing in DIR
  *   hold DIR READY            opens DIR (new), appends, writes its pid to
  *                             READY, holds the log until READY is removed
  *   follow-setup DIR          queue f (3 records) and queue other
@@ -425,11 +427,16 @@ expect_dump(const char *dir, const char *format, const char *queue,
 }
 
 static void
-open_only(const char *dir)
+open_only(const char *dir, bool read_only)
 {
   struct mrlog_stats st;
+  mrlog_policy p;
   mrlog *log;
-  int rc = mrlog_open(dir, NULL, &log);
+  int rc;
+
+  mrlog_policy_init(&p);
+  p.read_only = read_only;
+  rc = mrlog_open(dir, &p, &log);
 
   if (rc != 0) {
     printf("%s\n", mrlog_err_name(rc));
@@ -676,7 +683,9 @@ main(int argc, char **argv)
                 argc > 7 ? number(argv[7]) : 0,
                 argc > 8 ? number(argv[8]) : UINT64_MAX);
   else if (strcmp(mode, "open") == 0 && argc == 3)
-    open_only(argv[2]);
+    open_only(argv[2], false);
+  else if (strcmp(mode, "ro-open") == 0 && argc == 3)
+    open_only(argv[2], true);
   else if (strcmp(mode, "hold") == 0 && argc == 4)
     hold(argv[2], argv[3]);
   else if (strcmp(mode, "follow-setup") == 0 && argc == 3)

@@ -11,9 +11,10 @@
 # first/last times, dump and tail --since/--until (unix ms and ISO 8601
 # forms) against mrlog_seek_time/mrlog_range_time, a clock stepping back,
 # a version 1 segment (its mtime), bad times (64); verify 0/1/2 with the
-# offsets reported, and recovery agreeing; a newer format version; stat
-# and verify change nothing (checksums), create no LOCK, and see a log
-# held open by a running process; tail --follow --max while a process
+# offsets reported, and recovery agreeing; a newer format version; stat,
+# verify, dump, tail and a read-only open (policy.read_only) change
+# nothing (checksums), create no LOCK, and see a log held open by a
+# running process; tail --follow --max while a process
 # appends across rotations, truncates, deletes and recreates the queue;
 # tail --follow --since/--until while a process appends with a fake clock;
 # mrlog bench.
@@ -412,7 +413,12 @@ cp -a "$log" "$work/nolock"
 rm "$work/nolock/LOCK"
 run 0 "$M" stat "$work/nolock"
 run 0 "$M" verify "$work/nolock"
-[[ ! -e "$work/nolock/LOCK" ]] || fail "stat or verify created LOCK"
+run 0 "$M" dump "$work/nolock"
+run 0 "$M" tail "$work/nolock" --queue alpha
+run 0 "$F" ro-open "$work/nolock"
+contains "$work/out" "OK discarded=0"
+[[ ! -e "$work/nolock/LOCK" ]] ||
+  fail "stat, verify, dump, tail or a read-only open created LOCK"
 ok "verify clean (0); stat, dump, tail and verify changed nothing"
 
 # ---------------------------------------------------------------------------
@@ -433,8 +439,14 @@ cut=$((size - 1 - last_frame))
 contains "$work/out" "\"tail_bytes\": $cut,"
 run 0 "$M" stat "$work/torn"
 contains "$work/out" "needs healing: $seg offset $last_frame"
+run 0 "$M" dump "$work/torn"
+run 0 "$M" tail "$work/torn" --queue alpha
+cut=$((size - 1 - last_frame))
+run 0 "$F" ro-open "$work/torn"
+contains "$work/out" "OK discarded=$cut"
 sums "$work/torn" >"$work/sums.after"
-same "$work/sums.before" "$work/sums.after" "verify or stat changed a torn log"
+same "$work/sums.before" "$work/sums.after" \
+  "verify, stat, dump, tail or a read-only open changed a torn log"
 cp -a "$work/torn" "$work/torn.copy"
 run 0 "$F" open "$work/torn.copy"
 contains "$work/out" "OK discarded=$cut"
@@ -574,8 +586,13 @@ grep -qE '"tail": \{"state": "(clean|zero_room)"' "$work/out" ||
 run 0 "$M" verify "$work/held"
 run 0 "$M" dump "$work/held"
 [[ $(wc -l <"$work/out") == 5 ]] || fail "held log: 5 records"
+run 0 "$M" tail "$work/held" --queue h
+[[ $(wc -l <"$work/out") == 5 ]] || fail "held log: tail shows 5 records"
+run 0 "$F" ro-open "$work/held"
+contains "$work/out" "OK discarded="
 sums "$work/held" >"$work/sums.after"
-same "$work/sums.before" "$work/sums.after" "stat or verify changed a held log"
+same "$work/sums.before" "$work/sums.after" \
+  "stat, verify, dump, tail or a read-only open changed a held log"
 rm "$work/ready"
 wait "$holder" || fail "the holder failed"
 bg_pids=()

@@ -148,6 +148,8 @@ struct mrlog__writer {
   struct iovec *iov;           /* gather list for writing the frame */
   size_t cap_iov;
   size_t nops, cap_ops;
+  size_t buf_charged;          /* what these buffers are charged
+                                  (writer_mem.c) */
   bool timed;                  /* the pass has its time (frame_ms) */
   uint64_t frame_ms;           /* and this is its time */
   bool sub_timed;              /* the current sub-frame has its TIME op */
@@ -186,6 +188,8 @@ mrlog__writer_free(struct mrlog *log)
     log->io->close(log->io->ctx, w->fd);
   if (w->map != NULL)
     mrlog__filemap_unref(log, w->map); /* chunks may keep it mapped */
+  if (w->buf_charged != 0)
+    mrlog__mem_sub(log, w->buf_charged);
   mrlog__buf_free(&w->frame);
   free(w->ops);
   free(w->ext);
@@ -584,6 +588,8 @@ flush_frame(struct mrlog *log)
   rc = emit_all_runs(log, w);
   if (rc != 0)
     mrlog__fail(log, rc, "building a frame", ENOMEM);
+  mrlog__wbuf_charge(log, &w->buf_charged, &w->frame, w->ops, w->ext, w->iov,
+                     w->subs);
   failed = atomic_load_explicit(&log->failed, memory_order_acquire);
   total = w->frame.len + w->ext_bytes;
   body_len = (uint32_t)(total - MRLOG_FRAME_HEADER_SIZE);
@@ -616,6 +622,9 @@ flush_frame(struct mrlog *log)
       pthread_rwlock_wrlock(&log->state_lock);
       rc = apply_ops(log, w, lsn);
       pthread_rwlock_unlock(&log->state_lock);
+      /* The mapped records' payload is charged before their requests go
+       * to the flusher, whose completions return their reservations. */
+      mrlog__mem_pin_flush(log);
       if (rc != 0) {
         /* RAM no longer matches the file: stop before it diverges more. */
         mrlog__fail(log, rc == MRLOG_ENOMEM ? rc : MRLOG_EIO,
@@ -637,10 +646,9 @@ flush_frame(struct mrlog *log)
   appended = 0;
   for (r = w->done_first; r != NULL; r = r->next) {
     r->lsn = lsn;
-    if (r->type == MRLOG_REQ_APPEND && r->status == 0) {
-      r->reserved = 0; /* now owned by the stored records */
+    /* Its reservation returns when it completes (memory.c). */
+    if (r->type == MRLOG_REQ_APPEND && r->status == 0)
       appended += r->count;
-    }
   }
   if (appended > 0)
     atomic_fetch_add_explicit(&log->stat_appends, appended,
@@ -658,6 +666,14 @@ flush_frame(struct mrlog *log)
       w->off >= log->policy.segment_bytes &&
       w->off - w->checkpoint_end >= w->checkpoint_end)
     rotate(log);
+  /* Buffers grown for a large frame (or checkpoint) go back. */
+  mrlog__wbuf_trim_frame(&w->frame);
+  w->ops = mrlog__wbuf_trim(w->ops, &w->cap_ops, sizeof(*w->ops));
+  w->ext = mrlog__wbuf_trim(w->ext, &w->cap_ext, sizeof(*w->ext));
+  w->iov = mrlog__wbuf_trim(w->iov, &w->cap_iov, sizeof(*w->iov));
+  w->subs = mrlog__wbuf_trim(w->subs, &w->cap_subs, sizeof(*w->subs));
+  mrlog__wbuf_charge(log, &w->buf_charged, &w->frame, w->ops, w->ext, w->iov,
+                     w->subs);
 }
 
 static struct mrlog__queue *

@@ -1,0 +1,102 @@
+/*
+ * readonly.c -- the read-only open (policy.read_only): a log opened to be
+ * looked at, which changes nothing in its directory.
+ *
+ * Invariants:
+ *  1. Nothing in the directory changes.  The directory is opened, never
+ *     made (a missing one is MRLOG_EINVAL); the LOCK file is neither made
+ *     nor locked; no file is opened for writing, written, cut, renamed,
+ *     removed or synced.  What recovery decides to change on disk (cut a
+ *     torn tail, set a segment aside, sync the newest segment, seal it)
+ *     is reported through log_fn (MRLOG_LOG_INFO, "not applied") and
+ *     applied in memory only (mrlog__ro_skip): records past a cut are not
+ *     in the view, and a segment that would be set aside is not read.
+ *  2. No lock is taken, so a read-only open neither waits for nor blocks
+ *     anyone: a writer may open the directory while read-only opens are
+ *     live, and a read-only open succeeds beside a running writer.
+ *  3. Recovery reads each segment into a buffer, never through a mapping
+ *     (the file layer is the caller's with map removed): without the lock
+ *     a writer's open may cut a file, and a page of a mapping past the new
+ *     end would raise SIGBUS when read.
+ *  4. Beside a running writer the view is a consistent prefix of the log:
+ *     each file is read as it is at that moment, and a frame the writer
+ *     has not finished writing ends the view like a torn tail (nothing is
+ *     cut).  Two races with that writer look like damage: its cleaner may
+ *     remove a segment between the listing and the read (ENOENT, so
+ *     MRLOG_EIO), and a
+ *     frame may be read before the writer wrote it while a later frame
+ *     that witnesses it is read after (ECORRUPT).  An open that fails so
+ *     is made again from the start, up to RO_ATTEMPTS times in all: real
+ *     damage fails every attempt the same way.
+ *  5. No writer and no cleaner thread run.  The flusher runs alone, only
+ *     to complete mutating calls, which fail at submit (submit.c) with
+ *     MRLOG_EINVAL and complete on it (THE COMPLETION RULE); close (log.c)
+ *     hands the stop sentinel straight to it.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+/* Attempts of a read-only open that keeps meeting a running writer's
+ * changes (invariant 4). */
+#define RO_ATTEMPTS 8
+
+int
+mrlog__ro_open_dir(struct mrlog *log, const char *dir)
+{
+  log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (log->dir_fd < 0)
+    return errno == ENOENT || errno == ENOTDIR
+               ? MRLOG_EINVAL
+               : mrlog__status_from_errno(errno);
+  /* Invariant 3. */
+  log->ro_io = *log->io;
+  log->ro_io.map = NULL;
+  log->ro_io.unmap = NULL;
+  log->io = &log->ro_io;
+  return 0;
+}
+
+bool
+mrlog__ro_skip(struct mrlog *log, const char *fmt, ...)
+{
+  char what[256];
+  va_list ap;
+
+  if (!log->policy.read_only)
+    return false;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof(what), fmt, ap);
+  va_end(ap);
+  mrlog__logf(log, MRLOG_LOG_INFO, "read-only open: %s: not applied", what);
+  return true;
+}
+
+bool
+mrlog__ro_retry(const mrlog_policy *policy, int rc, int attempt)
+{
+  if (policy == NULL || !policy->read_only || attempt + 1 >= RO_ATTEMPTS)
+    return false;
+  /* A segment removed under us reads as MRLOG_EIO (ENOENT). */
+  if (rc != MRLOG_ECORRUPT && rc != MRLOG_EIO)
+    return false;
+  /* Let the writer finish what it was writing. */
+  sched_yield();
+  return true;
+}
+
+int
+mrlog__ro_start(struct mrlog *log)
+{
+  int rc = mrlog__flusher_init(log);
+
+  if (rc == 0)
+    rc = mrlog__flusher_start(log);
+  return rc;
+}
