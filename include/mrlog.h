@@ -53,10 +53,15 @@
  *  - a call made after another call has completed (its callback has run
  *    or its future is ready), on any thread, takes effect after it;
  *  - calls from different threads that are not ordered that way may take
- *    effect in either order, even if one returned before the other began.
+ *    effect in either order, even if one returned before the other began
+ *    -- except mrlog_sync, a whole-log barrier: it takes effect after
+ *    every call that returned, on any thread, before it began.
  *
  * ERRORS.  Calls return 0 or a negative MRLOG_E* code; MRLOG_DUPLICATE is
- * the one positive, informational status.
+ * the one positive, informational status.  MRLOG_EIO and MRLOG_ENOSPC
+ * from a mutation, mrlog_sync or mrlog_close mean the log has failed
+ * (stats.failed: it is read-only from then on); from mrlog_open they mean
+ * only that the open failed: a log that never opened is never failed.
  */
 #ifndef MRLOG_H
 #define MRLOG_H
@@ -91,7 +96,10 @@ extern "C" {
 /*
  * Status codes, one table: XX(name, value, message).  The values are fixed
  * (they do not depend on the platform's errno numbering) and the negative
- * ones mirror the closest Linux errno.
+ * ones mirror the closest Linux errno, except MRLOG_ENOENT: ENOENT's -2 is
+ * MRLOG_ENOQUEUE's, so MRLOG_ENOENT is -1002 (outside every errno).
+ * MRLOG_EACCES covers EACCES, EPERM and EROFS.  Since 0.5.0: MRLOG_EACCES,
+ * MRLOG_ENOENT.
  */
 #define MRLOG_STATUS_MAP(XX)                                                  \
   XX(OK, 0, "success")                                                        \
@@ -100,15 +108,17 @@ extern "C" {
   XX(ENOQUEUE, -2, "no such queue")                                           \
   XX(EEXIST, -17, "queue already exists")                                     \
   XX(EFULL, -11, "ring or memory limit full (or the call would block)")       \
-  XX(EIO, -5, "I/O error; the log is failed and read-only")                   \
-  XX(ENOSPC, -28, "no space left on device; the log is failed and read-only") \
+  XX(EIO, -5, "I/O error")                                                    \
+  XX(ENOSPC, -28, "no space left on device")                                  \
   XX(ECORRUPT, -74, "log files are corrupt")                                  \
   XX(ELOCKED, -16, "log directory is locked by another opener")              \
   XX(ECLOSED, -108, "log is closing or closed")                               \
   XX(ENOMEM, -12, "out of memory")                                            \
   XX(ETIMEDOUT, -110, "timed out")                                           \
   XX(EVERSION, -93, "log files use a format version this library cannot read") \
-  XX(ENODATA, -61, "no record at or after that time")
+  XX(ENODATA, -61, "no record at or after that time")                        \
+  XX(EACCES, -13, "permission denied (or read-only file system)")             \
+  XX(ENOENT, -1002, "no such file or directory")
 
 enum mrlog_status {
 #define MRLOG_STATUS_ENUM(name, value, msg) MRLOG_##name = (value),
@@ -245,7 +255,9 @@ typedef struct mrlog_policy {
   /* enum mrlog_recovery; default MRLOG_RECOVER_TOLERATE_TAIL. */
   int recovery;
   /* Mode for created segment files (before umask).  Default 0644; 0 means
-   * the default. */
+   * the default.  Only read and write bits (within 0666) make sense for
+   * data files: any other bit (execute, setuid, setgid, sticky, file type)
+   * makes mrlog_open return MRLOG_EINVAL. */
   mode_t file_mode;
   /* Optional diagnostics callback and its argument (default NULL). */
   mrlog_log_fn log_fn;
@@ -292,8 +304,14 @@ typedef struct mrlog_policy {
    * completes with MRLOG_EINVAL.  It took the first half of a reserved
    * word. */
   int read_only;
-  /* Must be zero, like reserved: the second half of that word. */
-  int reserved_int;
+  /* 0 (default): mrlog_open creates the log's directory itself but not
+   * its parents (a missing parent is MRLOG_ENOENT).  Non-zero: it also
+   * creates every missing parent, like mkdir -p (mode 0755 before
+   * umask), and makes each new entry durable (fsyncs the directory that
+   * holds it) before it returns.  Ignored by a read-only open, which
+   * creates nothing.  Since 0.5.0 (it took the second half of the word
+   * read_only took). */
+  int create_parents;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
@@ -311,14 +329,22 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
 #define MRLOG_RECORD_OVERHEAD 16u
 
 /*
- * Opens (creating if missing: one directory level) the log in dir, takes an
- * exclusive lock on it, recovers every queue from its segment files and
- * starts the writer, flusher and cleaner threads (a read-only open does
- * less: see READ-ONLY OPEN below).
+ * Opens (creating if missing: one directory level, or every missing one
+ * with policy.create_parents) the log in dir, takes an exclusive lock on
+ * it, recovers every queue from its segment files and starts the writer,
+ * flusher and cleaner threads (a read-only open does less: see READ-ONLY
+ * OPEN below).
  *   policy: NULL for defaults; copied.
  *   out: OUT: the open log on success, NULL on failure.
- * Returns 0, MRLOG_EINVAL (NULL or empty argument, bad policy, a parent
- * directory that does not exist, a path that is not a directory,
+ * Every failure is also reported through policy.log_fn (MRLOG_LOG_ERROR)
+ * with dir and, when the OS refused something, the call, the path it was
+ * given and the OS's own message (strerror).
+ * Returns 0, MRLOG_ENOENT (a parent directory that does not exist,
+ * without policy.create_parents), MRLOG_EACCES (the OS refused, with
+ * EACCES, EPERM or EROFS, to create, open or lock the directory or its
+ * LOCK file, or to create its first segment file),
+ * MRLOG_EINVAL (NULL or empty argument, bad policy, a path that is not a
+ * directory,
  * a segment file longer than 4 GiB - 1 or a recovered set of queues
  * whose checkpoint would pass 1 GiB, both beyond what a writer makes),
  * MRLOG_ELOCKED (held
@@ -414,6 +440,8 @@ MRLOG_EXPORT mrlog_future *mrlog_append(mrlog *log, const char *queue,
  * starting at *first_position (NULL: next).  The duplicate rule applies to
  * the first position.  Position reported: the last record's (for
  * MRLOG_DUPLICATE: first + count - 1, where it would have gone).
+ * MRLOG_EINVAL (position reported: 0), never MRLOG_DUPLICATE, when the
+ * last position, first + count - 1, would pass MRLOG_POSITION_MAX.
  */
 MRLOG_EXPORT mrlog_future *mrlog_append_batch(mrlog *log, const char *queue,
                                               const uint64_t *first_position,
@@ -431,9 +459,15 @@ MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
                                           uint64_t position,
                                           mrlog_done_fn done, void *arg);
 
-/* Completes when everything submitted before it is durable: in every
- * policy it runs an fdatasync first if anything written is not yet
- * durable.  Position reported: 0. */
+/* A whole-log barrier.  Covers every mutation whose call returned, on
+ * any thread, before this call began, and every mutation that completed
+ * before it: not only the caller's own calls, but every other thread's
+ * too, small staged appends included.  Calls still running on other
+ * threads when it begins may land on either side.  It completes once
+ * everything it covers is durable and has completed (callbacks run), in
+ * every policy running an fdatasync first if anything written is not yet
+ * durable.  Status: 0, or the status that failed the log.  Position
+ * reported: 0. */
 MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
                                       void *arg);
 

@@ -254,6 +254,15 @@ class iovecs {
   std::size_t count_ = 0;
 };
 
+// What a range visitor may return: void (visit everything) or exactly
+// bool (false: stop).  Anything else -- an int in particular, which would
+// convert to bool and stop the walk at its first 0, unlike mrlog_range's
+// own convention -- is refused at compile time.
+template <class R>
+inline constexpr bool visitor_result_ok_v =
+    std::is_void_v<R> ||
+    std::is_same_v<std::remove_cv_t<std::remove_reference_t<R>>, bool>;
+
 // The state of one range() call; its trampoline runs on the caller's
 // thread, inside mrlog_range.
 template <class V>
@@ -272,9 +281,9 @@ struct range_visit {
         return (*self->visit)(payload);
     };
     using returned = decltype(invoke());
-    static_assert(std::is_void_v<returned> ||
-                      std::is_convertible_v<returned, bool>,
-                  "range: the visitor returns void or bool (false: stop)");
+    static_assert(visitor_result_ok_v<returned>,
+                  "range: the visitor returns void or bool (false: stop); "
+                  "not int or anything else convertible to bool");
     try {
       if constexpr (std::is_void_v<returned>) {
         invoke();
@@ -303,9 +312,9 @@ struct range_time_visit {
     std::string_view payload(len ? static_cast<const char *>(data) : "", len);
     using returned = std::invoke_result_t<V &, std::uint64_t, std::uint64_t,
                                           std::string_view>;
-    static_assert(std::is_void_v<returned> ||
-                      std::is_convertible_v<returned, bool>,
-                  "range_time: the visitor returns void or bool (false: stop)");
+    static_assert(visitor_result_ok_v<returned>,
+                  "range_time: the visitor returns void or bool (false: "
+                  "stop); not int or anything else convertible to bool");
     try {
       if constexpr (std::is_void_v<returned>) {
         (*self->visit)(position, unix_ms, payload);
@@ -478,7 +487,8 @@ class log {
   // Visits the records with from <= position < to in order, calling
   // visit(uint64_t position, std::string_view payload) or
   // visit(std::string_view payload); the payload is valid during the call
-  // only.  The visitor returns void, or bool: false stops the walk.
+  // only.  The visitor returns void, or bool: false stops the walk; any
+  // other return type (int included) does not compile.
   // Returns true if the walk reached the end, false if the visitor
   // stopped it.  Throws mrlogpp::error (MRLOG_ENOQUEUE, MRLOG_EINVAL), or
   // whatever the visitor threw (the walk stops at that record).

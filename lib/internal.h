@@ -761,6 +761,21 @@ mrlog__append_charge(size_t block, size_t count, uint64_t total)
  * (a new queue's usual next step). */
 uint64_t mrlog__create_charge(size_t name_len);
 
+/* dir.c: the log's directory at open (opener's thread). */
+/* The status for an errno met while opening (dir.c invariant 2). */
+int mrlog__dir_status(int err);
+/* Reports "call path: strerror(err)" through log_fn; returns the status. */
+int mrlog__dir_fail(struct mrlog *log, const char *call, const char *path,
+                    int err);
+/* Reports "mrlog_open dir: what: message (NAME)" through log_fn. */
+void mrlog__open_report(struct mrlog *log, const char *dir, const char *what,
+                        int status);
+/* Creates the log's directory (with policy.create_parents, its missing
+ * parents too) and makes each new entry durable; 0 if it exists. */
+int mrlog__dir_create(struct mrlog *log, const char *dir);
+/* Opens a directory by path through the seam; -1 and errno on failure. */
+int mrlog__dir_open(struct mrlog *log, const char *path);
+
 /* mrlog_open over another file layer (tests: fault injection, crash
  * simulation).  io must outlive the log. */
 int mrlog__open_with_io(const char *dir, const mrlog_policy *policy,

@@ -109,5 +109,5 @@ const struct mrlog__io mrlog__posix_io = {
   posix_pwrite,    posix_fdatasync, posix_fsync,
   posix_ftruncate, posix_unlinkat,  posix_renameat,
   NULL,            posix_map,       posix_unmap,
-  posix_pwritev,
+  posix_pwritev,   NULL,            NULL,
 };

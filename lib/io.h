@@ -2,8 +2,8 @@
  * io.h -- the I/O seam: every file operation of the writer, the flusher,
  * the cleaner and recovery goes through one small table, so tests can put
  * a faulty or crash-simulating file layer underneath without touching the
- * production paths.  (Opening the directory and its LOCK file does not:
- * those are not part of the log's durability.)
+ * production paths.  (Locking the directory does not, and creating and
+ * opening it only through the optional mkdir and open_dir below.)
  *
  * Each operation has its POSIX meaning and convention: -1 (or a short
  * count) with errno set on failure.  ctx is passed back unchanged.  The
@@ -39,6 +39,12 @@ struct mrlog__io {
    * most IOV_MAX. */
   ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int cnt,
                      off_t off);
+  /* Optional (NULL: the POSIX call).  mrlog_open's mkdir of the log's
+   * directory (and of its parents), and its open of a directory by path
+   * (O_RDONLY | O_DIRECTORY | O_CLOEXEC), so tests can inject the errors
+   * a forbidden or read-only directory gives even when run as root. */
+  int (*mkdir)(void *ctx, const char *path, mode_t mode);
+  int (*open_dir)(void *ctx, const char *path);
 };
 
 /* The production table: plain POSIX calls. */

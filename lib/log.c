@@ -82,8 +82,6 @@ normalize(mrlog_policy *p)
   for (i = 0; i < sizeof(p->reserved) / sizeof(p->reserved[0]); i++)
     if (p->reserved[i] != 0)
       return MRLOG_EINVAL;
-  if (p->reserved_int != 0)
-    return MRLOG_EINVAL;
   p->read_only = p->read_only != 0;
   if (p->record_store != MRLOG_STORE_COPY &&
       p->record_store != MRLOG_STORE_MAPPED)
@@ -107,6 +105,8 @@ normalize(mrlog_policy *p)
     return MRLOG_EINVAL;
   if (p->file_mode == 0)
     p->file_mode = 0644;
+  if ((p->file_mode & ~(mode_t)0666) != 0)
+    return MRLOG_EINVAL; /* execute, setuid, setgid, sticky or type bits */
   return 0;
 }
 
@@ -145,10 +145,20 @@ mrlog__fail_mark(struct mrlog *log, int status)
 void
 mrlog__fail_report(struct mrlog *log, int status, const char *what, int err)
 {
-  mrlog__logf(log, MRLOG_LOG_ERROR,
-              "%s failed (%s%s%s): the log is now read-only", what,
-              mrlog_strerror(status), err ? ", " : "",
-              err ? strerror(err) : "");
+  /* A log that never opened is never called failed (mrlog_open only
+   * fails). */
+  bool opened = atomic_load_explicit(&log->magic, memory_order_acquire) ==
+                MRLOG__LOG_MAGIC;
+
+  if (opened)
+    mrlog__logf(log, MRLOG_LOG_ERROR,
+                "%s failed (%s%s%s): the log is now read-only", what,
+                mrlog_strerror(status), err ? ", " : "",
+                err ? strerror(err) : "");
+  else
+    mrlog__logf(log, MRLOG_LOG_ERROR, "mrlog_open %s: %s: %s%s%s", log->dir,
+                what, mrlog_strerror(status), err ? ", " : "",
+                err ? strerror(err) : "");
   /* Producers waiting for memory would wait forever now: let them see
    * the failure. */
   wake_mem_waiters(log);
@@ -320,66 +330,43 @@ destroy(struct mrlog *log)
   pthread_mutex_unlock(&log_pool_mutex);
 }
 
-/* Makes the entry of a directory open just created durable: fsyncs its
- * parent (through the file layer, like the log's own directory). */
-static int
-sync_parent(struct mrlog *log, const char *dir)
+/* "dir/LOCK" in buf, for reports. */
+static const char *
+lock_path(const struct mrlog *log, char *buf, size_t size)
 {
-  char *parent = strdup(dir);
-  size_t len;
-  char *slash;
-  int fd, rc = 0;
-
-  if (parent == NULL)
-    return MRLOG_ENOMEM;
-  len = strlen(parent);
-  while (len > 1 && parent[len - 1] == '/')
-    parent[--len] = '\0';
-  slash = strrchr(parent, '/');
-  if (slash == NULL)
-    strcpy(parent, ".");
-  else if (slash == parent)
-    parent[1] = '\0';
-  else
-    *slash = '\0';
-  fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    rc = mrlog__status_from_errno(errno);
-  } else {
-    while (log->io->fsync(log->io->ctx, fd) != 0) {
-      if (errno != EINTR) {
-        rc = mrlog__status_from_errno(errno);
-        break;
-      }
-    }
-    close(fd);
-  }
-  free(parent);
-  return rc;
+  snprintf(buf, size, "%s/LOCK", log->dir);
+  return buf;
 }
 
+/* Creates (dir.c) and opens the log's directory and takes its lock.
+ * Every failure is reported through log_fn with its path and OS error. */
 static int
 open_dir(struct mrlog *log, const char *dir)
 {
-  bool created = mkdir(dir, 0755) == 0;
-  int rc;
+  char path[4096 + 8];
+  int rc, err;
 
-  if (!created && errno != EEXIST)
-    return errno == ENOENT ? MRLOG_EINVAL : mrlog__status_from_errno(errno);
-  log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (log->dir_fd < 0)
-    return errno == ENOTDIR ? MRLOG_EINVAL : mrlog__status_from_errno(errno);
-  if (created && (rc = sync_parent(log, dir)) != 0)
+  if ((rc = mrlog__dir_create(log, dir)) != 0)
     return rc;
+  log->dir_fd = mrlog__dir_open(log, dir);
+  if (log->dir_fd < 0)
+    return mrlog__dir_fail(log, "open", dir, errno);
   log->lock_fd = openat(log->dir_fd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC,
                         log->policy.file_mode);
   if (log->lock_fd < 0)
-    return mrlog__status_from_errno(errno);
+    return mrlog__dir_fail(log, "open", lock_path(log, path, sizeof(path)),
+                           errno);
   /* flock conflicts between open file descriptions, so a second opener in
    * this process is refused as well as one in another process. */
-  if (flock(log->lock_fd, LOCK_EX | LOCK_NB) != 0)
-    return errno == EWOULDBLOCK ? MRLOG_ELOCKED
-                                : mrlog__status_from_errno(errno);
+  if (flock(log->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    err = errno;
+    if (err != EWOULDBLOCK)
+      return mrlog__dir_fail(log, "flock", lock_path(log, path, sizeof(path)),
+                             err);
+    mrlog__open_report(log, dir, "LOCK is held by another opener",
+                       MRLOG_ELOCKED);
+    return MRLOG_ELOCKED;
+  }
   return 0;
 }
 
@@ -397,7 +384,7 @@ open_once(const char *dir, const mrlog_policy *policy,
           const struct mrlog__io *io, mrlog **out)
 {
   struct mrlog *log;
-  bool flusher_up = false, writer_up = false;
+  bool flusher_up = false, writer_up = false, dir_reported = false;
   int rc;
 
   log = log_alloc();
@@ -419,9 +406,11 @@ open_once(const char *dir, const mrlog_policy *policy,
     rc = mrlog__index_init(&log->index, log);
   if (rc == 0)
     rc = mrlog__ring_init(log);
-  if (rc == 0)
+  if (rc == 0) {
     rc = log->policy.read_only ? mrlog__ro_open_dir(log, dir)
                                : open_dir(log, dir);
+    dir_reported = rc != 0 && rc != MRLOG_ENOMEM && !log->policy.read_only;
+  }
   if (rc == 0)
     rc = mrlog__recover(log);
   if (rc == 0 && log->policy.read_only) {
@@ -449,6 +438,9 @@ open_once(const char *dir, const mrlog_policy *policy,
     }
   }
   if (rc != 0) {
+    /* Every open failure reaches log_fn; open_dir's say which call. */
+    if (!dir_reported)
+      mrlog__open_report(log, dir, "cannot open the log", rc);
     /* Stop whatever started through the normal sentinel path. */
     struct mrlog__req *stop = writer_up || flusher_up ? calloc(1, sizeof(*stop))
                                                       : NULL;
@@ -480,8 +472,17 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
   if (out != NULL)
     *out = NULL;
   if (dir == NULL || dir[0] == '\0' || out == NULL ||
-      mrlog__on_library_thread())
+      mrlog__on_library_thread()) {
+    if (policy != NULL && policy->log_fn != NULL) {
+      char msg[256];
+
+      snprintf(msg, sizeof(msg), "mrlog_open %.200s: %s", dir ? dir : "NULL",
+               mrlog__on_library_thread() ? "called on a library thread"
+                                          : "invalid argument (EINVAL)");
+      policy->log_fn(policy->log_arg, MRLOG_LOG_ERROR, msg);
+    }
     return MRLOG_EINVAL;
+  }
   /* A read-only open that met a running writer's changes is made again
    * (readonly.c invariant 4). */
   while ((rc = open_once(dir, policy, io, out)) != 0 &&

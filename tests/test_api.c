@@ -125,7 +125,7 @@ START_TEST(test_policy_defaults) {
   ck_assert_int_eq(p.record_store, MRLOG_STORE_COPY);
   ck_assert_uint_eq(p.block_timeout_ms, 0);
   ck_assert_int_eq(p.read_only, 0);
-  ck_assert_int_eq(p.reserved_int, 0);
+  ck_assert_int_eq(p.create_parents, 0);
   for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
     ck_assert_uint_eq(p.reserved[i], 0);
 }
@@ -136,11 +136,11 @@ END_TEST
 #if defined(__LP64__)
 _Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
 /* record_store and block_timeout_ms fill the word that was reserved[0];
- * read_only and reserved_int the one after it. */
+ * read_only and create_parents the one after it. */
 _Static_assert(offsetof(mrlog_policy, record_store) == 112 &&
                    offsetof(mrlog_policy, block_timeout_ms) == 116 &&
                    offsetof(mrlog_policy, read_only) == 120 &&
-                   offsetof(mrlog_policy, reserved_int) == 124 &&
+                   offsetof(mrlog_policy, create_parents) == 124 &&
                    offsetof(mrlog_policy, reserved) == 128,
                "mrlog_policy's reserved-word fields moved");
 _Static_assert(sizeof(struct mrlog_queue_info) == 64,
@@ -164,9 +164,6 @@ START_TEST(test_policy_reserved) {
   {
     mrlog_policy p = th_policy();
 
-    p.reserved_int = 1;
-    expect_bad_policy(&p);
-    p.reserved_int = 0;
     p.record_store = 2; /* no such store */
     expect_bad_policy(&p);
     p.record_store = -1;

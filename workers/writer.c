@@ -799,14 +799,17 @@ handle_append(struct mrlog *log, struct mrlog__req *req)
     return;
   }
   first = req->has_position ? req->position : q->w_next;
-  if (req->has_position && first < q->w_next) {
-    req->status = MRLOG_DUPLICATE;
-    req->position = first + req->count - 1;
-    return;
-  }
+  /* Checked before the duplicate rule: a batch whose end would pass the
+   * last position is refused, not reported at a wrapped position. */
   if (first > MRLOG_POSITION_MAX ||
       req->count - 1 > MRLOG_POSITION_MAX - first) {
     req->status = MRLOG_EINVAL; /* position space exhausted */
+    req->position = 0;
+    return;
+  }
+  if (req->has_position && first < q->w_next) {
+    req->status = MRLOG_DUPLICATE;
+    req->position = first + req->count - 1;
     return;
   }
   req->first = first;
@@ -1069,9 +1072,17 @@ mrlog__writer_open_segment(struct mrlog *log)
                        O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
                        log->policy.file_mode);
   if (fd < 0) {
-    rc = mrlog__status_from_errno(errno);
-    mrlog__logf(log, MRLOG_LOG_ERROR, "creating segment %s: %s", name,
-                strerror(errno));
+    int err = errno;
+
+    /* At open (the log is not live yet) a directory that refuses new
+     * files is MRLOG_EACCES (dir.c invariant 2); a rotation's failure
+     * fails the log with MRLOG_EIO or MRLOG_ENOSPC as before. */
+    rc = atomic_load_explicit(&log->magic, memory_order_acquire) ==
+                 MRLOG__LOG_MAGIC
+             ? mrlog__status_from_errno(err)
+             : mrlog__dir_status(err);
+    mrlog__logf(log, MRLOG_LOG_ERROR, "creating segment %s/%s: %s",
+                log->dir, name, strerror(err));
     w->frame.len = MRLOG_FRAME_HEADER_SIZE;
     return rc;
   }
