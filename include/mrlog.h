@@ -83,7 +83,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 4
+#define MRLOG_VERSION_MINOR 5
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
