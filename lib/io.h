@@ -39,6 +39,9 @@ struct mrlog__io {
    * most IOV_MAX. */
   ssize_t (*pwritev)(void *ctx, int fd, const struct iovec *iov, int cnt,
                      off_t off);
+  /* Optional (NULL: no holes are known, and recovery reads through them).
+   * POSIX lseek; recovery uses only SEEK_DATA and SEEK_HOLE (holes.c). */
+  off_t (*lseek)(void *ctx, int fd, off_t off, int whence);
 };
 
 /* The production table: plain POSIX calls. */

@@ -168,6 +168,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   s.len = len;
   s.segno = segno;
   s.last = last;
+  mrlog__holes_of(log, name, len, &s.holes);
   rc = mrlog__file_header_check(data, len, segno);
   if (rc == -2) {
     /* check_versions refused these before anything changed, and no one
