@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "format.h"
 #include "io.h"
 
 /* Holes kept per file: the first ones, and always the last one (a file
@@ -44,5 +45,17 @@ size_t mrlog__holes_skip(const struct mrlog__holes *h, size_t off,
 /* The first byte at or after off that is in a hole, or size. */
 size_t mrlog__holes_next(const struct mrlog__holes *h, size_t off,
                          size_t size);
+
+/* mrlog__frame_check of the frame at off in data[0, len), a whole file
+ * whose holes are h: a body that runs into a hole is checksummed over
+ * its zeros without reading them (mrlog__crc32c_zeros), so a length field
+ * that declares 2 GiB of hole costs no memory. */
+enum mrlog__frame_check
+mrlog__holes_frame_check(const struct mrlog__holes *h, const uint8_t *data,
+                         size_t len, size_t off, uint64_t segno,
+                         uint32_t *body_len, uint32_t *synced);
+
+/* mrlog__crc32c_extend(crc, n zero bytes), in O(log n). */
+uint32_t mrlog__crc32c_zeros(uint32_t crc, uint64_t n);
 
 #endif /* MRLOG_HOLES_H */

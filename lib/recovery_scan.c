@@ -42,9 +42,8 @@ mrlog__scan_next_valid(const struct mrlog__scan *s, size_t from)
          MRLOG_FRAME_HEADER_SIZE <= s->len) {
     stop = mrlog__holes_next(&s->holes, y + 1, s->len);
     for (; y < stop && y + MRLOG_FRAME_HEADER_SIZE <= s->len; y++)
-      if (mrlog__frame_check(s->data + y, s->len - y, s->segno,
-                             (uint32_t)y, &body_len, &synced) ==
-          MRLOG_FRAME_OK)
+      if (mrlog__holes_frame_check(&s->holes, s->data, s->len, y, s->segno,
+                                   &body_len, &synced) == MRLOG_FRAME_OK)
         return y;
   }
   return s->len;
@@ -125,8 +124,8 @@ build_witness(struct mrlog__scan *s, size_t from)
     /* Follow the chain of valid frames; resume the byte scan one byte
      * past where it breaks. */
     while (y + MRLOG_FRAME_HEADER_SIZE <= s->len &&
-           mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
-                              &body_len, &synced) == MRLOG_FRAME_OK) {
+           mrlog__holes_frame_check(&s->holes, s->data, s->len, y, s->segno,
+                                    &body_len, &synced) == MRLOG_FRAME_OK) {
       if ((rc = push_witness(s, y, synced)) != 0)
         return rc;
       y += MRLOG_FRAME_HEADER_SIZE + body_len;
@@ -296,8 +295,8 @@ mrlog__scan_replay(struct mrlog *log, struct mrlog__segment *seg,
   e->clean = true;
   e->end = s->len;
   while (off < s->len) {
-    res = mrlog__frame_check(s->data + off, s->len - off, s->segno,
-                             (uint32_t)off, &body_len, &synced);
+    res = mrlog__holes_frame_check(&s->holes, s->data, s->len, off,
+                                   s->segno, &body_len, &synced);
     if (res == MRLOG_FRAME_OK) {
       const uint8_t *body = s->data + off + MRLOG_FRAME_HEADER_SIZE;
 

@@ -14,11 +14,16 @@
  *  - a torn frame (bytes that are not zero) before the hole: the witness
  *    scan after it skips the hole, and the tail is cut at the torn frame;
  *  - a hole punched in the middle of an older segment is damage exactly as
- *    zeros there are: the log fails to open under the default policy.
+ *    zeros there are: the log fails to open under the default policy;
+ *  - a frame header declaring a 2 GiB body that runs into the hole: the
+ *    body's checksum covers the hole's zeros without reading them
+ *    (mrlog__crc32c_zeros, checked against the plain CRC of zeros).
  */
 #define _GNU_SOURCE
 #include "check_mrlog.h"
+#include "crc32c.h"
 #include "format.h"
+#include "holes.h"
 #include "internal.h"
 
 #include <fcntl.h>
@@ -225,6 +230,71 @@ START_TEST(test_torn_frame_then_hole)
 }
 END_TEST
 
+START_TEST(test_crc32c_zeros)
+{
+  static const uint64_t lens[] = { 0, 1, 2, 3, 7, 8, 100, 4096, 65537,
+                                   1000003 };
+  unsigned char *zeros = calloc(1, 1000003);
+  uint32_t seed[] = { 0, 0xe3069283u, 0xffffffffu };
+  size_t i, j;
+
+  ck_assert_ptr_nonnull(zeros);
+  for (i = 0; i < sizeof(lens) / sizeof(lens[0]); i++)
+    for (j = 0; j < 3; j++)
+      th_req_uint_eq(mrlog__crc32c_zeros(seed[j], lens[i]),
+                     mrlog__crc32c_extend(seed[j], zeros, lens[i]));
+  free(zeros);
+}
+END_TEST
+
+/* A frame header that declares the largest body (its hcrc valid over
+ * that length) at the end of the data, then a hole to 4 GiB - 1: the
+ * body is checksummed without its 2 GiB of hole being read. */
+START_TEST(test_huge_length_into_hole)
+{
+  mrlog_policy p = th_policy();
+  unsigned char fh[MRLOG_FRAME_HEADER_SIZE], id[16];
+  size_t cached;
+  char *last;
+  off_t seal;
+  mrlog *log;
+
+  write_small_log();
+  last = th_last_segment(th_dir);
+  seal = seal_offset(last);
+  th_truncate_file(last, seal);
+  memset(fh, 0, sizeof(fh));
+  mrlog__put_u32le(fh + 4, MRLOG_FRAME_BODY_MAX);
+  mrlog__put_u32le(fh + 8, 0);
+  mrlog__put_u32le(fh + 12, 0x12345678u);
+  mrlog__put_u64le(id, 1);
+  {
+    uint64_t segno = strtoull(strrchr(last, '/') + 1, NULL, 16);
+
+    mrlog__put_u64le(id, segno);
+  }
+  mrlog__put_u64le(id + 8, (uint64_t)seal);
+  mrlog__put_u32le(fh, mrlog__crc32c_extend(mrlog__crc32c(id, 16), fh + 4,
+                                            12));
+  th_append_file(last, fh, sizeof(fh));
+  th_truncate_file(last, (off_t)MRLOG_SEGMENT_FILE_MAX);
+  drop_cache(last);
+  log = open_counted(true, &p);
+  ck_assert_uint_eq(th_info(log, "a").records, 20);
+  cached = cached_bytes(last);
+  th_close(log);
+  fprintf(stderr, "holes: 2 GiB body declared into a hole: %zu bytes "
+          "cached, %zu faulted\n", cached, faulted);
+  ck_assert_msg(cached <= TOUCH_BOUND,
+                "%zu bytes of the segment read into the page cache at open",
+                cached);
+  ck_assert_msg(faulted <= TOUCH_BOUND,
+                "%zu bytes of pages faulted in at open", faulted);
+  ck_assert_int_le(th_file_size(last), seal + MRLOG_SEAL_FRAME_MAX);
+  free(last);
+}
+END_TEST
+
 START_TEST(test_punched_hole_is_damage)
 {
   char *first, *zeroed_dir;
@@ -301,6 +371,8 @@ make_holes_suite(void)
   tcase_add_test(tc, test_hole_tail_pread);
   tcase_add_test(tc, test_torn_frame_then_hole);
   tcase_add_test(tc, test_punched_hole_is_damage);
+  tcase_add_test(tc, test_crc32c_zeros);
+  tcase_add_test(tc, test_huge_length_into_hole);
   suite_add_tcase(s, tc);
   return s;
 }
