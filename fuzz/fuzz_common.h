@@ -15,6 +15,13 @@
  *     FZ_DIR      a directory named like segment fz_segnos[idx]
  *     FZ_MISPLACED synth, but checksums for fz_segnos[(idx + 1) & 15]
  *     FZ_PARTIAL  synth, then cut to the u16le length that starts the bytes
+ *     FZ_SPARSE   (kind 15 only; 14 is FZ_RAW as before) a sparse segment
+ *                 file: [size u32le][h u8][n x (off u32le, pages u16le)]
+ *                 then a synth description, n = h & 127; the synth bytes
+ *                 are written, the file is extended to size + (h >> 7)
+ *                 (so up to 4 GiB, one byte past the largest segment
+ *                 file) and a hole of pages x 4 KiB is punched at each
+ *                 off: a few bytes of data in a file of any size
  *
  * Synth description: [hmode u8] then frames [ctl u8][blen u16le]
  *   [synced u32le if (ctl & 3) == 3][blen body bytes]
@@ -24,6 +31,7 @@
  *   ctl bit 2: flip hcrc    bit 3: flip bcrc
  *   ctl bit 4: the body bytes only, no frame header (garbage)
  *   ctl bit 5: body_length field 0   bit 6: body_length field blen + 7
+ *   ctl bit 7 (with bit 6): body_length field 0x7fffffff, the largest
  */
 #ifndef MRLOG_FUZZ_COMMON_H
 #define MRLOG_FUZZ_COMMON_H
@@ -36,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -44,6 +53,9 @@
 
 enum { FZ_RAW, FZ_SYNTH, FZ_LOCK, FZ_HOSTILE, FZ_DIR, FZ_MISPLACED,
        FZ_PARTIAL, FZ_KINDS };
+/* Outside the modulo, so that older inputs keep their meaning. */
+#define FZ_SPARSE 15u
+#define FZ_SPARSE_MAX ((uint64_t)MRLOG_SEGMENT_FILE_MAX + 1)
 
 #define FZ_MAX_ENTRIES 24
 #define FZ_FLAG_LOGFN 1u
@@ -168,7 +180,7 @@ fz_synth(struct fz_buf *out, const uint8_t *d, size_t n, uint64_t segno)
     if (ctl & 0x20)
       lenfield = 0;
     if (ctl & 0x40)
-      lenfield = (uint32_t)blen + 7;
+      lenfield = ctl & 0x80 ? MRLOG_FRAME_BODY_MAX : (uint32_t)blen + 7;
     if (lenfield != blen) {
       /* Keep hcrc valid over the lying length so the lie is what is
        * tested, not the checksum. */
@@ -219,6 +231,45 @@ fz_write_file(int dirfd, const char *name, const void *p, size_t n)
   return 0;
 }
 
+/* A sparse segment file (FZ_SPARSE): its data, then a size and holes. */
+static void
+fz_sparse(int dirfd, const char *name, const uint8_t *p, size_t n,
+          uint64_t segno)
+{
+  struct fz_buf b = { 0 };
+  uint64_t size;
+  size_t nh, i, at = 5;
+  int fd;
+
+  if (n < 5)
+    return;
+  size = mrlog__get_u32le(p) + (uint64_t)(p[4] >> 7);
+  nh = p[4] & 0x7f;
+  if (at + 6 * nh > n)
+    nh = (n - at) / 6;
+  at += 6 * nh;
+  fz_synth(&b, p + at, n - at, segno);
+  if (size > FZ_SPARSE_MAX)
+    size = FZ_SPARSE_MAX;
+  if (fz_write_file(dirfd, name, b.p, b.len) == 0 &&
+      (fd = openat(dirfd, name, O_WRONLY | O_CLOEXEC | O_NOFOLLOW)) >= 0) {
+    if (size > b.len && ftruncate(fd, (off_t)size) != 0) {
+      /* A file system that cannot: the file stays as written. */
+    }
+    for (i = 0; i < nh; i++) {
+      const uint8_t *h = p + 5 + 6 * i;
+      off_t off = (off_t)mrlog__get_u32le(h) & ~(off_t)4095;
+      off_t len = (off_t)((size_t)h[4] | (size_t)h[5] << 8) * 4096;
+
+      if (len > 0)
+        (void)fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off,
+                        len);
+    }
+    close(fd);
+  }
+  free(b.p);
+}
+
 /* Result of materialising an input. */
 struct fz_dirinfo {
   unsigned flags;
@@ -239,7 +290,9 @@ fz_build_dir(int dirfd, const uint8_t *data, size_t size,
   while (i + 3 <= size && entries++ < FZ_MAX_ENTRIES) {
     uint8_t sel = data[i];
     size_t len = (size_t)data[i + 1] | (size_t)data[i + 2] << 8;
-    unsigned kind = (sel >> 4) % FZ_KINDS, idx = sel & 15;
+    unsigned kind = (sel >> 4) == FZ_SPARSE ? FZ_SPARSE
+                                            : (sel >> 4) % FZ_KINDS;
+    unsigned idx = sel & 15;
     char name[32];
     struct fz_buf b = { 0 };
     const uint8_t *p;
@@ -272,6 +325,9 @@ fz_build_dir(int dirfd, const uint8_t *data, size_t size,
     case FZ_MISPLACED:
       fz_synth(&b, p, len, fz_segnos[(idx + 1) & 15]);
       fz_write_file(dirfd, name, b.p, b.len);
+      break;
+    case FZ_SPARSE:
+      fz_sparse(dirfd, name, p, len, fz_segnos[idx]);
       break;
     case FZ_PARTIAL:
       if (len >= 2) {

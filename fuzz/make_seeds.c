@@ -326,6 +326,103 @@ shape_recreate(void)
   pack("recreate");
 }
 
+/* ---- files at their limits ---------------------------------------------- */
+
+/* One container with a sparse segment: the description of a real
+ * segment, extended to size + (h >> 7) bytes, holes at (off, pages). */
+static void
+sparse_seed(const char *name, uint64_t segno, const uint8_t *data, size_t n,
+            uint32_t size, uint8_t h, const uint32_t *holes)
+{
+  struct fz_buf b = { 0 }, e = { 0 };
+  size_t i;
+
+  fz_put_u8(&b, 0);
+  entry(&b, FZ_LOCK, 0, "", 0);
+  fz_put_u32(&e, size);
+  fz_put_u8(&e, h);
+  for (i = 0; i < (size_t)(h & 127); i++) {
+    fz_put_u32(&e, holes[2 * i]);
+    fz_put_u16(&e, (uint16_t)holes[2 * i + 1]);
+  }
+  describe(&e, data, n, segno, -1);
+  entry(&b, FZ_SPARSE, segno_index(segno), e.p, e.len);
+  save(out_rec, name, b.p, b.len);
+  free(b.p);
+  free(e.p);
+}
+
+/* Sparse and hostile files: a newest segment of a few KiB extended to
+ * 4 GiB - 1 (and to 4 GiB, refused), a hole in the middle of a segment,
+ * a frame declaring the largest body length, a checkpoint declaring 2^62
+ * queues, and a segment of many tiny frames. */
+static void
+shape_limits(void)
+{
+  static const uint32_t mid[] = { 4096, 1 };
+  mrlog *log = open_log(1u << 20);
+  char rec[600];
+  uint8_t *data;
+  size_t n;
+  int i;
+
+  memset(rec, 'r', sizeof(rec) - 1);
+  rec[sizeof(rec) - 1] = '\0';
+  W(mrlog_create_queue(log, "s", NULL, NULL), "create");
+  for (i = 0; i < 20; i++)
+    append(log, "s", rec);
+  mrlog_close(log);
+  data = slurp("0000000000000001.mrlog", &n);
+  sparse_seed("limits-sparse-tail", 1, data, n, 0xffffffffu, 0, NULL);
+  sparse_seed("limits-sparse-over", 1, data, n, 0xffffffffu, 0x80, NULL);
+  sparse_seed("limits-hole-middle", 1, data, n, (uint32_t)n, 1, mid);
+  free(data);
+  fz_clean_dir(fz_dir_fd);
+
+  {
+    /* A checkpoint, then a frame whose body_length field is the largest
+     * (hcrc valid over it), in a file of 4 GiB - 1. */
+    struct fz_buf b = { 0 }, e = { 0 };
+    static const uint8_t ckpt[] = { MRLOG_OP_CHECKPOINT, 1, 0 };
+    static const uint8_t huge_ckpt[] = {
+      MRLOG_OP_CHECKPOINT, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f,
+      0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x40, 1, 1, 'q'
+    };
+
+    fz_put_u8(&b, 1);
+    entry(&b, FZ_LOCK, 0, "", 0);
+    fz_put_u32(&e, 0xffffffffu);
+    fz_put_u8(&e, 0);
+    fz_put_u8(&e, 0); /* hmode: valid header */
+    fz_put_u8(&e, 1);
+    fz_put_u16(&e, sizeof(ckpt));
+    fz_put(&e, ckpt, sizeof(ckpt));
+    fz_put_u8(&e, 0xc1);
+    fz_put_u16(&e, 8);
+    fz_put(&e, "\x02\x00\x01\x01xxxx", 8);
+    entry(&b, FZ_SPARSE, 0, e.p, e.len);
+    save(out_rec, "limits-huge-length", b.p, b.len);
+    b.len = e.len = 0;
+    fz_put_u8(&b, 1);
+    entry(&b, FZ_LOCK, 0, "", 0);
+    fz_put_u8(&e, 0);
+    fz_put_u8(&e, 1);
+    fz_put_u16(&e, sizeof(huge_ckpt));
+    fz_put(&e, huge_ckpt, sizeof(huge_ckpt));
+    entry(&b, FZ_SYNTH, 0, e.p, e.len);
+    save(out_rec, "limits-huge-checkpoint", b.p, b.len);
+    free(b.p);
+    free(e.p);
+  }
+
+  log = open_log(1u << 20);
+  W(mrlog_create_queue(log, "t", NULL, NULL), "create");
+  for (i = 0; i < 1000; i++)
+    W(mrlog_append(log, "t", NULL, "t", 1, NULL, NULL), "append");
+  mrlog_close(log);
+  pack("limits-tiny-frames");
+}
+
 /* ---- API seeds ---------------------------------------------------------- */
 
 static void
@@ -348,6 +445,7 @@ main(int argc, char **argv)
   shape_rotation();
   shape_batches();
   shape_recreate();
+  shape_limits();
 
   {
     /* op a b c: op%12 0 create 1 delete 2 append 3 batch 4 truncate 5 sync

@@ -104,10 +104,18 @@ posix_pwritev(void *ctx, int fd, const struct iovec *iov, int cnt, off_t off)
   return pwritev(fd, iov, cnt, off);
 }
 
+static off_t
+posix_lseek(void *ctx, int fd, off_t off, int whence)
+{
+  (void)ctx;
+  return lseek(fd, off, whence);
+}
+
 const struct mrlog__io mrlog__posix_io = {
   posix_openat,    posix_close,     posix_pread,
   posix_pwrite,    posix_fdatasync, posix_fsync,
   posix_ftruncate, posix_unlinkat,  posix_renameat,
   NULL,            posix_map,       posix_unmap,
   posix_pwritev,   NULL,            NULL,
+  posix_lseek,
 };

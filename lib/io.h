@@ -45,6 +45,9 @@ struct mrlog__io {
    * a forbidden or read-only directory gives even when run as root. */
   int (*mkdir)(void *ctx, const char *path, mode_t mode);
   int (*open_dir)(void *ctx, const char *path);
+  /* Optional (NULL: no holes are known, and recovery reads through them).
+   * POSIX lseek; recovery uses only SEEK_DATA and SEEK_HOLE (holes.c). */
+  off_t (*lseek)(void *ctx, int fd, off_t off, int whence);
 };
 
 /* The production table: plain POSIX calls. */

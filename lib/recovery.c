@@ -188,6 +188,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   s.len = len;
   s.segno = segno;
   s.last = last;
+  mrlog__holes_of(log, name, len, &s.holes);
   rc = mrlog__file_header_check(data, len, segno);
   if (rc == -2) {
     /* check_versions refused these before anything changed, and no one
@@ -198,10 +199,9 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   }
   hdr_bad = rc != 0;
   ckpt_bad = !hdr_bad &&
-             mrlog__frame_check(data + MRLOG_FILE_HEADER_SIZE,
-                                len - MRLOG_FILE_HEADER_SIZE, segno,
-                                MRLOG_FILE_HEADER_SIZE, &body_len,
-                                &synced) != MRLOG_FRAME_OK;
+             mrlog__holes_frame_check(&s.holes, data, len,
+                                      MRLOG_FILE_HEADER_SIZE, segno,
+                                      &body_len, &synced) != MRLOG_FRAME_OK;
   witnessed = true;
   if (last && (hdr_bad || ckpt_bad)) {
     /* Header and checkpoint are synced together when a segment is made,

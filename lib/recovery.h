@@ -6,6 +6,7 @@
 #ifndef MRLOG_RECOVERY_H
 #define MRLOG_RECOVERY_H
 
+#include "holes.h"
 #include "internal.h"
 
 /* One segment file being replayed.  Owned by the opener's thread. */
@@ -15,6 +16,7 @@ struct mrlog__scan {
   uint64_t segno;
   uint32_t version;    /* of its valid header (0 if the header is bad) */
   bool last;           /* the newest segment present */
+  struct mrlog__holes holes; /* known to be zero; skipped (holes.c) */
   /* Witness index (mrlog__scan_witnessed): the valid frames at offsets
    * >= w_from, reduced to their suffix maxima of `synced`: offsets
    * ascending, synced strictly descending.  Built once, on first use. */

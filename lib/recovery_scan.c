@@ -35,20 +35,24 @@ size_t
 mrlog__scan_next_valid(const struct mrlog__scan *s, size_t from)
 {
   uint32_t body_len, synced;
-  size_t y;
+  size_t y = from, stop;
 
-  for (y = from; y + MRLOG_FRAME_HEADER_SIZE <= s->len; y++)
-    if (mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
-                           &body_len, &synced) == MRLOG_FRAME_OK)
-      return y;
+  /* No frame starts inside a hole (holes.c invariant 2). */
+  while ((y = mrlog__holes_skip(&s->holes, y, MRLOG_FRAME_HEADER_SIZE)) +
+         MRLOG_FRAME_HEADER_SIZE <= s->len) {
+    stop = mrlog__holes_next(&s->holes, y + 1, s->len);
+    for (; y < stop && y + MRLOG_FRAME_HEADER_SIZE <= s->len; y++)
+      if (mrlog__holes_frame_check(&s->holes, s->data, s->len, y, s->segno,
+                                   &body_len, &synced) == MRLOG_FRAME_OK)
+        return y;
+  }
   return s->len;
 }
 
-bool
-mrlog__scan_zeros_to_end(const struct mrlog__scan *s, size_t off)
+/* True if data[p, end) is all zero. */
+static bool
+zeros(const uint8_t *p, const uint8_t *end)
 {
-  const uint8_t *p = s->data + off, *end = s->data + s->len;
-
   for (; p < end && ((uintptr_t)p & 7) != 0; p++)
     if (*p != 0)
       return false;
@@ -61,6 +65,21 @@ mrlog__scan_zeros_to_end(const struct mrlog__scan *s, size_t off)
   for (; p < end; p++)
     if (*p != 0)
       return false;
+  return true;
+}
+
+bool
+mrlog__scan_zeros_to_end(const struct mrlog__scan *s, size_t off)
+{
+  size_t next;
+
+  /* Holes are zeros and are not read (holes.c invariant 1). */
+  while ((off = mrlog__holes_skip(&s->holes, off, 1)) < s->len) {
+    next = mrlog__holes_next(&s->holes, off, s->len);
+    if (!zeros(s->data + off, s->data + next))
+      return false;
+    off = next;
+  }
   return true;
 }
 
@@ -105,8 +124,8 @@ build_witness(struct mrlog__scan *s, size_t from)
     /* Follow the chain of valid frames; resume the byte scan one byte
      * past where it breaks. */
     while (y + MRLOG_FRAME_HEADER_SIZE <= s->len &&
-           mrlog__frame_check(s->data + y, s->len - y, s->segno, (uint32_t)y,
-                              &body_len, &synced) == MRLOG_FRAME_OK) {
+           mrlog__holes_frame_check(&s->holes, s->data, s->len, y, s->segno,
+                                    &body_len, &synced) == MRLOG_FRAME_OK) {
       if ((rc = push_witness(s, y, synced)) != 0)
         return rc;
       y += MRLOG_FRAME_HEADER_SIZE + body_len;
@@ -277,8 +296,8 @@ mrlog__scan_replay(struct mrlog *log, struct mrlog__segment *seg,
   e->clean = true;
   e->end = s->len;
   while (off < s->len) {
-    res = mrlog__frame_check(s->data + off, s->len - off, s->segno,
-                             (uint32_t)off, &body_len, &synced);
+    res = mrlog__holes_frame_check(&s->holes, s->data, s->len, off,
+                                   s->segno, &body_len, &synced);
     if (res == MRLOG_FRAME_OK) {
       const uint8_t *body = s->data + off + MRLOG_FRAME_HEADER_SIZE;
 

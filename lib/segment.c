@@ -13,6 +13,7 @@
  *     (acquire), never pairs live == 0 with an older emptied_lsn.
  */
 #include "internal.h"
+#include "holes.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -111,6 +112,7 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
                  size_t *len, bool *mapped)
 {
   const struct mrlog__io *io = log->io;
+  struct mrlog__holes holes;
   struct stat st;
   uint8_t *buf;
   size_t got = 0;
@@ -142,15 +144,23 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
     }
   }
   /* The allocation is bounded by the file's real size, never by a length
-   * field read from it. */
-  buf = malloc(st.st_size > 0 ? (size_t)st.st_size : 1);
+   * field read from it.  Holes are not read: calloc's fresh pages are
+   * their zeros, and stay untouched while the scans skip them (holes.c). */
+  mrlog__holes_of_fd(io, fd, (size_t)st.st_size, &holes);
+  buf = calloc(1, st.st_size > 0 ? (size_t)st.st_size : 1);
   if (buf == NULL) {
     io->close(io->ctx, fd);
     return MRLOG_ENOMEM;
   }
   while (got < (size_t)st.st_size) {
-    ssize_t r = io->pread(io->ctx, fd, buf + got, (size_t)st.st_size - got,
-                          (off_t)got);
+    size_t to = mrlog__holes_next(&holes, got, (size_t)st.st_size);
+    ssize_t r;
+
+    if (to == got) {
+      got = mrlog__holes_skip(&holes, got, 1);
+      continue;
+    }
+    r = io->pread(io->ctx, fd, buf + got, to - got, (off_t)got);
     if (r < 0 && errno == EINTR)
       continue;
     if (r < 0) {

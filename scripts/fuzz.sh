@@ -20,13 +20,21 @@
 # Environment: FUZZ_SECONDS (default 60, per target; the targets run one
 # after the other), FUZZ_TARGETS (default "fuzz_recovery fuzz_api"),
 # FUZZ_TMPDIR (default /dev/shm when writable, else $TMPDIR, else /tmp):
-# the targets' scratch log directories (one mkdtemp per process) go there, FUZZ_CC (default clang-14), SKIP_APT=1.
+# the targets' scratch log directories (one mkdtemp per process) go there, FUZZ_CC (default clang-14), SKIP_APT=1,
+# FUZZ_RSS_MB (default 1024; libFuzzer -rss_limit_mb) and FUZZ_MALLOC_MB
+# (default 64; -malloc_limit_mb: a larger single allocation is a failure).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+# Memory bounds: the process's RSS, and any single allocation.  Inputs are
+# at most 32 KiB but describe files up to 4 GiB (sparse): recovery must
+# neither fault in nor allocate what a file's size or a length field
+# declares beyond its data.
+FUZZ_RSS_MB=${FUZZ_RSS_MB:-1024}
+FUZZ_MALLOC_MB=${FUZZ_MALLOC_MB:-64}
 FUZZ_TARGETS=${FUZZ_TARGETS:-"fuzz_recovery fuzz_api"}
 SKIP_APT=${SKIP_APT:-0}
 OUT=build-fuzz
@@ -127,7 +135,7 @@ for t in $FUZZ_TARGETS; do
   fi
   if ((${#regs[@]} > 0)); then
     say "=== $t: ${#regs[@]} regression input(s) ==="
-    if "$OUT/$t" -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 "${regs[@]}" \
+    if "$OUT/$t" -timeout=10 -rss_limit_mb="$FUZZ_RSS_MB" -malloc_limit_mb="$FUZZ_MALLOC_MB" -detect_leaks=1 "${regs[@]}" \
       >"$OUT/$t.regressions.log" 2>&1; then
       say "$t: regressions passed"
     else
@@ -140,7 +148,7 @@ for t in $FUZZ_TARGETS; do
   say "=== $t: fuzzing for ${FUZZ_SECONDS}s ==="
   mkdir -p "$OUT/corpus/$t"
   rc=0
-  "$OUT/$t" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=2048 -timeout=10 \
+  "$OUT/$t" -max_total_time="$FUZZ_SECONDS" -rss_limit_mb="$FUZZ_RSS_MB" -malloc_limit_mb="$FUZZ_MALLOC_MB" -timeout=10 \
     -detect_leaks=1 -print_final_stats=1 -max_len="$max_len" \
     -artifact_prefix="$OUT/artifacts/$t-" \
     "$OUT/corpus/$t" "$seeds" >"$OUT/$t.log" 2>&1 || rc=$?

@@ -36,6 +36,7 @@ Suite *make_powerloss_suite(void);
 Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
 Suite *make_limits_suite(void);
+Suite *make_holes_suite(void);
 Suite *make_misuse_suite(void);
 Suite *make_memory_suite(void);
 Suite *make_damage_suite(void);

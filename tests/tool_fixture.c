@@ -39,6 +39,9 @@
  *                             o), the clock stepping back once, while tail
  *                             --follow --since/--until runs
  *   flip FILE OFFSET          inverts one byte
+ *   many DIR N                one segment of N records of 100 bytes, synced
+ *                             only at close (its seal witnesses them all)
+ *   flip-every FILE FROM STEP inverts the bytes at FROM, FROM + STEP, ...
  *   set-version FILE V        rewrites a segment header's version (and crc)
  *
  * Exit status 0, or 1 with a message on stderr.
@@ -52,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -616,6 +620,39 @@ patch(const char *file, long off, const uint8_t *bytes, size_t n, bool flip)
     fx_die("%s: cannot write", file);
 }
 
+/* A log of one segment of n records of 100 bytes, appended without
+ * waiting under a policy that syncs only at close: every frame's synced
+ * is old, and only the seal at the end witnesses the frames before it. */
+static void
+many(const char *dir, uint64_t n)
+{
+  mrlog_policy policy;
+  mrlog *log;
+  uint64_t i;
+
+  mrlog_policy_init(&policy);
+  policy.segment_bytes = 1u << 30;
+  policy.fsync_interval_ms = 3600u * 1000u;
+  fx_check(mrlog_open(dir, &policy, &log), dir);
+  fx_create(log, "m");
+  for (i = 0; i < n; i++)
+    fx_append(log, "m", NULL, 100, 5, i, false);
+  fx_check(mrlog_close(log), "close");
+}
+
+/* Inverts the byte at from, from + step, ... below the file's end. */
+static void
+flip_every(const char *file, long from, long step)
+{
+  struct stat st;
+  long off;
+
+  if (stat(file, &st) != 0 || step <= 0)
+    fx_die("%s: cannot stat", file);
+  for (off = from; off < (long)st.st_size; off += step)
+    patch(file, off, NULL, 1, true);
+}
+
 /* CRC-32C, bitwise (the header's crc must match for a version error). */
 uint32_t
 fx_crc32c(const uint8_t *p, size_t n)
@@ -700,6 +737,10 @@ main(int argc, char **argv)
     fx_tfollow_write(argv[2]);
   else if (strcmp(mode, "flip") == 0 && argc == 4)
     patch(argv[2], (long)number(argv[3]), NULL, 1, true);
+  else if (strcmp(mode, "many") == 0 && argc == 4)
+    many(argv[2], number(argv[3]));
+  else if (strcmp(mode, "flip-every") == 0 && argc == 5)
+    flip_every(argv[2], (long)number(argv[3]), (long)number(argv[4]));
   else if (strcmp(mode, "set-version") == 0 && argc == 4)
     set_version(argv[2], (uint32_t)number(argv[3]));
   else

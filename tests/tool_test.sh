@@ -17,7 +17,7 @@
 # running process; tail --follow --max while a process
 # appends across rotations, truncates, deletes and recreates the queue;
 # tail --follow --since/--until while a process appends with a fake clock;
-# mrlog bench.
+# many damaged frames verified with work linear in the file; mrlog bench.
 set -euo pipefail
 
 top=$(cd "${top_builddir:-.}" && pwd)
@@ -554,6 +554,24 @@ same "$work/sums.before" "$work/sums.after" "verify, stat or dump changed a corr
 run 0 "$F" open "$work/flip"
 contains "$work/out" "ECORRUPT"
 ok "verify: flipped byte in $seg -> 2, offset $last_frame; mrlog_open refuses it"
+
+# Many damaged frames in the last segment, each witnessed only by the seal
+# at its end: the witness scan is one pass, so the frames checked stay
+# proportional to the frames in the file (a scan from each damaged frame
+# to the end checks about damaged * frames / 2).  A count, not a time.
+run 0 "$F" many "$work/many" 30000
+mseg=$(cd "$work/many" && ls -- *.mrlog | tail -n 1)
+run 0 "$M" stat --json "$work/many"
+frames=$(seg_field "$work/out" last frames)
+[[ $frames -gt 500 ]] || fail "many: only $frames frames"
+run 0 "$F" flip-every "$work/many/$mseg" 8192 16384
+run 2 env MRLOG_TOOL_COUNT_READS=1 "$M" verify "$work/many"
+damaged=$(grep -c "a later frame shows it was synced" "$work/out" || true)
+[[ $damaged -gt 100 ]] || fail "many: only $damaged damaged frames reported"
+checked=$(sed -n 's/.*checked \([0-9]*\) frames$/\1/p' "$work/err")
+[[ -n $checked && $checked -le $((3 * frames + 3 * damaged)) ]] ||
+  fail "many: verify checked ${checked:-?} frames for $frames frames and $damaged damaged"
+ok "verify: $damaged damaged frames in $frames, $checked frame checks (linear)"
 
 # A newer format version is its own error, not corruption.
 cp -a "$log" "$work/version"

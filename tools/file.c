@@ -35,6 +35,8 @@
 
 #define WINDOWS_MAX 8
 
+uint64_t tool_bytes_read;
+
 /* Files that have a window, least recently used first (invariant 5). */
 static struct tool_file *windows[WINDOWS_MAX];
 static size_t nwindows;
@@ -106,6 +108,7 @@ tool_file_refresh(struct tool_file *f)
   f->size = (uint64_t)st.st_size;
   f->shrank = false;
   f->buf_len = 0;
+  tool_witness_free(f);
 }
 
 const uint8_t *
@@ -136,6 +139,7 @@ tool_file_get(struct tool_file *f, uint64_t off, size_t len)
       break;
     got += (size_t)n;
   }
+  tool_bytes_read += got;
   f->buf_off = off;
   f->buf_len = got;
   if (got < want) { /* invariant 3 */
@@ -160,6 +164,7 @@ void
 tool_file_close(struct tool_file *f)
 {
   tool_file_release(f);
+  tool_witness_free(f);
   if (f->fd >= 0)
     close(f->fd);
   f->fd = -1;

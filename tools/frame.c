@@ -120,6 +120,8 @@ segno_crc(uint64_t segno)
   return mrlog__crc32c(s, 8);
 }
 
+uint64_t tool_frame_checks;
+
 enum tool_frame_result
 tool_frame_check(struct tool_file *f, uint64_t segno, uint64_t off,
                  struct tool_frame *fr)
@@ -128,6 +130,7 @@ tool_frame_check(struct tool_file *f, uint64_t segno, uint64_t off,
   uint32_t body_len, synced, bcrc, crc = 0;
   uint64_t pos, left;
 
+  tool_frame_checks++;
   if (off > f->size || f->size - off < MRLOG_FRAME_HEADER_SIZE)
     return TOOL_FRAME_SHORT;
   h = tool_file_get(f, off, MRLOG_FRAME_HEADER_SIZE);
@@ -207,28 +210,6 @@ tool_frame_next_valid(struct tool_file *f, uint64_t segno, uint64_t from,
       y += chunk - MRLOG_FRAME_HEADER_SIZE + 1;
   }
   return f->size;
-}
-
-bool
-tool_frame_witnessed(struct tool_file *f, uint64_t segno, uint64_t x)
-{
-  struct tool_frame fr;
-  uint64_t y = x + 1;
-
-  while ((y = tool_frame_next_valid(f, segno, y, &fr)) < f->size) {
-    if (fr.synced > x)
-      return true;
-    /* Follow the chain of valid frames; resume the byte scan where it
-     * breaks. */
-    for (y += MRLOG_FRAME_HEADER_SIZE + (uint64_t)fr.body_len;
-         tool_frame_check(f, segno, y, &fr) == TOOL_FRAME_OK;
-         y += MRLOG_FRAME_HEADER_SIZE + (uint64_t)fr.body_len) {
-      if (fr.synced > x)
-        return true;
-    }
-    y++;
-  }
-  return false;
 }
 
 bool

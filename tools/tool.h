@@ -119,6 +119,7 @@ struct tool_file {
   uint64_t mtime_ms; /* modification time at open (unix ms): the time of a
                         version 1 segment's records (FORMAT.md 7.8) */
   const char *name; /* for messages; owned by the segment */
+  struct tool_witness *witness; /* witness.c's index, or NULL; owned */
 };
 
 /* Opens name in dir_fd read-only and takes its size.  0 or an errno. */
@@ -172,8 +173,17 @@ const char *tool_frame_result_str(enum tool_frame_result r);
  * none.  OUT: fr. */
 uint64_t tool_frame_next_valid(struct tool_file *f, uint64_t segno,
                                uint64_t from, struct tool_frame *fr);
-/* True if a valid frame after x has synced > x (FORMAT.md 9.1, 9.2). */
+/* ---- witness.c --------------------------------------------------------- */
+
+/* True if a valid frame after x has synced > x (FORMAT.md 9.1, 9.2).
+ * Linear in the file's size for any number of calls on one snapshot. */
 bool tool_frame_witnessed(struct tool_file *f, uint64_t segno, uint64_t x);
+/* Frees f's witness index (tool_file_refresh and tool_file_close). */
+void tool_witness_free(struct tool_file *f);
+/* The tool's work so far, for tests: bytes read from segment files
+ * (file.c) and frames checked (frame.c). */
+extern uint64_t tool_bytes_read;
+extern uint64_t tool_frame_checks;
 /* True if every byte from off to the snapshot's end is zero. */
 bool tool_zeros_to_end(struct tool_file *f, uint64_t off);
 /* Reads the length prefix of the record at *off: advances *off to its

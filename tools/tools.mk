@@ -20,6 +20,7 @@ tools_mrlog_SOURCES = \
 	tools/util.c \
 	tools/file.c \
 	tools/frame.c \
+	tools/witness.c \
 	tools/segment.c \
 	tools/holder.c \
 	tools/queues.c \
