@@ -26,7 +26,9 @@ F=$top/tests/tool_fixture
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrlog-tool-test.XXXXXX")
 bg_pids=()
 
+# KEEP=1 keeps the temporary directory, for a failure's files.
 cleanup() {
+  [[ -n ${KEEP:-} ]] && return
   local p
   for p in ${bg_pids[@]+"${bg_pids[@]}"}; do
     kill "$p" 2>/dev/null || true
@@ -248,8 +250,14 @@ cp "$work/out" "$work/alpha.text"
 run 0 "$M" tail "$log" --queue alpha
 same "$work/out" "$work/alpha.text" "tail --queue alpha"
 run 0 "$M" tail "$log" --queue alpha -n 5
+tail -n 5 "$work/alpha.text" >"$work/alpha.5"
+same "$work/out" "$work/alpha.5" "tail -n 5 (the last 5)"
+run 0 "$M" tail "$log" --queue alpha --last 5 --max 2
+head -n 2 "$work/alpha.5" >"$work/alpha.2"
+same "$work/out" "$work/alpha.2" "tail --last 5 --max 2"
+run 0 "$M" tail "$log" --queue alpha --max 5
 head -n 5 "$work/alpha.text" >"$work/alpha.5"
-same "$work/out" "$work/alpha.5" "tail -n 5"
+same "$work/out" "$work/alpha.5" "tail --max 5"
 run 0 "$F" expect-dump "$work/copy" json alpha 60 63
 cp "$work/out" "$work/alpha.json3"
 run 0 "$M" tail "$log" --queue alpha --from 60 --max 3 --format json
@@ -547,10 +555,27 @@ run 2 "$M" verify --json "$work/flip"
 valid_json "$work/out"
 contains "$work/out" '"result": "corrupt"'
 run 2 "$M" stat "$work/flip"
+contains "$work/out" "library:   damaged: MRLOG_RECOVER_SKIP_CORRUPT skips"
+# dump and tail print what the library recovers around the damage (a
+# subset of the clean log's records), name the damage and exit 2.
 run 2 "$M" dump "$work/flip"
-[[ ! -s "$work/out" ]] || fail "dump printed records of a corrupt log"
+[[ -s "$work/out" ]] || fail "dump printed nothing of a damaged log"
+contains "$work/err" "damage: "
+contains "$work/err" "damaged: "
+if grep -vxFf "$work/dump.text" "$work/out" >"$work/extra"; then
+  cat "$work/extra"; fail "dump of a damaged log printed records not in the log"
+fi
+contains "$work/err" "dropped 19 bytes at offset $last_frame"
+run 2 "$M" dump -q "$work/flip"
+[[ ! -s "$work/err" ]] || fail "dump -q wrote to stderr"
+run 2 "$M" tail "$work/flip" --queue alpha
+contains "$work/err" "damage: "
+if grep -vxFf "$work/dump.text" "$work/out" >"$work/extra"; then
+  cat "$work/extra"; fail "tail of a damaged log printed records not in the log"
+fi
 sums "$work/flip" >"$work/sums.after"
-same "$work/sums.before" "$work/sums.after" "verify, stat or dump changed a corrupt log"
+same "$work/sums.before" "$work/sums.after" \
+  "verify, stat, dump or tail changed a corrupt log"
 run 0 "$F" open "$work/flip"
 contains "$work/out" "ECORRUPT"
 ok "verify: flipped byte in $seg -> 2, offset $last_frame; mrlog_open refuses it"

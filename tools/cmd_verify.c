@@ -23,6 +23,7 @@ usage(FILE *out)
         "Exit status: 0 clean, 1 only a torn tail that recovery would cut, "
         "2 corrupt.\n"
         "  --json      one JSON document on stdout (fields: mrlog(1))\n"
+        "  -q, --quiet no progress bar\n"
         "  -h, --help  this text\n", out);
 }
 
@@ -93,23 +94,18 @@ print_json(const struct tool_log *log, int rc, const struct tool_problems *ps)
 int
 tool_cmd_verify(int argc, char **argv)
 {
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, 'j' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
+  struct tool_opts o;
   struct verify v;
   struct tool_log log;
-  int c, rc;
+  int rc;
 
   memset(&v, 0, sizeof(v));
-  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'j': v.json = true; break;
-    case 'h': usage(stdout); return TOOL_EXIT_OK;
-    default: usage(stderr); return TOOL_EXIT_USAGE;
-    }
-  }
+  tool_opts_init(&o);
+  rc = tool_opts_parse(&o, argc, argv, TOOL_ACCEPT_JSON, usage);
+  tool_opts_free(&o);
+  if (rc >= 0)
+    return rc;
+  v.json = o.json;
   if (optind + 1 != argc) {
     tool_warn("expected one directory");
     usage(stderr);
@@ -118,6 +114,8 @@ tool_cmd_verify(int argc, char **argv)
   rc = tool_log_open(&log, argv[optind]);
   if (rc == 0) {
     tool_progress_init(&v.progress, log.disk_bytes);
+    if (o.quiet)
+      v.progress.enabled = false;
     log.report = found;
     log.report_arg = &v;
     log.progress = &v.progress;

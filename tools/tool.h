@@ -457,6 +457,10 @@ bool tool_filter_time(const struct tool_filter *w, uint64_t time_ms);
 void tool_print_queue(FILE *out, enum tool_format fmt,
                       const struct tool_queue *q, const struct tool_filter *w,
                       uint64_t *budget);
+/* One record held in memory (a library read), as tool_print_run. */
+void tool_print_mem(FILE *out, enum tool_format fmt, const char *name,
+                    size_t name_len, uint64_t position, uint64_t time_ms,
+                    const void *data, size_t len);
 /* Prints the records of run that pass w, at most *budget of them. */
 void tool_print_run(FILE *out, enum tool_format fmt, const char *name,
                     size_t name_len, const struct tool_run *run,
@@ -479,6 +483,84 @@ bool tool_follow_done(const struct tool_log *log, const struct tool_follow *f);
 /* Follows the log after tool_log_scan; returns an exit code when budget
  * reaches 0, when tool_follow_done, or on an error. */
 int tool_follow(struct tool_log *log, struct tool_follow *f);
+
+/* ---- opts.c ------------------------------------------------------------ */
+
+/* Codes of the long options without a short form. */
+enum {
+  TOOL_OPT_QUEUE = 256,
+  TOOL_OPT_FROM,
+  TOOL_OPT_TO,
+  TOOL_OPT_MAX,
+  TOOL_OPT_JSON,
+  TOOL_OPT_SINCE,
+  TOOL_OPT_UNTIL
+};
+
+/* What a command accepts (--quiet and --help: every command). */
+#define TOOL_ACCEPT_QUEUE 0x01u  /* --queue */
+#define TOOL_ACCEPT_RANGE 0x02u  /* --from, --to */
+#define TOOL_ACCEPT_LAST 0x04u   /* -n, --last */
+#define TOOL_ACCEPT_MAX 0x08u    /* --max */
+#define TOOL_ACCEPT_FOLLOW 0x10u /* -f, --follow */
+#define TOOL_ACCEPT_JSON 0x20u   /* --json */
+#define TOOL_ACCEPT_FORMAT 0x40u /* -F, --format */
+#define TOOL_ACCEPT_TIME 0x80u   /* --since, --until */
+
+struct tool_opts {
+  char **queues;             /* --queue values, unescaped; owned */
+  size_t nqueues;
+  struct tool_filter filter; /* --from, --to, --since, --until */
+  uint64_t last;             /* --last N, if has_last */
+  bool has_last;
+  uint64_t max;              /* --max N; UINT64_MAX when not given */
+  bool follow;
+  bool json;
+  bool quiet;
+  enum tool_format format;   /* --format; --json sets json */
+};
+
+void tool_opts_init(struct tool_opts *o);
+void tool_opts_free(struct tool_opts *o);
+/* Parses the options of argv (getopt_long; optind left at the first
+ * operand).  -1 when the command should run, else the exit code to
+ * return (--help: 0; a usage error: 64, after a message). */
+int tool_opts_parse(struct tool_opts *o, int argc, char **argv,
+                    unsigned accept, void (*usage)(FILE *out));
+/* A queue name as printed (opts.c invariant 2), unescaped; free() it. */
+char *tool_unescape(const char *s);
+
+/* ---- view.c ------------------------------------------------------------ */
+
+/* The library's read-only view of a log (view.c). */
+struct tool_view {
+  const char *path;
+  mrlog *log;                /* read-only open, or NULL */
+  bool quiet;                /* no damage messages on stderr */
+  bool damaged;              /* opened under MRLOG_RECOVER_SKIP_CORRUPT */
+  uint64_t warnings;         /* log_fn messages at WARN or ERROR */
+  uint64_t skipped_ranges;   /* stats.skipped_* of the open */
+  uint64_t skipped_bytes;
+  uint64_t skipped_records;  /* a lower bound */
+  uint64_t discarded_tail_bytes;
+};
+
+/* An exit code of enum tool_exit for a library status. */
+int tool_exit_of(int status);
+/* Opens path read-only (view.c invariant 1).  0 (damaged says whether the
+ * log was damaged) or an exit code after a message. */
+int tool_view_open(struct tool_view *v, const char *path, bool quiet);
+void tool_view_close(struct tool_view *v);
+/* The live queues' names sorted bytewise, NULL-terminated. */
+char **tool_view_queues(struct tool_view *v);
+void tool_view_free_queues(char **names);
+/* Prints queue's records that pass w: only the last `last` of them
+ * (UINT64_MAX: all), at most max.  0 or an exit code after a message. */
+int tool_view_print(struct tool_view *v, FILE *out, const char *queue,
+                    const struct tool_filter *w, enum tool_format format,
+                    uint64_t last, uint64_t max);
+/* On stderr, if the log was damaged: what was skipped. */
+void tool_view_report(const struct tool_view *v);
 
 /* ---- commands ---------------------------------------------------------- */
 

@@ -31,6 +31,8 @@ tools_mrlog_SOURCES = \
 	tools/times.c \
 	tools/json.c \
 	tools/progress.c \
+	tools/view.c \
+	tools/opts.c \
 	tools/cmd_stat.c \
 	tools/cmd_dump.c \
 	tools/cmd_verify.c \
