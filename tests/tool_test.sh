@@ -28,12 +28,11 @@ bg_pids=()
 
 # KEEP=1 keeps the temporary directory, for a failure's files.
 cleanup() {
-  [[ -n ${KEEP:-} ]] && return
   local p
   for p in ${bg_pids[@]+"${bg_pids[@]}"}; do
     kill "$p" 2>/dev/null || true
   done
-  rm -rf "$work"
+  [[ -n ${KEEP:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -264,6 +263,59 @@ run 0 "$M" tail "$log" --queue alpha --from 60 --max 3 --format json
 same "$work/out" "$work/alpha.json3" "tail --from 60 --max 3"
 run 1 "$M" tail "$log" --queue nosuch
 ok "tail without --follow"
+
+# One option vocabulary: --json, a repeated --queue, escaped names pasted
+# back, tail --to, -q, and options that do not apply (64).
+run 0 "$M" dump --json "$log"
+same "$work/out" "$work/dump.json" "dump --json is not --format json"
+run 0 "$M" tail "$log" --queue alpha --json
+cp "$work/out" "$work/alpha.tail.json"
+run 0 "$F" expect-dump "$work/copy" json alpha
+same "$work/alpha.tail.json" "$work/out" "tail --json"
+run 0 "$F" expect-dump "$work/copy" text alpha 0 55
+cp "$work/out" "$work/alpha.to55"
+run 0 "$M" tail "$log" --queue alpha --to 55
+same "$work/out" "$work/alpha.to55" "tail --to 55"
+run 0 "$M" dump --queue alpha --queue beta "$log"
+grep -E '^(alpha|beta) ' "$work/dump.text" >"$work/ab.text"
+same "$work/out" "$work/ab.text" "dump --queue alpha --queue beta"
+run 0 "$M" dump -n 2 --queue beta "$log"
+grep '^beta ' "$work/dump.text" | tail -n 2 >"$work/b2.text"
+same "$work/out" "$work/b2.text" "dump -n 2"
+odd=$(grep -o '^odd[^ ]*' "$work/dump.text" | head -n 1) # as printed
+run 0 "$M" dump --queue "$odd" "$log"
+grep -F "$odd " "$work/dump.text" >"$work/odd.text"
+[[ -s "$work/odd.text" ]] || fail "no record of the odd queue"
+same "$work/out" "$work/odd.text" "dump --queue NAME-AS-PRINTED"
+run 0 "$M" tail "$log" --queue "$odd"
+same "$work/out" "$work/odd.text" "tail --queue NAME-AS-PRINTED"
+run 0 "$M" dump --queue 'odd\u0020name\\\u00e9' "$log"
+same "$work/out" "$work/odd.text" "dump --queue NAME-AS-IN-JSON"
+run 0 "$M" verify -q "$log"
+run 0 "$M" stat -q --json "$log"
+contains "$work/out" '"library": {"open": "ok"'
+run 64 "$M" stat --queue alpha "$log"
+contains "$work/err" "does not apply"
+run 64 "$M" verify --follow "$log"
+run 64 "$M" dump --follow "$log"
+run 64 "$M" dump --max 3 "$log"
+run 64 "$M" tail "$log" --queue a --queue b
+run 64 "$M" dump --last x "$log"
+ok "one vocabulary: --json, --queue (repeated, escaped), -n, --to, -q; 64 elsewhere"
+
+# Exit codes: one table (mrlog(1)); a segment that cannot be read (a
+# directory in its place, which even root cannot read) is 74 in verify,
+# stat, dump and tail alike.
+cp -a "$log" "$work/unreadable"
+seg=$(cd "$work/unreadable" && ls | grep '\.mrlog$' | head -n 1)
+rm "$work/unreadable/$seg"
+mkdir "$work/unreadable/$seg"
+for c in verify stat dump; do
+  run 74 "$M" "$c" "$work/unreadable"
+  contains "$work/err" "$seg: read at offset 0"
+done
+run 74 "$M" tail "$work/unreadable" --queue alpha
+ok "an unreadable segment: 74 in verify, stat, dump and tail"
 
 # ---------------------------------------------------------------------------
 # Record times, on a log written with a fake clock (tool_fixture.c

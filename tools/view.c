@@ -15,7 +15,11 @@
  *     (tool_log_open), so a missing or foreign directory gets the same
  *     message and exit code (66) from every subcommand.
  *  3. Library statuses map onto the exit codes of tool.h one way, in
- *     tool_exit_of, for every subcommand.
+ *     tool_exit_of, for every subcommand; when even the second open
+ *     fails, the tool's reader scans the log, and its exit code (74 for a
+ *     segment that cannot be read, 65 for another format version) is
+ *     returned when it has one, so that verify, stat, dump and tail exit
+ *     alike.
  */
 #include "tool.h"
 
@@ -87,8 +91,11 @@ tool_view_open(struct tool_view *v, const char *path, bool quiet)
     v->damaged = true;
     status = open_with(v, MRLOG_RECOVER_SKIP_CORRUPT);
   }
-  if (status == MRLOG_EVERSION && tool_log_open(&check, path) == 0) {
-    /* The tool's reader names the segment, as stat and verify do. */
+  if (status != 0 && tool_log_open(&check, path) == 0) {
+    /* Invariant 3: a log the library cannot open at all gets the exit
+     * code and message of the tool's reader when it finds a reason (an
+     * unreadable segment: 74, another version: 65), as stat and verify
+     * do. */
     rc = tool_log_scan(&check);
     tool_log_close(&check);
     if (rc != 0) {
