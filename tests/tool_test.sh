@@ -317,6 +317,19 @@ done
 run 74 "$M" tail "$work/unreadable" --queue alpha
 ok "an unreadable segment: 74 in verify, stat, dump and tail"
 
+# salvage of an intact log: the same records, positions, times, queues.
+mkdir "$work/copy2"
+run 0 "$M" salvage -q "$log" "$work/copy2"
+[[ ! -s "$work/out" ]] || fail "salvage -q printed something"
+run 0 "$M" dump "$work/copy2"
+same "$work/out" "$work/dump.text" "salvage of an intact log: records or times"
+run 0 "$M" stat --json "$work/copy2"
+grep '^    {"name": ' "$work/out" | sed 's/, "id": [0-9]*}/}/; s/,$//' \
+  >"$work/queues.salvaged"
+same "$work/queues.salvaged" "$work/queues.expected" "salvage: queue info"
+run 64 "$M" salvage "$log"
+ok "salvage of an intact log: identical records, positions, times and queues"
+
 # ---------------------------------------------------------------------------
 # Record times, on a log written with a fake clock (tool_fixture.c
 # times_build lists every record's time): a version 1 segment first, times
@@ -625,6 +638,19 @@ contains "$work/err" "damage: "
 if grep -vxFf "$work/dump.text" "$work/out" >"$work/extra"; then
   cat "$work/extra"; fail "tail of a damaged log printed records not in the log"
 fi
+# salvage: a new log with every record the library reads, at the same
+# positions and times, and the same queues; the damaged one is unchanged.
+run 2 "$M" dump -q "$work/flip"
+cp "$work/out" "$work/flip.readable"
+run 2 "$M" salvage "$work/flip" "$work/salvaged"
+contains "$work/out" "queue: beta "
+contains "$work/out" "missing: beta "
+contains "$work/err" "dropped 19 bytes at offset $last_frame"
+run 0 "$M" verify "$work/salvaged"
+run 0 "$M" dump "$work/salvaged"
+same "$work/out" "$work/flip.readable" "salvage: the new log's records"
+run 73 "$M" salvage "$work/flip" "$work/salvaged"
+contains "$work/err" "not an empty directory"
 sums "$work/flip" >"$work/sums.after"
 same "$work/sums.before" "$work/sums.after" \
   "verify, stat, dump or tail changed a corrupt log"

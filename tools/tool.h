@@ -20,6 +20,8 @@
  *   json.c      JSON and text escaping, small JSON writers
  *   progress.c  verify's progress bar on a terminal
  *   problems.c  damage and notes found by scan.c: kept, printed
+ *   opts.c      the one option vocabulary of the subcommands
+ *   view.c      the library's read-only view (dump, tail, stat, salvage)
  *   cmd_*.c     one file per subcommand; main.c dispatches
  *
  * Threads: the tool is single-threaded.  Ownership: a struct tool_log owns
@@ -68,6 +70,7 @@ enum tool_exit {
   TOOL_EXIT_NOINPUT = 66,    /* missing, unreadable or foreign directory */
   TOOL_EXIT_UNAVAILABLE = 69, /* bench: mrlog-bench not found */
   TOOL_EXIT_OSERR = 71,      /* out of memory, inotify, too many files */
+  TOOL_EXIT_CANTCREAT = 73,  /* salvage: DST not empty or not creatable */
   TOOL_EXIT_IOERR = 74       /* a read failed */
 };
 
@@ -569,5 +572,6 @@ int tool_cmd_dump(int argc, char **argv);
 int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_tail(int argc, char **argv);
 int tool_cmd_bench(int argc, char **argv);
+int tool_cmd_salvage(int argc, char **argv);
 
 #endif /* MRLOG_TOOL_H */

@@ -37,6 +37,7 @@ tools_mrlog_SOURCES = \
 	tools/cmd_dump.c \
 	tools/cmd_verify.c \
 	tools/cmd_tail.c \
+	tools/cmd_salvage.c \
 	tools/cmd_bench.c
 tools_mrlog_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/lib \
 	-D_GNU_SOURCE \
