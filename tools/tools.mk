@@ -59,3 +59,10 @@ tests_tool_fixture_LDADD = libmrlog.la $(PTHREAD_LIBS)
 
 TESTS += tests/tool_test.sh
 EXTRA_DIST += tests/tool_test.sh
+
+# Bash completion for the tool (subcommands, options, directories),
+# installed where bash-completion loads it on demand, and its test.
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = tools/completion/mrlog
+TESTS += tests/completion_test.sh
+EXTRA_DIST += tests/completion_test.sh
