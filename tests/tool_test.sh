@@ -17,6 +17,10 @@
 # running process; tail --follow --max while a process
 # appends across rotations, truncates, deletes and recreates the queue;
 # tail --follow --since/--until while a process appends with a fake clock;
+# tail --follow on a log that appears later; dump and tail on a damaged
+# log (what the library's MRLOG_RECOVER_SKIP_CORRUPT open reads, exit 2);
+# the shared option vocabulary and escaped queue names; an unreadable
+# segment (74 everywhere); salvage of an intact and of a damaged log;
 # mrlog bench.
 set -euo pipefail
 
@@ -174,7 +178,6 @@ for c in stat dump verify; do
   run 66 "$M" "$c" "$work/foreign"
   contains "$work/err" "not an mrlog log directory"
 done
-run 66 "$M" tail "$work/foreign" --queue q --follow
 run 66 "$M" stat "$work/foreign/notes.txt"
 ok "missing and foreign directories: 66"
 
@@ -726,6 +729,25 @@ same "$work/follow.got" "$work/follow.expected" "tail --follow printed other rec
 contains "$work/follow.err" "queue f deleted"
 contains "$work/follow.err" "queue f created"
 ok "tail --follow --max $want across rotations, truncation and a recreated queue"
+
+# tail --follow on a directory that does not exist yet: it waits for the
+# log, then for the queue, saying so.
+: >"$work/later.got"
+${guard[@]+"${guard[@]}"} "$M" tail "$work/later" --queue f --follow --max 3 \
+  >"$work/later.got" 2>"$work/later.err" &
+tailer=$!
+bg_pids+=("$tailer")
+waiting() { grep -qF "waiting for it to appear" "$work/later.err"; }
+wait_for waiting
+run 0 "$F" follow-setup "$work/later"
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 0 ]] || { cat "$work/later.err"; fail "tail --follow on a missing directory exited $rc"; }
+head -n 3 "$work/follow.expected" >"$work/later.expected"
+same "$work/later.got" "$work/later.expected" "tail --follow: a log that appears later"
+contains "$work/later.err" "the log appeared"
+ok "tail --follow waits for the directory and the log to appear"
 
 # tail --follow --since (with --max) and --since --until (exiting by itself
 # once the log's time reaches --until), while a process appends a record a

@@ -16,13 +16,20 @@
  * tail(1)); --max N stops after N records printed.  With --follow and
  * --until, tail stops once the log's time reaches --until (follow.c
  * invariant 4).  Exit 0; 1 if the queue does not exist and --follow is
- * not given (with --follow, tail waits for it to be created); 2 if the
- * log is or becomes damaged.
+ * not given (with --follow, tail waits for the directory, a segment in
+ * it and the queue to appear, polling every WAIT_POLL_MS for the first
+ * two, and says so on stderr); 2 if the log is or becomes damaged.
  */
 #include "tool.h"
 
+#include <dirent.h>
 #include <getopt.h>
 #include <string.h>
+#include <time.h>
+
+/* How often tail --follow looks for a log directory that is not there
+ * yet (or holds no segment yet). */
+#define WAIT_POLL_MS 100
 
 static void
 usage(FILE *out)
@@ -107,6 +114,41 @@ last_from(const struct tool_queue *q, uint64_t from, uint64_t n)
   return from;
 }
 
+/* True if dir exists and holds a segment file (a log, for
+ * tool_log_open). */
+static bool
+log_present(const char *dir)
+{
+  struct dirent *e;
+  uint64_t segno;
+  bool found = false;
+  DIR *d = opendir(dir);
+
+  if (d == NULL)
+    return false;
+  while (!found && (e = readdir(d)) != NULL)
+    found = tool_segment_parse_name(e->d_name, &segno);
+  closedir(d);
+  return found;
+}
+
+/* Waits until dir holds a log, saying so once on stderr. */
+static void
+wait_for_log(const char *dir, bool quiet)
+{
+  struct timespec ts = { 0, WAIT_POLL_MS * 1000000L };
+  bool said = false;
+
+  while (!log_present(dir)) {
+    if (!said && !quiet)
+      tool_warn("%s: no log yet: waiting for it to appear", dir);
+    said = true;
+    nanosleep(&ts, NULL);
+  }
+  if (said && !quiet)
+    tool_warn("%s: the log appeared", dir);
+}
+
 /* With --follow: the tool's reader, then follow.c. */
 static int
 tail_follow(const char *dir, const struct tool_opts *o)
@@ -118,6 +160,7 @@ tail_follow(const char *dir, const struct tool_opts *o)
   bool follow = true;
   int rc;
 
+  wait_for_log(dir, o->quiet);
   rc = tool_log_open(&log, dir);
   if (rc == 0)
     rc = tool_log_scan(&log);

@@ -1,9 +1,11 @@
 # tools/tools.mk -- the mrlog command-line tool; included from Makefile.am.
 #
 # tools/mrlog is installed with the library (bin_PROGRAMS), with its man
-# page, mrlog(1).  It is a read-only inspector of a log directory written
-# from docs/FORMAT.md; it links the convenience library only for the
-# CRC-32C routine, the format constants and mrlog_version_string().
+# page, mrlog(1), and its bash completion.  verify, stat and tail --follow
+# read the log directory with the tool's own reader of docs/FORMAT.md
+# (borrowing the CRC-32C routine and the format constants from the
+# convenience library); dump, tail, stat and salvage also open it through
+# the public API, read-only (view.c), to show what the library recovers.
 # `mrlog bench` execs mrlog-bench (bench/bench.mk installs it in
 # $(pkglibexecdir)); the build tree's copy is the fallback, so the path of
 # this build directory is compiled in.
