@@ -656,7 +656,7 @@ run 73 "$M" salvage "$work/flip" "$work/salvaged"
 contains "$work/err" "not an empty directory"
 sums "$work/flip" >"$work/sums.after"
 same "$work/sums.before" "$work/sums.after" \
-  "verify, stat, dump or tail changed a corrupt log"
+  "verify, stat, dump, tail or salvage changed a corrupt log"
 run 0 "$F" open "$work/flip"
 contains "$work/out" "ECORRUPT"
 ok "verify: flipped byte in $seg -> 2, offset $last_frame; mrlog_open refuses it"

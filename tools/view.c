@@ -137,7 +137,7 @@ add_name(void *arg, const char *queue)
 {
   struct name_list *l = arg;
 
-  if (l->n + 1 >= l->cap) {
+  if (l->n == l->cap) {
     l->cap = l->cap ? 2 * l->cap : 16;
     l->v = tool_xrealloc(l->v, l->cap * sizeof(*l->v));
   }
@@ -160,13 +160,11 @@ tool_view_queues(struct tool_view *v)
   struct name_list l = { NULL, 0, 0 };
   int status;
 
-  add_name(&l, ""); /* makes room; removed below */
-  l.n = 0;
-  free(l.v[0]);
   status = mrlog_list_queues(v->log, add_name, &l);
   if (status != 0)
     tool_die(tool_exit_of(status), "%s: mrlog_list_queues: %s", v->path,
              mrlog_strerror(status));
+  l.v = tool_xrealloc(l.v, (l.n + 1) * sizeof(*l.v)); /* room for NULL */
   qsort(l.v, l.n, sizeof(*l.v), cmp_name);
   l.v[l.n] = NULL;
   return l.v;
