@@ -638,6 +638,9 @@ run 2 "$M" dump -q "$work/flip"
 [[ ! -s "$work/err" ]] || fail "dump -q wrote to stderr"
 run 2 "$M" tail "$work/flip" --queue alpha
 contains "$work/err" "damage: "
+cp "$work/out" "$work/flip.alpha"
+run 2 "$M" tail "$work/flip" --queue alpha --follow
+same "$work/out" "$work/flip.alpha" "tail --follow on a damaged log"
 if grep -vxFf "$work/dump.text" "$work/out" >"$work/extra"; then
   cat "$work/extra"; fail "tail of a damaged log printed records not in the log"
 fi

@@ -9,7 +9,8 @@
  * recovers is printed, the damage is named on stderr and tail exits 2.
  * With --follow the tool's reader of the format replays the log and then
  * follows the files as they grow (follow.c), which the library's
- * snapshot view cannot do.
+ * snapshot view cannot do; a log it finds damaged at start is shown as
+ * without --follow (exit 2), not followed.
  *
  * --from P and --to P bound positions, --since T and --until T times, as
  * for dump.  -n N prints only the last N records that pass them (as
@@ -165,9 +166,9 @@ tail_follow(const char *dir, const struct tool_opts *o)
   if (rc == 0)
     rc = tool_log_scan(&log);
   if (rc == 0 && log.corrupt > 0) {
-    tool_warn("%s: the log is corrupt (mrlog_open would fail with "
-              "MRLOG_ECORRUPT); see mrlog verify", log.path);
-    rc = TOOL_EXIT_CORRUPT;
+    /* Nothing to follow: what the library reads, as without -f. */
+    tool_log_close(&log);
+    return tail_view(dir, o);
   }
   /* With --until already reached, --follow would print nothing more. */
   if (rc == 0 && tool_follow_done(&log, &fo))
