@@ -145,7 +145,7 @@ run 0 "$M" --help
 contains "$work/out" "usage: mrlog"
 run 0 "$M" --version
 grep -qE '^mrlog [0-9]+\.[0-9]+\.[0-9]+$' "$work/out" || fail "--version"
-for c in stat dump verify tail; do
+for c in stat dump verify tail salvage; do
   run 0 "$M" "$c" --help
   contains "$work/out" "usage: mrlog $c"
   run 0 "$M" "$c" -h
@@ -732,6 +732,12 @@ same "$work/follow.got" "$work/follow.expected" "tail --follow printed other rec
 contains "$work/follow.err" "queue f deleted"
 contains "$work/follow.err" "queue f created"
 ok "tail --follow --max $want across rotations, truncation and a recreated queue"
+run 0 "$M" tail "$work/follow" --queue f -n 2
+cp "$work/out" "$work/follow.last2"
+lines "$work/follow.last2" 2
+run 0 "$M" tail "$work/follow" --queue f --follow -n 2 --max 2
+same "$work/out" "$work/follow.last2" "tail --follow -n 2: the last 2 first"
+ok "tail --follow -n N starts with the last N records"
 
 # tail --follow on a directory that does not exist yet: it waits for the
 # log, then for the queue, saying so.
