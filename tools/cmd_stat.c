@@ -64,8 +64,6 @@ time_cell(char *buf, size_t n, const struct tool_queue *q, uint64_t ms)
     tool_format_time(buf, n, ms);
 }
 
-static void print_library(const struct tool_view *v, int rc, bool json);
-
 static void
 print_text(const struct tool_log *log, struct tool_queue **qs,
            const struct tool_problems *ps, const struct tool_view *v,
@@ -135,7 +133,7 @@ print_text(const struct tool_log *log, struct tool_queue **qs,
            "%" PRIu64 ")\n", log->tail_seg->name, log->tail_off);
     break;
   }
-  print_library(v, vrc, false);
+  tool_view_summary(v, vrc, false);
   if (log->corrupt > 0)
     printf("corrupt:   %zu problem(s); mrlog_open would fail with "
            "MRLOG_ECORRUPT (see mrlog verify)\n", log->corrupt);
@@ -218,39 +216,8 @@ print_json(const struct tool_log *log, struct tool_queue **qs,
   tool_json_u64(stdout, "bytes", log->tail_bytes, false);
   fputs("},\n", stdout);
   tool_problems_json(stdout, ps);
-  print_library(v, vrc, true);
+  tool_view_summary(v, vrc, true);
   printf("  \"corrupt\": %s\n}\n", log->corrupt ? "true" : "false");
-}
-
-/* What the library's read-only open reports (view.c), as a line of
- * text or the "library" member of the JSON document. */
-static void
-print_library(const struct tool_view *v, int rc, bool json)
-{
-  const char *state = rc != 0 ? "refused" : v->damaged ? "damaged" : "ok";
-
-  if (json) {
-    printf("  \"library\": {\"open\": \"%s\", ", state);
-    tool_json_u64(stdout, "exit_code", (uint64_t)rc, true);
-    tool_json_u64(stdout, "discarded_tail_bytes", v->discarded_tail_bytes,
-                  true);
-    tool_json_u64(stdout, "skipped_ranges", v->skipped_ranges, true);
-    tool_json_u64(stdout, "skipped_bytes", v->skipped_bytes, true);
-    tool_json_u64(stdout, "skipped_records_at_least", v->skipped_records,
-                  false);
-    fputs("},\n", stdout);
-    return;
-  }
-  if (rc != 0)
-    printf("library:   read-only open refused (exit %d)\n", rc);
-  else if (v->damaged)
-    printf("library:   damaged: MRLOG_RECOVER_SKIP_CORRUPT skips %" PRIu64
-           " range(s), %" PRIu64 " bytes, at least %" PRIu64
-           " record(s)\n", v->skipped_ranges, v->skipped_bytes,
-           v->skipped_records);
-  else
-    printf("library:   opens (read-only); tail cut in memory: %" PRIu64
-           " bytes\n", v->discarded_tail_bytes);
 }
 
 int

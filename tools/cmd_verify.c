@@ -6,7 +6,9 @@
  * Exit codes: 0 clean (a held log's frame being written is not damage), 1
  * only a tail recovery would cut or remove, 2 corruption (anything else).
  * Each problem is printed with its segment and file offset as it is found;
- * on a terminal a progress bar runs on stderr meanwhile.
+ * on a terminal a progress bar runs on stderr meanwhile.  Then the
+ * library's read-only open of the same directory is shown (view.c), and
+ * a disagreement on whether the log is corrupt is reported on stderr.
  */
 #include "tool.h"
 
@@ -58,7 +60,8 @@ result(const struct tool_log *log)
 }
 
 static void
-print_text(const struct tool_log *log, int rc)
+print_text(const struct tool_log *log, int rc, const struct tool_view *lv,
+           int vrc)
 {
   if (rc == TOOL_EXIT_CORRUPT)
     printf("corrupt: %zu problem(s); mrlog_open would fail with "
@@ -70,10 +73,12 @@ print_text(const struct tool_log *log, int rc)
   else
     printf("clean: %zu segments, %" PRIu64 " frames, %" PRIu64 " bytes\n",
            log->nsegs, log->frames, log->disk_bytes);
+  tool_view_summary(lv, vrc, false);
 }
 
 static void
-print_json(const struct tool_log *log, int rc, const struct tool_problems *ps)
+print_json(const struct tool_log *log, int rc, const struct tool_problems *ps,
+           const struct tool_view *lv, int vrc)
 {
   static const char *const names[] = { "clean", "healed_tail", "corrupt" };
 
@@ -87,6 +92,7 @@ print_json(const struct tool_log *log, int rc, const struct tool_problems *ps)
          log->nsegs, log->frames, log->disk_bytes, log->tail_bytes,
          log->corrupt);
   tool_problems_json(stdout, ps);
+  tool_view_summary(lv, vrc, true);
   printf("  \"being_written\": %s\n}\n",
          log->tail == TOOL_TAIL_BEING_WRITTEN ? "true" : "false");
 }
@@ -96,8 +102,9 @@ tool_cmd_verify(int argc, char **argv)
 {
   struct tool_opts o;
   struct verify v;
+  struct tool_view lv;
   struct tool_log log;
-  int rc;
+  int rc, vrc;
 
   memset(&v, 0, sizeof(v));
   tool_opts_init(&o);
@@ -124,10 +131,19 @@ tool_cmd_verify(int argc, char **argv)
   }
   if (rc == 0) {
     rc = result(&log);
+    /* The cross-check: the library's read-only open of the same files. */
+    vrc = tool_view_open(&lv, argv[optind], true);
     if (v.json)
-      print_json(&log, rc, &v.problems);
+      print_json(&log, rc, &v.problems, &lv, vrc);
     else
-      print_text(&log, rc);
+      print_text(&log, rc, &lv, vrc);
+    if ((rc == TOOL_EXIT_CORRUPT) != (vrc == TOOL_EXIT_CORRUPT ||
+                                      (vrc == 0 && lv.damaged)))
+      tool_warn("%s: the library's read-only open %s, this reader finds "
+                "the log %s: one of them misreads the format", argv[optind],
+                vrc == 0 && !lv.damaged ? "succeeds" : "refuses it",
+                rc == TOOL_EXIT_CORRUPT ? "corrupt" : "not corrupt");
+    tool_view_close(&lv);
   }
   tool_problems_free(&v.problems);
   tool_log_close(&log);

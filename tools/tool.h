@@ -562,6 +562,9 @@ void tool_view_free_queues(char **names);
 int tool_view_print(struct tool_view *v, FILE *out, const char *queue,
                     const struct tool_filter *w, enum tool_format format,
                     uint64_t last, uint64_t max);
+/* What the read-only open reported (rc: tool_view_open's result), as the
+ * "library:" line of stat and verify or their "library" JSON member. */
+void tool_view_summary(const struct tool_view *v, int rc, bool json);
 /* On stderr, if the log was damaged: what was skipped. */
 void tool_view_report(const struct tool_view *v);
 

@@ -23,6 +23,7 @@
  */
 #include "tool.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -249,4 +250,35 @@ tool_view_print(struct tool_view *v, FILE *out, const char *queue,
 fail:
   tool_warn("%s: queue %s: %s", v->path, queue, mrlog_strerror(status));
   return tool_exit_of(status);
+}
+
+/* What the library's read-only open reports (view.c), as a line of
+ * text or the "library" member of the JSON document. */
+void
+tool_view_summary(const struct tool_view *v, int rc, bool json)
+{
+  const char *state = rc != 0 ? "refused" : v->damaged ? "damaged" : "ok";
+
+  if (json) {
+    printf("  \"library\": {\"open\": \"%s\", ", state);
+    tool_json_u64(stdout, "exit_code", (uint64_t)rc, true);
+    tool_json_u64(stdout, "discarded_tail_bytes", v->discarded_tail_bytes,
+                  true);
+    tool_json_u64(stdout, "skipped_ranges", v->skipped_ranges, true);
+    tool_json_u64(stdout, "skipped_bytes", v->skipped_bytes, true);
+    tool_json_u64(stdout, "skipped_records_at_least", v->skipped_records,
+                  false);
+    fputs("},\n", stdout);
+    return;
+  }
+  if (rc != 0)
+    printf("library:   read-only open refused (exit %d)\n", rc);
+  else if (v->damaged)
+    printf("library:   damaged: MRLOG_RECOVER_SKIP_CORRUPT skips %" PRIu64
+           " range(s), %" PRIu64 " bytes, at least %" PRIu64
+           " record(s)\n", v->skipped_ranges, v->skipped_bytes,
+           v->skipped_records);
+  else
+    printf("library:   opens (read-only); tail cut in memory: %" PRIu64
+           " bytes\n", v->discarded_tail_bytes);
 }
