@@ -1,9 +1,12 @@
 /*
  * tool.h -- declarations shared by the files of the mrlog command-line tool
- * (tools/).  The tool is a read-only inspector of a log directory and an
- * independent reader of docs/FORMAT.md: it checks frames and replays the
- * queue state machine itself, borrowing only the CRC-32C routine and the
- * on-disk constants from lib/.
+ * (tools/).  The tool inspects a log directory without changing it, two
+ * ways: an independent reader of docs/FORMAT.md (verify, stat, tail
+ * --follow), which checks frames and replays the queue state machine
+ * itself, borrowing only the CRC-32C routine and the on-disk constants
+ * from lib/; and the library's read-only open through the public API
+ * (view.c: dump, tail, stat, verify's cross-check, salvage).  salvage
+ * alone writes: a new log, through the public API.
  *
  * Module map (one job per file):
  *   util.c      allocation that exits on failure, messages, argument parsing
