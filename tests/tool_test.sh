@@ -17,6 +17,10 @@
 # running process; tail --follow --max while a process
 # appends across rotations, truncates, deletes and recreates the queue;
 # tail --follow --since/--until while a process appends with a fake clock;
+# tail --follow on a log that appears later; dump and tail on a damaged
+# log (what the library's MRLOG_RECOVER_SKIP_CORRUPT open reads, exit 2);
+# the shared option vocabulary and escaped queue names; an unreadable
+# segment (74 everywhere); salvage of an intact and of a damaged log;
 # many damaged frames verified with work linear in the file; mrlog bench.
 set -euo pipefail
 
@@ -26,12 +30,13 @@ F=$top/tests/tool_fixture
 work=$(mktemp -d "${TMPDIR:-/tmp}/mrlog-tool-test.XXXXXX")
 bg_pids=()
 
+# KEEP=1 keeps the temporary directory, for a failure's files.
 cleanup() {
   local p
   for p in ${bg_pids[@]+"${bg_pids[@]}"}; do
     kill "$p" 2>/dev/null || true
   done
-  rm -rf "$work"
+  [[ -n ${KEEP:-} ]] || rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -140,7 +145,7 @@ run 0 "$M" --help
 contains "$work/out" "usage: mrlog"
 run 0 "$M" --version
 grep -qE '^mrlog [0-9]+\.[0-9]+\.[0-9]+$' "$work/out" || fail "--version"
-for c in stat dump verify tail; do
+for c in stat dump verify tail salvage; do
   run 0 "$M" "$c" --help
   contains "$work/out" "usage: mrlog $c"
   run 0 "$M" "$c" -h
@@ -173,7 +178,6 @@ for c in stat dump verify; do
   run 66 "$M" "$c" "$work/foreign"
   contains "$work/err" "not an mrlog log directory"
 done
-run 66 "$M" tail "$work/foreign" --queue q --follow
 run 66 "$M" stat "$work/foreign/notes.txt"
 ok "missing and foreign directories: 66"
 
@@ -248,14 +252,86 @@ cp "$work/out" "$work/alpha.text"
 run 0 "$M" tail "$log" --queue alpha
 same "$work/out" "$work/alpha.text" "tail --queue alpha"
 run 0 "$M" tail "$log" --queue alpha -n 5
+tail -n 5 "$work/alpha.text" >"$work/alpha.5"
+same "$work/out" "$work/alpha.5" "tail -n 5 (the last 5)"
+run 0 "$M" tail "$log" --queue alpha --last 5 --max 2
+head -n 2 "$work/alpha.5" >"$work/alpha.2"
+same "$work/out" "$work/alpha.2" "tail --last 5 --max 2"
+run 0 "$M" tail "$log" --queue alpha --max 5
 head -n 5 "$work/alpha.text" >"$work/alpha.5"
-same "$work/out" "$work/alpha.5" "tail -n 5"
+same "$work/out" "$work/alpha.5" "tail --max 5"
 run 0 "$F" expect-dump "$work/copy" json alpha 60 63
 cp "$work/out" "$work/alpha.json3"
 run 0 "$M" tail "$log" --queue alpha --from 60 --max 3 --format json
 same "$work/out" "$work/alpha.json3" "tail --from 60 --max 3"
 run 1 "$M" tail "$log" --queue nosuch
 ok "tail without --follow"
+
+# One option vocabulary: --json, a repeated --queue, escaped names pasted
+# back, tail --to, -q, and options that do not apply (64).
+run 0 "$M" dump --json "$log"
+same "$work/out" "$work/dump.json" "dump --json is not --format json"
+run 0 "$M" tail "$log" --queue alpha --json
+cp "$work/out" "$work/alpha.tail.json"
+run 0 "$F" expect-dump "$work/copy" json alpha
+same "$work/alpha.tail.json" "$work/out" "tail --json"
+run 0 "$F" expect-dump "$work/copy" text alpha 0 55
+cp "$work/out" "$work/alpha.to55"
+run 0 "$M" tail "$log" --queue alpha --to 55
+same "$work/out" "$work/alpha.to55" "tail --to 55"
+run 0 "$M" dump --queue alpha --queue beta "$log"
+grep -E '^(alpha|beta) ' "$work/dump.text" >"$work/ab.text"
+same "$work/out" "$work/ab.text" "dump --queue alpha --queue beta"
+run 0 "$M" dump -n 2 --queue beta "$log"
+grep '^beta ' "$work/dump.text" | tail -n 2 >"$work/b2.text"
+same "$work/out" "$work/b2.text" "dump -n 2"
+odd=$(grep -o '^odd[^ ]*' "$work/dump.text" | head -n 1) # as printed
+run 0 "$M" dump --queue "$odd" "$log"
+grep -F "$odd " "$work/dump.text" >"$work/odd.text"
+[[ -s "$work/odd.text" ]] || fail "no record of the odd queue"
+same "$work/out" "$work/odd.text" "dump --queue NAME-AS-PRINTED"
+run 0 "$M" tail "$log" --queue "$odd"
+same "$work/out" "$work/odd.text" "tail --queue NAME-AS-PRINTED"
+run 0 "$M" dump --queue 'odd\u0020name\\\u00e9' "$log"
+same "$work/out" "$work/odd.text" "dump --queue NAME-AS-IN-JSON"
+run 0 "$M" verify -q "$log"
+run 0 "$M" stat -q --json "$log"
+contains "$work/out" '"library": {"open": "ok"'
+run 64 "$M" stat --queue alpha "$log"
+contains "$work/err" "does not apply"
+run 64 "$M" verify --follow "$log"
+run 64 "$M" dump --follow "$log"
+run 64 "$M" dump --max 3 "$log"
+run 64 "$M" tail "$log" --queue a --queue b
+run 64 "$M" dump --last x "$log"
+ok "one vocabulary: --json, --queue (repeated, escaped), -n, --to, -q; 64 elsewhere"
+
+# Exit codes: one table (mrlog(1)); a segment that cannot be read (a
+# directory in its place, which even root cannot read) is 74 in verify,
+# stat, dump and tail alike.
+cp -a "$log" "$work/unreadable"
+seg=$(cd "$work/unreadable" && ls | grep '\.mrlog$' | head -n 1)
+rm "$work/unreadable/$seg"
+mkdir "$work/unreadable/$seg"
+for c in verify stat dump; do
+  run 74 "$M" "$c" "$work/unreadable"
+  contains "$work/err" "$seg: read at offset 0"
+done
+run 74 "$M" tail "$work/unreadable" --queue alpha
+ok "an unreadable segment: 74 in verify, stat, dump and tail"
+
+# salvage of an intact log: the same records, positions, times, queues.
+mkdir "$work/copy2"
+run 0 "$M" salvage -q "$log" "$work/copy2"
+[[ ! -s "$work/out" ]] || fail "salvage -q printed something"
+run 0 "$M" dump "$work/copy2"
+same "$work/out" "$work/dump.text" "salvage of an intact log: records or times"
+run 0 "$M" stat --json "$work/copy2"
+grep '^    {"name": ' "$work/out" | sed 's/, "id": [0-9]*}/}/; s/,$//' \
+  >"$work/queues.salvaged"
+same "$work/queues.salvaged" "$work/queues.expected" "salvage: queue info"
+run 64 "$M" salvage "$log"
+ok "salvage of an intact log: identical records, positions, times and queues"
 
 # ---------------------------------------------------------------------------
 # Record times, on a log written with a fake clock (tool_fixture.c
@@ -432,6 +508,8 @@ truncate -s $((size - 1)) "$work/torn/$seg"
 sums "$work/torn" >"$work/sums.before"
 run 1 "$M" verify "$work/torn"
 contains "$work/out" "$seg offset $last_frame: "
+contains "$work/out" "library:   opens (read-only); tail cut in memory: $((size - 1 - last_frame)) bytes"
+! grep -qF "misreads" "$work/err" || fail "verify: reader and library disagree"
 contains "$work/out" "healed tail"
 run 1 "$M" verify --json "$work/torn"
 valid_json "$work/out"
@@ -543,14 +621,49 @@ sums "$work/flip" >"$work/sums.before"
 run 2 "$M" verify "$work/flip"
 contains "$work/out" "$seg offset $last_frame: bad body checksum"
 contains "$work/out" "corrupt:"
+contains "$work/out" "library:   damaged: MRLOG_RECOVER_SKIP_CORRUPT skips 1 range(s)"
+! grep -qF "misreads" "$work/err" || fail "verify: reader and library disagree"
 run 2 "$M" verify --json "$work/flip"
 valid_json "$work/out"
 contains "$work/out" '"result": "corrupt"'
 run 2 "$M" stat "$work/flip"
+contains "$work/out" "library:   damaged: MRLOG_RECOVER_SKIP_CORRUPT skips"
+# dump and tail print what the library recovers around the damage (a
+# subset of the clean log's records), name the damage and exit 2.
 run 2 "$M" dump "$work/flip"
-[[ ! -s "$work/out" ]] || fail "dump printed records of a corrupt log"
+[[ -s "$work/out" ]] || fail "dump printed nothing of a damaged log"
+contains "$work/err" "damage: "
+contains "$work/err" "damaged: "
+if grep -vxFf "$work/dump.text" "$work/out" >"$work/extra"; then
+  cat "$work/extra"; fail "dump of a damaged log printed records not in the log"
+fi
+contains "$work/err" "dropped 19 bytes at offset $last_frame"
+run 2 "$M" dump -q "$work/flip"
+[[ ! -s "$work/err" ]] || fail "dump -q wrote to stderr"
+run 2 "$M" tail "$work/flip" --queue alpha
+contains "$work/err" "damage: "
+cp "$work/out" "$work/flip.alpha"
+run 2 "$M" tail "$work/flip" --queue alpha --follow
+same "$work/out" "$work/flip.alpha" "tail --follow on a damaged log"
+if grep -vxFf "$work/dump.text" "$work/out" >"$work/extra"; then
+  cat "$work/extra"; fail "tail of a damaged log printed records not in the log"
+fi
+# salvage: a new log with every record the library reads, at the same
+# positions and times, and the same queues; the damaged one is unchanged.
+run 2 "$M" dump -q "$work/flip"
+cp "$work/out" "$work/flip.readable"
+run 2 "$M" salvage "$work/flip" "$work/salvaged"
+contains "$work/out" "queue: beta "
+contains "$work/out" "missing: beta "
+contains "$work/err" "dropped 19 bytes at offset $last_frame"
+run 0 "$M" verify "$work/salvaged"
+run 0 "$M" dump "$work/salvaged"
+same "$work/out" "$work/flip.readable" "salvage: the new log's records"
+run 73 "$M" salvage "$work/flip" "$work/salvaged"
+contains "$work/err" "not an empty directory"
 sums "$work/flip" >"$work/sums.after"
-same "$work/sums.before" "$work/sums.after" "verify, stat or dump changed a corrupt log"
+same "$work/sums.before" "$work/sums.after" \
+  "verify, stat, dump, tail or salvage changed a corrupt log"
 run 0 "$F" open "$work/flip"
 contains "$work/out" "ECORRUPT"
 ok "verify: flipped byte in $seg -> 2, offset $last_frame; mrlog_open refuses it"
@@ -641,6 +754,31 @@ same "$work/follow.got" "$work/follow.expected" "tail --follow printed other rec
 contains "$work/follow.err" "queue f deleted"
 contains "$work/follow.err" "queue f created"
 ok "tail --follow --max $want across rotations, truncation and a recreated queue"
+run 0 "$M" tail "$work/follow" --queue f -n 2
+cp "$work/out" "$work/follow.last2"
+lines "$work/follow.last2" 2
+run 0 "$M" tail "$work/follow" --queue f --follow -n 2 --max 2
+same "$work/out" "$work/follow.last2" "tail --follow -n 2: the last 2 first"
+ok "tail --follow -n N starts with the last N records"
+
+# tail --follow on a directory that does not exist yet: it waits for the
+# log, then for the queue, saying so.
+: >"$work/later.got"
+${guard[@]+"${guard[@]}"} "$M" tail "$work/later" --queue f --follow --max 3 \
+  >"$work/later.got" 2>"$work/later.err" &
+tailer=$!
+bg_pids+=("$tailer")
+waiting() { grep -qF "waiting for it to appear" "$work/later.err"; }
+wait_for waiting
+run 0 "$F" follow-setup "$work/later"
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 0 ]] || { cat "$work/later.err"; fail "tail --follow on a missing directory exited $rc"; }
+head -n 3 "$work/follow.expected" >"$work/later.expected"
+same "$work/later.got" "$work/later.expected" "tail --follow: a log that appears later"
+contains "$work/later.err" "the log appeared"
+ok "tail --follow waits for the directory and the log to appear"
 
 # tail --follow --since (with --max) and --since --until (exiting by itself
 # once the log's time reaches --until), while a process appends a record a

@@ -23,8 +23,11 @@ usage(FILE *out)
         "whether\n"
         "its tail needs healing and whether a running process holds it.  "
         "Read-only:\n"
-        "takes no lock and changes nothing.\n"
+        "takes no lock and changes nothing.  Shows the tool's own reading "
+        "of the files\n"
+        "and what the library's read-only open recovers (\"library:\").\n"
         "  --json      one JSON document on stdout (fields: mrlog(1))\n"
+        "  -q, --quiet no messages on stderr but errors\n"
         "  -h, --help  this text\n", out);
 }
 
@@ -63,7 +66,8 @@ time_cell(char *buf, size_t n, const struct tool_queue *q, uint64_t ms)
 
 static void
 print_text(const struct tool_log *log, struct tool_queue **qs,
-           const struct tool_problems *ps)
+           const struct tool_problems *ps, const struct tool_view *v,
+           int vrc)
 {
   uint64_t records = 0, bytes = 0;
   char held[96], first[TOOL_TIME_STR], last[TOOL_TIME_STR];
@@ -129,6 +133,7 @@ print_text(const struct tool_log *log, struct tool_queue **qs,
            "%" PRIu64 ")\n", log->tail_seg->name, log->tail_off);
     break;
   }
+  tool_view_summary(v, vrc, false);
   if (log->corrupt > 0)
     printf("corrupt:   %zu problem(s); mrlog_open would fail with "
            "MRLOG_ECORRUPT (see mrlog verify)\n", log->corrupt);
@@ -142,7 +147,8 @@ print_text(const struct tool_log *log, struct tool_queue **qs,
 
 static void
 print_json(const struct tool_log *log, struct tool_queue **qs,
-           const struct tool_problems *ps)
+           const struct tool_problems *ps, const struct tool_view *v,
+           int vrc)
 {
   uint64_t records = 0, bytes = 0;
   size_t i;
@@ -210,30 +216,25 @@ print_json(const struct tool_log *log, struct tool_queue **qs,
   tool_json_u64(stdout, "bytes", log->tail_bytes, false);
   fputs("},\n", stdout);
   tool_problems_json(stdout, ps);
+  tool_view_summary(v, vrc, true);
   printf("  \"corrupt\": %s\n}\n", log->corrupt ? "true" : "false");
 }
 
 int
 tool_cmd_stat(int argc, char **argv)
 {
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, 'j' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
   struct tool_problems ps = { 0 };
   struct tool_queue **qs;
+  struct tool_opts o;
+  struct tool_view v;
   struct tool_log log;
-  bool json = false;
-  int c, rc;
+  int rc, vrc;
 
-  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'j': json = true; break;
-    case 'h': usage(stdout); return TOOL_EXIT_OK;
-    default: usage(stderr); return TOOL_EXIT_USAGE;
-    }
-  }
+  tool_opts_init(&o);
+  rc = tool_opts_parse(&o, argc, argv, TOOL_ACCEPT_JSON, usage);
+  tool_opts_free(&o);
+  if (rc >= 0)
+    return rc;
   if (optind + 1 != argc) {
     tool_warn("expected one directory");
     usage(stderr);
@@ -246,12 +247,15 @@ tool_cmd_stat(int argc, char **argv)
     rc = tool_log_scan(&log);
   }
   if (rc == 0) {
+    /* The library's own open, beside the tool's reader: both shown. */
+    vrc = tool_view_open(&v, argv[optind], true);
     qs = tool_queues_sorted(&log.replay.queues);
-    if (json)
-      print_json(&log, qs, &ps);
+    if (o.json)
+      print_json(&log, qs, &ps, &v, vrc);
     else
-      print_text(&log, qs, &ps);
+      print_text(&log, qs, &ps, &v, vrc);
     free(qs);
+    tool_view_close(&v);
     rc = log.corrupt ? TOOL_EXIT_CORRUPT : TOOL_EXIT_OK;
   }
   tool_problems_free(&ps);

@@ -6,7 +6,9 @@
  * Exit codes: 0 clean (a held log's frame being written is not damage), 1
  * only a tail recovery would cut or remove, 2 corruption (anything else).
  * Each problem is printed with its segment and file offset as it is found;
- * on a terminal a progress bar runs on stderr meanwhile.
+ * on a terminal a progress bar runs on stderr meanwhile.  Then the
+ * library's read-only open of the same directory is shown (view.c), and
+ * a disagreement on whether the log is corrupt is reported on stderr.
  */
 #include "tool.h"
 
@@ -23,6 +25,7 @@ usage(FILE *out)
         "Exit status: 0 clean, 1 only a torn tail that recovery would cut, "
         "2 corrupt.\n"
         "  --json      one JSON document on stdout (fields: mrlog(1))\n"
+        "  -q, --quiet no progress bar\n"
         "  -h, --help  this text\n", out);
 }
 
@@ -57,7 +60,8 @@ result(const struct tool_log *log)
 }
 
 static void
-print_text(const struct tool_log *log, int rc)
+print_text(const struct tool_log *log, int rc, const struct tool_view *lv,
+           int vrc)
 {
   if (rc == TOOL_EXIT_CORRUPT)
     printf("corrupt: %zu problem(s); mrlog_open would fail with "
@@ -69,10 +73,12 @@ print_text(const struct tool_log *log, int rc)
   else
     printf("clean: %zu segments, %" PRIu64 " frames, %" PRIu64 " bytes\n",
            log->nsegs, log->frames, log->disk_bytes);
+  tool_view_summary(lv, vrc, false);
 }
 
 static void
-print_json(const struct tool_log *log, int rc, const struct tool_problems *ps)
+print_json(const struct tool_log *log, int rc, const struct tool_problems *ps,
+           const struct tool_view *lv, int vrc)
 {
   static const char *const names[] = { "clean", "healed_tail", "corrupt" };
 
@@ -86,6 +92,7 @@ print_json(const struct tool_log *log, int rc, const struct tool_problems *ps)
          log->nsegs, log->frames, log->disk_bytes, log->tail_bytes,
          log->corrupt);
   tool_problems_json(stdout, ps);
+  tool_view_summary(lv, vrc, true);
   printf("  \"being_written\": %s\n}\n",
          log->tail == TOOL_TAIL_BEING_WRITTEN ? "true" : "false");
 }
@@ -93,23 +100,19 @@ print_json(const struct tool_log *log, int rc, const struct tool_problems *ps)
 int
 tool_cmd_verify(int argc, char **argv)
 {
-  static const struct option longopts[] = {
-    { "json", no_argument, NULL, 'j' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-  };
+  struct tool_opts o;
   struct verify v;
+  struct tool_view lv;
   struct tool_log log;
-  int c, rc;
+  int rc, vrc;
 
   memset(&v, 0, sizeof(v));
-  while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-    switch (c) {
-    case 'j': v.json = true; break;
-    case 'h': usage(stdout); return TOOL_EXIT_OK;
-    default: usage(stderr); return TOOL_EXIT_USAGE;
-    }
-  }
+  tool_opts_init(&o);
+  rc = tool_opts_parse(&o, argc, argv, TOOL_ACCEPT_JSON, usage);
+  tool_opts_free(&o);
+  if (rc >= 0)
+    return rc;
+  v.json = o.json;
   if (optind + 1 != argc) {
     tool_warn("expected one directory");
     usage(stderr);
@@ -118,6 +121,8 @@ tool_cmd_verify(int argc, char **argv)
   rc = tool_log_open(&log, argv[optind]);
   if (rc == 0) {
     tool_progress_init(&v.progress, log.disk_bytes);
+    if (o.quiet)
+      v.progress.enabled = false;
     log.report = found;
     log.report_arg = &v;
     log.progress = &v.progress;
@@ -126,10 +131,19 @@ tool_cmd_verify(int argc, char **argv)
   }
   if (rc == 0) {
     rc = result(&log);
+    /* The cross-check: the library's read-only open of the same files. */
+    vrc = tool_view_open(&lv, argv[optind], true);
     if (v.json)
-      print_json(&log, rc, &v.problems);
+      print_json(&log, rc, &v.problems, &lv, vrc);
     else
-      print_text(&log, rc);
+      print_text(&log, rc, &lv, vrc);
+    if ((rc == TOOL_EXIT_CORRUPT) != (vrc == TOOL_EXIT_CORRUPT ||
+                                      (vrc == 0 && lv.damaged)))
+      tool_warn("%s: the library's read-only open %s, this reader finds "
+                "the log %s: one of them misreads the format", argv[optind],
+                vrc == 0 && !lv.damaged ? "succeeds" : "refuses it",
+                rc == TOOL_EXIT_CORRUPT ? "corrupt" : "not corrupt");
+    tool_view_close(&lv);
   }
   tool_problems_free(&v.problems);
   tool_log_close(&log);

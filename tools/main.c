@@ -2,8 +2,9 @@
  * main.c -- the `mrlog` command: --help, --version, and dispatch to one
  * subcommand (git and sqlite3 style), each in its own cmd_*.c.
  *
- * Every subcommand but bench is a read-only inspector of a log directory:
- * none takes the log's lock or writes anything (see scan.c).  Exit codes
+ * Every subcommand but bench and salvage is a read-only inspector of a log
+ * directory: none takes the log's lock or writes anything (scan.c,
+ * view.c); salvage writes only its new log, DST.  Exit codes
  * are listed in tool.h and documented in mrlog(1).
  */
 #include "tool.h"
@@ -23,6 +24,7 @@ static const struct command commands[] = {
   { "dump", tool_cmd_dump },
   { "verify", tool_cmd_verify },
   { "tail", tool_cmd_tail },
+  { "salvage", tool_cmd_salvage },
   { "bench", tool_cmd_bench },
 };
 
@@ -40,13 +42,16 @@ usage(FILE *out)
         "  verify DIR           check every frame and checksum "
         "(exit 0, 1 or 2)\n"
         "  tail DIR --queue Q   a queue's records; --follow for new ones\n"
+        "  salvage SRC DST      copy every readable record into a new log\n"
         "  bench [ARGS]         run the benchmark suite (mrlog-bench)\n"
         "  help COMMAND         the options of a command\n"
         "Exit status: 0 success; 1 verify: torn tail only, dump/tail: no "
         "such queue;\n"
-        "2 corrupt; 64 usage; 65 unsupported format version; 66 not a "
-        "readable log\n"
-        "directory; 69 mrlog-bench not found; 71 system error; 74 read "
+        "2 damaged (dump, tail, salvage: after printing what is readable); "
+        "64 usage;\n"
+        "65 unsupported format version; 66 not a readable log directory; "
+        "69 mrlog-bench\n"
+        "not found; 71 system error; 73 salvage: DST not empty; 74 read "
         "error.\n"
         "See mrlog(1).\n", out);
 }

@@ -99,6 +99,38 @@ print_record(FILE *out, enum tool_format fmt, const char *name,
 }
 
 void
+tool_print_mem(FILE *out, enum tool_format fmt, const char *name,
+               size_t name_len, uint64_t position, uint64_t time_ms,
+               const void *data, size_t len)
+{
+  char when[TOOL_TIME_STR];
+  const uint8_t *p = data;
+  size_t i;
+
+  tool_format_time(when, sizeof(when), time_ms);
+  if (fmt == TOOL_FORMAT_JSON) {
+    fputs("{\"queue\": ", out);
+    tool_json_string(out, name, name_len);
+    fprintf(out, ", \"position\": %" PRIu64 ", \"time_ms\": %" PRIu64
+            ", \"time\": \"%s\", \"len\": %zu, \"data\": \"",
+            position, time_ms, when, len);
+    tool_json_bytes(out, p, len);
+    fputs("\"}\n", out);
+    return;
+  }
+  tool_text_bytes(out, name, name_len, true);
+  fprintf(out, " %" PRIu64 " %s %zu:%s", position, when, len,
+          fmt == TOOL_FORMAT_TEXT ? " " : "\n");
+  if (fmt == TOOL_FORMAT_TEXT) {
+    tool_text_bytes(out, p, len, false);
+    fputc('\n', out);
+    return;
+  }
+  for (i = 0; i < len; i += 16)
+    hex_line(out, i, p + i, len - i < 16 ? len - i : 16);
+}
+
+void
 tool_print_run(FILE *out, enum tool_format fmt, const char *name,
                size_t name_len, const struct tool_run *run,
                const struct tool_filter *w, uint64_t *budget)

@@ -1,9 +1,12 @@
 /*
  * tool.h -- declarations shared by the files of the mrlog command-line tool
- * (tools/).  The tool is a read-only inspector of a log directory and an
- * independent reader of docs/FORMAT.md: it checks frames and replays the
- * queue state machine itself, borrowing only the CRC-32C routine and the
- * on-disk constants from lib/.
+ * (tools/).  The tool inspects a log directory without changing it, two
+ * ways: an independent reader of docs/FORMAT.md (verify, stat, tail
+ * --follow), which checks frames and replays the queue state machine
+ * itself, borrowing only the CRC-32C routine and the on-disk constants
+ * from lib/; and the library's read-only open through the public API
+ * (view.c: dump, tail, stat, verify's cross-check, salvage).  salvage
+ * alone writes: a new log, through the public API.
  *
  * Module map (one job per file):
  *   util.c      allocation that exits on failure, messages, argument parsing
@@ -20,6 +23,8 @@
  *   json.c      JSON and text escaping, small JSON writers
  *   progress.c  verify's progress bar on a terminal
  *   problems.c  damage and notes found by scan.c: kept, printed
+ *   opts.c      the one option vocabulary of the subcommands
+ *   view.c      the library's read-only view (dump, tail, stat, salvage)
  *   cmd_*.c     one file per subcommand; main.c dispatches
  *
  * Threads: the tool is single-threaded.  Ownership: a struct tool_log owns
@@ -68,6 +73,7 @@ enum tool_exit {
   TOOL_EXIT_NOINPUT = 66,    /* missing, unreadable or foreign directory */
   TOOL_EXIT_UNAVAILABLE = 69, /* bench: mrlog-bench not found */
   TOOL_EXIT_OSERR = 71,      /* out of memory, inotify, too many files */
+  TOOL_EXIT_CANTCREAT = 73,  /* salvage: DST not empty or not creatable */
   TOOL_EXIT_IOERR = 74       /* a read failed */
 };
 
@@ -467,6 +473,10 @@ bool tool_filter_time(const struct tool_filter *w, uint64_t time_ms);
 void tool_print_queue(FILE *out, enum tool_format fmt,
                       const struct tool_queue *q, const struct tool_filter *w,
                       uint64_t *budget);
+/* One record held in memory (a library read), as tool_print_run. */
+void tool_print_mem(FILE *out, enum tool_format fmt, const char *name,
+                    size_t name_len, uint64_t position, uint64_t time_ms,
+                    const void *data, size_t len);
 /* Prints the records of run that pass w, at most *budget of them. */
 void tool_print_run(FILE *out, enum tool_format fmt, const char *name,
                     size_t name_len, const struct tool_run *run,
@@ -490,6 +500,87 @@ bool tool_follow_done(const struct tool_log *log, const struct tool_follow *f);
  * reaches 0, when tool_follow_done, or on an error. */
 int tool_follow(struct tool_log *log, struct tool_follow *f);
 
+/* ---- opts.c ------------------------------------------------------------ */
+
+/* Codes of the long options without a short form. */
+enum {
+  TOOL_OPT_QUEUE = 256,
+  TOOL_OPT_FROM,
+  TOOL_OPT_TO,
+  TOOL_OPT_MAX,
+  TOOL_OPT_JSON,
+  TOOL_OPT_SINCE,
+  TOOL_OPT_UNTIL
+};
+
+/* What a command accepts (--quiet and --help: every command). */
+#define TOOL_ACCEPT_QUEUE 0x01u  /* --queue */
+#define TOOL_ACCEPT_RANGE 0x02u  /* --from, --to */
+#define TOOL_ACCEPT_LAST 0x04u   /* -n, --last */
+#define TOOL_ACCEPT_MAX 0x08u    /* --max */
+#define TOOL_ACCEPT_FOLLOW 0x10u /* -f, --follow */
+#define TOOL_ACCEPT_JSON 0x20u   /* --json */
+#define TOOL_ACCEPT_FORMAT 0x40u /* -F, --format */
+#define TOOL_ACCEPT_TIME 0x80u   /* --since, --until */
+
+struct tool_opts {
+  char **queues;             /* --queue values, unescaped; owned */
+  size_t nqueues;
+  struct tool_filter filter; /* --from, --to, --since, --until */
+  uint64_t last;             /* --last N, if has_last */
+  bool has_last;
+  uint64_t max;              /* --max N; UINT64_MAX when not given */
+  bool follow;
+  bool json;
+  bool quiet;
+  enum tool_format format;   /* --format; --json sets json */
+};
+
+void tool_opts_init(struct tool_opts *o);
+void tool_opts_free(struct tool_opts *o);
+/* Parses the options of argv (getopt_long; optind left at the first
+ * operand).  -1 when the command should run, else the exit code to
+ * return (--help: 0; a usage error: 64, after a message). */
+int tool_opts_parse(struct tool_opts *o, int argc, char **argv,
+                    unsigned accept, void (*usage)(FILE *out));
+/* A queue name as printed (opts.c invariant 2), unescaped; free() it. */
+char *tool_unescape(const char *s);
+
+/* ---- view.c ------------------------------------------------------------ */
+
+/* The library's read-only view of a log (view.c). */
+struct tool_view {
+  const char *path;
+  mrlog *log;                /* read-only open, or NULL */
+  bool quiet;                /* no damage messages on stderr */
+  bool damaged;              /* opened under MRLOG_RECOVER_SKIP_CORRUPT */
+  uint64_t warnings;         /* log_fn messages at WARN or ERROR */
+  uint64_t skipped_ranges;   /* stats.skipped_* of the open */
+  uint64_t skipped_bytes;
+  uint64_t skipped_records;  /* a lower bound */
+  uint64_t discarded_tail_bytes;
+};
+
+/* An exit code of enum tool_exit for a library status. */
+int tool_exit_of(int status);
+/* Opens path read-only (view.c invariant 1).  0 (damaged says whether the
+ * log was damaged) or an exit code after a message. */
+int tool_view_open(struct tool_view *v, const char *path, bool quiet);
+void tool_view_close(struct tool_view *v);
+/* The live queues' names sorted bytewise, NULL-terminated. */
+char **tool_view_queues(struct tool_view *v);
+void tool_view_free_queues(char **names);
+/* Prints queue's records that pass w: only the last `last` of them
+ * (UINT64_MAX: all), at most max.  0 or an exit code after a message. */
+int tool_view_print(struct tool_view *v, FILE *out, const char *queue,
+                    const struct tool_filter *w, enum tool_format format,
+                    uint64_t last, uint64_t max);
+/* What the read-only open reported (rc: tool_view_open's result), as the
+ * "library:" line of stat and verify or their "library" JSON member. */
+void tool_view_summary(const struct tool_view *v, int rc, bool json);
+/* On stderr, if the log was damaged: what was skipped. */
+void tool_view_report(const struct tool_view *v);
+
 /* ---- commands ---------------------------------------------------------- */
 
 int tool_cmd_stat(int argc, char **argv);
@@ -497,5 +588,6 @@ int tool_cmd_dump(int argc, char **argv);
 int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_tail(int argc, char **argv);
 int tool_cmd_bench(int argc, char **argv);
+int tool_cmd_salvage(int argc, char **argv);
 
 #endif /* MRLOG_TOOL_H */

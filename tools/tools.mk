@@ -1,9 +1,11 @@
 # tools/tools.mk -- the mrlog command-line tool; included from Makefile.am.
 #
 # tools/mrlog is installed with the library (bin_PROGRAMS), with its man
-# page, mrlog(1).  It is a read-only inspector of a log directory written
-# from docs/FORMAT.md; it links the convenience library only for the
-# CRC-32C routine, the format constants and mrlog_version_string().
+# page, mrlog(1), and its bash completion.  verify, stat and tail --follow
+# read the log directory with the tool's own reader of docs/FORMAT.md
+# (borrowing the CRC-32C routine and the format constants from the
+# convenience library); dump, tail, stat and salvage also open it through
+# the public API, read-only (view.c), to show what the library recovers.
 # `mrlog bench` execs mrlog-bench (bench/bench.mk installs it in
 # $(pkglibexecdir)); the build tree's copy is the fallback, so the path of
 # this build directory is compiled in.
@@ -32,10 +34,13 @@ tools_mrlog_SOURCES = \
 	tools/times.c \
 	tools/json.c \
 	tools/progress.c \
+	tools/view.c \
+	tools/opts.c \
 	tools/cmd_stat.c \
 	tools/cmd_dump.c \
 	tools/cmd_verify.c \
 	tools/cmd_tail.c \
+	tools/cmd_salvage.c \
 	tools/cmd_bench.c
 tools_mrlog_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/lib \
 	-D_GNU_SOURCE \
@@ -57,3 +62,10 @@ tests_tool_fixture_LDADD = libmrlog.la $(PTHREAD_LIBS)
 
 TESTS += tests/tool_test.sh
 EXTRA_DIST += tests/tool_test.sh
+
+# Bash completion for the tool (subcommands, options, directories),
+# installed where bash-completion loads it on demand, and its test.
+bashcompletiondir = $(datadir)/bash-completion/completions
+dist_bashcompletion_DATA = tools/completion/mrlog
+TESTS += tests/completion_test.sh
+EXTRA_DIST += tests/completion_test.sh
