@@ -19,7 +19,13 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1 &&
   [[ "$(git rev-parse --show-toplevel)" == "$(pwd -P)" ]]; then
   files=$(git ls-files)
 else
-  files=$(find . -type f ! -path './.git/*' | sed 's|^\./||')
+  # A distributed tree: its own files, without what autotools generate or
+  # copy in (configure, Makefile.in, build-aux/, m4/) and without a build
+  # made inside it (make distcheck's _build and _inst).
+  files=$(find . -type f ! -path './.git/*' ! -path './_build/*' \
+    ! -path './_inst/*' ! -path './build-aux/*' ! -path './m4/*' \
+    ! -path './autom4te.cache/*' ! -name configure ! -name aclocal.m4 \
+    ! -name Makefile.in ! -name 'config.h.in' | sed 's|^\./||')
 fi
 
 hits=$(printf '%s\n' "$files" |
