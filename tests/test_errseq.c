@@ -88,6 +88,9 @@ static struct {
   int fd_file[ES_FDS];    /* fd -> file id, or -1 */
   unsigned fd_seen[ES_FDS]; /* fd -> err_seq the description has seen */
   long fd_writes[ES_FDS]; /* fd -> writes through it */
+  int fd_syncing[ES_FDS]; /* fd -> syncs in flight on it */
+  int overlaps;           /* syncs that began while another was in
+                             flight on the same description */
   uint64_t gen;           /* last write generation */
   enum es_mode mode;
   long at;                /* the at-th sync / write fails */
@@ -117,6 +120,8 @@ es_reset(enum es_mode mode, long at)
   es.mode = mode;
   es.at = at;
   es.syncs = es.writes = es.dirsyncs = 0;
+  es.overlaps = 0;
+  memset(es.fd_syncing, 0, sizeof(es.fd_syncing));
   es.dir_err_seq = es.dir_seen = 0;
   es.injected = es.reported = 0;
   es.injected_by[0] = 0;
@@ -274,11 +279,14 @@ es_fdatasync(void *ctx, int fd)
                      es.fd_writes[fd] > 2;
   }
   start_gen = es.gen; /* this sync writes back what was written so far */
+  if (es.fd_syncing[fd]++ > 0)
+    es.overlaps++; /* errseq: only one of them can see an error */
   pthread_mutex_unlock(&es.mutex);
 
   usleep(SYNC_US); /* writeback: concurrent syncs overlap here */
 
   pthread_mutex_lock(&es.mutex);
+  es.fd_syncing[fd]--;
   if (es.fd_seen[fd] != es.files[id].err_seq) {
     /* file_check_and_advance_wb_err: this description sees it once. */
     es.fd_seen[fd] = es.files[id].err_seq;
@@ -625,6 +633,10 @@ one_case(enum es_mode mode, long at, uint64_t segment_bytes)
                   "N=%ld: a sync returned EIO, close returned %d", at,
                   close_status);
   }
+  /* Flusher invariant 1: at most one sync in flight per description. */
+  ck_assert_msg(es.overlaps == 0, "N=%ld: %d fdatasync(s) began while "
+                "another was in flight on the same file description",
+                at, es.overlaps);
   pthread_mutex_unlock(&es.mutex);
   if (close_status != 0)
     g_failed_logs++;

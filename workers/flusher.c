@@ -415,7 +415,11 @@ flusher_main(void *arg)
     unsynced = f->unsynced;
     unsynced_recs = f->unsynced_recs;
     fd = f->fd;
-    f->syncing = sync;
+    /* Take the token only to sync: with no sync to run, f->syncing may be
+     * the writer's (a rotation's sync in flight), and clearing it would
+     * let this loop's next sync overlap that one (invariant 1). */
+    if (sync)
+      f->syncing = true;
     pthread_mutex_unlock(&f->mutex);
 
     /* Early requests: their status is settled; no lock held. */
