@@ -94,14 +94,7 @@ tool_cmd_dump(int argc, char **argv)
                            o.has_last ? o.last : UINT64_MAX, UINT64_MAX);
     tool_view_free_queues(names);
   }
-  if (fflush(stdout) != 0 && rc == 0) {
-    tool_warn("write error on standard output");
-    rc = TOOL_EXIT_IOERR;
-  }
-  tool_view_report(&v);
-  if (rc == 0 && v.damaged)
-    rc = TOOL_EXIT_CORRUPT;
-  tool_view_close(&v);
+  rc = tool_view_finish(&v, rc);
   tool_opts_free(&o);
   return rc;
 }

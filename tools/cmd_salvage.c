@@ -295,9 +295,5 @@ tool_cmd_salvage(int argc, char **argv)
   }
   free(cs);
   tool_view_free_queues(names);
-  tool_view_report(&v);
-  if (rc == 0 && v.damaged)
-    rc = TOOL_EXIT_CORRUPT;
-  tool_view_close(&v);
-  return rc;
+  return tool_view_finish(&v, rc);
 }

@@ -83,15 +83,7 @@ tail_view(const char *dir, const struct tool_opts *o)
     rc = tool_view_print(&v, stdout, o->queues[0], &o->filter, o->format,
                          o->has_last ? o->last : UINT64_MAX, o->max);
   }
-  if (fflush(stdout) != 0 && rc == 0) {
-    tool_warn("write error on standard output");
-    rc = TOOL_EXIT_IOERR;
-  }
-  tool_view_report(&v);
-  if (rc == 0 && v.damaged)
-    rc = TOOL_EXIT_CORRUPT;
-  tool_view_close(&v);
-  return rc;
+  return tool_view_finish(&v, rc);
 }
 
 /* The position from which q's last n records are retained: from, or

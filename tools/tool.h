@@ -580,6 +580,10 @@ int tool_view_print(struct tool_view *v, FILE *out, const char *queue,
 void tool_view_summary(const struct tool_view *v, int rc, bool json);
 /* On stderr, if the log was damaged: what was skipped. */
 void tool_view_report(const struct tool_view *v);
+/* Ends a command that printed from v: flushes stdout (TOOL_EXIT_IOERR if
+ * that fails), reports the damage, closes v, and returns rc, or
+ * TOOL_EXIT_CORRUPT if rc is 0 and the log was damaged. */
+int tool_view_finish(struct tool_view *v, int rc);
 
 /* ---- commands ---------------------------------------------------------- */
 

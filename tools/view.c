@@ -181,6 +181,20 @@ tool_view_free_queues(char **names)
   free(names);
 }
 
+int
+tool_view_finish(struct tool_view *v, int rc)
+{
+  if (fflush(stdout) != 0 && rc == 0) {
+    tool_warn("write error on standard output");
+    rc = TOOL_EXIT_IOERR;
+  }
+  tool_view_report(v);
+  if (rc == 0 && v->damaged)
+    rc = TOOL_EXIT_CORRUPT;
+  tool_view_close(v);
+  return rc;
+}
+
 void
 tool_view_report(const struct tool_view *v)
 {
