@@ -252,6 +252,27 @@ mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q,
   return c;
 }
 
+
+/* Moves q's runs ring into a new one of cap entries (a power of two that
+ * holds them), its first run at index 0.  MRLOG_ENOMEM leaves q as it
+ * was. */
+static int
+runs_resize(struct mrlog *log, struct mrlog__queue *q, uint32_t cap)
+{
+  struct mrlog__run *r = mrlog__mem_malloc(log, cap * sizeof(*r));
+  uint32_t i;
+
+  if (r == NULL)
+    return MRLOG_ENOMEM;
+  for (i = 0; i < q->runs_len; i++)
+    r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
+  mrlog__mem_free(log, q->runs);
+  q->runs = r;
+  q->runs_cap = cap;
+  q->runs_first = 0;
+  return 0;
+}
+
 /* Links c as q's newest chunk. */
 static void
 chunk_link(struct mrlog__queue *q, struct mrlog__chunk *c)
@@ -278,18 +299,9 @@ runs_push(struct mrlog *log, struct mrlog__queue *q,
       return 0;
     }
   }
-  if (q->runs_len == q->runs_cap) {
-    uint32_t cap = q->runs_cap ? q->runs_cap * 2 : 1, i;
-    struct mrlog__run *r = mrlog__mem_malloc(log, cap * sizeof(*r));
-    if (r == NULL)
-      return MRLOG_ENOMEM;
-    for (i = 0; i < q->runs_len; i++)
-      r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
-    mrlog__mem_free(log, q->runs);
-    q->runs = r;
-    q->runs_cap = cap;
-    q->runs_first = 0;
-  }
+  if (q->runs_len == q->runs_cap &&
+      runs_resize(log, q, q->runs_cap ? q->runs_cap * 2 : 1) != 0)
+    return MRLOG_ENOMEM;
   q->runs[(q->runs_first + q->runs_len) & (q->runs_cap - 1)] =
       (struct mrlog__run){ seg, n };
   q->runs_len++;
@@ -304,8 +316,7 @@ runs_push(struct mrlog *log, struct mrlog__queue *q,
 static void
 runs_fit(struct mrlog *log, struct mrlog__queue *q)
 {
-  uint32_t cap = q->runs_cap, i;
-  struct mrlog__run *r;
+  uint32_t cap = q->runs_cap;
 
   if (q->runs_len == 0) {
     mrlog__mem_free(log, q->runs);
@@ -315,15 +326,8 @@ runs_fit(struct mrlog *log, struct mrlog__queue *q)
   }
   while (cap > 8 && q->runs_len <= cap / 4)
     cap /= 2;
-  if (cap == q->runs_cap || (r = mrlog__mem_malloc(log, cap * sizeof(*r))) ==
-                                NULL)
-    return;
-  for (i = 0; i < q->runs_len; i++)
-    r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
-  mrlog__mem_free(log, q->runs);
-  q->runs = r;
-  q->runs_cap = cap;
-  q->runs_first = 0;
+  if (cap != q->runs_cap)
+    (void)runs_resize(log, q, cap); /* on ENOMEM the ring stays */
 }
 
 static void
