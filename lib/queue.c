@@ -252,7 +252,6 @@ mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q,
   return c;
 }
 
-
 /* Moves q's runs ring into a new one of cap entries (a power of two that
  * holds them), its first run at index 0.  MRLOG_ENOMEM leaves q as it
  * was. */

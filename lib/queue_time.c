@@ -36,46 +36,37 @@ mark(const struct mrlog__queue *q, uint32_t i)
   return &q->marks[(q->marks_first + i) & (q->marks_cap - 1)];
 }
 
-int
-mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
-                  uint64_t ms)
-{
-  if (q->marks_len > 0 && mark(q, q->marks_len - 1)->ms >= ms)
-    return 0; /* same run (a clamped clock never gives less) */
-  if (q->marks_len == q->marks_cap) {
-    uint32_t cap = q->marks_cap ? q->marks_cap * 2 : 1, i;
-    struct mrlog__time_mark *m = mrlog__mem_malloc(log, cap * sizeof(*m));
-
-    if (m == NULL)
-      return MRLOG_ENOMEM;
-    for (i = 0; i < q->marks_len; i++)
-      m[i] = *mark(q, i);
-    mrlog__mem_free(log, q->marks);
-    q->marks = m;
-    q->marks_cap = cap;
-    q->marks_first = 0;
-  }
-  *mark(q, q->marks_len) = (struct mrlog__time_mark){ pos, ms };
-  q->marks_len++;
-  return 0;
-}
-
-/* Moves the marks into a ring of cap entries (>= marks_len); on ENOMEM
- * keeps the old one, which is only larger. */
-static void
+/* Moves the marks into a ring of cap entries (>= marks_len).  On
+ * MRLOG_ENOMEM the old ring stays. */
+static int
 marks_resize(struct mrlog *log, struct mrlog__queue *q, uint32_t cap)
 {
   struct mrlog__time_mark *m = mrlog__mem_malloc(log, cap * sizeof(*m));
   uint32_t i;
 
   if (m == NULL)
-    return;
+    return MRLOG_ENOMEM;
   for (i = 0; i < q->marks_len; i++)
     m[i] = *mark(q, i);
   mrlog__mem_free(log, q->marks);
   q->marks = m;
   q->marks_cap = cap;
   q->marks_first = 0;
+  return 0;
+}
+
+int
+mrlog__marks_note(struct mrlog *log, struct mrlog__queue *q, uint64_t pos,
+                  uint64_t ms)
+{
+  if (q->marks_len > 0 && mark(q, q->marks_len - 1)->ms >= ms)
+    return 0; /* same run (a clamped clock never gives less) */
+  if (q->marks_len == q->marks_cap &&
+      marks_resize(log, q, q->marks_cap ? q->marks_cap * 2 : 1) != 0)
+    return MRLOG_ENOMEM;
+  *mark(q, q->marks_len) = (struct mrlog__time_mark){ pos, ms };
+  q->marks_len++;
+  return 0;
 }
 
 void
