@@ -90,7 +90,7 @@ mrlog__marks_drop(struct mrlog *log, struct mrlog__queue *q)
 
     while (cap > 8 && q->marks_len <= cap / 4)
       cap /= 2;
-    marks_resize(log, q, cap);
+    (void)marks_resize(log, q, cap); /* on ENOMEM the ring stays */
   }
 }
 
