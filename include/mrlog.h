@@ -359,7 +359,7 @@ MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
  *
  * READ-ONLY OPEN (policy.read_only != 0).  Opens the log to read it and
  * changes nothing in dir: it creates, writes, cuts, renames, removes and
- * syncs no file, makes no directory (a missing dir is MRLOG_EINVAL) and
+ * syncs no file, makes no directory (a missing dir is MRLOG_ENOENT) and
  * takes no lock, so it works on a read-only file system and on a full
  * disk.  Recovery runs under the same policy.recovery and reaches the same
  * decisions, which are reported (log_fn) but applied in memory only: a

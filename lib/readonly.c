@@ -4,7 +4,7 @@
  *
  * Invariants:
  *  1. Nothing in the directory changes.  The directory is opened, never
- *     made (a missing one is MRLOG_EINVAL); the LOCK file is neither made
+ *     made (a missing one is MRLOG_ENOENT); the LOCK file is neither made
  *     nor locked; no file is opened for writing, written, cut, renamed,
  *     removed or synced.  What recovery decides to change on disk (cut a
  *     torn tail, set a segment aside, sync the newest segment, seal it)
@@ -51,10 +51,8 @@ int
 mrlog__ro_open_dir(struct mrlog *log, const char *dir)
 {
   log->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (log->dir_fd < 0)
-    return errno == ENOENT || errno == ENOTDIR
-               ? MRLOG_EINVAL
-               : mrlog__status_from_errno(errno);
+  if (log->dir_fd < 0) /* named with the OS error; ENOENT: MRLOG_ENOENT */
+    return mrlog__dir_fail(log, "open", dir, errno);
   /* Invariant 3. */
   log->ro_io = *log->io;
   log->ro_io.map = NULL;

@@ -34,7 +34,9 @@ tool_exit_of(int status)
   case 0: return TOOL_EXIT_OK;
   case MRLOG_ECORRUPT: return TOOL_EXIT_CORRUPT;
   case MRLOG_EVERSION: return TOOL_EXIT_VERSION;
-  case MRLOG_EINVAL: return TOOL_EXIT_NOINPUT;
+  case MRLOG_EINVAL:
+  case MRLOG_ENOENT:
+  case MRLOG_EACCES: return TOOL_EXIT_NOINPUT; /* missing or unreadable */
   case MRLOG_ENOQUEUE: return TOOL_EXIT_NOQUEUE;
   case MRLOG_EIO: return TOOL_EXIT_IOERR;
   default: return TOOL_EXIT_OSERR;
