@@ -143,12 +143,16 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
       return 0;
     }
   }
-  /* The allocation is bounded by the file's real size, never by a length
-   * field read from it.  Holes are not read: calloc's fresh pages are
-   * their zeros, and stay untouched while the scans skip them (holes.c). */
+  /* The buffer is sized by the file's real size, never by a length field
+   * read from it, and is anonymous memory mapped without reserve: holes
+   * are not read, so their pages stay untouched zeros that cost nothing
+   * while the scans skip them (holes.c), and a large sparse segment costs
+   * what its data costs. */
   mrlog__holes_of_fd(io, fd, (size_t)st.st_size, &holes);
-  buf = calloc(1, st.st_size > 0 ? (size_t)st.st_size : 1);
-  if (buf == NULL) {
+  buf = mmap(NULL, st.st_size > 0 ? (size_t)st.st_size : 1,
+             PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+             -1, 0);
+  if (buf == MAP_FAILED) {
     io->close(io->ctx, fd);
     return MRLOG_ENOMEM;
   }
@@ -165,7 +169,7 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
       continue;
     if (r < 0) {
       err = errno;
-      free(buf);
+      munmap(buf, st.st_size > 0 ? (size_t)st.st_size : 1);
       io->close(io->ctx, fd);
       return mrlog__status_from_errno(err);
     }
@@ -174,6 +178,16 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
     got += (size_t)r;
   }
   io->close(io->ctx, fd);
+  if (got < (size_t)st.st_size) {
+    /* Shrank: give back the pages past what was read, so that
+     * mrlog__release_file's length covers the whole buffer. */
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t keep = (got + page - 1) / page * page;
+    if (keep == 0)
+      keep = page; /* the first page stays for release_file */
+    if (keep < (size_t)st.st_size)
+      munmap(buf + keep, (size_t)st.st_size - keep);
+  }
   *data = buf;
   *len = got;
   return 0;
@@ -185,7 +199,7 @@ mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len, bool mapped)
   if (mapped)
     log->io->unmap(log->io->ctx, data, len);
   else
-    free(data);
+    munmap(data, len > 0 ? len : 1); /* read_file's anonymous buffer */
 }
 
 /* What one write call's result means: 0 it wrote something, 1 retry it

@@ -82,9 +82,9 @@ tool_view_open(struct tool_view *v, const char *path, bool quiet)
   v->path = path;
   v->quiet = quiet;
   rc = tool_log_open(&check, path); /* invariant 2 */
+  tool_log_close(&check); /* also after a failed open */
   if (rc != 0)
     return rc;
-  tool_log_close(&check);
   status = open_with(v, MRLOG_RECOVER_TOLERATE_TAIL);
   if (status == MRLOG_ECORRUPT) { /* invariant 1 */
     if (!quiet)
@@ -94,12 +94,14 @@ tool_view_open(struct tool_view *v, const char *path, bool quiet)
     v->damaged = true;
     status = open_with(v, MRLOG_RECOVER_SKIP_CORRUPT);
   }
-  if (status != 0 && tool_log_open(&check, path) == 0) {
+  if (status != 0) {
     /* Invariant 3: a log the library cannot open at all gets the exit
      * code and message of the tool's reader when it finds a reason (an
      * unreadable segment: 74, another version: 65), as stat and verify
      * do. */
-    rc = tool_log_scan(&check);
+    bool readable = tool_log_open(&check, path) == 0;
+
+    rc = readable ? tool_log_scan(&check) : 0;
     tool_log_close(&check);
     if (rc != 0) {
       v->log = NULL;
