@@ -6,10 +6,11 @@
 # each offending line.  Run by `make check`.
 set -euo pipefail
 : "${top_srcdir:=.}"
-# Work sessions by number or as "this/previous/last/next/work session", a
-# session's start or end, and issue numbers ("issue 4", "issues 3 and 4",
-# "#12" after "issue"). Other senses of "session" (a client's session in
-# the examples, an open of the log in the tests) are not history.
+# What the pattern finds: a work session named by its number or as this,
+# the previous, the last, the next or a work one, its start or end, and a
+# tracker number after the word for a tracked task (with or without '#').
+# Other senses of the word (a client's connection in the examples, an open
+# of the log in the tests) are not history.
 pattern='\bsessions? [0-9]+|\b(work|this|previous|last|next) session\b'
 pattern+="|\bsession's (start|end|final|last)\b|\bissues? ?#?[0-9]+"
 self=tests/no_history_check.sh
