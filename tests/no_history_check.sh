@@ -6,7 +6,7 @@
 # each offending line.  Run by `make check`.
 set -euo pipefail
 : "${top_srcdir:=.}"
-# What the pattern finds: a work session named by its number or as this,
+# What the pattern finds: a session of work named by its number or as this,
 # the previous, the last, the next or a work one, its start or end, and a
 # tracker number after the word for a tracked task (with or without '#').
 # Other senses of the word (a client's connection in the examples, an open
