@@ -83,7 +83,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 5
+#define MRLOG_VERSION_MINOR 6
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
@@ -170,6 +170,29 @@ enum mrlog_record_store {
    * in from the file.  Needs a 64-bit address space: each segment
    * reserves 4 GiB of it (not of memory). */
   MRLOG_STORE_MAPPED = 1
+};
+
+/* Which records reads show (mrlog_policy.visibility). */
+enum mrlog_visibility {
+  /* Default.  A record is visible once its append has been acknowledged
+   * under the log's policy: once an fdatasync covers it by default, once
+   * written to the OS with fsync_interval_ms > 0. */
+  MRLOG_VISIBLE_ACKNOWLEDGED = 0,
+  /* Only once an fdatasync covers it, in every mode: a record a reader
+   * saw is never taken back by a crash. */
+  MRLOG_VISIBLE_DURABLE = 1,
+  /* As soon as the writer has applied it, before it is acknowledged (the
+   * lowest latency; a crash may take back a record a reader saw). */
+  MRLOG_VISIBLE_WRITTEN = 2
+};
+
+/* Where completions run (mrlog_policy.completion_mode). */
+enum mrlog_completion_mode {
+  /* Default.  Callbacks run on a library thread (the flusher). */
+  MRLOG_COMPLETE_ON_LIBRARY_THREAD = 0,
+  /* Completions are queued; the application runs them on its own thread
+   * with mrlog_run_completions, woken by mrlog_completion_fd. */
+  MRLOG_COMPLETE_ON_POLL = 1
 };
 
 /* Recovery policy for damaged files found at open. */
@@ -312,16 +335,49 @@ typedef struct mrlog_policy {
    * creates nothing.  Since 0.5.0 (it took the second half of the word
    * read_only took). */
   int create_parents;
+  /* The size of this struct as the caller's header declares it, set by
+   * mrlog_policy_init (a macro that passes sizeof): it tells mrlog_open
+   * how many bytes the caller's struct has (docs/COMPATIBILITY.md).  0:
+   * a struct of 136 bytes, from a header older than 0.6.0 (this word was
+   * reserved[0] there), whose later fields take their defaults.  Since
+   * 0.6.0. */
+  uint32_t size;
+  /* enum mrlog_visibility; default MRLOG_VISIBLE_ACKNOWLEDGED (0).  Any
+   * other value is MRLOG_EINVAL.  Since 0.6.0. */
+  int visibility;
+  /* enum mrlog_completion_mode; default MRLOG_COMPLETE_ON_LIBRARY_THREAD
+   * (0).  Any other value is MRLOG_EINVAL.  Since 0.6.0. */
+  int completion_mode;
+  /* 0 (default): committed positions (mrlog_commit) change nothing but
+   * themselves.  Non-zero: records every consumer of their queue has
+   * committed are truncated.  Since 0.6.0. */
+  int truncate_on_commit;
+  /* Quotas.  queue_memory_limit: bytes one queue's retained records may be
+   * charged (mrlog_queue_info.memory_bytes); disk_limit: bytes of segment
+   * files in all (stats.disk_bytes).  An append that would pass either
+   * waits like a producer at memory_limit (for at most block_timeout_ms),
+   * or completes with MRLOG_EFULL when nonblocking; it never fails the
+   * log.  Truncation and file deletion give the room back.  0 (default):
+   * no quota.  Since 0.6.0. */
+  uint64_t queue_memory_limit;
+  uint64_t disk_limit;
   /* Room for fields of later versions, so the struct's size (the ABI)
    * does not change when they come (docs/COMPATIBILITY.md).  Must be zero,
    * as mrlog_policy_init leaves it: mrlog_open refuses anything else with
    * MRLOG_EINVAL, so a program built for a newer library that sets a new
    * field is refused by an older library instead of being ignored. */
-  uint64_t reserved[1];
+  uint64_t reserved[6];
 } mrlog_policy;
 
-/* Fills *policy with the defaults documented above.  Any thread. */
-MRLOG_EXPORT void mrlog_policy_init(mrlog_policy *policy);
+/* Fills *policy with the defaults documented above, and policy->size.
+ * Any thread.  A macro over mrlog_policy_init_size, so that the library
+ * knows the size of the caller's struct; the function mrlog_policy_init,
+ * which programs built against a header older than 0.6.0 call, fills the
+ * 136 bytes such a struct has and leaves size 0. */
+MRLOG_EXPORT void mrlog_policy_init_size(mrlog_policy *policy, size_t size);
+MRLOG_EXPORT void (mrlog_policy_init)(mrlog_policy *policy);
+#define mrlog_policy_init(policy)                                        \
+  mrlog_policy_init_size((policy), sizeof(*(policy)))
 
 /* Kept for source compatibility: memory_limit charges the memory really
  * allocated (see mrlog_policy.memory_limit), not a fixed overhead per
@@ -571,13 +627,27 @@ struct mrlog_queue_info {
   uint64_t first_time_ms;  /* when the first retained record was framed
                               (unix ms); 0 when empty */
   uint64_t last_time_ms;   /* when the last retained record was framed */
-  uint64_t reserved[2];    /* zero; room for fields of later versions */
+  uint64_t durable_position; /* every record below it is durable (an
+                                fdatasync covers it).  Since 0.6.0 */
+  uint64_t memory_bytes;   /* what the queue's retained records are
+                              charged (part of stats.memory_bytes).
+                              Since 0.6.0 */
+  uint64_t reserved[6];    /* zero; room for fields of later versions */
 };
 typedef struct mrlog_queue_info mrlog_queue_info_t;
 
-/* Returns 0, MRLOG_ENOQUEUE or MRLOG_EINVAL.  info: OUT. */
-MRLOG_EXPORT int mrlog_queue_info(mrlog *log, const char *queue,
-                                  struct mrlog_queue_info *info);
+/* Returns 0, MRLOG_ENOQUEUE or MRLOG_EINVAL.  info: OUT.  A macro over
+ * mrlog_queue_info_size, which fills min(size, sizeof) bytes of *info
+ * (zeroing what it does not know); the function mrlog_queue_info, which
+ * programs built against a header older than 0.6.0 call, fills the 64
+ * bytes their struct has. */
+MRLOG_EXPORT int mrlog_queue_info_size(mrlog *log, const char *queue,
+                                       struct mrlog_queue_info *info,
+                                       size_t size);
+MRLOG_EXPORT int (mrlog_queue_info)(mrlog *log, const char *queue,
+                                   struct mrlog_queue_info *info);
+#define mrlog_queue_info(log, queue, info)                               \
+  mrlog_queue_info_size((log), (queue), (info), sizeof(*(info)))
 
 struct mrlog_stats {
   uint64_t segment_files;        /* segment files on disk */

@@ -263,29 +263,51 @@ mrlog_queue_exists(mrlog *log, const char *queue)
   return found;
 }
 
+/* The size of struct mrlog_queue_info in headers older than 0.6.0. */
+#define LEGACY_INFO_SIZE 64u
+
 int
-mrlog_queue_info(mrlog *log, const char *queue, struct mrlog_queue_info *info)
+mrlog_queue_info_size(mrlog *log, const char *queue,
+                      struct mrlog_queue_info *out, size_t size)
 {
+  struct mrlog_queue_info info;
   struct mrlog__queue *q;
   size_t len;
 
-  if (!mrlog__log_live(log) || info == NULL || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || out == NULL || size < LEGACY_INFO_SIZE ||
+      !name_ok(queue, &len))
     return MRLOG_EINVAL;
+  memset(&info, 0, sizeof(info));
   pthread_rwlock_rdlock(&log->state_lock);
   q = lookup(log, queue, len);
   if (q != NULL) {
-    memset(info, 0, sizeof(*info));
-    info->first_position = mrlog__queue_first(q);
-    info->next_position = q->next;
-    info->records = q->records;
-    info->bytes = q->bytes;
+    info.first_position = mrlog__queue_first(q);
+    info.next_position = q->next;
+    info.records = q->records;
+    info.bytes = q->bytes;
+    info.durable_position = q->next; /* until durability is tracked per queue */
     if (q->marks_len > 0) {
-      info->first_time_ms = mrlog__marks_at(q, 0)->ms;
-      info->last_time_ms = mrlog__marks_at(q, q->marks_len - 1)->ms;
+      info.first_time_ms = mrlog__marks_at(q, 0)->ms;
+      info.last_time_ms = mrlog__marks_at(q, q->marks_len - 1)->ms;
     }
   }
   pthread_rwlock_unlock(&log->state_lock);
-  return q != NULL ? 0 : MRLOG_ENOQUEUE;
+  if (q == NULL)
+    return MRLOG_ENOQUEUE;
+  if (size > sizeof(info)) {
+    /* A newer header's struct: what this library does not know is 0. */
+    memset((char *)out + sizeof(info), 0, size - sizeof(info));
+    size = sizeof(info);
+  }
+  memcpy(out, &info, size);
+  return 0;
+}
+
+/* Programs built against a header older than 0.6.0 call this one. */
+int (mrlog_queue_info)(mrlog *log, const char *queue,
+                       struct mrlog_queue_info *info)
+{
+  return mrlog_queue_info_size(log, queue, info, LEGACY_INFO_SIZE);
 }
 
 int

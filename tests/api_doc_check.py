@@ -65,11 +65,15 @@ def doc_value(token, facts):
 
 def header_functions(header):
     code = strip_comments(header)
+    # Preprocessor lines (with their continuations) are not declarations;
+    # a macro such as mrlog_policy_init stands for a declared function.
+    code = re.sub(r"^[ \t]*#(?:[^\n]*\\\n)*[^\n]*", "", code, flags=re.M)
     names = set()
     for decl in code.split(";"):
         if "MRLOG_EXPORT" not in decl:
             continue
-        m = re.search(r"\b(mrlog_[a-z0-9_]+)\s*\(", decl)
+        # `int (name)(...)` declares a function a same-named macro hides.
+        m = re.search(r"\(?\b(mrlog_[a-z0-9_]+)\)?\s*\(", decl)
         if m:
             names.add(m.group(1))
     return names
@@ -99,7 +103,7 @@ def main():
     documented = set(re.findall(r"^### (mrlog_[a-z0-9_]+)\s*$", api, re.M))
     prototyped = set()
     for block in re.findall(r"^```c\n(.*?)^```", api, re.M | re.S):
-        prototyped |= set(re.findall(r"^[a-z][^(\n]*?\b(mrlog_[a-z0-9_]+)\(",
+        prototyped |= set(re.findall(r"^[a-z][^(\n]*?\(?\b(mrlog_[a-z0-9_]+)\)?\(",
                                      block, re.M))
     for name in sorted(declared - documented - prototyped):
         errors.append(f"function {name} is declared in mrlog.h but API.md "

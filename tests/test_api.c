@@ -126,28 +126,117 @@ START_TEST(test_policy_defaults) {
   ck_assert_uint_eq(p.block_timeout_ms, 0);
   ck_assert_int_eq(p.read_only, 0);
   ck_assert_int_eq(p.create_parents, 0);
+  ck_assert_uint_eq(p.size, sizeof(p));
+  ck_assert_int_eq(p.visibility, MRLOG_VISIBLE_ACKNOWLEDGED);
+  ck_assert_int_eq(p.completion_mode, MRLOG_COMPLETE_ON_LIBRARY_THREAD);
+  ck_assert_int_eq(p.truncate_on_commit, 0);
+  ck_assert_uint_eq(p.queue_memory_limit, 0);
+  ck_assert_uint_eq(p.disk_limit, 0);
   for (size_t i = 0; i < sizeof(p.reserved) / sizeof(p.reserved[0]); i++)
     ck_assert_uint_eq(p.reserved[i], 0);
 }
 END_TEST
 
-/* The public structs keep their sizes when fields are taken out of their
- * reserved words (docs/COMPATIBILITY.md section 3); checked on LP64. */
+/* The public structs keep their layout when fields are taken out of their
+ * reserved words (docs/COMPATIBILITY.md section 3); checked on LP64.  The
+ * first 136 bytes of mrlog_policy and the first 64 of mrlog_queue_info
+ * are what programs built against headers older than 0.6.0 have. */
 #if defined(__LP64__)
-_Static_assert(sizeof(mrlog_policy) == 136, "mrlog_policy changed size");
-/* record_store and block_timeout_ms fill the word that was reserved[0];
- * read_only and create_parents the one after it. */
+_Static_assert(sizeof(mrlog_policy) == 208, "mrlog_policy changed size");
 _Static_assert(offsetof(mrlog_policy, record_store) == 112 &&
                    offsetof(mrlog_policy, block_timeout_ms) == 116 &&
                    offsetof(mrlog_policy, read_only) == 120 &&
                    offsetof(mrlog_policy, create_parents) == 124 &&
-                   offsetof(mrlog_policy, reserved) == 128,
-               "mrlog_policy's reserved-word fields moved");
-_Static_assert(sizeof(struct mrlog_queue_info) == 64,
-               "mrlog_queue_info changed size");
+                   offsetof(mrlog_policy, size) == 128 &&
+                   offsetof(mrlog_policy, visibility) == 132 &&
+                   offsetof(mrlog_policy, completion_mode) == 136 &&
+                   offsetof(mrlog_policy, truncate_on_commit) == 140 &&
+                   offsetof(mrlog_policy, queue_memory_limit) == 144 &&
+                   offsetof(mrlog_policy, disk_limit) == 152 &&
+                   offsetof(mrlog_policy, reserved) == 160,
+               "mrlog_policy's fields moved");
+_Static_assert(sizeof(struct mrlog_queue_info) == 112 &&
+                   offsetof(struct mrlog_queue_info, durable_position) ==
+                       48 &&
+                   offsetof(struct mrlog_queue_info, memory_bytes) == 56,
+               "mrlog_queue_info changed layout");
 _Static_assert(sizeof(struct mrlog_stats) == 152,
                "mrlog_stats changed size");
 #endif
+
+/* A program built against a header older than 0.6.0: its policy has 136
+ * bytes and its queue info 64, which it fills through the functions
+ * mrlog_policy_init and mrlog_queue_info (not the macros).  The library
+ * reads and writes no byte past them (the buffers are exactly that big,
+ * so ASan and valgrind see any overrun), and the fields the old struct
+ * lacks take their defaults. */
+START_TEST(test_legacy_structs) {
+  unsigned char *old_policy = malloc(136);
+  unsigned char *old_info = malloc(64);
+  unsigned char *guard = malloc(8);
+  mrlog *log = NULL;
+  uint64_t next, records;
+
+  ck_assert_ptr_nonnull(old_policy);
+  ck_assert_ptr_nonnull(old_info);
+  memset(old_policy, 0xa5, 136);
+  (mrlog_policy_init)((mrlog_policy *)old_policy);
+  /* The word at 128 (reserved[0] then, `size` now) is zero. */
+  for (int i = 128; i < 136; i++)
+    ck_assert_uint_eq(old_policy[i], 0);
+  {
+    unsigned five = 5; /* set as the old program would, within 136 bytes */
+
+    memcpy(old_policy + offsetof(mrlog_policy, fsync_interval_ms), &five,
+           sizeof(five));
+  }
+  ck_assert_int_eq(mrlog_open(th_dir, (mrlog_policy *)old_policy, &log), 0);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(th_append_str(log, "q", "abc", NULL), 0);
+  memset(old_info, 0xa5, 64);
+  memset(guard, 0, 8);
+  ck_assert_int_eq((mrlog_queue_info)(log, "q", (struct mrlog_queue_info *)
+                                                    old_info), 0);
+  memcpy(&next, old_info + 8, 8);
+  memcpy(&records, old_info + 16, 8);
+  ck_assert_uint_eq(next, 1);
+  ck_assert_uint_eq(records, 1);
+  th_close(log);
+  free(guard);
+  free(old_info);
+  free(old_policy);
+}
+END_TEST
+
+/* The macro records the caller's size; a struct from a newer header (a
+ * larger size) is accepted when what this library does not know is zero
+ * and refused otherwise; a size smaller than any header's is refused. */
+START_TEST(test_policy_size) {
+  struct {
+    mrlog_policy p;
+    uint64_t newer[4];
+  } big;
+  mrlog_policy p;
+  mrlog *log = NULL;
+
+  mrlog_policy_init(&p);
+  ck_assert_uint_eq(p.size, sizeof(mrlog_policy));
+  memset(&big, 0xa5, sizeof(big));
+  mrlog_policy_init_size(&big.p, sizeof(big));
+  ck_assert_uint_eq(big.p.size, sizeof(big));
+  for (int i = 0; i < 4; i++)
+    ck_assert_uint_eq(big.newer[i], 0);
+  ck_assert_int_eq(mrlog_open(th_dir, &big.p, &log), 0);
+  th_close(log);
+  big.newer[2] = 1; /* a field this library does not know */
+  log = NULL;
+  ck_assert_int_eq(mrlog_open(th_dir, &big.p, &log), MRLOG_EINVAL);
+  ck_assert_ptr_null(log);
+  p.size = 100;
+  ck_assert_int_eq(mrlog_open(th_dir, &p, &log), MRLOG_EINVAL);
+  ck_assert_ptr_null(log);
+}
+END_TEST
 
 /* A non-zero reserved word (a field this library does not know) is refused;
  * info and stats come back with their reserved words zeroed. */
@@ -167,6 +256,20 @@ START_TEST(test_policy_reserved) {
     p.record_store = 2; /* no such store */
     expect_bad_policy(&p);
     p.record_store = -1;
+    expect_bad_policy(&p);
+  }
+  {
+    mrlog_policy p = th_policy();
+
+    p.visibility = 3; /* no such visibility */
+    expect_bad_policy(&p);
+    p.visibility = -1;
+    expect_bad_policy(&p);
+  }
+  {
+    mrlog_policy p = th_policy();
+
+    p.completion_mode = 2; /* no such mode */
     expect_bad_policy(&p);
   }
   {
@@ -992,6 +1095,8 @@ Suite *make_api_suite(void) {
   tcase_add_test(tc, test_open_null_args);
   tcase_add_test(tc, test_open_bad_ring_slots);
   tcase_add_test(tc, test_policy_reserved);
+  tcase_add_test(tc, test_legacy_structs);
+  tcase_add_test(tc, test_policy_size);
   tcase_add_test(tc, test_open_good_ring_slots);
   tcase_add_test(tc, test_open_bad_recovery);
   tcase_add_test(tc, test_open_segment_bytes_clamped);
