@@ -27,6 +27,10 @@
  *     this code is inconsistent).
  */
 #include "internal.h"
+#include "apply.h"
+#include "queue.h"
+#include "recovery.h"
+#include "segment.h"
 
 #include <string.h>
 

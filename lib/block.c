@@ -18,6 +18,7 @@
  * the clock.
  */
 #include "internal.h"
+#include "req.h"
 
 #include <time.h>
 

@@ -16,6 +16,8 @@
  *     None of them says the log failed: it never opened.
  */
 #include "internal.h"
+#include "dir.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>

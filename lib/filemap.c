@@ -35,6 +35,7 @@
  *     the file (docs/DESIGN.md section 15).
  */
 #include "internal.h"
+#include "filemap.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -53,7 +53,9 @@
  *     could alias a new call.  The completer holds the real address (in
  *     its request), never a handle.
  */
+#include "base.h"
 #include "internal.h"
+#include "future.h"
 #include "futex.h"
 
 #include <errno.h>

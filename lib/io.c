@@ -2,7 +2,8 @@
  * io.c -- the production I/O table: each entry is the POSIX call itself.
  * See io.h for the seam's contract.
  */
-#include "internal.h"
+#include "base.h"
+#include "io.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>

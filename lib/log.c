@@ -34,6 +34,20 @@
  *     close there would join the thread it runs on.
  */
 #include "internal.h"
+#include "cleaner.h"
+#include "dir.h"
+#include "flusher.h"
+#include "future.h"
+#include "memory.h"
+#include "prefault.h"
+#include "queue.h"
+#include "readonly.h"
+#include "recovery.h"
+#include "req.h"
+#include "ring.h"
+#include "segment.h"
+#include "stage.h"
+#include "writer.h"
 
 #include <errno.h>
 #include <fcntl.h>

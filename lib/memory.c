@@ -34,6 +34,8 @@
  *     through mrlog__mem_release's slow path only when some wait.
  */
 #include "internal.h"
+#include "memory.h"
+#include "queue.h"
 
 #include <malloc.h>
 #include <stdlib.h>

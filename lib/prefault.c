@@ -34,6 +34,8 @@
  *     mapped on its own would.
  */
 #include "internal.h"
+#include "future.h"
+#include "prefault.h"
 
 #include <pthread.h>
 #include <stdlib.h>

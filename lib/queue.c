@@ -24,6 +24,11 @@
  *     no retained record needs.
  */
 #include "internal.h"
+#include "filemap.h"
+#include "memory.h"
+#include "prefault.h"
+#include "queue.h"
+#include "segment.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -11,6 +11,8 @@
  * read lock and by the writer without it.
  */
 #include "internal.h"
+#include "memory.h"
+#include "queue.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -27,6 +27,8 @@
  *     state_lock held for writing; read under it held for reading.
  */
 #include "internal.h"
+#include "memory.h"
+#include "queue.h"
 
 #include <stdlib.h>
 

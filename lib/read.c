@@ -11,6 +11,8 @@
  *     position it visited, so positions visited strictly increase.
  */
 #include "internal.h"
+#include "queue.h"
+#include "segment.h"
 
 /* Records ahead of the one visited whose first line range() prefetches. */
 #define PREFETCH_AHEAD 32

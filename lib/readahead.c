@@ -20,6 +20,9 @@
  *     no one took.
  */
 #include "internal.h"
+#include "future.h"
+#include "readahead.h"
+#include "segment.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -34,6 +34,9 @@
  *     hands the stop sentinel straight to it.
  */
 #include "internal.h"
+#include "dir.h"
+#include "flusher.h"
+#include "readonly.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -79,7 +79,17 @@
  *     cut, rename aside, sync and seal is logged as not applied
  *     (mrlog__ro_skip) and holds in memory only.
  */
+#include "base.h"
+#include "internal.h"
+#include "filemap.h"
+#include "flusher.h"
+#include "prefault.h"
+#include "queue.h"
+#include "readahead.h"
+#include "readonly.h"
 #include "recovery.h"
+#include "seal.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -66,4 +66,12 @@ void mrlog__note_lost_bound(struct mrlog *log, uint64_t bytes);
 void mrlog__report_drop(struct mrlog *log, uint64_t segno, size_t off,
                         size_t len, bool len_known, const char *what);
 
+/* Recovery (lib/recovery.c): replays the segments, heals the tail and
+ * deletes empty segments.  Called by open before any thread starts. */
+int mrlog__recover(struct mrlog *log);
+/* Recovery after a dropped range (log->skip_watch): positions lo..hi-1 of
+ * q are missing; reported and counted (lib/recovery_scan.c). */
+void mrlog__note_gap(struct mrlog *log, const struct mrlog__queue *q,
+                     uint64_t lo, uint64_t hi);
+
 #endif /* MRLOG_RECOVERY_H */

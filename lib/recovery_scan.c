@@ -26,7 +26,12 @@
  *  5. Every range SKIP_CORRUPT drops is reported (log_fn WARN, stats); so
  *     are the positions found missing after it (mrlog__note_gap).
  */
+#include "base.h"
+#include "internal.h"
+#include "apply.h"
+#include "queue.h"
 #include "recovery.h"
+#include "segment.h"
 
 #include <stdlib.h>
 #include <string.h>

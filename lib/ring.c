@@ -42,6 +42,8 @@
  *     and a slot is reserved again only after the writer has taken it.
  */
 #include "internal.h"
+#include "req.h"
+#include "ring.h"
 
 #include <stdlib.h>
 #include <time.h>

@@ -13,6 +13,7 @@
  *     (acquire), never pairs live == 0 with an older emptied_lsn.
  */
 #include "internal.h"
+#include "segment.h"
 #include "holes.h"
 
 #include <dirent.h>

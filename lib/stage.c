@@ -45,7 +45,13 @@
  *     sees the batch or the recycler sees the flag (a Dekker pair).  The
  *     sleep is bounded (10 ms) so a failing or closing log is noticed.
  */
+#include "base.h"
 #include "internal.h"
+#include "admit.h"
+#include "future.h"
+#include "memory.h"
+#include "req.h"
+#include "stage.h"
 #include "futex.h"
 
 #include <sched.h>

@@ -21,45 +21,20 @@
  *     then it completes with MRLOG_EFULL.
  */
 #include "internal.h"
+#include "admit.h"
+#include "flusher.h"
+#include "future.h"
+#include "memory.h"
+#include "queue.h"
+#include "req.h"
+#include "stage.h"
+#include "submit.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-void
-mrlog__req_free(struct mrlog *log, struct mrlog__req *req)
-{
-  (void)log;
-  if (req->batch == NULL)
-    free(req);
-  else if (req->batch_last)
-    mrlog__batch_recycle(req->batch);
-}
-
-void
-mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
-{
-  uint64_t bytes = req->reserved;
-
-  /* A staged entry's block lives as long as its batch: the reservations
-   * of a batch's entries return together, with its last entry's, which
-   * the flusher completes after the others (one atomic per batch, not
-   * per record). */
-  if (req->batch != NULL) {
-    req->batch->completed += bytes;
-    bytes = 0;
-    if (req->batch_last) {
-      bytes = req->batch->completed;
-      req->batch->completed = 0;
-    }
-  }
-  if (bytes != 0 && log != NULL)
-    mrlog__mem_release(log, bytes);
-  mrlog__complete(req->future, req->done, req->arg, req->status,
-                  req->position);
-  mrlog__req_free(log, req);
-}
 
 static void *
 deliver(void *arg)
@@ -110,99 +85,6 @@ records_ok(const struct iovec *recs, size_t count, uint64_t *total)
   return *total <= MRLOG_BATCH_BYTES_MAX;
 }
 
-/* True when nothing is in flight and no record is retained: what is
- * charged then (queues, the index, their marks) cannot shrink by waiting,
- * so one request is admitted whatever its size. */
-static bool
-mem_idle(struct mrlog *log, uint64_t cur)
-{
-  return cur == atomic_load_explicit(&log->mem_held, memory_order_relaxed) &&
-         atomic_load_explicit(&log->stat_records, memory_order_relaxed) == 0;
-}
-
-static int
-mem_reserve(struct mrlog *log, uint64_t charge, bool may_wait,
-            struct mrlog__block *blk)
-{
-  uint64_t limit = log->policy.memory_limit;
-  uint64_t cur = atomic_load_explicit(&log->mem_reserved, memory_order_relaxed);
-  struct timespec ts;
-  bool waited = false;
-  unsigned slice;
-  int rc;
-
-  for (;;) {
-    /* An idle log admits any one request, so a record larger than the
-     * limit cannot wait forever. */
-    if ((cur <= limit && charge <= limit - cur) || mem_idle(log, cur)) {
-      if (atomic_compare_exchange_weak(&log->mem_reserved, &cur,
-                                       cur + charge)) {
-        if (waited)
-          mrlog__block_end(log, blk);
-        return 0;
-      }
-      continue;
-    }
-    if (!may_wait)
-      return MRLOG_EFULL;
-    if (atomic_load(&log->closing))
-      return MRLOG_ECLOSED;
-    if (atomic_load(&log->failed))
-      return atomic_load(&log->failed); /* nothing will free memory now */
-    slice = 50;
-    rc = mrlog__block_check(log, blk, &slice, "memory is at memory_limit");
-    if (rc != 0)
-      return rc;
-    waited = true;
-    pthread_mutex_lock(&log->mem_mutex);
-    atomic_fetch_add(&log->mem_waiters, 1);
-    cur = atomic_load(&log->mem_reserved);
-    if (!((cur <= limit && charge <= limit - cur) || mem_idle(log, cur)) &&
-        !atomic_load(&log->closing)) {
-      mrlog__deadline_ms(&ts, slice);
-      pthread_cond_timedwait(&log->mem_cond, &log->mem_mutex, &ts);
-    }
-    atomic_fetch_sub(&log->mem_waiters, 1);
-    pthread_mutex_unlock(&log->mem_mutex);
-    cur = atomic_load(&log->mem_reserved);
-  }
-}
-
-size_t
-mrlog__req_size(size_t name_len, size_t count, uint64_t total)
-{
-  return sizeof(struct mrlog__req) + count * sizeof(uint32_t) + name_len + 1 +
-         (size_t)total;
-}
-
-void
-mrlog__req_layout(struct mrlog__req *req, const char *name, size_t name_len,
-                  uint32_t name_hash, const struct iovec *recs, size_t count,
-                  uint64_t total)
-{
-  uint8_t *p = (uint8_t *)(req + 1);
-  size_t i;
-
-  req->lens = (uint32_t *)p;
-  p += count * sizeof(uint32_t);
-  req->name = (char *)p;
-  if (name_len > 0)
-    memcpy(req->name, name, name_len);
-  req->name[name_len] = '\0';
-  req->name_len = (uint32_t)name_len;
-  req->name_hash = name_hash;
-  p += name_len + 1;
-  req->payload = p;
-  req->count = (uint32_t)count;
-  req->payload_len = total;
-  for (i = 0; i < count; i++) {
-    req->lens[i] = (uint32_t)recs[i].iov_len;
-    if (recs[i].iov_len > 0)
-      memcpy(p, recs[i].iov_base, recs[i].iov_len);
-    p += recs[i].iov_len;
-  }
-}
-
 /* Allocates a request with room for name and records.  NULL on ENOMEM. */
 static struct mrlog__req *
 req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
@@ -222,40 +104,6 @@ req_new(int type, const char *name, size_t name_len, uint32_t name_hash,
   return req;
 }
 
-int
-mrlog__admit(struct mrlog *log, struct mrlog__req *req, uint64_t want,
-             uint64_t need, struct mrlog__block *blk)
-{
-  bool may_wait;
-  int rc;
-
-  req->reserved = 0;
-  /* Invariant 3. */
-  atomic_fetch_add(&log->submitting, 1);
-  if (atomic_load(&log->closing)) {
-    atomic_fetch_sub(&log->submitting, 1);
-    return MRLOG_ECLOSED;
-  }
-  may_wait = !log->policy.nonblocking && !mrlog__on_library_thread();
-  if (want > 0) {
-    rc = MRLOG_EFULL;
-    if (want > need)
-      rc = mem_reserve(log, want, false, blk);
-    if (rc == 0) {
-      req->reserved = want;
-    } else {
-      rc = mem_reserve(log, need, may_wait, blk);
-      if (rc != 0) {
-        atomic_fetch_sub(&log->submitting, 1);
-        return rc;
-      }
-      req->reserved = need;
-    }
-  }
-  rc = mrlog__ring_push_within(log, req, may_wait, blk);
-  atomic_fetch_sub(&log->submitting, 1);
-  return rc;
-}
 
 int
 mrlog__submit_internal(struct mrlog *log, int type, const char *name,

@@ -24,6 +24,9 @@
  *     again, so the decision cannot be invalidated after it is made.
  */
 #include "internal.h"
+#include "cleaner.h"
+#include "future.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <stdlib.h>

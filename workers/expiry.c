@@ -25,6 +25,12 @@
  *     writer rechecks the age when it takes it.
  */
 #include "internal.h"
+#include "cleaner.h"
+#include "future.h"
+#include "queue.h"
+#include "req.h"
+#include "segment.h"
+#include "submit.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -55,6 +55,12 @@
  *     most one pass: one sync, if the pass syncs.
  */
 #include "internal.h"
+#include "cleaner.h"
+#include "flusher.h"
+#include "future.h"
+#include "memory.h"
+#include "req.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <limits.h>

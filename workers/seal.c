@@ -22,6 +22,9 @@
  *     then witnesses the damage).
  */
 #include "internal.h"
+#include "flusher.h"
+#include "seal.h"
+#include "segment.h"
 
 int
 mrlog__seal_pad(struct mrlog *log, int fd, uint64_t segno, uint32_t off,

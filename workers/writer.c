@@ -41,6 +41,15 @@
  *     written after the flusher has stopped (mrlog__writer_seal), so no
  *     other thread's fdatasync can consume a writeback error first.
  */
+#include "internal.h"
+#include "filemap.h"
+#include "future.h"
+#include "memory.h"
+#include "queue.h"
+#include "req.h"
+#include "ring.h"
+#include "segment.h"
+#include "stage.h"
 #include "writer.h"
 #include "crc32c.h"
 

@@ -1,7 +1,8 @@
 /*
- * writer.h -- what the writer's three files share: the writer's state
- * (owned by the writer thread alone) and the functions one file of the
- * writer calls in another.  writer.c runs the thread and decides each
+ * writer.h -- the writer thread: first what other modules call (its life
+ * cycle), then what the writer's files share: the writer's state (owned
+ * by the writer thread alone) and the functions one file of the writer
+ * calls in another.  writer.c runs the thread and decides each
  * request; writer_frame.c builds, writes and applies a pass's frames;
  * writer_segment.c makes, pads, seals and rotates the hot segment.
  */
@@ -9,8 +10,37 @@
 #define MRLOG_WORKERS_WRITER_H
 
 #include "internal.h"
+#include "req.h"
 
 #include <sys/uio.h>
+
+/* ---- what other modules call ---- */
+
+/* Like every worker:  init (allocate, no thread), start (thread), join
+ * (after its stop condition) and free. */
+int mrlog__writer_init(struct mrlog *log);
+/* Writes a new segment with its checkpoint and makes it the hot one
+ * (open uses it before the writer thread starts; the writer at rotation). */
+int mrlog__writer_open_segment(struct mrlog *log);
+int mrlog__writer_start(struct mrlog *log);
+void mrlog__writer_join(struct mrlog *log);
+/* At close, once the writer and the flusher have stopped: seals the hot
+ * segment (an fdatasync, the seal, an fdatasync), or fails the log. */
+void mrlog__writer_seal(struct mrlog *log);
+void mrlog__writer_free(struct mrlog *log);
+
+/* ---- shared by the writer's files ---- */
+
+/* The writer's buffers against memory_limit (workers/writer_mem.c).
+ * charge: sets *charged to what frame (beyond its base size) and the
+ * four arrays (ops, ext, iov, subs) hold now; trim: frees an array of *cap elements of elem
+ * bytes grown past its keep size (returns it, or NULL with *cap = 0);
+ * trim_frame: shrinks an empty frame buffer grown past its keep size. */
+void mrlog__wbuf_charge(struct mrlog *log, size_t *charged,
+                       const struct mrlog__buf *frame, const void *ops,
+                       const void *ext, const void *iov, const void *subs);
+void *mrlog__wbuf_trim(void *array, size_t *cap, size_t elem);
+void mrlog__wbuf_trim_frame(struct mrlog__buf *frame);
 
 #define PASS_MAX 1024
 /* Durable policy: the hot segment is zero-filled ahead of the writer, so

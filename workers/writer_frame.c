@@ -5,6 +5,16 @@
  * their requests), applied to RAM and handed to the flusher.  Writer
  * thread only; writer.c's invariants hold here (1 and 3 above all).
  */
+#include "base.h"
+#include "internal.h"
+#include "apply.h"
+#include "filemap.h"
+#include "flusher.h"
+#include "future.h"
+#include "memory.h"
+#include "queue.h"
+#include "req.h"
+#include "segment.h"
 #include "writer.h"
 #include "crc32c.h"
 

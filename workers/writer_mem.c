@@ -20,6 +20,8 @@
  *  2. Writer thread only (the opener before the writer starts).
  */
 #include "internal.h"
+#include "memory.h"
+#include "writer.h"
 
 #include <stdlib.h>
 #include <string.h>

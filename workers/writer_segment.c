@@ -5,6 +5,15 @@
  * Writer thread only, except mrlog__writer_seal, which close calls once
  * the writer and the flusher have stopped (writer.c invariants 2 and 4).
  */
+#include "base.h"
+#include "internal.h"
+#include "cleaner.h"
+#include "dir.h"
+#include "filemap.h"
+#include "flusher.h"
+#include "queue.h"
+#include "seal.h"
+#include "segment.h"
 #include "writer.h"
 
 #include <errno.h>

@@ -1,0 +1,98 @@
+/*
+ * req.c -- a request's block: its size and layout (the producer, which
+ * builds it: submit.c, stage.c) and its completion and release (the
+ * flusher, or a detached thread for a NULL log, once the request is
+ * settled).
+ *
+ * Place on the append path: a leaf.  The producer's steps (submit.c,
+ * stage.c) lay out requests here; the flusher, the last step, finishes
+ * them here: the callback and future (future.c), the memory reservation
+ * (memory.h) and the block, which goes back to its batch's owner
+ * (stage.c mrlog__batch_recycle) or to malloc.
+ *
+ * Invariants:
+ *  1. A request's block is the struct, then count record lengths, the
+ *     name and its NUL, then the payload; one allocation (or one entry of
+ *     a staged batch).
+ *  2. mrlog__req_finish runs once per request, on a library thread, with
+ *     no lock held: it releases the reservation, completes, then frees.
+ *     A staged entry's reservation returns with its batch's last entry.
+ */
+#include "internal.h"
+#include "future.h"
+#include "memory.h"
+#include "req.h"
+#include "stage.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+size_t
+mrlog__req_size(size_t name_len, size_t count, uint64_t total)
+{
+  return sizeof(struct mrlog__req) + count * sizeof(uint32_t) + name_len + 1 +
+         (size_t)total;
+}
+
+void
+mrlog__req_layout(struct mrlog__req *req, const char *name, size_t name_len,
+                  uint32_t name_hash, const struct iovec *recs, size_t count,
+                  uint64_t total)
+{
+  uint8_t *p = (uint8_t *)(req + 1);
+  size_t i;
+
+  req->lens = (uint32_t *)p;
+  p += count * sizeof(uint32_t);
+  req->name = (char *)p;
+  if (name_len > 0)
+    memcpy(req->name, name, name_len);
+  req->name[name_len] = '\0';
+  req->name_len = (uint32_t)name_len;
+  req->name_hash = name_hash;
+  p += name_len + 1;
+  req->payload = p;
+  req->count = (uint32_t)count;
+  req->payload_len = total;
+  for (i = 0; i < count; i++) {
+    req->lens[i] = (uint32_t)recs[i].iov_len;
+    if (recs[i].iov_len > 0)
+      memcpy(p, recs[i].iov_base, recs[i].iov_len);
+    p += recs[i].iov_len;
+  }
+}
+
+
+void
+mrlog__req_free(struct mrlog *log, struct mrlog__req *req)
+{
+  (void)log;
+  if (req->batch == NULL)
+    free(req);
+  else if (req->batch_last)
+    mrlog__batch_recycle(req->batch);
+}
+
+void
+mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
+{
+  uint64_t bytes = req->reserved;
+
+  /* A staged entry's block lives as long as its batch: the reservations
+   * of a batch's entries return together, with its last entry's, which
+   * the flusher completes after the others (one atomic per batch, not
+   * per record). */
+  if (req->batch != NULL) {
+    req->batch->completed += bytes;
+    bytes = 0;
+    if (req->batch_last) {
+      bytes = req->batch->completed;
+      req->batch->completed = 0;
+    }
+  }
+  if (bytes != 0 && log != NULL)
+    mrlog__mem_release(log, bytes);
+  mrlog__complete(req->future, req->done, req->arg, req->status,
+                  req->position);
+  mrlog__req_free(log, req);
+}
