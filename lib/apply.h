@@ -7,6 +7,7 @@
 #define MRLOG_APPLY_H
 
 #include "base.h"
+
 #include <stddef.h>
 
 struct mrlog;

@@ -7,8 +7,6 @@
 #ifndef MRLOG_BASE_H
 #define MRLOG_BASE_H
 
-
-
 /* Must come before any system header: pthread_setname_np, syncfs, etc. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1

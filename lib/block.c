@@ -4,7 +4,7 @@
  *
  * A producer waits, when it may (not nonblocking, not a library thread),
  * at three places: a full ring (ring.c), memory at memory_limit
- * (submit.c) and every staging batch of its thread in flight (stage.c).
+ * (admit.c) and every staging batch of its thread in flight (stage.c).
  * Each wait sleeps in short slices and calls mrlog__block_check before
  * every slice, with the one struct mrlog__block its call carries, so:
  *  1. a call waits at most block_timeout_ms in all (0: no limit), counted

@@ -7,6 +7,7 @@
 #define MRLOG_FILEMAP_H
 
 #include "base.h"
+
 #include <stdatomic.h>
 
 struct mrlog;

@@ -9,6 +9,7 @@
 #define MRLOG_FUTURE_H
 
 #include "base.h"
+
 #include <stdatomic.h>
 
 struct future_cache;

@@ -1,7 +1,10 @@
 /*
- * internal.h -- private structs and mrlog__ prototypes shared by lib/ and
- * workers/.  docs/DESIGN.md describes the threads; this header says who
- * owns and who guards each field.
+ * internal.h -- struct mrlog, the log every module works on (lib/log.c
+ * opens and closes it), with the calls that act on the log as a whole:
+ * its liveness check, the clock (lib/clock.c), failure and logging, timed
+ * waits and detached threads.  Each module's own structs and calls are in
+ * its header (lib/<module>.h, workers/<worker>.h); docs/DESIGN.md maps
+ * them.  This header says who owns and who guards each field of the log.
  *
  * Threads:
  *   producers  any application thread, or a callback on a library thread;
@@ -16,9 +19,8 @@
  * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, log.c's
  * pool of closed logs and the staging and future-pool registries'
  * mutexes are leaves (stage.c takes producers_mutex only with no other
- * lock held).  Today the
- * only nesting is state_lock -> mem_mutex (a truncation releasing memory
- * wakes blocked producers).  No lock is held while a user callback or
+ * lock held).  The only nesting is state_lock -> mem_mutex (a
+ * truncation releasing memory wakes blocked producers).  No lock is held while a user callback or
  * visitor runs.
  */
 #ifndef MRLOG_INTERNAL_H

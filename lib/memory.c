@@ -12,7 +12,7 @@
  *   only as far as records are read).  mem_reserved (the memory_limit
  *   charge) is mem_held -- the same allocations, with the payload of
  *   mapped records instead of the mappings -- plus what requests in flight
- *   reserved at admission (submit.c, stage.c): their own block, and an
+ *   reserved at admission (admit.c): their own block, and an
  *   estimate of the chunk bytes their records will take.
  *
  *   Charges follow allocations as they happen (add/sub below), so no
@@ -21,7 +21,7 @@
  *   request's reservation is returned when it completes (flusher.c), after
  *   its records were stored and charged: until then both its block and
  *   their chunks exist.  A staged entry's returns with its batch's last
- *   entry, when the batch goes back to its pool (submit.c).
+ *   entry, when the batch goes back to its pool (req.c).
  *
  * Invariants:
  *  1. mem_held <= mem_reserved; both change by atomic adds only (relaxed

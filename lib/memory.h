@@ -7,6 +7,7 @@
 #define MRLOG_MEMORY_H
 
 #include "base.h"
+
 #include <stddef.h>
 
 struct mrlog;
@@ -41,9 +42,9 @@ void *mrlog__mem_malloc(struct mrlog *log, size_t n);
 void *mrlog__mem_calloc(struct mrlog *log, size_t n, size_t size);
 void mrlog__mem_free(struct mrlog *log, void *p);
 /* What an append of count records and total payload bytes under a name of
- * name_len bytes reserves while it is in flight (submit.c, stage.c): its
- * request block (`block` bytes), and the chunk bytes its records will take
- * once stored. */
+ * name_len bytes reserves while it is in flight (admit.c, for submit.c
+ * and stage.c): its request block (`block` bytes), and the chunk bytes
+ * its records will take once stored. */
 static inline uint64_t
 mrlog__append_charge(size_t block, size_t count, uint64_t total)
 {

@@ -1,7 +1,9 @@
 /*
  * prefault.h -- prefaulted chunk memory (lib/prefault.c): a detached
  * helper thread maps and touches regions ahead of the writer (and of
- * recovery), so storing records does not take page faults.
+ * recovery), so storing records does not take page faults.  The helper
+ * belongs to the opener's thread during recovery, then to the writer
+ * (under state_lock) until close (prefault.c invariant 1).
  */
 #ifndef MRLOG_PREFAULT_H
 #define MRLOG_PREFAULT_H

@@ -234,7 +234,7 @@ mapped_records_for(const struct mrlog__queue *q, const struct mrlog__filemap *ma
   return (size_t)pred;
 }
 
-/* A mapped chunk (internal.h) for records of map, sized by
+/* A mapped chunk (queue.h) for records of map, sized by
  * mapped_records_for. */
 static struct mrlog__chunk *
 mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q,
@@ -536,7 +536,7 @@ mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
   q->bytes += bytes;
   q->next = pos;
   *atp = at;
-  log->mem_pin_pending += bytes; /* pinned once per pass (internal.h) */
+  log->mem_pin_pending += bytes; /* pinned once per pass (memory.h) */
   return 0;
 }
 
@@ -616,7 +616,7 @@ upper_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
 }
 
 /* Payload bytes of records [lo, hi) of c, lo being the queue's head_index
- * when c is its head.  A mapped chunk keeps its running total (internal.h)
+ * when c is its head.  A mapped chunk keeps its running total (queue.h)
  * and walks only a partial drop's records. */
 static uint64_t
 chunk_bytes(struct mrlog__chunk *c, uint32_t lo, uint32_t hi)

@@ -13,6 +13,7 @@
 
 #include "base.h"
 #include "format.h"
+
 #include <stdatomic.h>
 
 struct mrlog;
@@ -28,8 +29,8 @@ struct mrlog__filemap;
  *    file, and record i is the (length varint, bytes) pair of an APPEND
  *    op (FORMAT.md 7.6) at data + at[i]; ends is NULL.  Made by recovery,
  *    and by the writer under MRLOG_STORE_MAPPED; its records were checked
- *    (replay) or written (writer) before they were stored.  bytes is their payload
- *    total and dropped_bytes that of the records before the queue's
+ *    (replay) or written (writer) before they were stored.  bytes is
+ *    their payload total and dropped_bytes that of the records before the queue's
  *    head_index, so a drop needs no walk over whole chunks.
  * Records are only appended (by the writer, under state_lock held for
  * writing, or by recovery) and are never changed

@@ -1,11 +1,13 @@
 /*
  * readahead.h -- reading the next segment file ahead during recovery
- * (lib/readahead.c), on a helper thread.
+ * (lib/readahead.c), on a detached helper thread that the opener's
+ * thread starts, waits for and stops.
  */
 #ifndef MRLOG_READAHEAD_H
 #define MRLOG_READAHEAD_H
 
 #include "base.h"
+
 #include <stddef.h>
 
 struct mrlog;

@@ -1,5 +1,6 @@
 /*
- * readonly.h -- the read-only open (lib/readonly.c).
+ * readonly.h -- the read-only open (lib/readonly.c): the opener's thread,
+ * and then the flusher, the one thread a read-only log runs.
  */
 #ifndef MRLOG_READONLY_H
 #define MRLOG_READONLY_H

@@ -423,7 +423,7 @@ mrlog__recover(struct mrlog *log)
     return rc;
   rc = check_versions(log, segnos, n);
   if (rc == 0 && n > 0 && segnos[n - 1] >= UINT32_MAX) {
-    /* The next segment's number would not fit an LSN (internal.h), so
+    /* The next segment's number would not fit an LSN (base.h), so
      * open would fail after recovery: fail before anything changes. */
     mrlog__logf(log, MRLOG_LOG_ERROR,
                 "segment number %llx leaves no room for the next one; "

@@ -11,6 +11,7 @@
 #define MRLOG_REQ_H
 
 #include "base.h"
+
 #include <sys/uio.h>
 #include <time.h>
 
@@ -67,7 +68,7 @@ struct mrlog__req {
 
 void mrlog__req_free(struct mrlog *log, struct mrlog__req *req);
 /* A request's block: the struct, then count record lengths, the name and
- * its NUL, then the payload (submit.c).  size gives its bytes; layout
+ * its NUL, then the payload (req.c).  size gives its bytes; layout
  * fills lens, name, name_len, name_hash, payload, count and payload_len
  * and copies the name and the records in. */
 size_t mrlog__req_size(size_t name_len, size_t count, uint64_t total);

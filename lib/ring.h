@@ -1,6 +1,8 @@
 /*
  * ring.h -- the request ring (lib/ring.c): many producers, one consumer
- * (the writer), and the writer's wake-up.
+ * (the writer), and the writer's wake-up.  A request pushed belongs to
+ * the writer from the moment it is popped; producers wait for space only
+ * when they may (submit.c invariant 4).
  */
 #ifndef MRLOG_RING_H
 #define MRLOG_RING_H

@@ -8,6 +8,7 @@
 
 #include "base.h"
 #include "format.h"
+
 #include <stdatomic.h>
 #include <sys/uio.h>
 

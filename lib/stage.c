@@ -17,7 +17,7 @@
  *   allocates nothing and takes no lock.
  *
  * Invariants:
- *  1. state = committed entries | BATCH_CLOSED.  Only the owner thread
+ *  1. state = committed entries | MRLOG__BATCH_CLOSED.  Only the owner thread
  *     adds entries (write the entry, then CAS count -> count + 1, release);
  *     the writer closes with fetch_or (acquire) and processes exactly the
  *     count it got.  An entry whose CAS lost to the close was never part of
@@ -59,8 +59,8 @@
 #include <string.h>
 #include <time.h>
 
-#define BATCH_CLOSED 0x80000000u
-#define BATCH_COUNT_MASK 0x7fffffffu
+#define MRLOG__BATCH_CLOSED 0x80000000u
+#define MRLOG__BATCH_COUNT_MASK 0x7fffffffu
 #define BATCH_DATA_BYTES (64u * 1024u)
 #define TLS_SLOTS 4
 /* Batches a producer may have in flight before it waits for one to come
@@ -73,19 +73,6 @@
  * and hold about 12 MB less of its peak RSS (batches_max). */
 #define BATCHES_MAX 64
 #define BATCHES_MAX_FULL 16
-
-struct mrlog__producer {
-  struct mrlog *log;
-  struct mrlog__producer *next;   /* log->producers; producers_mutex */
-  struct mrlog__batch *cur;       /* open batch (owner thread) */
-  struct mrlog__batch *free_local; /* owner thread */
-  _Atomic(struct mrlog__batch *) returned; /* pushed by the flusher */
-  struct mrlog__batch *all;       /* every batch allocated; freed at close */
-  unsigned nbatches;              /* length of `all` */
-  atomic_bool orphaned;           /* no thread owns it now */
-  atomic_uint waiting;            /* 1: the owner sleeps for a batch
-                                     (invariant 6) */
-};
 
 /* The registry of open logs, for threads exiting after a close, and for
  * mrlog_close, which closes only a log it finds here (once). */
@@ -118,7 +105,7 @@ static void
 seal(struct mrlog__producer *p)
 {
   if (p->cur != NULL) {
-    atomic_fetch_or_explicit(&p->cur->state, BATCH_CLOSED,
+    atomic_fetch_or_explicit(&p->cur->state, MRLOG__BATCH_CLOSED,
                              memory_order_acq_rel);
     p->cur = NULL;
   }
@@ -364,35 +351,12 @@ batch_get(struct mrlog *log, struct mrlog__producer *p,
   return b;
 }
 
-void
-mrlog__batch_recycle(struct mrlog__batch *b)
-{
-  struct mrlog__producer *p = b->owner;
-  struct mrlog__batch *head = atomic_load_explicit(&p->returned,
-                                                   memory_order_relaxed);
-
-  do
-    b->pool_next = head;
-  while (!atomic_compare_exchange_weak_explicit(
-      &p->returned, &head, b, memory_order_release, memory_order_relaxed));
-  /* Invariant 6: the push, then the look at `waiting`. */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&p->waiting, memory_order_relaxed) &&
-      atomic_exchange_explicit(&p->waiting, 0, memory_order_relaxed))
-    mrlog__futex_wake(&p->waiting, 1);
-}
-
-static size_t
-entry_size(size_t name_len, size_t count, uint64_t payload)
-{
-  return (mrlog__req_size(name_len, count, payload) + 7) & ~(size_t)7;
-}
-
 bool
 mrlog__stage_fits(size_t name_len, size_t count, uint64_t payload)
 {
   return payload <= BATCH_DATA_BYTES / 4 &&
-         entry_size(name_len, count, payload) <= BATCH_DATA_BYTES / 2;
+         mrlog__batch_entry_size(name_len, count, payload) <=
+             BATCH_DATA_BYTES / 2;
 }
 
 /* Lays out an append entry at e: a request block (mrlog__req_layout)
@@ -430,7 +394,7 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
                     struct mrlog__req **failed)
 {
   struct mrlog__producer *p = producer_of(log, true);
-  size_t size = entry_size(name_len, count, total);
+  size_t size = mrlog__batch_entry_size(name_len, count, total);
   uint64_t charge = mrlog__append_charge(size, count, total);
   struct mrlog__batch *b;
   struct mrlog__req *e;
@@ -444,7 +408,7 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
   b = p->cur;
   if (b != NULL) {
     st = atomic_load_explicit(&b->state, memory_order_relaxed);
-    if (!(st & BATCH_CLOSED) && b->used + size <= BATCH_DATA_BYTES &&
+    if (!(st & MRLOG__BATCH_CLOSED) && b->used + size <= BATCH_DATA_BYTES &&
         b->charged + charge <= b->head.reserved) {
       e = (struct mrlog__req *)(b->data + b->used);
       entry_write(e, b, name, name_len, name_hash, recs, count, total, charge,
@@ -488,26 +452,3 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
   return 0;
 }
 
-unsigned
-mrlog__batch_close(struct mrlog__batch *b, struct mrlog__req **first)
-{
-  *first = (struct mrlog__req *)b->data;
-  return atomic_fetch_or_explicit(&b->state, BATCH_CLOSED,
-                                  memory_order_acquire) &
-         BATCH_COUNT_MASK;
-}
-
-void
-mrlog__batch_release_credit(struct mrlog *log, struct mrlog__batch *b,
-                            uint64_t charged)
-{
-  if (b->head.reserved > charged)
-    mrlog__mem_release(log, b->head.reserved - charged);
-}
-
-struct mrlog__req *
-mrlog__batch_next(struct mrlog__req *e)
-{
-  return (struct mrlog__req *)((uint8_t *)e + entry_size(e->name_len, e->count,
-                                                          e->payload_len));
-}

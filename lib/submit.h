@@ -6,6 +6,7 @@
 #define MRLOG_SUBMIT_H
 
 #include "base.h"
+
 #include <stddef.h>
 
 struct mrlog;

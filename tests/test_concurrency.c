@@ -13,6 +13,8 @@
 
 #include "check_mrlog.h"
 #include "internal.h"
+#include "req.h"
+#include "ring.h"
 
 #include <sched.h>
 

@@ -6,6 +6,10 @@
 #include "check_mrlog.h"
 #include "crc32c.h"
 #include "internal.h"
+#include "apply.h"
+#include "prefault.h"
+#include "queue.h"
+#include "segment.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -16,8 +16,8 @@
 
 /* ---- what other modules call ---- */
 
-/* Like every worker:  init (allocate, no thread), start (thread), join
- * (after its stop condition) and free. */
+/* Like every worker, the writer has init (allocate, no thread), start
+ * (thread), join (after its stop condition) and free. */
 int mrlog__writer_init(struct mrlog *log);
 /* Writes a new segment with its checkpoint and makes it the hot one
  * (open uses it before the writer thread starts; the writer at rotation). */
@@ -33,8 +33,8 @@ void mrlog__writer_free(struct mrlog *log);
 
 /* The writer's buffers against memory_limit (workers/writer_mem.c).
  * charge: sets *charged to what frame (beyond its base size) and the
- * four arrays (ops, ext, iov, subs) hold now; trim: frees an array of *cap elements of elem
- * bytes grown past its keep size (returns it, or NULL with *cap = 0);
+ * four arrays (ops, ext, iov, subs) hold now; trim: frees an array of
+ * *cap elements of elem bytes grown past its keep size (returns it, or NULL with *cap = 0);
  * trim_frame: shrinks an empty frame buffer grown past its keep size. */
 void mrlog__wbuf_charge(struct mrlog *log, size_t *charged,
                        const struct mrlog__buf *frame, const void *ops,

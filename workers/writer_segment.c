@@ -60,7 +60,7 @@ mrlog__writer_open_segment(struct mrlog *log)
   uint32_t off = MRLOG_FILE_HEADER_SIZE, body_len;
   int fd, rc, old;
 
-  /* LSNs keep the segment number in 32 bits (internal.h). */
+  /* LSNs keep the segment number in 32 bits (base.h). */
   if (segno > UINT32_MAX)
     return MRLOG_EIO;
   mrlog__segment_name(name, segno);
