@@ -3,9 +3,11 @@
  * against policy.memory_limit (waiting, when the call may, within its
  * block_timeout_ms), then push it.  Runs on the producer's thread.
  *
- * Place on the append path: caller -> submit.c or stage.c -> admit.c ->
- * ring.c.  It calls only downstream (ring.c) and the wait helpers
- * (block.c).
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file admits
+ * what submit.c and stage.c send; it calls only ring.c downstream, and
+ * block.c for its waits.
  *
  * Invariants:
  *  1. A producer increments `submitting` before it reads `closing` and

@@ -5,8 +5,9 @@
  * owner's pool.  stage.c fills batches on the producer's side; its
  * invariants state the rules this file keeps.
  *
- * Place on the append path: caller -> submit.c -> stage.c -> admit.c ->
- * ring.c -> writer -> file -> flusher -> req.c (callback).  The writer
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  The writer
  * calls close, next and release_credit; req.c calls recycle when the
  * flusher finishes the last entry.  Recycling hands the block back to the
  * producer through its `returned` stack and wakes it if it sleeps: memory
@@ -20,11 +21,10 @@
  *  3. recycle pushes, fences, then looks at `waiting` (stage.c invariant
  *     6): the owner sees the batch or the recycler sees the flag.
  */
-#include "internal.h"
+#include "stage.h"
 #include "futex.h"
 #include "memory.h"
 #include "req.h"
-#include "stage.h"
 
 unsigned
 mrlog__batch_close(struct mrlog__batch *b, struct mrlog__req **first)

@@ -16,6 +16,12 @@
  *     room (mrlog__block_end) clears it, ending the episode.
  * None of this runs on the fast path: only a call that has to wait reads
  * the clock.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  A helper of the
+ * producer's steps (stage.c, admit.c, ring.c): it bounds their waits and
+ * calls nothing on the path.
  */
 #include "internal.h"
 #include "req.h"

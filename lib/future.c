@@ -52,6 +52,12 @@
  *     2^HANDLE_GEN_BITS reuses of one future; a handle kept stale that long
  *     could alias a new call.  The completer holds the real address (in
  *     its request), never a handle.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file is the
+ * last step: mrlog__complete runs the callback and makes the future
+ * ready; it calls nothing on the path.
  */
 #include "base.h"
 #include "internal.h"

@@ -4,11 +4,13 @@
  * flusher, or a detached thread for a NULL log, once the request is
  * settled).
  *
- * Place on the append path: a leaf.  The producer's steps (submit.c,
- * stage.c) lay out requests here; the flusher, the last step, finishes
- * them here: the callback and future (future.c), the memory reservation
- * (memory.h) and the block, which goes back to its batch's owner
- * (stage.c mrlog__batch_recycle) or to malloc.
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  The producer's
+ * steps (submit.c, stage.c) lay out requests here; the flusher finishes
+ * them here: the memory reservation (memory.h), the callback and future
+ * (future.c), and the block, which goes back to malloc or to its batch's
+ * owner (batch.c mrlog__batch_recycle).
  *
  * Invariants:
  *  1. A request's block is the struct, then count record lengths, the
@@ -18,10 +20,9 @@
  *     no lock held: it releases the reservation, completes, then frees.
  *     A staged entry's reservation returns with its batch's last entry.
  */
-#include "internal.h"
+#include "req.h"
 #include "future.h"
 #include "memory.h"
-#include "req.h"
 #include "stage.h"
 
 #include <stdlib.h>

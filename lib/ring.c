@@ -40,6 +40,12 @@
  *     ck_ring_dequeue_mpsc unchanged.  ring_seq never needs clearing: a
  *     slot's old value is position - ring_slots + 1, never position + 1,
  *     and a slot is reserved again only after the writer has taken it.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file carries
+ * requests from the producers (admit.c) to the writer, which pops them;
+ * it calls nothing downstream.
  */
 #include "internal.h"
 #include "req.h"

@@ -44,6 +44,12 @@
  *     and if it sees `waiting` clears it and wakes it.  Either the owner
  *     sees the batch or the recycler sees the flag (a Dekker pair).  The
  *     sleep is bounded (10 ms) so a failing or closing log is noticed.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file is the
+ * producer's side of staging: it fills the thread's open batch and opens
+ * new ones through admit.c; the batch's way downstream is batch.c.
  */
 #include "base.h"
 #include "internal.h"

@@ -1,6 +1,7 @@
 /*
- * submit.c -- the mutating calls: build a request, admit it, push it into
- * the ring.  Runs on the caller's thread.
+ * submit.c -- the mutating calls: check the arguments, then stage an
+ * append or build a request and admit it into the ring.  Runs on the
+ * caller's thread.
  *
  * Invariants:
  *  1. THE COMPLETION RULE: every call completes exactly once, through the
@@ -19,6 +20,13 @@
  *     there a full ring or memory limit is MRLOG_EFULL.  Elsewhere a call's
  *     waits together last at most policy.block_timeout_ms (lib/block.c),
  *     then it completes with MRLOG_EFULL.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file is the first
+ * step, on the caller's thread: it stages an append (stage.c) or lays out
+ * a request (req.c) and admits it (admit.c); an error found here goes
+ * straight to the flusher for completion.
  */
 #include "internal.h"
 #include "admit.h"

@@ -53,6 +53,12 @@
  *     wakes whatever is still queued once that pass's sync (if any)
  *     returns, before it sleeps, and before it exits.  So a wake waits at
  *     most one pass: one sync, if the pass syncs.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file makes
+ * written requests durable and finishes them (req.c), which runs their
+ * callbacks (future.c).
  */
 #include "internal.h"
 #include "cleaner.h"

@@ -40,6 +40,13 @@
  *     before the next segment exists or close returns.  At close it is
  *     written after the flusher has stopped (mrlog__writer_seal), so no
  *     other thread's fdatasync can consume a writeback error first.
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file pops the ring
+ * and decides each request; writer_frame.c writes and applies, then hands
+ * the requests to the flusher.  Staged batches are closed and walked
+ * through batch.c.
  */
 #include "internal.h"
 #include "filemap.h"

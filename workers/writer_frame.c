@@ -4,6 +4,12 @@
  * written with one write (records of EXT_MIN bytes or more straight from
  * their requests), applied to RAM and handed to the flusher.  Writer
  * thread only; writer.c's invariants hold here (1 and 3 above all).
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file builds
+ * and writes a pass's frames, applies them to the queues and hands the
+ * requests on to the flusher (mrlog__flusher_submit).
  */
 #include "base.h"
 #include "internal.h"

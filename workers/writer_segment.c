@@ -4,6 +4,12 @@
  * flusher gets its fd), padding and sealing the hot one, and rotation.
  * Writer thread only, except mrlog__writer_seal, which close calls once
  * the writer and the flusher have stopped (writer.c invariants 2 and 4).
+ *
+ * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
+ * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
+ * flusher.c -> req.c -> future.c (the callback).  This file serves
+ * the writer's step: it makes and rotates the file frames are written
+ * to, syncing through the flusher at rotation.
  */
 #include "base.h"
 #include "internal.h"
