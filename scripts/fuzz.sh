@@ -73,7 +73,7 @@ CK_CFLAGS=$(pkg-config --cflags ck)
 CK_LIBS=$(pkg-config --libs ck)
 # shellcheck disable=SC2206
 CFLAGS=(-std=gnu11 -g -O1 -fno-omit-frame-pointer -Wall -Wextra
-  -Wno-unused-function -I include -I lib $CK_CFLAGS)
+  -Wno-unused-function -I include -I lib -I workers $CK_CFLAGS)
 # shellcheck disable=SC2206
 LIBS=($CK_LIBS -lisal -lpthread)
 SAN=(-fsanitize=address,undefined -fno-sanitize-recover=all)
