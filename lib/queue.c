@@ -1,6 +1,6 @@
 /*
- * queue.c -- one queue's retained records in RAM: chunks, segment runs,
- * storing, dropping, and range reads.
+ * queue.c -- one queue's retained records in RAM: chunks, storing and
+ * dropping (the segments they lie in: queue_runs.c).
  *
  * Invariants:
  *  1. Positions increase strictly along the chunk list and within each
@@ -11,10 +11,9 @@
  *     snapshot count under the read lock and may then read those records
  *     without the lock while they hold a reference (refs).  The queue's
  *     list holds one reference; the last unref frees the chunk.
- *  3. The runs ring lists, oldest first, how many of the queue's retained
- *     records each segment holds; the sum of counts equals `records`.
- *     Dropping k records pops k from the front and lowers the segments'
- *     live counts by the same amounts.
+ *  3. The runs ring (queue_runs.c) lists, oldest first, how many of the
+ *     queue's retained records each segment holds; the sum of counts
+ *     equals `records`.
  *  4. Every allocation here is charged as it is made and given back as it
  *     is freed (memory.c): a chunk's `charged`, the queue's struct, name
  *     and runs.  A mapped chunk's records also pin their payload (the
@@ -257,26 +256,6 @@ mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q,
   return c;
 }
 
-/* Moves q's runs ring into a new one of cap entries (a power of two that
- * holds them), its first run at index 0.  MRLOG_ENOMEM leaves q as it
- * was. */
-static int
-runs_resize(struct mrlog *log, struct mrlog__queue *q, uint32_t cap)
-{
-  struct mrlog__run *r = mrlog__mem_malloc(log, cap * sizeof(*r));
-  uint32_t i;
-
-  if (r == NULL)
-    return MRLOG_ENOMEM;
-  for (i = 0; i < q->runs_len; i++)
-    r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
-  mrlog__mem_free(log, q->runs);
-  q->runs = r;
-  q->runs_cap = cap;
-  q->runs_first = 0;
-  return 0;
-}
-
 /* Links c as q's newest chunk. */
 static void
 chunk_link(struct mrlog__queue *q, struct mrlog__chunk *c)
@@ -288,68 +267,6 @@ chunk_link(struct mrlog__queue *q, struct mrlog__chunk *c)
     q->tail->next = c;
     q->tail = c;
   }
-}
-
-static int
-runs_push(struct mrlog *log, struct mrlog__queue *q,
-          struct mrlog__segment *seg, uint64_t n)
-{
-  struct mrlog__run *last;
-
-  if (q->runs_len > 0) {
-    last = &q->runs[(q->runs_first + q->runs_len - 1) & (q->runs_cap - 1)];
-    if (last->seg == seg) {
-      last->count += n;
-      return 0;
-    }
-  }
-  if (q->runs_len == q->runs_cap &&
-      runs_resize(log, q, q->runs_cap ? q->runs_cap * 2 : 1) != 0)
-    return MRLOG_ENOMEM;
-  q->runs[(q->runs_first + q->runs_len) & (q->runs_cap - 1)] =
-      (struct mrlog__run){ seg, n };
-  q->runs_len++;
-  return 0;
-}
-
-/* Gives back the room of a ring that emptied or shrank to a quarter:
- * none is kept once the queue has no runs, else the ring is cut to the
- * smallest power of two, at least 8, that holds twice its runs.  So what
- * a queue is charged for its runs depends only on what it holds now, not
- * on how many segments it once spanned.  On ENOMEM it keeps the ring. */
-static void
-runs_fit(struct mrlog *log, struct mrlog__queue *q)
-{
-  uint32_t cap = q->runs_cap;
-
-  if (q->runs_len == 0) {
-    mrlog__mem_free(log, q->runs);
-    q->runs = NULL;
-    q->runs_cap = q->runs_first = 0;
-    return;
-  }
-  while (cap > 8 && q->runs_len <= cap / 4)
-    cap /= 2;
-  if (cap != q->runs_cap)
-    (void)runs_resize(log, q, cap); /* on ENOMEM the ring stays */
-}
-
-static void
-runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
-{
-  while (n > 0 && q->runs_len > 0) {
-    struct mrlog__run *r = &q->runs[q->runs_first];
-    uint64_t take = n < r->count ? n : r->count;
-
-    r->count -= take;
-    n -= take;
-    mrlog__segment_drop_live(log, r->seg, take, lsn);
-    if (r->count == 0) {
-      q->runs_first = (q->runs_first + 1) & (q->runs_cap - 1);
-      q->runs_len--;
-    }
-  }
-  runs_fit(log, q);
 }
 
 /* Appends one record at pos to c, which has room for it. */
@@ -371,7 +288,7 @@ mrlog__queue_store_begin(struct mrlog *log, struct mrlog__queue *q,
   int rc = mrlog__marks_note(log, q, first, log->apply_ms);
 
   if (rc == 0)
-    rc = runs_push(log, q, seg, count);
+    rc = mrlog__runs_push(log, q, seg, count);
   if (rc != 0)
     return rc;
   atomic_fetch_add_explicit(&seg->live, count, memory_order_relaxed);
@@ -667,7 +584,7 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   }
   if (dropped == 0)
     return 0;
-  runs_pop(log, q, dropped, lsn);
+  mrlog__runs_pop(log, q, dropped, lsn);
   q->records -= dropped;
   q->bytes -= bytes;
   mrlog__marks_drop(log, q);

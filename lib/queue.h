@@ -105,7 +105,7 @@ struct mrlog__queue {
   uint32_t runs_first;         /* [state] index of the oldest run */
   uint32_t runs_len;           /* [state] runs in use */
   uint32_t runs_cap;           /* [state] power of two, or 0 (no ring)
-                                  when runs_len is 0 (queue.c runs_fit) */
+                                  when runs_len is 0 (queue_runs.c runs_fit) */
   struct mrlog__queue *by_name_next; /* [state] hash chain */
   struct mrlog__queue *by_id_next;   /* [state] hash chain */
   uint64_t w_next;             /* [writer] next, counting encoded requests */
@@ -200,6 +200,13 @@ int mrlog__queue_store_run(struct mrlog *log, struct mrlog__queue *q,
  * for writing; lsn is the truncating frame's, for the cleaner. */
 uint64_t mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
                                 uint64_t position, uint64_t lsn);
+/* The runs ring (lib/queue_runs.c).  push: n more records of q are
+ * stored in seg (after the ones already counted); pop: the n oldest are
+ * dropped, at frame lsn.  Caller holds state_lock for writing. */
+int mrlog__runs_push(struct mrlog *log, struct mrlog__queue *q,
+                     struct mrlog__segment *seg, uint64_t n);
+void mrlog__runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n,
+                     uint64_t lsn);
 /* First retained position (next when empty).  Under state_lock. */
 uint64_t mrlog__queue_first(const struct mrlog__queue *q);
 
