@@ -84,7 +84,8 @@ runs_fit(struct mrlog *log, struct mrlog__queue *q)
 }
 
 void
-mrlog__runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n, uint64_t lsn)
+mrlog__runs_pop(struct mrlog *log, struct mrlog__queue *q, uint64_t n,
+                uint64_t lsn)
 {
   while (n > 0 && q->runs_len > 0) {
     struct mrlog__run *r = &q->runs[q->runs_first];
