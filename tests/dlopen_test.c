@@ -2,7 +2,7 @@
  * dlopen_test.c -- a program that was not linked with libmrlog can
  * dlopen() it and use it, from the main thread (which existed before the
  * library was loaded) and from a thread started after.  The library's
- * thread-locals use the initial-exec TLS model (lib/internal.h,
+ * thread-locals use the initial-exec TLS model (lib/base.h,
  * MRLOG_TLS), which takes static TLS space that dlopen must find for
  * threads already running.  This checks the ordinary case (a process
  * with glibc's surplus free); it cannot exhaust the surplus on purpose,
