@@ -16,8 +16,9 @@
  *  1. A request's block is the struct, then count record lengths, the
  *     name and its NUL, then the payload; one allocation (or one entry of
  *     a staged batch).
- *  2. mrlog__req_finish runs once per request, on a library thread, with
- *     no lock held: it releases the reservation, completes, then frees.
+ *  2. mrlog__req_finish runs once per request, with no lock held, on a
+ *     library thread (docs/DESIGN.md section 1 lists the exceptions): it
+ *     releases the reservation, completes, then frees.
  *     A staged entry's reservation returns with its batch's last entry.
  */
 #include "req.h"
