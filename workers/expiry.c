@@ -26,7 +26,6 @@
  */
 #include "internal.h"
 #include "cleaner.h"
-#include "future.h"
 #include "queue.h"
 #include "req.h"
 #include "segment.h"

@@ -16,7 +16,6 @@
 #include "apply.h"
 #include "filemap.h"
 #include "flusher.h"
-#include "future.h"
 #include "memory.h"
 #include "queue.h"
 #include "req.h"
