@@ -173,6 +173,14 @@ struct mrlog {
   atomic_int block_warned;         /* a long block was reported in the
                                       current episode (block.c) */
   atomic_bool rotate_pending;      /* a ROTATE request is in flight */
+
+  /* Quotas (workers/quota.c).  quota_released counts the times a queue's
+   * charge fell (lib/queue_charge.h): the writer re-decides the appends a
+   * quota holds back when it has moved.  quota_poke: the cleaner deleted a
+   * segment file under disk_limit; the writer does not sleep while it is
+   * set (ring.c mrlog__ring_wait) and clears it as it re-decides. */
+  uint64_t quota_released;         /* [state] */
+  atomic_bool quota_poke;
 };
 
 /* A struct mrlog is never returned to malloc (log.c invariant 1), so a

@@ -17,7 +17,9 @@
  *  4. Every allocation here is charged as it is made and given back as it
  *     is freed (memory.c): a chunk's `charged`, the queue's struct, name
  *     and runs.  A mapped chunk's records also pin their payload (the
- *     page cache they keep mapped) until they are dropped.
+ *     page cache they keep mapped) until they are dropped.  The charges
+ *     for its records (chunks while linked, runs, pinned payload) are
+ *     also the queue's own memory_bytes (queue_charge.h).
  *  5. Every stored record is covered by a time mark (queue_time.c): store
  *     notes log->apply_ms at its first position; drops forget the marks
  *     no retained record needs.
@@ -27,6 +29,7 @@
 #include "memory.h"
 #include "prefault.h"
 #include "queue.h"
+#include "queue_charge.h"
 #include "segment.h"
 
 #include <stdlib.h>
@@ -256,10 +259,11 @@ mapped_chunk_new(struct mrlog *log, struct mrlog__queue *q,
   return c;
 }
 
-/* Links c as q's newest chunk. */
+/* Links c as q's newest chunk; q is charged for it from now on. */
 static void
 chunk_link(struct mrlog__queue *q, struct mrlog__chunk *c)
 {
+  mrlog__qcharge_add(q, c->charged);
   if (q->tail == NULL) {
     q->head = q->tail = c;
     q->head_index = 0;
@@ -409,6 +413,7 @@ store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
   q->records += count;
   q->next = pos;
   mrlog__mem_pin(log, q->bytes - bytes0);
+  mrlog__qcharge_add(q, q->bytes - bytes0);
   return 0;
 }
 
@@ -454,6 +459,7 @@ mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
   q->next = pos;
   *atp = at;
   log->mem_pin_pending += bytes; /* pinned once per pass (memory.h) */
+  mrlog__qcharge_add(q, bytes);
   return 0;
 }
 
@@ -580,6 +586,7 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
     q->head_index = 0;
     if (q->head == NULL)
       q->tail = NULL;
+    mrlog__qcharge_sub(log, q, c->charged);
     mrlog__chunk_unref(log, c);
   }
   if (dropped == 0)
@@ -592,6 +599,7 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   if (mapped > 0) {
     mrlog__mem_pin_flush(log); /* what is unpinned was pinned first */
     mrlog__mem_unpin(log, mapped);
+    mrlog__qcharge_sub(log, q, mapped);
   }
   return dropped;
 }

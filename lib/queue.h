@@ -114,6 +114,16 @@ struct mrlog__queue {
   struct mrlog__req *pass_last;  /* [writer] */
   struct mrlog__queue *pass_next; /* [writer] list of touched queues */
   bool in_pass;                /* [writer] on the touched list */
+  uint32_t w_parked;           /* [writer] its appends a quota holds back
+                                  (workers/quota.c) */
+  uint64_t w_quota_pending;    /* [writer] estimated charge of its appends
+                                  decided in the pass and not yet applied
+                                  (workers/quota.c; zeroed as the pass is
+                                  emitted) */
+  uint64_t memory_bytes;       /* [state] what its retained records are
+                                  charged: chunks, runs, time marks and
+                                  the payload mapped records pin
+                                  (lib/queue_charge.h) */
   struct mrlog__time_mark *marks; /* [state] ring of time marks, oldest
                                      first (queue.c invariant 5) */
   uint32_t marks_first;        /* [state] index of the oldest mark */

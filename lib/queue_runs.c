@@ -12,11 +12,13 @@
  *     live counts by the same amounts (mrlog__segment_drop_live).
  *  3. The ring's room follows what it holds (runs_fit): none once empty,
  *     else at most four times its runs (at least 8), charged as it is
- *     allocated (memory.c).
+ *     allocated (memory.c), to the log and to the queue's memory_bytes
+ *     (queue_charge.h).
  */
 #include "internal.h"
 #include "memory.h"
 #include "queue.h"
+#include "queue_charge.h"
 #include "segment.h"
 
 /* Moves q's runs ring into a new one of cap entries (a power of two that
@@ -32,6 +34,8 @@ runs_resize(struct mrlog *log, struct mrlog__queue *q, uint32_t cap)
     return MRLOG_ENOMEM;
   for (i = 0; i < q->runs_len; i++)
     r[i] = q->runs[(q->runs_first + i) & (q->runs_cap - 1)];
+  mrlog__qcharge_add(q, mrlog__heap_size(r));
+  mrlog__qcharge_sub(log, q, mrlog__heap_size(q->runs));
   mrlog__mem_free(log, q->runs);
   q->runs = r;
   q->runs_cap = cap;
@@ -72,6 +76,7 @@ runs_fit(struct mrlog *log, struct mrlog__queue *q)
   uint32_t cap = q->runs_cap;
 
   if (q->runs_len == 0) {
+    mrlog__qcharge_sub(log, q, mrlog__heap_size(q->runs));
     mrlog__mem_free(log, q->runs);
     q->runs = NULL;
     q->runs_cap = q->runs_first = 0;

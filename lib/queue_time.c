@@ -17,7 +17,8 @@
  *  3. Every mark's pos is the position of a record that was stored, so a
  *     mark above the first retained position names a retained record
  *     (records are only ever dropped from the front).
- *  4. The ring is charged as it is allocated (memory.c); it grows by
+ *  4. The ring is charged as it is allocated (memory.c), to the log and
+ *     to the queue's memory_bytes (queue_charge.h); it grows by
  *     doubling, is cut to the smallest power of two (at least 8) that
  *     holds twice its marks once a quarter of it is in use, and is freed
  *     when the queue holds no record: so what a queue is charged for its
@@ -29,6 +30,7 @@
 #include "internal.h"
 #include "memory.h"
 #include "queue.h"
+#include "queue_charge.h"
 
 #include <stdlib.h>
 
@@ -50,6 +52,8 @@ marks_resize(struct mrlog *log, struct mrlog__queue *q, uint32_t cap)
     return MRLOG_ENOMEM;
   for (i = 0; i < q->marks_len; i++)
     m[i] = *mark(q, i);
+  mrlog__qcharge_add(q, mrlog__heap_size(m));
+  mrlog__qcharge_sub(log, q, mrlog__heap_size(q->marks));
   mrlog__mem_free(log, q->marks);
   q->marks = m;
   q->marks_cap = cap;
@@ -99,6 +103,7 @@ mrlog__marks_drop(struct mrlog *log, struct mrlog__queue *q)
 void
 mrlog__marks_free(struct mrlog *log, struct mrlog__queue *q)
 {
+  mrlog__qcharge_sub(log, q, mrlog__heap_size(q->marks));
   mrlog__mem_free(log, q->marks);
   q->marks = NULL;
   q->marks_len = q->marks_cap = q->marks_first = 0;

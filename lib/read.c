@@ -288,6 +288,7 @@ mrlog_queue_info_size(mrlog *log, const char *queue,
     info.records = q->records;
     info.bytes = q->bytes;
     info.durable_position = q->next; /* until durability is tracked per queue */
+    info.memory_bytes = q->memory_bytes;
     if (q->marks_len > 0) {
       info.first_time_ms = mrlog__marks_at(q, 0)->ms;
       info.last_time_ms = mrlog__marks_at(q, q->marks_len - 1)->ms;

@@ -227,7 +227,9 @@ mrlog__ring_wait(struct mrlog *log, unsigned timeout_ms)
   atomic_store_explicit(&log->writer_sleeping, 1, memory_order_relaxed);
   /* Orders the flag before the emptiness check (invariant 3). */
   atomic_thread_fence(memory_order_seq_cst);
-  if (ck_ring_size(&log->ring) == 0) {
+  /* Nor while the cleaner's poke (workers/quota.c) waits to be seen. */
+  if (ck_ring_size(&log->ring) == 0 &&
+      !atomic_load_explicit(&log->quota_poke, memory_order_relaxed)) {
     mrlog__deadline_ms(&ts, timeout_ms);
     pthread_cond_timedwait(&log->wake_cond, &log->wake_mutex, &ts);
   }

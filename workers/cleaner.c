@@ -26,6 +26,7 @@
 #include "internal.h"
 #include "cleaner.h"
 #include "future.h"
+#include "quota.h"
 #include "segment.h"
 
 #include <errno.h>
@@ -137,6 +138,7 @@ mrlog__cleaner_pass(struct mrlog *log)
     /* A failure fails the log (segment.c): the fsync that failed may
      * have taken the error of a new segment's entry. */
     (void)mrlog__fsync_dir(log);
+    mrlog__quota_disk_freed(log); /* room for appends disk_limit holds */
   }
   return deleted;
 }

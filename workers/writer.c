@@ -59,6 +59,7 @@
 #include "stage.h"
 #include "writer.h"
 #include "crc32c.h"
+#include "quota.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -80,6 +81,11 @@ mrlog__writer_init(struct mrlog *log)
     return MRLOG_ENOMEM;
   }
   w->frame.len = MRLOG_FRAME_HEADER_SIZE;
+  if (mrlog__quota_init(log, &w->quota) != 0) {
+    mrlog__buf_free(&w->frame);
+    free(w);
+    return MRLOG_ENOMEM;
+  }
   log->writer = w;
   return 0;
 }
@@ -103,6 +109,7 @@ mrlog__writer_free(struct mrlog *log)
   free(w->iov);
   free(w->subs);
   free(w->zeros);
+  mrlog__quota_free(w->quota);
   free(w);
   log->writer = NULL;
 }
@@ -129,6 +136,8 @@ handle_structural(struct mrlog *log, struct mrlog__req *req)
 
   mrlog__writer_flush(log);
   q = lookup(log, req);
+  if (req->type == MRLOG_REQ_DELETE && q != NULL)
+    mrlog__quota_forget_queue(log, q); /* its held-back appends go first */
   mrlog__writer_add_done(w, req);
   if (req->type == MRLOG_REQ_CREATE) {
     req->position = 0;
@@ -220,15 +229,26 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
 static void
 handle_append(struct mrlog *log, struct mrlog__req *req)
 {
-  struct mrlog__writer *w = log->writer;
   struct mrlog__queue *q = lookup(log, req);
-  uint64_t first;
 
-  mrlog__writer_add_done(w, req);
   if (q == NULL) {
+    mrlog__writer_add_done(log->writer, req);
     req->status = MRLOG_ENOQUEUE;
     return;
   }
+  if (log->writer->quota != NULL && mrlog__quota_hold(log, q, req))
+    return; /* held back or refused by a quota (quota.c) */
+  mrlog__writer_append(log, q, req);
+}
+
+void
+mrlog__writer_append(struct mrlog *log, struct mrlog__queue *q,
+                     struct mrlog__req *req)
+{
+  struct mrlog__writer *w = log->writer;
+  uint64_t first;
+
+  mrlog__writer_add_done(w, req);
   first = req->has_position ? req->position : q->w_next;
   /* Checked before the duplicate rule: a batch whose end would pass the
    * last position is refused, not reported at a wrapped position. */
@@ -365,19 +385,28 @@ handle(struct mrlog *log, struct mrlog__req *req)
     handle_rotate(log, req);
     break;
   case MRLOG_REQ_STOP:
+    mrlog__quota_drain(log); /* held-back appends complete first */
     mrlog__writer_add_done(w, req);
     return true;
   default:
     req->status = MRLOG_EINVAL;
     mrlog__writer_add_done(w, req);
   }
+  mrlog__writer_maybe_cut(log);
+  return false;
+}
+
+void
+mrlog__writer_maybe_cut(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+
   /* Pending appends become sub-frames, each with a header, a TIME op
    * and an APPEND op of its own. */
   if (w->frame.len + w->ext_bytes + w->pending_bytes +
           (w->pending_bytes / SUBFRAME_TARGET + 1) * SUBFRAME_OVERHEAD >=
       frame_cut(log, w))
     mrlog__writer_flush(log);
-  return false;
 }
 
 static void *
@@ -401,8 +430,9 @@ writer_main(void *arg)
       continue;
     }
     if (n == 0) {
-      mrlog__ring_wait(log, 1000);
+      mrlog__ring_wait(log, mrlog__quota_sleep_ms(log, 1000));
       idle = 0;
+      mrlog__quota_pass_end(log); /* room or a deadline may have come */
       continue;
     }
     idle = 0;
@@ -412,6 +442,7 @@ writer_main(void *arg)
         stop = true;
     }
     mrlog__writer_flush(log);
+    mrlog__quota_pass_end(log); /* what the pass freed */
   }
   if (!atomic_load(&log->failed))
     mrlog__writer_cut_zeros(log, w);

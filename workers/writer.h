@@ -148,8 +148,17 @@ struct mrlog__writer {
   uint64_t sub_bytes;          /* record bytes in it (SUBFRAME_TARGET) */
   size_t *subs;                /* buffer offsets of the headers of the */
   size_t nsubs, cap_subs;      /* sub-frames after the first (at 0) */
+  struct mrlog__quota *quota;  /* appends held back by a quota, or NULL
+                                  when the policy sets none (quota.c) */
   struct mrlog__req *batch[PASS_MAX];
 };
+
+/* writer.c */
+/* Decides an append to q, its queue, that no quota holds back. */
+void mrlog__writer_append(struct mrlog *log, struct mrlog__queue *q,
+                          struct mrlog__req *req);
+/* Writes the pass out once it has grown to a frame's size. */
+void mrlog__writer_maybe_cut(struct mrlog *log);
 
 /* writer_frame.c */
 /* Adds req to the requests of the pass (completed in this order). */

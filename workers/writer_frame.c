@@ -244,6 +244,7 @@ emit_all_runs(struct mrlog *log, struct mrlog__writer *w)
     q->pass_first = q->pass_last = NULL;
     q->pass_next = NULL;
     q->in_pass = false;
+    q->w_quota_pending = 0; /* applied with this frame (quota.c) */
   }
   w->touched = NULL;
   w->pending_bytes = 0;
