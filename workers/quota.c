@@ -21,10 +21,10 @@
  *   (the cleaner).
  *   Ordering: per queue, appends are admitted in ring order: once one of a
  *   queue's appends is parked, every later one of that queue is parked
- *   behind it; once one is parked by disk_limit, every later append is; a
- *   staged batch's entries after a parked one are parked with it (so its
- *   last entry, which hands the batch back to its thread, completes
- *   last).  A parked append takes its position when it is admitted, so
+ *   behind it; once one is parked by disk_limit, every later append is;
+ *   the last entry of a staged batch (lib/stage.c) is parked when an
+ *   earlier entry of the batch is, whatever its queue: its completion
+ *   hands the batch, which holds the earlier entries, back to its thread.  A parked append takes its position when it is admitted, so
  *   requests made after it that are not parked (appends to other queues,
  *   truncations, syncs) may take effect before it.
  *   Completion: an admitted append is decided by writer.c as usual; a
@@ -74,7 +74,7 @@ struct mrlog__quota {
   bool disk_block;             /* invariant 3 */
   bool redo;                   /* a queue was deleted: re-decide */
   struct mrlog__batch *held_batch; /* the staged batch an entry of which
-                                      was parked in this pass (batches are
+                                      was parked in this pass (a batch is
                                       decided within one pass) */
   uint64_t released_seen;      /* log->quota_released when the list was
                                   last decided */
@@ -149,11 +149,35 @@ frame_bytes(const struct mrlog__req *req)
   return n;
 }
 
-/* The bytes of the segment files once the pass is written: those besides
- * the hot one, and the hot one's size or the end of the pass, whichever
- * is more. */
+/* What a rotation adds to the segment files: the old segment's pad and
+ * seal, and the new one's header and checkpoint (about the old one's). */
 static uint64_t
-disk_used(struct mrlog *log, struct mrlog__quota *qs)
+rotation_bytes(const struct mrlog__writer *w)
+{
+  return MRLOG_PAD_FRAME_MAX + MRLOG_SEAL_FRAME_MAX + w->checkpoint_end;
+}
+
+/* What the durable policy zero-fills ahead of the frames it writes, at
+ * most (writer_frame.c prezero: a step, and a quarter of one beyond the
+ * frame). */
+static uint64_t
+prezero_bytes(const struct mrlog *log)
+{
+  uint64_t step = log->policy.segment_bytes / 4;
+
+  if (log->policy.fsync_interval_ms != 0)
+    return 0;
+  if (step > PREZERO_STEP)
+    step = PREZERO_STEP;
+  return step + step / 4;
+}
+
+/* The bytes of the segment files once the pass and `add` more bytes of
+ * frames are written: those besides the hot one; the hot one's size, or
+ * the end of its frames with the room zero-filled ahead of them,
+ * whichever is more; and a rotation if the frames reach segment_bytes. */
+static uint64_t
+disk_after(struct mrlog *log, struct mrlog__quota *qs, uint64_t add)
 {
   struct mrlog__writer *w = log->writer;
   uint64_t deleted = atomic_load_explicit(&log->stat_segments_deleted,
@@ -172,9 +196,13 @@ disk_used(struct mrlog *log, struct mrlog__quota *qs)
     qs->cold_hot = w->seg;
     qs->cold_deleted = deleted;
   }
-  hot = (uint64_t)w->off + w->frame.len + w->ext_bytes + w->pending_bytes;
+  hot = (uint64_t)w->off + w->frame.len + w->ext_bytes + w->pending_bytes +
+        add;
   size = atomic_load_explicit(&w->seg->size, memory_order_relaxed);
-  return qs->cold + (size > hot ? size : hot);
+  if (size < hot + prezero_bytes(log))
+    size = hot + prezero_bytes(log);
+  return qs->cold + size +
+         (hot >= log->policy.segment_bytes ? rotation_bytes(w) : 0);
 }
 
 /* Invariants 1 and 2 for req, an append to q; *est: what it adds to q's
@@ -191,15 +219,16 @@ check(struct mrlog *log, struct mrlog__quota *qs, struct mrlog__queue *q,
       return NEVER;
   }
   if (qs->disk_limit != 0) {
-    disk = frame_bytes(req);
+    disk = frame_bytes(req) + rotation_bytes(log->writer);
     if (disk > qs->disk_limit ||
         qs->disk_limit - disk < log->writer->checkpoint_end)
       return NEVER;
+    disk = frame_bytes(req);
   }
   if (qs->mem_limit != 0 &&
       q->memory_bytes + q->w_quota_pending > qs->mem_limit - mem)
     return WAIT_MEM;
-  if (qs->disk_limit != 0 && disk_used(log, qs) > qs->disk_limit - disk)
+  if (qs->disk_limit != 0 && disk_after(log, qs, disk) > qs->disk_limit)
     return WAIT_DISK;
   *est = mem;
   return FITS;
@@ -279,7 +308,7 @@ mrlog__quota_hold(struct mrlog *log, struct mrlog__queue *q,
   int why;
 
   if (q->w_parked > 0 || qs->disk_block ||
-      (req->batch != NULL && req->batch == qs->held_batch))
+      (req->batch_last && req->batch == qs->held_batch))
     return park(log, qs, q, req, qs->disk_block);
   why = check(log, qs, q, req, &est);
   if (why == FITS) {
@@ -312,7 +341,7 @@ redecide(struct mrlog *log, struct mrlog__quota *qs, uint64_t now)
   for (i = 0; i < qs->n; i++) {
     struct parked p = qs->v[i];
     bool behind = disk || p.q->w_parked > 0 ||
-                  (p.req->batch != NULL && p.req->batch == held);
+                  (p.req->batch_last && p.req->batch == held);
     uint64_t est = 0;
 
     if (!behind) {
