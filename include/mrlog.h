@@ -55,7 +55,11 @@
  *  - calls from different threads that are not ordered that way may take
  *    effect in either order, even if one returned before the other began
  *    -- except mrlog_sync, a whole-log barrier: it takes effect after
- *    every call that returned, on any thread, before it began.
+ *    every call that returned, on any thread, before it began;
+ *  - an append a quota holds back (policy.queue_memory_limit, disk_limit)
+ *    takes effect when it is admitted: later appends to its queue wait
+ *    behind it, other calls may take effect before it, and mrlog_sync
+ *    does not wait for it.
  *
  * ERRORS.  Calls return 0 or a negative MRLOG_E* code; MRLOG_DUPLICATE is
  * the one positive, informational status.  MRLOG_EIO and MRLOG_ENOSPC
@@ -355,10 +359,18 @@ typedef struct mrlog_policy {
   /* Quotas.  queue_memory_limit: bytes one queue's retained records may be
    * charged (mrlog_queue_info.memory_bytes); disk_limit: bytes of segment
    * files in all (stats.disk_bytes).  An append that would pass either
-   * waits like a producer at memory_limit (for at most block_timeout_ms),
-   * or completes with MRLOG_EFULL when nonblocking; it never fails the
-   * log.  Truncation and file deletion give the room back.  0 (default):
-   * no quota.  Since 0.6.0. */
+   * waits (for at most block_timeout_ms), or completes with MRLOG_EFULL
+   * when nonblocking; it never fails the log.  Truncation and file
+   * deletion give the room back.  0 (default): no quota.  The writer
+   * decides, as it takes the append: the call never waits; a held-back
+   * append holds back the later appends to its queue (under disk_limit,
+   * every later append) but no other request, and takes its position
+   * when admitted.  memory_bytes may pass the quota by the unused room
+   * of the queue's newest chunk; disk_limit also counts rotation and the
+   * room the durable policy zero-fills ahead.  An append larger than a
+   * quota on its own completes with MRLOG_EFULL at once; one held back
+   * when its queue is deleted or the log closes, with MRLOG_EFULL.
+   * docs/API.md has the details.  Since 0.6.0. */
   uint64_t queue_memory_limit;
   uint64_t disk_limit;
   /* Room for fields of later versions, so the struct's size (the ABI)
@@ -516,10 +528,11 @@ MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
                                           mrlog_done_fn done, void *arg);
 
 /* A whole-log barrier.  Covers every mutation whose call returned, on
- * any thread, before this call began, and every mutation that completed
- * before it: not only the caller's own calls, but every other thread's
- * too, small staged appends included.  Calls still running on other
- * threads when it begins may land on either side.  It completes once
+ * any thread, before this call began (except appends a quota holds
+ * back: policy.queue_memory_limit, disk_limit), and every mutation that
+ * completed before it: not only the caller's own calls, but every other
+ * thread's too, small staged appends included.  Calls still running on
+ * other threads when it begins may land on either side.  It completes once
  * everything it covers is durable and has completed (callbacks run), in
  * every policy running an fdatasync first if anything written is not yet
  * durable.  Status: 0, or the status that failed the log.  Position
@@ -630,8 +643,10 @@ struct mrlog_queue_info {
   uint64_t durable_position; /* every record below it is durable (an
                                 fdatasync covers it).  Since 0.6.0 */
   uint64_t memory_bytes;   /* what the queue's retained records are
-                              charged (part of stats.memory_bytes).
-                              Since 0.6.0 */
+                              charged against memory_limit: chunks,
+                              runs, time marks, and the payload of
+                              mapped records (part of
+                              stats.memory_charged).  Since 0.6.0 */
   uint64_t reserved[6];    /* zero; room for fields of later versions */
 };
 typedef struct mrlog_queue_info mrlog_queue_info_t;

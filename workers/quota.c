@@ -24,7 +24,8 @@
  *   behind it; once one is parked by disk_limit, every later append is;
  *   the last entry of a staged batch (lib/stage.c) is parked when an
  *   earlier entry of the batch is, whatever its queue: its completion
- *   hands the batch, which holds the earlier entries, back to its thread.  A parked append takes its position when it is admitted, so
+ *   hands the batch, which holds the earlier entries, back to its
+ *   thread.  A parked append takes its position when it is admitted, so
  *   requests made after it that are not parked (appends to other queues,
  *   truncations, syncs) may take effect before it.
  *   Completion: an admitted append is decided by writer.c as usual; a
@@ -36,12 +37,16 @@
  *     queue's memory_bytes, plus the estimates of its appends decided in
  *     the pass and not yet applied (w_quota_pending), plus its own (its
  *     payload and 8 bytes a record: the chunk's ends/pos or at/pos slots)
- *     is at most the quota.  disk_limit: the bytes of the segment files,
- *     the hot one counted at least up to the end of what the pass will
- *     write, plus its own frame bytes, is at most the quota.
+ *     is at most the quota.  disk_limit: the bytes of the segment files
+ *     once the pass and the append are written -- the hot one counted at
+ *     least up to the end of its frames and the room the durable policy
+ *     zero-fills ahead of them, and a rotation when the frames reach
+ *     segment_bytes -- are at most the quota.
  *  2. An append larger than a quota on its own (its estimate exceeds
- *     queue_memory_limit, or disk_limit less the hot segment's header and
- *     checkpoint) can never fit: it completes with MRLOG_EFULL at once.
+ *     queue_memory_limit, or its frame bytes and a rotation exceed
+ *     disk_limit less the hot segment's header and checkpoint) can never
+ *     fit: it completes with MRLOG_EFULL at once.  So does one parked
+ *     when its queue is deleted or the log closes.
  *  3. q->w_parked is the number of q's parked appends, and disk_block is
  *     true when a parked append is held by disk_limit (or behind one
  *     that is), between any two calls.
