@@ -249,6 +249,50 @@ START_TEST(test_blocking_released_by_truncation)
 }
 END_TEST
 
+/* One thread's small appends to a held-back queue and to another one,
+ * likely gathered in one staging batch: the held-back ones stay back (an
+ * entry ending the batch waits with them, whatever its queue), and once a
+ * truncation makes room every one completes, each queue's in order. */
+START_TEST(test_staged_mix)
+{
+  const uint64_t limit = 32 << 10;
+  mrlog_policy pol = quota_policy(_i, limit, 0);
+  mrlog_future *fa[3], *fb[3];
+  struct truncator tr;
+  uint64_t next, pos;
+  pthread_t th;
+  mrlog *log;
+  int k;
+
+  log = th_open(th_dir, &pol);
+  ck_assert_int_eq(th_create(log, "a"), 0);
+  ck_assert_int_eq(th_create(log, "b"), 0);
+  fill(log, "a", limit);
+  next = th_info(log, "a").next_position;
+  for (k = 0; k < 3; k++) {
+    fa[k] = mrlog_append(log, "a", NULL, payload, REC, NULL, NULL);
+    fb[k] = mrlog_append(log, "b", NULL, payload, 10, NULL, NULL);
+    ck_assert(fa[k] != NULL && fb[k] != NULL);
+  }
+  ck_assert_int_eq(th_sync(log), 0);
+  for (k = 0; k < 3; k++)
+    ck_assert_msg(!mrlog_ready(fa[k]), "append %d past the quota completed",
+                  k);
+  tr = (struct truncator){ log, "a", next - 1, -1 };
+  ck_assert_int_eq(pthread_create(&th, NULL, truncate_main, &tr), 0);
+  for (k = 0; k < 3; k++) {
+    ck_assert_int_eq(th_wait(fa[k], &pos), 0);
+    ck_assert_uint_eq(pos, next + (uint64_t)k);
+    ck_assert_int_eq(th_wait(fb[k], &pos), 0);
+    ck_assert_uint_eq(pos, (uint64_t)k);
+  }
+  ck_assert_int_eq(pthread_join(th, NULL), 0);
+  ck_assert_int_eq(tr.status, 0);
+  ck_assert_int_eq(th_stats(log).failed, 0);
+  th_close(log);
+}
+END_TEST
+
 struct racer {
   mrlog *log;
   atomic_bool done;
@@ -460,6 +504,7 @@ make_quota_suite(void)
   tcase_add_loop_test(tc, test_memory_bytes_is_charge, 0, 2);
   tcase_add_loop_test(tc, test_nonblocking_efull, 0, 2);
   tcase_add_loop_test(tc, test_blocking_released_by_truncation, 0, 2);
+  tcase_add_loop_test(tc, test_staged_mix, 0, 2);
   tcase_add_test(tc, test_quota_truncation_race);
   tcase_add_test(tc, test_block_timeout);
   tcase_add_test(tc, test_larger_than_quota);
