@@ -11,7 +11,9 @@
  *   queue and about one byte per record.  A truncate first emits its queue's
  *   pending appends; a create or delete first writes the whole pending frame
  *   and then goes out in a frame of its own, since later requests look the
- *   queue up by name.
+ *   queue up by name.  An append a quota does not admit is handed to
+ *   workers/quota.c (refused, or parked until room comes back); the loop
+ *   lets it re-decide the parked ones after each pass and each wake-up.
  *   Owns: the hot segment fd and its write offset, the frame buffer, the
  *   [writer] fields of every queue.
  *   Ordering: requests are completed in the order popped; a frame is
