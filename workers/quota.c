@@ -58,7 +58,11 @@
  *     because a delete first refuses the queue's parked appends
  *     (mrlog__quota_forget_queue).
  */
+#include "internal.h"
+#include "queue.h"
 #include "quota.h"
+#include "req.h"
+#include "segment.h"
 #include "writer.h"
 
 #include <stdlib.h>

@@ -55,13 +55,13 @@
 #include "future.h"
 #include "memory.h"
 #include "queue.h"
+#include "quota.h"
 #include "req.h"
 #include "ring.h"
 #include "segment.h"
 #include "stage.h"
 #include "writer.h"
 #include "crc32c.h"
-#include "quota.h"
 
 #include <errno.h>
 #include <fcntl.h>
