@@ -28,7 +28,8 @@
  *   thread.  A parked append takes its position when it is admitted, so
  *   requests made after it that are not parked (appends to other queues,
  *   truncations, syncs) may take effect before it.
- *   Completion: an admitted append is decided by writer.c as usual; a
+ *   Completion: an admitted append is decided by writer.c as usual (a
+ *   parked one when writer.c takes it back from mrlog__quota_next); a
  *   refused one joins the pass's done list with MRLOG_EFULL, so it
  *   completes through the flusher in order like any other request.
  *
@@ -93,6 +94,13 @@ struct mrlog__quota {
   struct mrlog__segment *cold_hot; /* hot segment when cold was summed */
   uint64_t cold_deleted;       /* stat_segments_deleted then */
   uint64_t cold;               /* their bytes */
+  /* The re-decision in progress (mrlog__quota_next): entries before
+   * walk_i are decided, and the kept ones are v[0 .. walk_keep). */
+  bool walking;
+  size_t walk_i, walk_keep;
+  struct mrlog__batch *walk_held; /* batch of the last kept entry */
+  bool walk_disk;              /* a kept entry is held by disk_limit */
+  uint64_t walk_now;           /* CLOCK_MONOTONIC ms at its start */
 };
 
 enum { FITS, WAIT_MEM, WAIT_DISK, NEVER };
@@ -333,24 +341,35 @@ mrlog__quota_hold(struct mrlog *log, struct mrlog__queue *q,
   return park(log, qs, q, req, why == WAIT_DISK);
 }
 
-/* Re-decides every parked append, oldest first (invariant 4): admits
- * those that fit and have nothing parked ahead of them, refuses those
- * past their deadline, keeps the rest. */
+/* Starts re-deciding the parked appends, oldest first (invariant 4). */
 static void
-redecide(struct mrlog *log, struct mrlog__quota *qs, uint64_t now)
+walk_begin(struct mrlog__quota *qs, uint64_t now)
 {
-  struct mrlog__batch *held = NULL;
-  bool disk = false;
-  size_t i, keep = 0;
+  size_t i;
 
   for (i = 0; i < qs->n; i++)
-    qs->v[i].q->w_parked = 0;
-  qs->cold_hot = NULL; /* sum the segment files again */
+    qs->v[i].q->w_parked = 0; /* counted again as they are kept */
+  qs->cold_hot = NULL;        /* sum the segment files again */
   qs->next_deadline = 0;
-  for (i = 0; i < qs->n; i++) {
-    struct parked p = qs->v[i];
-    bool behind = disk || p.q->w_parked > 0 ||
-                  (p.req->batch_last && p.req->batch == held);
+  qs->walk_i = qs->walk_keep = 0;
+  qs->walk_held = NULL;
+  qs->walk_disk = false;
+  qs->walk_now = now;
+  qs->walking = true;
+}
+
+struct mrlog__req *
+mrlog__quota_next(struct mrlog *log, struct mrlog__queue **q)
+{
+  struct mrlog__quota *qs = log->writer->quota;
+
+  if (qs == NULL || !qs->walking)
+    return NULL;
+  /* walk_keep <= walk_i: kept entries move down over ones already read. */
+  while (qs->walk_i < qs->n) {
+    struct parked p = qs->v[qs->walk_i++];
+    bool behind = qs->walk_disk || p.q->w_parked > 0 ||
+                  (p.req->batch_last && p.req->batch == qs->walk_held);
     uint64_t est = 0;
 
     if (!behind) {
@@ -358,9 +377,8 @@ redecide(struct mrlog *log, struct mrlog__quota *qs, uint64_t now)
 
       if (why == FITS || writes_nothing(p.q, p.req)) {
         p.q->w_quota_pending += est;
-        mrlog__writer_append(log, p.q, p.req);
-        mrlog__writer_maybe_cut(log);
-        continue;
+        *q = p.q;
+        return p.req; /* the writer decides it, then asks again */
       }
       if (why == NEVER) {
         refuse(log, p.req, MRLOG_EFULL);
@@ -368,21 +386,23 @@ redecide(struct mrlog *log, struct mrlog__quota *qs, uint64_t now)
       }
       p.disk = why == WAIT_DISK;
     } else {
-      p.disk = disk;
+      p.disk = qs->walk_disk;
     }
-    if (p.deadline != 0 && now >= p.deadline) {
+    if (p.deadline != 0 && qs->walk_now >= p.deadline) {
       refuse(log, p.req, MRLOG_EFULL); /* block_timeout_ms */
       continue;
     }
-    qs->v[keep++] = p;
+    qs->v[qs->walk_keep++] = p;
     p.q->w_parked++;
-    disk = disk || p.disk;
+    qs->walk_disk = qs->walk_disk || p.disk;
     if (p.req->batch != NULL)
-      held = p.req->batch;
+      qs->walk_held = p.req->batch;
     note_deadline(qs, p.deadline);
   }
-  qs->n = keep;
-  qs->disk_block = disk;
+  qs->n = qs->walk_keep;
+  qs->disk_block = qs->walk_disk;
+  qs->walking = false;
+  return NULL;
 }
 
 /* Completes every parked append with status. */
@@ -419,8 +439,8 @@ mrlog__quota_forget_queue(struct mrlog *log, struct mrlog__queue *q)
   qs->redo = true; /* what was behind them may go on */
 }
 
-void
-mrlog__quota_pass_end(struct mrlog *log)
+bool
+mrlog__quota_due(struct mrlog *log)
 {
   struct mrlog__quota *qs = log->writer->quota;
   bool poked = false;
@@ -428,27 +448,26 @@ mrlog__quota_pass_end(struct mrlog *log)
   int failed;
 
   if (qs == NULL)
-    return;
+    return false;
   qs->held_batch = NULL;
   if (atomic_load_explicit(&log->quota_poke, memory_order_relaxed))
     poked = atomic_exchange_explicit(&log->quota_poke, false,
                                      memory_order_acq_rel);
   if (qs->n == 0)
-    return;
+    return false;
   failed = atomic_load_explicit(&log->failed, memory_order_acquire);
   if (failed) {
     refuse_all(log, qs, failed);
-    mrlog__writer_flush(log);
-    return;
+    return true; /* the refusals go out with the writer's flush */
   }
   now = mono_ms();
   if (!poked && !qs->redo && qs->released_seen == log->quota_released &&
       (qs->next_deadline == 0 || now < qs->next_deadline))
-    return;
+    return false;
   qs->redo = false;
   qs->released_seen = log->quota_released;
-  redecide(log, qs, now);
-  mrlog__writer_flush(log);
+  walk_begin(qs, now);
+  return true;
 }
 
 unsigned

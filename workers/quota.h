@@ -24,11 +24,16 @@ bool mrlog__quota_hold(struct mrlog *log, struct mrlog__queue *q,
 /* Writer, before it decides the deletion of q: q's held-back appends
  * complete with MRLOG_EFULL, ahead of the delete. */
 void mrlog__quota_forget_queue(struct mrlog *log, struct mrlog__queue *q);
-/* Writer, after each pass and each wake-up: re-decides the held-back
- * appends, in order, when room may have come back (a queue's charge fell,
- * a segment file was deleted) or a deadline passed, and writes what that
- * decided.  Also completes them all once the log has failed. */
-void mrlog__quota_pass_end(struct mrlog *log);
+/* Writer, after each pass and each wake-up: true when the held-back
+ * appends are to be re-decided -- room may have come back (a queue's
+ * charge fell, a segment file was deleted) or a deadline passed -- and
+ * then the writer calls next until it returns NULL, deciding each append
+ * it returns (an append to *q that fits now, in order), and flushes.
+ * Once the log has failed, due completes them all with its status (and
+ * next returns NULL at once). */
+bool mrlog__quota_due(struct mrlog *log);
+struct mrlog__req *mrlog__quota_next(struct mrlog *log,
+                                     struct mrlog__queue **q);
 /* Writer: how long it may sleep, in ms (at most max): until the earliest
  * deadline of a held-back append. */
 unsigned mrlog__quota_sleep_ms(struct mrlog *log, unsigned max);

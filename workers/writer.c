@@ -12,8 +12,9 @@
  *   pending appends; a create or delete first writes the whole pending frame
  *   and then goes out in a frame of its own, since later requests look the
  *   queue up by name.  An append a quota does not admit is handed to
- *   workers/quota.c (refused, or parked until room comes back); the loop
- *   lets it re-decide the parked ones after each pass and each wake-up.
+ *   workers/quota.c (refused, or parked until room comes back); after each
+ *   pass and each wake-up the loop takes back from it, in order, the
+ *   parked ones that fit now (quota_pass).
  *   Owns: the hot segment fd and its write offset, the frame buffer, the
  *   [writer] fields of every queue.
  *   Ordering: requests are completed in the order popped; a frame is
@@ -228,24 +229,10 @@ handle_truncate(struct mrlog *log, struct mrlog__req *req)
     q->w_next = bound;
 }
 
+/* Decides an append to q, its queue, that no quota holds back. */
 static void
-handle_append(struct mrlog *log, struct mrlog__req *req)
-{
-  struct mrlog__queue *q = lookup(log, req);
-
-  if (q == NULL) {
-    mrlog__writer_add_done(log->writer, req);
-    req->status = MRLOG_ENOQUEUE;
-    return;
-  }
-  if (log->writer->quota != NULL && mrlog__quota_hold(log, q, req))
-    return; /* held back or refused by a quota (quota.c) */
-  mrlog__writer_append(log, q, req);
-}
-
-void
-mrlog__writer_append(struct mrlog *log, struct mrlog__queue *q,
-                     struct mrlog__req *req)
+decide_append(struct mrlog *log, struct mrlog__queue *q,
+              struct mrlog__req *req)
 {
   struct mrlog__writer *w = log->writer;
   uint64_t first;
@@ -281,6 +268,21 @@ mrlog__writer_append(struct mrlog *log, struct mrlog__queue *q,
     w->pending_bytes += PASS_OP_BYTES;
   }
   w->pending_bytes += req->payload_len + req->count;
+}
+
+static void
+handle_append(struct mrlog *log, struct mrlog__req *req)
+{
+  struct mrlog__queue *q = lookup(log, req);
+
+  if (q == NULL) {
+    mrlog__writer_add_done(log->writer, req);
+    req->status = MRLOG_ENOQUEUE;
+    return;
+  }
+  if (log->writer->quota != NULL && mrlog__quota_hold(log, q, req))
+    return; /* held back or refused by a quota (quota.c) */
+  decide_append(log, q, req);
 }
 
 /* The cleaner asks for a rotation by age (expiry.c): the hot segment is
@@ -324,6 +326,20 @@ frame_cut(const struct mrlog *log, const struct mrlog__writer *w)
   if ((uint64_t)w->off < seg && seg - w->off < FRAME_TARGET)
     return seg - w->off;
   return FRAME_TARGET;
+}
+
+/* Writes the pass out once it has grown to a frame's size. */
+static void
+maybe_cut(struct mrlog *log)
+{
+  struct mrlog__writer *w = log->writer;
+
+  /* Pending appends become sub-frames, each with a header, a TIME op
+   * and an APPEND op of its own. */
+  if (w->frame.len + w->ext_bytes + w->pending_bytes +
+          (w->pending_bytes / SUBFRAME_TARGET + 1) * SUBFRAME_OVERHEAD >=
+      frame_cut(log, w))
+    mrlog__writer_flush(log);
 }
 
 /* A staged batch: closed here (no entry can join it afterwards), then each
@@ -394,21 +410,26 @@ handle(struct mrlog *log, struct mrlog__req *req)
     req->status = MRLOG_EINVAL;
     mrlog__writer_add_done(w, req);
   }
-  mrlog__writer_maybe_cut(log);
+  maybe_cut(log);
   return false;
 }
 
-void
-mrlog__writer_maybe_cut(struct mrlog *log)
+/* Re-decides, when due, the appends a quota holds back (quota.c): the
+ * ones that fit now come back here in order, and are decided like any
+ * other; the pass is then written. */
+static void
+quota_pass(struct mrlog *log)
 {
-  struct mrlog__writer *w = log->writer;
+  struct mrlog__queue *q;
+  struct mrlog__req *req;
 
-  /* Pending appends become sub-frames, each with a header, a TIME op
-   * and an APPEND op of its own. */
-  if (w->frame.len + w->ext_bytes + w->pending_bytes +
-          (w->pending_bytes / SUBFRAME_TARGET + 1) * SUBFRAME_OVERHEAD >=
-      frame_cut(log, w))
-    mrlog__writer_flush(log);
+  if (log->writer->quota == NULL || !mrlog__quota_due(log))
+    return;
+  while ((req = mrlog__quota_next(log, &q)) != NULL) {
+    decide_append(log, q, req);
+    maybe_cut(log);
+  }
+  mrlog__writer_flush(log);
 }
 
 static void *
@@ -434,7 +455,7 @@ writer_main(void *arg)
     if (n == 0) {
       mrlog__ring_wait(log, mrlog__quota_sleep_ms(log, 1000));
       idle = 0;
-      mrlog__quota_pass_end(log); /* room or a deadline may have come */
+      quota_pass(log); /* room or a deadline may have come */
       continue;
     }
     idle = 0;
@@ -444,7 +465,7 @@ writer_main(void *arg)
         stop = true;
     }
     mrlog__writer_flush(log);
-    mrlog__quota_pass_end(log); /* what the pass freed */
+    quota_pass(log); /* what the pass freed */
   }
   if (!atomic_load(&log->failed))
     mrlog__writer_cut_zeros(log, w);

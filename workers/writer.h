@@ -153,13 +153,6 @@ struct mrlog__writer {
   struct mrlog__req *batch[PASS_MAX];
 };
 
-/* writer.c */
-/* Decides an append to q, its queue, that no quota holds back. */
-void mrlog__writer_append(struct mrlog *log, struct mrlog__queue *q,
-                          struct mrlog__req *req);
-/* Writes the pass out once it has grown to a frame's size. */
-void mrlog__writer_maybe_cut(struct mrlog *log);
-
 /* writer_frame.c */
 /* Adds req to the requests of the pass (completed in this order). */
 void mrlog__writer_add_done(struct mrlog__writer *w, struct mrlog__req *req);
