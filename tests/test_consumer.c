@@ -1,0 +1,402 @@
+/*
+ * test_consumer.c -- named consumers and their committed positions
+ * (mrlog_commit, mrlog_committed, mrlog_remove_consumer,
+ * mrlog_list_consumers; lib/consumer.c, workers/writer_commit.c): every
+ * status, the forward-only rule, persistence across reopen and rotation
+ * (the checkpoint carries them), queue deletion, truncate_on_commit, and
+ * the checkpoint bound.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_mrlog.h"
+#include "format.h"
+
+static int
+commit(mrlog *log, const char *q, const char *c, uint64_t pos, uint64_t *rep)
+{
+  return th_wait(mrlog_commit(log, q, c, pos, NULL, NULL), rep);
+}
+
+static int
+uncommit(mrlog *log, const char *q, const char *c, uint64_t *rep)
+{
+  return th_wait(mrlog_remove_consumer(log, q, c, NULL, NULL), rep);
+}
+
+/* The committed position, asserting it exists. */
+static uint64_t
+committed(mrlog *log, const char *q, const char *c)
+{
+  uint64_t pos = UINT64_MAX;
+  int rc = mrlog_committed(log, q, c, &pos);
+
+  ck_assert_msg(rc == 0, "mrlog_committed(%s, %s) = %d", q, c, rc);
+  return pos;
+}
+
+static bool
+gone(void *path)
+{
+  return access(path, F_OK) != 0;
+}
+
+static void
+append_n(mrlog *log, const char *q, int n)
+{
+  int i;
+
+  for (i = 0; i < n; i++)
+    ck_assert_int_eq(th_append_str(log, q, "record", NULL), 0);
+}
+
+struct seen {
+  int calls;
+  int stop_at;   /* return 7 on this call (1-based); 0: never */
+  uint64_t sum;  /* of the positions */
+  char names[8][16];
+};
+
+static int
+visit(void *arg, const char *consumer, uint64_t position)
+{
+  struct seen *s = arg;
+
+  if (s->calls < 8)
+    snprintf(s->names[s->calls], sizeof(s->names[0]), "%s", consumer);
+  s->calls++;
+  s->sum += position;
+  return s->calls == s->stop_at ? 7 : 0;
+}
+
+START_TEST(test_statuses)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  char long_name[MRLOG_QUEUE_NAME_MAX + 2];
+  struct seen s = { 0 };
+  uint64_t pos = 42;
+
+  memset(long_name, 'x', sizeof(long_name) - 1);
+  long_name[sizeof(long_name) - 1] = '\0';
+  /* No queue. */
+  ck_assert_int_eq(commit(log, "q", "c", 1, NULL), MRLOG_ENOQUEUE);
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_ENOQUEUE);
+  ck_assert_int_eq(uncommit(log, "q", "c", NULL), MRLOG_ENOQUEUE);
+  ck_assert_int_eq(mrlog_list_consumers(log, "q", visit, &s), MRLOG_ENOQUEUE);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  /* No consumer. */
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_ENODATA);
+  ck_assert_uint_eq(pos, 42);
+  ck_assert_int_eq(uncommit(log, "q", "c", NULL), MRLOG_ENODATA);
+  ck_assert_int_eq(mrlog_list_consumers(log, "q", visit, &s), 0);
+  ck_assert_int_eq(s.calls, 0);
+  /* Bad arguments. */
+  ck_assert_int_eq(commit(log, "q", NULL, 1, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(commit(log, "q", "", 1, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(commit(log, "q", long_name, 1, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(commit(log, NULL, "c", 1, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(commit(NULL, "q", "c", 1, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(uncommit(log, "q", "", NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(mrlog_committed(log, "q", "", &pos), MRLOG_EINVAL);
+  ck_assert_int_eq(mrlog_committed(NULL, "q", "c", &pos), MRLOG_EINVAL);
+  ck_assert_int_eq(mrlog_list_consumers(log, "q", NULL, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(mrlog_list_consumers(NULL, "q", visit, &s), MRLOG_EINVAL);
+  /* A commit; the forward-only rule. */
+  append_n(log, "q", 5);
+  ck_assert_int_eq(commit(log, "q", "c", 3, &pos), 0);
+  ck_assert_uint_eq(pos, 3);
+  ck_assert_uint_eq(committed(log, "q", "c"), 3);
+  ck_assert_int_eq(commit(log, "q", "c", 3, &pos), MRLOG_DUPLICATE);
+  ck_assert_uint_eq(pos, 3);
+  ck_assert_int_eq(commit(log, "q", "c", 1, &pos), MRLOG_DUPLICATE);
+  ck_assert_uint_eq(pos, 3);
+  ck_assert_uint_eq(committed(log, "q", "c"), 3);
+  ck_assert_int_eq(commit(log, "q", "c", 5, &pos), 0);
+  ck_assert_uint_eq(committed(log, "q", "c"), 5);
+  /* Position 0 makes a consumer too; then it can only move on. */
+  ck_assert_int_eq(commit(log, "q", "d", 0, NULL), 0);
+  ck_assert_uint_eq(committed(log, "q", "d"), 0);
+  ck_assert_int_eq(commit(log, "q", "d", 0, NULL), MRLOG_DUPLICATE);
+  /* Without truncate_on_commit, nothing is truncated. */
+  ck_assert_uint_eq(th_info(log, "q").records, 5);
+  /* Listing, and a visitor that stops. */
+  ck_assert_int_eq(mrlog_list_consumers(log, "q", visit, &s), 0);
+  ck_assert_int_eq(s.calls, 2);
+  ck_assert_uint_eq(s.sum, 5);
+  memset(&s, 0, sizeof(s));
+  s.stop_at = 1;
+  ck_assert_int_eq(mrlog_list_consumers(log, "q", visit, &s), 7);
+  ck_assert_int_eq(s.calls, 1);
+  /* Removal: reported position is the committed one. */
+  ck_assert_int_eq(uncommit(log, "q", "c", &pos), 0);
+  ck_assert_uint_eq(pos, 5);
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_ENODATA);
+  ck_assert_int_eq(uncommit(log, "q", "c", NULL), MRLOG_ENODATA);
+  /* A removed consumer starts again at its next commit. */
+  ck_assert_int_eq(commit(log, "q", "c", 1, NULL), 0);
+  ck_assert_uint_eq(committed(log, "q", "c"), 1);
+  ck_assert_int_eq(th_stats(log).failed, 0);
+  th_close(log);
+  /* A closed log. */
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_EINVAL);
+}
+END_TEST
+
+/* Consumers of two queues are independent; the same name in both. */
+START_TEST(test_queues_independent)
+{
+  mrlog *log = th_open(th_dir, NULL);
+
+  ck_assert_int_eq(th_create(log, "a"), 0);
+  ck_assert_int_eq(th_create(log, "b"), 0);
+  ck_assert_int_eq(commit(log, "a", "c", 10, NULL), 0);
+  ck_assert_int_eq(commit(log, "b", "c", 20, NULL), 0);
+  ck_assert_uint_eq(committed(log, "a", "c"), 10);
+  ck_assert_uint_eq(committed(log, "b", "c"), 20);
+  th_close(log);
+}
+END_TEST
+
+START_TEST(test_persist_reopen)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  struct seen s = { 0 };
+  uint64_t pos;
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  append_n(log, "q", 10);
+  ck_assert_int_eq(commit(log, "q", "one", 4, NULL), 0);
+  ck_assert_int_eq(commit(log, "q", "two", 7, NULL), 0);
+  ck_assert_int_eq(commit(log, "q", "gone", 9, NULL), 0);
+  ck_assert_int_eq(commit(log, "q", "one", 6, NULL), 0);
+  ck_assert_int_eq(uncommit(log, "q", "gone", NULL), 0);
+  th_close(log);
+
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "one"), 6);
+  ck_assert_uint_eq(committed(log, "q", "two"), 7);
+  ck_assert_int_eq(mrlog_committed(log, "q", "gone", &pos), MRLOG_ENODATA);
+  ck_assert_int_eq(mrlog_list_consumers(log, "q", visit, &s), 0);
+  ck_assert_int_eq(s.calls, 2);
+  /* The forward-only rule holds after reopen. */
+  ck_assert_int_eq(commit(log, "q", "two", 7, NULL), MRLOG_DUPLICATE);
+  th_close(log);
+
+  /* And a second reopen replays the checkpoint the first one wrote. */
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "one"), 6);
+  ck_assert_uint_eq(committed(log, "q", "two"), 7);
+  th_close(log);
+}
+END_TEST
+
+/* Segments are version 4 (an older library refuses them). */
+START_TEST(test_segments_are_version_4)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  char *seg;
+  unsigned char *data;
+  size_t len;
+
+  th_close(log);
+  seg = th_last_segment(th_dir);
+  data = th_read_file(seg, &len);
+  ck_assert_uint_ge(len, 32);
+  ck_assert_uint_eq(mrlog__get_u32le(data + 8), 4);
+  ck_assert_int_eq(MRLOG_FORMAT_VERSION_CURRENT, 4);
+  free(data);
+  free(seg);
+}
+END_TEST
+
+/* The checkpoint carries the consumers: once every segment that held the
+ * COMMIT operations is deleted, a reopen still has them. */
+START_TEST(test_persist_rotation)
+{
+  mrlog_policy p = th_policy();
+  mrlog *log;
+  char *first;
+  int i;
+
+  p.segment_bytes = 4096;
+  log = th_open(th_dir, &p);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(th_create(log, "keep"), 0);
+  ck_assert_int_eq(commit(log, "q", "reader", 1000, NULL), 0);
+  ck_assert_int_eq(commit(log, "keep", "r2", 5, NULL), 0);
+  ck_assert_int_eq(uncommit(log, "keep", "r2", NULL), 0);
+  ck_assert_int_eq(commit(log, "keep", "r3", 6, NULL), 0);
+  first = th_first_segment(th_dir);
+  /* Fill and truncate until the first segment is gone. */
+  for (i = 0; i < 400; i++) {
+    char buf[200];
+    memset(buf, 'a' + i % 26, sizeof(buf));
+    ck_assert_int_eq(th_append(log, "q", NULL, buf, sizeof(buf), NULL), 0);
+    ck_assert_int_eq(th_truncate(log, "q", (uint64_t)i), 0);
+  }
+  ck_assert_int_eq(th_sync(log), 0);
+  ck_assert(th_poll(gone, first, 10000));
+  th_close(log);
+
+  log = th_open(th_dir, &p);
+  ck_assert_uint_eq(committed(log, "q", "reader"), 1000);
+  ck_assert_uint_eq(committed(log, "keep", "r3"), 6);
+  ck_assert_int_eq(mrlog_committed(log, "keep", "r2", &(uint64_t){ 0 }),
+                   MRLOG_ENODATA);
+  th_close(log);
+  free(first);
+}
+END_TEST
+
+START_TEST(test_delete_queue_removes_consumers)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  uint64_t pos;
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(commit(log, "q", "c", 3, NULL), 0);
+  ck_assert_int_eq(th_delete(log, "q"), 0);
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_ENOQUEUE);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_ENODATA);
+  /* The new queue's consumer starts afresh: a lower position is new. */
+  ck_assert_int_eq(commit(log, "q", "c", 1, NULL), 0);
+  th_close(log);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 1);
+  th_close(log);
+}
+END_TEST
+
+static mrlog_policy
+truncating(void)
+{
+  mrlog_policy p = th_policy();
+
+  p.truncate_on_commit = 1;
+  return p;
+}
+
+START_TEST(test_truncate_one_consumer)
+{
+  mrlog_policy p = truncating();
+  mrlog *log = th_open(th_dir, &p);
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  append_n(log, "q", 10);
+  ck_assert_int_eq(commit(log, "q", "c", 4, NULL), 0);
+  /* Records 0..3 were processed: gone. */
+  ck_assert_uint_eq(th_info(log, "q").first_position, 4);
+  ck_assert_uint_eq(th_info(log, "q").records, 6);
+  ck_assert_uint_eq(th_info(log, "q").next_position, 10);
+  ck_assert_int_eq(commit(log, "q", "c", 10, NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").records, 0);
+  ck_assert_uint_eq(th_info(log, "q").next_position, 10);
+  append_n(log, "q", 2);
+  ck_assert_uint_eq(th_info(log, "q").records, 2);
+  th_close(log);
+  /* The truncations are on disk. */
+  log = th_open(th_dir, &p);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 10);
+  ck_assert_uint_eq(th_info(log, "q").records, 2);
+  th_close(log);
+}
+END_TEST
+
+START_TEST(test_truncate_slowest_decides)
+{
+  mrlog_policy p = truncating();
+  mrlog *log = th_open(th_dir, &p);
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  append_n(log, "q", 20);
+  ck_assert_int_eq(commit(log, "q", "fast", 15, NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 15);
+  /* A consumer added later starts at its first commit: it cannot bring
+   * back what is gone, and it now holds the queue back. */
+  ck_assert_int_eq(commit(log, "q", "slow", 3, NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 15);
+  ck_assert_int_eq(commit(log, "q", "slow", 16, NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 15);
+  ck_assert_int_eq(commit(log, "q", "fast", 18, NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 16);
+  ck_assert_int_eq(commit(log, "q", "third", 17, NULL), 0);
+  ck_assert_int_eq(commit(log, "q", "slow", 19, NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 17);
+  /* Removing the slowest lets the others' minimum through. */
+  ck_assert_int_eq(uncommit(log, "q", "third", NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 18);
+  /* Removing the last ones truncates nothing more. */
+  ck_assert_int_eq(uncommit(log, "q", "fast", NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 19);
+  ck_assert_int_eq(uncommit(log, "q", "slow", NULL), 0);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 19);
+  ck_assert_uint_eq(th_info(log, "q").records, 1);
+  ck_assert_int_eq(th_stats(log).failed, 0);
+  th_close(log);
+  log = th_open(th_dir, &p);
+  ck_assert_uint_eq(th_info(log, "q").first_position, 19);
+  th_close(log);
+}
+END_TEST
+
+/* A new consumer whose name would take the checkpoint past its bound is
+ * refused with MRLOG_EINVAL; commits of existing consumers go on. */
+START_TEST(test_checkpoint_bound)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  char name[128];
+  int i, rc = 0, n = 0;
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(commit(log, "q", "first", 1, NULL), 0);
+  mrlog__checkpoint_max = 4096;
+  for (i = 0; i < 1000; i++) {
+    snprintf(name, sizeof(name), "consumer-%04d-%080d", i, 0);
+    rc = commit(log, "q", name, 1, NULL);
+    if (rc != 0)
+      break;
+    n++;
+  }
+  ck_assert_int_eq(rc, MRLOG_EINVAL);
+  ck_assert_int_gt(n, 10);
+  ck_assert_int_lt(n, 60);
+  ck_assert_int_eq(commit(log, "q", "first", 2, NULL), 0);
+  /* A removal of a consumer with as long a name makes room for one. */
+  snprintf(name, sizeof(name), "consumer-%04d-%080d", 0, 0);
+  ck_assert_int_eq(uncommit(log, "q", name, NULL), 0);
+  snprintf(name, sizeof(name), "consumer-%04d-%080d", i, 0);
+  ck_assert_int_eq(commit(log, "q", name, 1, NULL), 0);
+  ck_assert_int_eq(commit(log, "q", "x-another", 1, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(th_stats(log).failed, 0);
+  th_close(log);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", name), 1);
+  th_close(log);
+}
+END_TEST
+
+Suite *
+make_consumer_suite(void)
+{
+  Suite *s = suite_create("consumer");
+  TCase *tc = tcase_create("consumers");
+
+  tcase_add_checked_fixture(tc, th_setup, th_teardown);
+  tcase_set_timeout(tc, TH_TIMEOUT_IO);
+  tcase_add_test(tc, test_statuses);
+  tcase_add_test(tc, test_queues_independent);
+  tcase_add_test(tc, test_persist_reopen);
+  tcase_add_test(tc, test_segments_are_version_4);
+  tcase_add_test(tc, test_persist_rotation);
+  tcase_add_test(tc, test_delete_queue_removes_consumers);
+  tcase_add_test(tc, test_truncate_one_consumer);
+  tcase_add_test(tc, test_truncate_slowest_decides);
+  tcase_add_test(tc, test_checkpoint_bound);
+  suite_add_tcase(s, tc);
+  return s;
+}
