@@ -190,6 +190,18 @@ build(const char *dir)
   fx_batch(log, ODD_NAME, small, 3, 5, 0);
   fx_truncate_at(log, "alpha", 9);
   fx_truncate_at(log, "beta", 6);
+  /* Consumers (format version 4): COMMIT and UNCOMMIT operations, and
+   * consumer lists in the checkpoints of later segments. */
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "reader", 12, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "audit", 3, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_commit(log, "beta", "reader", 7, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "reader", 30, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_remove_consumer(log, "alpha", "audit", NULL,
+                                            NULL), NULL), "uncommit");
   /* A queue deleted and created again; one deleted for good. */
   fx_append(log, "tmp", NULL, 7, 6, 0, true);
   fx_check(mrlog_wait(mrlog_delete_queue(log, "tmp", NULL, NULL), NULL),
@@ -211,6 +223,8 @@ build(const char *dir)
   pos = 2000;
   fx_append(log, "beta", &pos, 3, 2, pos, true);
   fx_truncate_at(log, ODD_NAME, 0);
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "reader", 60, NULL, NULL),
+                      NULL), "commit");
   fx_check(mrlog_close(log), "close");
 }
 

@@ -404,7 +404,7 @@ checkpoint_read(struct tool_replay *r, struct cursor *c, uint64_t at,
       return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": id %" PRIu64
                   " not below next_queue_id %" PRIu64, i, v[i].id, next_id);
     q = tool_queue_by_id(&r->queues, v[i].id);
-    if (q != NULL && (q->name_len != len || memcmp(q->name, r->name, len)))
+    if (q != NULL && (q->name_len != len || memcmp(q->name, v[i].name, len)))
       return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": id %" PRIu64
                   " is live under another name", i, v[i].id);
   }
