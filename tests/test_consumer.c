@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check_mrlog.h"
+#include "crc32c.h"
 #include "format.h"
 
 static int
@@ -380,6 +382,145 @@ START_TEST(test_checkpoint_bound)
 }
 END_TEST
 
+/* ---- Byte-built segments: the format rules --------------------------- */
+
+static void
+put_name(struct mrlog__buf *b, const char *name)
+{
+  size_t n = strlen(name);
+
+  mrlog__buf_put_varint(b, n);
+  memcpy(b->data + b->len, name, n);
+  b->len += n;
+}
+
+/* Appends a frame with body b to the file being built in f. */
+static void
+put_frame(struct mrlog__buf *f, const struct mrlog__buf *b)
+{
+  uint32_t off = (uint32_t)f->len;
+
+  ck_assert_int_eq(mrlog__buf_reserve(f, MRLOG_FRAME_HEADER_SIZE + b->len), 0);
+  memcpy(f->data + off + MRLOG_FRAME_HEADER_SIZE, b->data, b->len);
+  /* synced = off: everything before was durable. */
+  mrlog__frame_header_encode(f->data + off, 1, off, (uint32_t)b->len, off);
+  f->len += MRLOG_FRAME_HEADER_SIZE + b->len;
+}
+
+/* Writes segment 1 of format `version`: a checkpoint listing queue "q"
+ * (id 0, floor 0, next 3; in version 4 with `consumers` as its consumer
+ * count and no consumer after it unless the body says so), then a frame
+ * holding `ops` (n bytes) if n > 0. */
+static void
+write_segment(uint32_t version, int consumers, const uint8_t *ops, size_t n)
+{
+  struct mrlog__buf f = { 0 }, b = { 0 };
+  char *path = th_path(th_dir, "0000000000000001.mrlog");
+
+  ck_assert_int_eq(mrlog__buf_reserve(&f, 4096), 0);
+  ck_assert_int_eq(mrlog__buf_reserve(&b, 4096), 0);
+  mrlog__file_header_encode(f.data, 1);
+  mrlog__put_u32le(f.data + 8, version);
+  mrlog__put_u32le(f.data + 28, mrlog__crc32c(f.data, 28));
+  f.len = MRLOG_FILE_HEADER_SIZE;
+  mrlog__buf_put_u8(&b, MRLOG_OP_CHECKPOINT);
+  mrlog__buf_put_varint(&b, 1); /* next_queue_id */
+  mrlog__buf_put_varint(&b, 1); /* n */
+  mrlog__buf_put_varint(&b, 0); /* id */
+  put_name(&b, "q");
+  mrlog__buf_put_varint(&b, 0); /* floor */
+  mrlog__buf_put_varint(&b, 3); /* next */
+  if (consumers >= 0)
+    mrlog__buf_put_varint(&b, (uint64_t)consumers);
+  if (consumers > 0) {
+    put_name(&b, "listed");
+    mrlog__buf_put_varint(&b, 2);
+  }
+  put_frame(&f, &b);
+  if (n > 0) {
+    b.len = 0;
+    memcpy(b.data, ops, n);
+    b.len = n;
+    put_frame(&f, &b);
+  }
+  th_write_file(path, f.data, f.len);
+  mrlog__buf_free(&f);
+  mrlog__buf_free(&b);
+  free(path);
+}
+
+static int
+open_status(void)
+{
+  mrlog_policy p = th_policy();
+  mrlog *log = NULL;
+  int rc = mrlog_open(th_dir, &p, &log);
+
+  if (rc == 0)
+    th_close(log);
+  return rc;
+}
+
+/* COMMIT "c" of queue 0 at 5, then at 5 again (not advancing), UNCOMMIT
+ * of "c", UNCOMMIT of "nobody": op bytes. */
+static const uint8_t commit5[] = { 8, 0, 1, 'c', 5 };
+static const uint8_t commit5twice[] = { 8, 0, 1, 'c', 5, 8, 0, 1, 'c', 5 };
+static const uint8_t commit5_uncommit[] = { 8, 0, 1, 'c', 5, 9, 0, 1, 'c' };
+static const uint8_t uncommit_nobody[] = { 9, 0, 6, 'n', 'o', 'b', 'o',
+                                           'd', 'y' };
+
+START_TEST(test_format_rules)
+{
+  mrlog *log;
+  uint64_t pos;
+
+  /* Version 4: a commit replays; the checkpoint's list is read. */
+  write_segment(4, 1, commit5, sizeof(commit5));
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 5);
+  ck_assert_uint_eq(committed(log, "q", "listed"), 2);
+  th_close(log);
+  /* The new segment's checkpoint carries both. */
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 5);
+  ck_assert_uint_eq(committed(log, "q", "listed"), 2);
+  th_close(log);
+  th_rmrf(th_dir);
+  ck_assert_int_eq(mkdir(th_dir, 0755), 0);
+
+  /* A commit that does not advance, a removal of a consumer that does not
+   * exist, a COMMIT in a version 3 segment: corrupt. */
+  write_segment(4, 0, commit5twice, sizeof(commit5twice));
+  ck_assert_int_eq(open_status(), MRLOG_ECORRUPT);
+  write_segment(4, 0, uncommit_nobody, sizeof(uncommit_nobody));
+  ck_assert_int_eq(open_status(), MRLOG_ECORRUPT);
+  write_segment(3, -1, commit5, sizeof(commit5));
+  ck_assert_int_eq(open_status(), MRLOG_ECORRUPT);
+  /* A version 4 checkpoint entry without its consumer count: corrupt. */
+  write_segment(4, -1, NULL, 0);
+  ck_assert_int_eq(open_status(), MRLOG_ECORRUPT);
+
+  /* A removal replays. */
+  write_segment(4, 0, commit5_uncommit, sizeof(commit5_uncommit));
+  log = th_open(th_dir, NULL);
+  ck_assert_int_eq(mrlog_committed(log, "q", "c", &pos), MRLOG_ENODATA);
+  th_close(log);
+  th_rmrf(th_dir);
+  ck_assert_int_eq(mkdir(th_dir, 0755), 0);
+
+  /* A version 3 segment (no consumer lists) is read, and the log then
+   * takes commits. */
+  write_segment(3, -1, NULL, 0);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(th_info(log, "q").next_position, 3);
+  ck_assert_int_eq(commit(log, "q", "c", 1, NULL), 0);
+  th_close(log);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 1);
+  th_close(log);
+}
+END_TEST
+
 Suite *
 make_consumer_suite(void)
 {
@@ -397,6 +538,7 @@ make_consumer_suite(void)
   tcase_add_test(tc, test_truncate_one_consumer);
   tcase_add_test(tc, test_truncate_slowest_decides);
   tcase_add_test(tc, test_checkpoint_bound);
+  tcase_add_test(tc, test_format_rules);
   suite_add_tcase(s, tc);
   return s;
 }
