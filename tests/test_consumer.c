@@ -196,6 +196,25 @@ START_TEST(test_persist_reopen)
 }
 END_TEST
 
+/* A read-only log reads consumers and refuses commits. */
+START_TEST(test_read_only)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  mrlog_policy p = th_policy();
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(commit(log, "q", "c", 4, NULL), 0);
+  th_close(log);
+  p.read_only = 1;
+  log = th_open(th_dir, &p);
+  ck_assert_uint_eq(committed(log, "q", "c"), 4);
+  ck_assert_int_eq(commit(log, "q", "c", 5, NULL), MRLOG_EINVAL);
+  ck_assert_int_eq(uncommit(log, "q", "c", NULL), MRLOG_EINVAL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 4);
+  th_close(log);
+}
+END_TEST
+
 /* Segments are version 4 (an older library refuses them). */
 START_TEST(test_segments_are_version_4)
 {
@@ -382,6 +401,65 @@ START_TEST(test_checkpoint_bound)
 }
 END_TEST
 
+/* Threads commit one consumer concurrently, each its own increasing
+ * positions: every call completes once, with 0 or MRLOG_DUPLICATE, the
+ * result is the largest position, and every status-0 commit raised it. */
+#define RACE_THREADS 4
+#define RACE_COMMITS 250
+
+struct racer {
+  mrlog *log;
+  int index;
+  struct th_counter *counter;
+  pthread_barrier_t *start;
+};
+
+static void *
+race_main(void *arg)
+{
+  struct racer *r = arg;
+  int i;
+
+  pthread_barrier_wait(r->start);
+  for (i = 0; i < RACE_COMMITS; i++)
+    mrlog_forget(mrlog_commit(r->log, "q", "c",
+                              (uint64_t)i * RACE_THREADS + (uint64_t)r->index
+                                  + 1,
+                              th_counter_cb, r->counter));
+  return NULL;
+}
+
+START_TEST(test_concurrent_commits)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  struct racer r[RACE_THREADS];
+  pthread_t tid[RACE_THREADS];
+  pthread_barrier_t start;
+  struct th_counter counter;
+  int i;
+
+  th_counter_init(&counter);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(pthread_barrier_init(&start, NULL, RACE_THREADS), 0);
+  for (i = 0; i < RACE_THREADS; i++) {
+    r[i] = (struct racer){ log, i, &counter, &start };
+    ck_assert_int_eq(pthread_create(&tid[i], NULL, race_main, &r[i]), 0);
+  }
+  for (i = 0; i < RACE_THREADS; i++)
+    pthread_join(tid[i], NULL);
+  ck_assert(th_counter_wait(&counter, RACE_THREADS * RACE_COMMITS, 20000));
+  ck_assert_int_eq(atomic_load(&counter.ok) + atomic_load(&counter.dup),
+                   RACE_THREADS * RACE_COMMITS);
+  ck_assert_int_ge(atomic_load(&counter.ok), 1); /* the largest, at least */
+  ck_assert_uint_eq(committed(log, "q", "c"), RACE_THREADS * RACE_COMMITS);
+  th_close(log);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), RACE_THREADS * RACE_COMMITS);
+  th_close(log);
+  pthread_barrier_destroy(&start);
+}
+END_TEST
+
 /* ---- Byte-built segments: the format rules --------------------------- */
 
 static void
@@ -533,12 +611,14 @@ make_consumer_suite(void)
   tcase_add_test(tc, test_queues_independent);
   tcase_add_test(tc, test_persist_reopen);
   tcase_add_test(tc, test_segments_are_version_4);
+  tcase_add_test(tc, test_read_only);
   tcase_add_test(tc, test_persist_rotation);
   tcase_add_test(tc, test_delete_queue_removes_consumers);
   tcase_add_test(tc, test_truncate_one_consumer);
   tcase_add_test(tc, test_truncate_slowest_decides);
   tcase_add_test(tc, test_checkpoint_bound);
   tcase_add_test(tc, test_format_rules);
+  tcase_add_test(tc, test_concurrent_commits);
   suite_add_tcase(s, tc);
   return s;
 }
