@@ -23,6 +23,7 @@
 #include "consumer.h"
 #include "memory.h"
 #include "queue.h"
+#include "req.h"
 
 #include <stdlib.h>
 #include <string.h>
