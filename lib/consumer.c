@@ -8,9 +8,11 @@
  *     state_lock held for writing; read under the read lock).  Names are
  *     unique within a queue; there is no set order.  Lookups are linear:
  *     a queue is expected to have a few consumers, not thousands.
- *  2. A committed position only moves forward.  The writer refuses a
- *     commit at or below the current one (MRLOG_DUPLICATE) before it is
- *     framed, and replay refuses such an operation as corrupt.
+ *  2. A committed position only moves forward while its consumer lives.
+ *     The writer refuses a commit at or below the current one
+ *     (MRLOG_DUPLICATE) before it is framed, and replay refuses such an
+ *     operation as corrupt.  A consumer removed and committed again starts
+ *     afresh, at any position.
  *  3. Every consumer counts in the checkpoint bound: log->index.consumers
  *     and consumer_name_bytes follow each add and removal, so
  *     mrlog__index_checkpoint_fits(_consumer) stays exact.

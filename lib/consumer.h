@@ -51,7 +51,7 @@ int mrlog__apply_uncommit(struct mrlog *log, const uint8_t **p,
                           const uint8_t *end);
 /* A CHECKPOINT entry's consumer list (version 4): with q NULL, only
  * checks it and steps over it; else makes it q's whole set of consumers,
- * positions never going back (FORMAT.md 7.7 step 3). */
+ * at the listed positions (FORMAT.md 7.7 step 3). */
 int mrlog__checkpoint_consumers(struct mrlog *log, struct mrlog__queue *q,
                                 const uint8_t **p, const uint8_t *end);
 

@@ -15,12 +15,15 @@
  *     consumer.c invariant 2).  An UNCOMMIT of a consumer the queue does
  *     not have is inconsistent, like a DELETE of a queue that does not
  *     exist.
- *  3. A CHECKPOINT's list is the queue's whole set of consumers: the ones
- *     it does not name are removed, the named ones take at least the
- *     listed position (replay may already hold a later one from nothing:
- *     older segments hold only older commits, so in practice it is equal).
- *     A name listed twice is inconsistent, found when the second is
- *     applied (after the first; FORMAT.md 7.7 notes the same for queues).
+ *  3. A CHECKPOINT's list is the queue's whole set of consumers at its
+ *     point: the ones it does not name are removed, the named ones take
+ *     the listed position, even one below what replay holds.  Older
+ *     segments replayed before it may hold a later commit of a consumer
+ *     that a deleted segment then removed and committed again lower:
+ *     unlike a queue, a consumer has no id telling the two apart, so the
+ *     checkpoint's position is the truth, not a maximum.  A name listed
+ *     twice is inconsistent, found when the second is applied (after the
+ *     first; FORMAT.md 7.7 notes the same for queues).
  *  4. Commits never truncate by themselves: with truncate_on_commit the
  *     writer frames a TRUNCATE right after the COMMIT or UNCOMMIT that
  *     allows it, in the same frame, so replay repeats exactly what the
@@ -127,8 +130,8 @@ mrlog__checkpoint_consumers(struct mrlog *log, struct mrlog__queue *q,
       c = &q->consumers[q->n_consumers - 1];
     } else if (c->listed) {
       return MRLOG_ECORRUPT; /* listed twice (invariant 3) */
-    } else if (c->position < position) {
-      c->position = position;
+    } else {
+      c->position = position; /* the listed one, even if lower */
     }
     c->listed = true;
   }

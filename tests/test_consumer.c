@@ -472,17 +472,25 @@ put_name(struct mrlog__buf *b, const char *name)
   b->len += n;
 }
 
-/* Appends a frame with body b to the file being built in f. */
+/* Appends a frame with body b to the file of segment segno being built
+ * in f. */
 static void
-put_frame(struct mrlog__buf *f, const struct mrlog__buf *b)
+put_frame_at(struct mrlog__buf *f, uint64_t segno, const struct mrlog__buf *b)
 {
   uint32_t off = (uint32_t)f->len;
 
   ck_assert_int_eq(mrlog__buf_reserve(f, MRLOG_FRAME_HEADER_SIZE + b->len), 0);
   memcpy(f->data + off + MRLOG_FRAME_HEADER_SIZE, b->data, b->len);
   /* synced = off: everything before was durable. */
-  mrlog__frame_header_encode(f->data + off, 1, off, (uint32_t)b->len, off);
+  mrlog__frame_header_encode(f->data + off, segno, off, (uint32_t)b->len,
+                             off);
   f->len += MRLOG_FRAME_HEADER_SIZE + b->len;
+}
+
+static void
+put_frame(struct mrlog__buf *f, const struct mrlog__buf *b)
+{
+  put_frame_at(f, 1, b);
 }
 
 /* Writes segment 1 of format `version`: a checkpoint listing queue "q"
@@ -546,6 +554,74 @@ static const uint8_t commit5twice[] = { 8, 0, 1, 'c', 5, 8, 0, 1, 'c', 5 };
 static const uint8_t commit5_uncommit[] = { 8, 0, 1, 'c', 5, 9, 0, 1, 'c' };
 static const uint8_t uncommit_nobody[] = { 9, 0, 6, 'n', 'o', 'b', 'o',
                                            'd', 'y' };
+
+/* Writes segment segno (version 4): a checkpoint listing queue "q" (id 0,
+ * floor 0, next 3) with consumer "c" at listed_c unless it is UINT64_MAX,
+ * then a frame holding ops (n bytes) if n > 0, then a seal if sealed. */
+static void
+write_segment_at(uint64_t segno, uint64_t listed_c, const uint8_t *ops,
+                 size_t n, bool sealed)
+{
+  struct mrlog__buf f = { 0 }, b = { 0 };
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  char *path;
+  uint32_t off;
+
+  snprintf(name, sizeof(name), "%016llx.mrlog", (unsigned long long)segno);
+  path = th_path(th_dir, name);
+  ck_assert_int_eq(mrlog__buf_reserve(&f, 4096), 0);
+  ck_assert_int_eq(mrlog__buf_reserve(&b, 4096), 0);
+  mrlog__file_header_encode(f.data, segno);
+  f.len = MRLOG_FILE_HEADER_SIZE;
+  mrlog__buf_put_u8(&b, MRLOG_OP_CHECKPOINT);
+  mrlog__buf_put_varint(&b, 1); /* next_queue_id */
+  mrlog__buf_put_varint(&b, 1); /* n */
+  mrlog__buf_put_varint(&b, 0); /* id */
+  put_name(&b, "q");
+  mrlog__buf_put_varint(&b, 0); /* floor */
+  mrlog__buf_put_varint(&b, 3); /* next */
+  mrlog__buf_put_varint(&b, listed_c != UINT64_MAX);
+  if (listed_c != UINT64_MAX) {
+    put_name(&b, "c");
+    mrlog__buf_put_varint(&b, listed_c);
+  }
+  put_frame_at(&f, segno, &b);
+  if (n > 0) {
+    memcpy(b.data, ops, n);
+    b.len = n;
+    put_frame_at(&f, segno, &b);
+  }
+  if (sealed) {
+    off = (uint32_t)f.len;
+    ck_assert_int_eq(mrlog__buf_reserve(&f, MRLOG_SEAL_FRAME_MAX), 0);
+    f.len += mrlog__seal_encode(f.data + off, segno, off);
+  }
+  th_write_file(path, f.data, f.len);
+  mrlog__buf_free(&f);
+  mrlog__buf_free(&b);
+  free(path);
+}
+
+/* A checkpoint states the consumers as they were: a consumer removed and
+ * committed again lower, in a segment since deleted, takes the listed
+ * position, not the higher one an older surviving segment holds. */
+START_TEST(test_checkpoint_position_is_authoritative)
+{
+  static const uint8_t commit9[] = { 8, 0, 1, 'c', 9 };
+  mrlog *log;
+
+  /* Segment 1 survives (it would hold retained records) with c at 9;
+   * segment 2 (removal, commit at 2) is gone; segment 3 lists c at 2. */
+  write_segment_at(1, UINT64_MAX, commit9, sizeof(commit9), true);
+  write_segment_at(3, 2, NULL, 0, false);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 2);
+  th_close(log);
+  log = th_open(th_dir, NULL);
+  ck_assert_uint_eq(committed(log, "q", "c"), 2);
+  th_close(log);
+}
+END_TEST
 
 START_TEST(test_format_rules)
 {
@@ -618,6 +694,7 @@ make_consumer_suite(void)
   tcase_add_test(tc, test_truncate_slowest_decides);
   tcase_add_test(tc, test_checkpoint_bound);
   tcase_add_test(tc, test_format_rules);
+  tcase_add_test(tc, test_checkpoint_position_is_authoritative);
   tcase_add_test(tc, test_concurrent_commits);
   suite_add_tcase(s, tc);
   return s;

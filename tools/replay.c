@@ -24,7 +24,8 @@
  *  6. Named consumers (version 4): a COMMIT raises a consumer's position
  *     or adds the consumer, never lowers it; an UNCOMMIT needs the
  *     consumer; a CHECKPOINT entry's consumer list is checked whole
- *     (names, no name twice) before it becomes the queue's whole set.
+ *     (names, no name twice) before it becomes the queue's whole set, at
+ *     the listed positions.
  */
 #include "tool.h"
 
@@ -319,7 +320,9 @@ clist_free(struct clist *l)
   free(l->pos);
 }
 
-/* Makes the list q's whole set of consumers; positions never go back. */
+/* Makes the list q's whole set of consumers, at the listed positions: an
+ * older segment may hold a higher commit of a consumer that a deleted
+ * segment removed and committed again lower (FORMAT.md 7.7 step 3). */
 static void
 clist_apply(struct tool_queue *q, const struct clist *l)
 {
@@ -333,8 +336,8 @@ clist_apply(struct tool_queue *q, const struct clist *l)
     k = tool_consumer_find(q, l->names[i], l->lens[i]);
     if (k == NULL)
       k = tool_consumer_add(q, l->names[i], l->lens[i], l->pos[i]);
-    else if (k->position < l->pos[i])
-      k->position = l->pos[i];
+    else
+      k->position = l->pos[i]; /* the listed one, even if lower */
     k->listed = true;
   }
   for (j = 0; j < q->nconsumers;) {
