@@ -326,6 +326,32 @@ shape_recreate(void)
   pack("recreate");
 }
 
+/* Named consumers (format version 4): COMMIT and UNCOMMIT frames, and
+ * segments whose checkpoints list consumers. */
+static void
+shape_consumers(void)
+{
+  mrlog *log = open_log(4096);
+  char buf[300];
+  int i;
+
+  W(mrlog_create_queue(log, "c", NULL, NULL), "create");
+  W(mrlog_create_queue(log, "d", NULL, NULL), "create");
+  for (i = 0; i < 40; i++) {
+    snprintf(buf, sizeof(buf), "c-record-%d-%0200d", i, i);
+    append(log, "c", buf);
+    if (i % 5 == 4)
+      W(mrlog_commit(log, "c", i % 10 == 4 ? "fast" : "slow",
+                     (uint64_t)i + 1, NULL, NULL), "commit");
+  }
+  W(mrlog_commit(log, "d", "once", 7, NULL, NULL), "commit");
+  W(mrlog_remove_consumer(log, "c", "fast", NULL, NULL), "uncommit");
+  W(mrlog_truncate(log, "c", 20, NULL, NULL), "truncate");
+  W(mrlog_commit(log, "c", "slow", 41, NULL, NULL), "commit past next");
+  mrlog_close(log);
+  pack("consumers");
+}
+
 /* ---- files at their limits ---------------------------------------------- */
 
 /* One container with a sparse segment: the description of a real
@@ -445,6 +471,7 @@ main(int argc, char **argv)
   shape_rotation();
   shape_batches();
   shape_recreate();
+  shape_consumers();
   shape_limits();
 
   {

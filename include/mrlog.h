@@ -7,7 +7,7 @@
  *
  * THE COMPLETION RULE.  Every mutating call (mrlog_create_queue,
  * mrlog_delete_queue, mrlog_append, mrlog_append_batch, mrlog_truncate,
- * mrlog_sync) completes exactly once.  Its callback, when not NULL, runs
+ * mrlog_commit, mrlog_remove_consumer, mrlog_sync) completes exactly once.  Its callback, when not NULL, runs
  * exactly once, on a library thread, never on the calling thread and never
  * while the library holds a lock the callback could need.  This holds for
  * errors found at submit time too (bad argument, closed log, full ring in
@@ -95,7 +95,7 @@ extern "C" {
    MRLOG_VERSION_PATCH)
 /* The newest on-disk format version this library writes and reads (it
  * also reads every older one).  See docs/COMPATIBILITY.md. */
-#define MRLOG_FORMAT_VERSION_CURRENT 3
+#define MRLOG_FORMAT_VERSION_CURRENT 4
 
 /*
  * Status codes, one table: XX(name, value, message).  The values are fixed
@@ -527,6 +527,42 @@ MRLOG_EXPORT mrlog_future *mrlog_truncate(mrlog *log, const char *queue,
                                           uint64_t position,
                                           mrlog_done_fn done, void *arg);
 
+/*
+ * Committed positions of named consumers.  A consumer is a name (same
+ * rules as a queue's) with a position in one queue: "every record below
+ * it was processed".  Consumers of one queue are independent of those of
+ * another; deleting the queue removes them.  They are kept on disk like
+ * truncations (durable and acknowledged by the same rules) and restated
+ * in every segment's checkpoint, so they never keep old segment files.
+ *
+ * mrlog_commit records that consumer has processed every record of queue
+ * below position (a new consumer starts there).  Committed positions only
+ * move forward: a commit at or below the current one completes with
+ * MRLOG_DUPLICATE and changes nothing (position reported: the committed
+ * one); otherwise position reported: the argument.  With
+ * policy.truncate_on_commit, the records below the smallest committed
+ * position of the queue's consumers are truncated in the same atomic
+ * step (a commit past next moves next, as mrlog_truncate does).
+ * MRLOG_ENOQUEUE if the queue does not exist; MRLOG_EINVAL for a bad name,
+ * or a new consumer that would take a segment's checkpoint past its bound
+ * (docs/FORMAT.md 7.7).  Since 0.6.0.
+ */
+MRLOG_EXPORT mrlog_future *mrlog_commit(mrlog *log, const char *queue,
+                                        const char *consumer,
+                                        uint64_t position, mrlog_done_fn done,
+                                        void *arg);
+
+/* Removes a consumer.  Position reported: its committed position.
+ * MRLOG_ENOQUEUE, or MRLOG_ENODATA if the queue has no such consumer.
+ * With truncate_on_commit, the records below the smallest position of
+ * the consumers that remain are truncated in the same step; removing the
+ * last one truncates nothing.  Since 0.6.0. */
+MRLOG_EXPORT mrlog_future *mrlog_remove_consumer(mrlog *log,
+                                                 const char *queue,
+                                                 const char *consumer,
+                                                 mrlog_done_fn done,
+                                                 void *arg);
+
 /* A whole-log barrier.  Covers every mutation whose call returned, on
  * any thread, before this call began (except appends a quota holds
  * back: policy.queue_memory_limit, disk_limit), and every mutation that
@@ -627,6 +663,23 @@ MRLOG_EXPORT bool mrlog_queue_exists(mrlog *log, const char *queue);
 typedef int (*mrlog_queue_visit_fn)(void *arg, const char *queue);
 MRLOG_EXPORT int mrlog_list_queues(mrlog *log, mrlog_queue_visit_fn visit,
                                    void *arg);
+
+/* Stores consumer's committed position in *position.  Returns 0,
+ * MRLOG_ENOQUEUE, MRLOG_ENODATA for a consumer the queue does not have
+ * (*position unchanged) or MRLOG_EINVAL.  Any thread; sees at least every
+ * commit acknowledged before the call.  Since 0.6.0. */
+MRLOG_EXPORT int mrlog_committed(mrlog *log, const char *queue,
+                                 const char *consumer, uint64_t *position);
+
+/* Visits every consumer of the queue with its committed position (the
+ * name is valid during the call), in no set order, with no lock held.
+ * Returns 0, the visitor's non-zero value (which stops the walk),
+ * MRLOG_ENOQUEUE, MRLOG_EINVAL or MRLOG_ENOMEM.  Since 0.6.0. */
+MRLOG_EXPORT int mrlog_list_consumers(mrlog *log, const char *queue,
+                                      int (*visit)(void *arg,
+                                                   const char *consumer,
+                                                   uint64_t position),
+                                      void *arg);
 
 /*
  * Like stat(2), the info and stats calls share their names with their

@@ -17,7 +17,7 @@
 // namespace with the same name as a class in the same scope.
 //
 // COMPLETION.  Every mutation (create_queue, delete_queue, append,
-// append_batch, truncate, sync) follows mrlog's completion rule: it
+// append_batch, truncate, commit, remove_consumer, sync) follows mrlog's completion rule: it
 // completes exactly once, on a library thread (the flusher), also when it
 // fails at submit time.  The wrapper then, in this order:
 //   1. calls the optional callable, as f(status, position) or f(result),
@@ -63,11 +63,11 @@
 //     the promise's shared state (two allocations), besides what mrlog
 //     itself does (its futures are pooled; small appends are staged);
 //   - append_batch: also a std::vector<iovec> for more than 16 records;
-//   - list_queues: the vector and its strings;
+//   - list_queues, list_consumers: the vector and its strings;
 //   - any call that throws: the exception's message.
 // Queue names are copied to a stack buffer (MRLOG_QUEUE_NAME_MAX + 1
-// bytes) to be NUL-terminated; range, exists, queue_info and stats
-// allocate nothing.  A name longer than MRLOG_QUEUE_NAME_MAX or holding a
+// bytes) to be NUL-terminated, and so are consumer names; range, exists,
+// queue_info, committed and stats allocate nothing.  A name longer than MRLOG_QUEUE_NAME_MAX or holding a
 // NUL byte is passed on as "" so that mrlog rejects it (MRLOG_EINVAL).
 #ifndef MRLOG_HPP
 #define MRLOG_HPP
@@ -471,6 +471,37 @@ class log {
                           });
   }
 
+  // Records that consumer has processed every record of queue below
+  // position (mrlog_commit): MRLOG_DUPLICATE at or below its committed
+  // position.  Position reported: position (the committed one for
+  // MRLOG_DUPLICATE).
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  mrlogpp::future commit(std::string_view queue, std::string_view consumer,
+                         std::uint64_t position, F &&on_done = {}) {
+    detail::c_name name(queue), cname(consumer);
+    return detail::submit(std::forward<F>(on_done),
+                          [&](mrlog_done_fn done, void *arg) {
+                            return mrlog_commit(handle_, name.get(),
+                                                cname.get(), position, done,
+                                                arg);
+                          });
+  }
+
+  // Removes a consumer (mrlog_remove_consumer): MRLOG_ENODATA if the queue
+  // has none of that name.  Position reported: its committed position.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  mrlogpp::future remove_consumer(std::string_view queue,
+                                  std::string_view consumer,
+                                  F &&on_done = {}) {
+    detail::c_name name(queue), cname(consumer);
+    return detail::submit(std::forward<F>(on_done),
+                          [&](mrlog_done_fn done, void *arg) {
+                            return mrlog_remove_consumer(handle_, name.get(),
+                                                         cname.get(), done,
+                                                         arg);
+                          });
+  }
+
   // Completes once everything submitted before it is durable.
   template <class F = detail::no_callback, detail::if_callback<F> = 0>
   mrlogpp::future sync(F &&on_done = {}) {
@@ -587,6 +618,50 @@ class log {
     if (rc != 0)
       throw error(rc, "mrlog_list_queues");
     return std::move(s.names);
+  }
+
+  // The consumer's committed position, or std::nullopt if the queue has
+  // no consumer of that name (MRLOG_ENODATA).  Throws mrlogpp::error for a
+  // missing queue, an invalid name or an empty log (mrlog_committed).
+  std::optional<std::uint64_t> committed(std::string_view queue,
+                                         std::string_view consumer) const {
+    std::uint64_t position = 0;
+    int rc = mrlog_committed(handle_, detail::c_name(queue).get(),
+                             detail::c_name(consumer).get(), &position);
+    if (rc == MRLOG_ENODATA)
+      return std::nullopt;
+    if (rc != 0)
+      throw error(rc, "mrlog_committed");
+    return position;
+  }
+
+  // Every consumer of the queue with its committed position, in no set
+  // order.  Throws mrlogpp::error for a missing queue, an invalid name or
+  // an empty log, std::bad_alloc if they do not fit in memory.
+  std::vector<std::pair<std::string, std::uint64_t>> list_consumers(
+      std::string_view queue) const {
+    struct state {
+      std::vector<std::pair<std::string, std::uint64_t>> consumers;
+      std::exception_ptr failure;
+    } s;
+    auto visit = [](void *arg, const char *consumer,
+                    std::uint64_t position) noexcept -> int {
+      auto *st = static_cast<state *>(arg);
+      try {
+        st->consumers.emplace_back(consumer, position);
+        return 0;
+      } catch (...) {
+        st->failure = std::current_exception();
+        return 1;
+      }
+    };
+    int rc = mrlog_list_consumers(handle_, detail::c_name(queue).get(), visit,
+                                  &s);
+    if (s.failure)
+      std::rethrow_exception(s.failure);
+    if (rc != 0)
+      throw error(rc, "mrlog_list_consumers");
+    return std::move(s.consumers);
   }
 
   // The log's figures.  Throws mrlogpp::error for an empty log.

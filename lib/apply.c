@@ -25,9 +25,13 @@
  *     them, are reported as lost (mrlog__note_gap).  A SEAL op (type 7)
  *     is not applied here: recovery recognises it before (a SEAL reaching
  *     this code is inconsistent).
+ *  7. Format version 4: a CHECKPOINT entry ends with the queue's consumer
+ *     list, and COMMIT and UNCOMMIT ops change one consumer
+ *     (consumer_apply.c); in an older segment either op is inconsistent.
  */
 #include "internal.h"
 #include "apply.h"
+#include "consumer.h"
 #include "queue.h"
 #include "recovery.h"
 #include "segment.h"
@@ -156,6 +160,7 @@ apply_checkpoint(struct mrlog *log, struct cursor *c, uint64_t lsn)
   const char *name;
   size_t len, b;
   struct mrlog__queue *q, *qnext;
+  bool v4 = log->apply_version >= MRLOG_FORMAT_VERSION_CONSUMERS;
   int rc;
 
   if (!get(c, &next_id) || !get(c, &n))
@@ -169,6 +174,8 @@ apply_checkpoint(struct mrlog *log, struct cursor *c, uint64_t lsn)
   for (i = 0; i < n; i++) {
     if (!get(c, &id) || !get_name(c, &name, &len) || !get(c, &floor) ||
         !get(c, &next) || floor > next || id >= next_id)
+      return MRLOG_ECORRUPT;
+    if (v4 && mrlog__checkpoint_consumers(log, NULL, &c->p, c->end) != 0)
       return MRLOG_ECORRUPT;
     q = mrlog__index_by_id(&log->index, id);
     if (q != NULL) {
@@ -209,6 +216,9 @@ apply_checkpoint(struct mrlog *log, struct cursor *c, uint64_t lsn)
       q->next = next;
     if (q->w_next < q->next)
       q->w_next = q->next;
+    /* Its consumers (version 4), checked in pass 1. */
+    if (v4 && (rc = mrlog__checkpoint_consumers(log, q, &c->p, c->end)) != 0)
+      return rc;
   }
   if (log->next_queue_id < next_id)
     log->next_queue_id = next_id;
@@ -267,6 +277,14 @@ mrlog__apply_frame(struct mrlog *log, struct mrlog__segment *seg,
       if (position > log->apply_ms)
         log->apply_ms = position;
       rc = 0;
+      break;
+    case MRLOG_OP_COMMIT:
+    case MRLOG_OP_UNCOMMIT:
+      /* Version 4 (consumer_apply.c). */
+      if (log->apply_version < MRLOG_FORMAT_VERSION_CONSUMERS)
+        return MRLOG_ECORRUPT;
+      rc = type == MRLOG_OP_COMMIT ? mrlog__apply_commit(log, &c.p, c.end)
+                                   : mrlog__apply_uncommit(log, &c.p, c.end);
       break;
     default:
       return MRLOG_ECORRUPT;

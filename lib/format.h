@@ -44,10 +44,14 @@
 /* Version written in new segments; every version from
  * MRLOG_FORMAT_VERSION_MIN up is read.  Version 2 added the TIME op,
  * version 3 the SEAL op and the rule that only the newest segment may
- * lack one (MRLOG_FORMAT_VERSION_SEAL). */
-#define MRLOG_FORMAT_VERSION 3u
+ * lack one (MRLOG_FORMAT_VERSION_SEAL), version 4 named consumers'
+ * committed positions (MRLOG_FORMAT_VERSION_CONSUMERS). */
+#define MRLOG_FORMAT_VERSION 4u
 #define MRLOG_FORMAT_VERSION_MIN 1u
 #define MRLOG_FORMAT_VERSION_SEAL 3u
+/* Version 4 adds the COMMIT and UNCOMMIT ops and a list of consumers in
+ * every CHECKPOINT entry (FORMAT.md 7.7, 7.10, 7.11). */
+#define MRLOG_FORMAT_VERSION_CONSUMERS 4u
 /* A seal frame: header, type byte, varint(end) of at most 5 bytes. */
 #define MRLOG_SEAL_FRAME_MAX (16u + 1u + 5u)
 /* A writer's seal starts at a multiple of MRLOG_SEAL_ALIGN (a disk
@@ -97,7 +101,8 @@ enum mrlog__op_type {
   MRLOG_OP_APPEND = 4,
   /* next_queue_id, n, n x (id, name_len, name, floor, next): the complete
    * set of live queues at the end of the previous segment.  First operation
-   * of every segment and only there. */
+   * of every segment and only there.  From format version 4 on each entry
+   * ends with m, m x (name_len, name, position): the queue's consumers. */
   MRLOG_OP_CHECKPOINT = 5,
   /* unix_ms: the wall-clock time (ms since the epoch) at which the writer
    * framed the APPENDs that follow, up to the next TIME op.  Format
@@ -107,7 +112,14 @@ enum mrlog__op_type {
   /* end: the segment's final length, the offset just past this frame.
    * Format version 3 and later; alone in the last frame of every segment
    * that is complete (rotation, close, or recovery at open). */
-  MRLOG_OP_SEAL = 7
+  MRLOG_OP_SEAL = 7,
+  /* id, name_len, name, position: consumer `name` of the queue has
+   * processed every record below position; it only moves forward.
+   * Format version 4 and later. */
+  MRLOG_OP_COMMIT = 8,
+  /* id, name_len, name: the queue's consumer `name` is removed.  Format
+   * version 4 and later. */
+  MRLOG_OP_UNCOMMIT = 9
 };
 
 /* A growable byte buffer owned by one thread. */

@@ -25,6 +25,7 @@
  *     no retained record needs.
  */
 #include "internal.h"
+#include "consumer.h"
 #include "filemap.h"
 #include "memory.h"
 #include "prefault.h"
@@ -617,6 +618,7 @@ mrlog__queue_free(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
 {
   mrlog__queue_drop_upto(log, q, UINT64_MAX, lsn);
   mrlog__marks_free(log, q);
+  mrlog__consumers_free(log, q);
   mrlog__mem_free(log, q->runs);
   mrlog__mem_free(log, q->name);
   mrlog__mem_free(log, q);

@@ -135,6 +135,11 @@ struct mrlog__queue {
    * so how many of its newest positions may have been lost unseen
    * (recovery.c invariant 13). */
   uint64_t lost_bound;
+  /* Named consumers and their committed positions (lib/consumer.c): an
+   * array of n_consumers entries in no set order, [state]. */
+  struct mrlog__consumer *consumers;
+  uint32_t n_consumers;        /* [state] */
+  uint32_t cap_consumers;      /* [state] entries allocated */
 };
 
 /* Records from position `pos` on (up to the next mark's) were framed at
@@ -152,6 +157,8 @@ struct mrlog__index {
   size_t nbuckets;               /* power of two */
   size_t count;                  /* queues */
   uint64_t name_bytes;           /* bytes of all their names */
+  uint64_t consumers;            /* consumers of all queues (consumer.c) */
+  uint64_t consumer_name_bytes;  /* bytes of all their names */
   struct mrlog *log;             /* charged for grown buckets, or NULL */
   size_t charged;                /* bytes of buckets charged (memory.c) */
 };

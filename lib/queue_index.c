@@ -11,6 +11,7 @@
  * read lock and by the writer without it.
  */
 #include "internal.h"
+#include "consumer.h"
 #include "memory.h"
 #include "queue.h"
 
@@ -49,6 +50,8 @@ mrlog__index_init(struct mrlog__index *ix, struct mrlog *log)
   ix->nbuckets = 64;
   ix->count = 0;
   ix->name_bytes = 0;
+  ix->consumers = 0;
+  ix->consumer_name_bytes = 0;
   ix->log = log;
   ix->charged = 0;
   ix->by_name = calloc(ix->nbuckets, sizeof(*ix->by_name));
@@ -180,14 +183,33 @@ mrlog__index_remove(struct mrlog__index *ix, struct mrlog__queue *q)
   ix->name_bytes -= q->name_len;
 }
 
-/* Every entry is at most four maximal varints and its name (FORMAT.md
- * 7.7), so the worst case holds whatever floors and nexts become. */
+/* The worst case of a checkpoint of ix with `queues` more queues whose
+ * names take queue_bytes, and `consumers` more consumers whose names take
+ * consumer_bytes: every queue entry is at most five maximal varints (id,
+ * name length, floor, next, consumer count) and its name, every consumer
+ * entry two (name length, position) and its name (FORMAT.md 7.7), so the
+ * bound holds whatever floors, nexts and positions become. */
+static uint64_t
+checkpoint_worst(const struct mrlog__index *ix, uint64_t queues,
+                 uint64_t queue_bytes, uint64_t consumers,
+                 uint64_t consumer_bytes)
+{
+  return 1 + 2 * MRLOG_VARINT_MAX +
+         (uint64_t)(ix->count + queues) * 5 * MRLOG_VARINT_MAX +
+         ix->name_bytes + queue_bytes +
+         (ix->consumers + consumers) * 2 * MRLOG_VARINT_MAX +
+         ix->consumer_name_bytes + consumer_bytes;
+}
+
 bool
 mrlog__index_checkpoint_fits(const struct mrlog__index *ix, size_t name_len)
 {
-  uint64_t worst = 1 + 2 * MRLOG_VARINT_MAX +
-                   (uint64_t)(ix->count + 1) * 4 * MRLOG_VARINT_MAX +
-                   ix->name_bytes + name_len;
+  return checkpoint_worst(ix, 1, name_len, 0, 0) <= mrlog__checkpoint_max;
+}
 
-  return worst <= mrlog__checkpoint_max;
+bool
+mrlog__index_checkpoint_fits_consumer(const struct mrlog__index *ix,
+                                      size_t name_len)
+{
+  return checkpoint_worst(ix, 0, 0, 1, name_len) <= mrlog__checkpoint_max;
 }

@@ -26,8 +26,10 @@ enum mrlog__req_type {
   MRLOG_REQ_SYNC,
   MRLOG_REQ_STOP,     /* close's sentinel: the last request in the ring */
   MRLOG_REQ_BATCH,    /* a staged batch of appends (lib/stage.c) */
-  MRLOG_REQ_ROTATE    /* the cleaner: rotate the hot segment if it is
+  MRLOG_REQ_ROTATE,   /* the cleaner: rotate the hot segment if it is
                          older than segment_max_age_ms (workers/expiry.c) */
+  MRLOG_REQ_COMMIT,   /* a consumer's committed position (consumer.h) */
+  MRLOG_REQ_UNCOMMIT  /* a consumer's removal (consumer.h) */
 };
 
 /*

@@ -30,6 +30,7 @@
  */
 #include "internal.h"
 #include "admit.h"
+#include "consumer.h"
 #include "flusher.h"
 #include "future.h"
 #include "memory.h"
@@ -165,7 +166,8 @@ settle_new(struct mrlog *log, int type, mrlog_future *future,
 static mrlog_future *
 submit_request(struct mrlog *log, int type, const char *name,
                bool has_position, uint64_t position, const struct iovec *recs,
-               size_t count, mrlog_done_fn done, void *arg)
+               size_t count, const char *consumer, mrlog_done_fn done,
+               void *arg)
 {
   mrlog_future *future = mrlog__future_new();
   struct mrlog__block blk = { .started = false };
@@ -173,10 +175,23 @@ submit_request(struct mrlog *log, int type, const char *name,
   size_t name_len = 0;
   uint64_t total = 0, charge = 0;
   uint32_t hash = 0;
+  struct iovec cons;
+  size_t cons_len = 0;
   int status = 0, rc;
 
   if (type != MRLOG_REQ_SYNC && !name_ok(name, &name_len))
     status = MRLOG_EINVAL;
+  /* A consumer's name rides in the block as the one record, with its NUL
+   * (consumer.h). */
+  if (type == MRLOG_REQ_COMMIT || type == MRLOG_REQ_UNCOMMIT) {
+    if (!name_ok(consumer, &cons_len))
+      status = MRLOG_EINVAL;
+    cons.iov_base = (void *)consumer;
+    cons.iov_len = cons_len + 1;
+    recs = &cons;
+    count = 1;
+    total = cons.iov_len;
+  }
   if (status == 0 && type == MRLOG_REQ_APPEND &&
       !records_ok(recs, count, &total))
     status = MRLOG_EINVAL;
@@ -210,7 +225,8 @@ submit_request(struct mrlog *log, int type, const char *name,
   }
   mrlog__stage_seal_mine(log);
   req = req_new(type, name, name_len, hash, recs,
-                type == MRLOG_REQ_APPEND ? count : 0, total, future, done, arg);
+                type == MRLOG_REQ_APPEND || recs == &cons ? count : 0, total,
+                future, done, arg);
   if (req == NULL)
     return settle_new(log, type, future, done, arg, MRLOG_ENOMEM);
   req->has_position = has_position;
@@ -234,8 +250,18 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
        mrlog_done_fn done, void *arg)
 {
   return mrlog__future_handle(submit_request(log, type, name, has_position,
-                                             position, recs, count, done,
-                                             arg));
+                                             position, recs, count, NULL,
+                                             done, arg));
+}
+
+mrlog_future *
+mrlog__submit_consumer(struct mrlog *log, int type, const char *queue,
+                       const char *consumer, uint64_t position,
+                       mrlog_done_fn done, void *arg)
+{
+  return mrlog__future_handle(submit_request(log, type, queue, true,
+                                             position, NULL, 0, consumer,
+                                             done, arg));
 }
 
 mrlog_future *

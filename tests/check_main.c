@@ -35,6 +35,7 @@ int main(void) {
   srunner_add_suite(sr, make_readonly_suite());
   srunner_add_suite(sr, make_errors_suite());
   srunner_add_suite(sr, make_quota_suite());
+  srunner_add_suite(sr, make_consumer_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

@@ -199,6 +199,33 @@ void test_mutations(mrlogpp::log &log) {
   r = get(log.truncate("orders", 1));
   CHECK(r.ok() && r.position == 1, "truncate: %s", r.name());
 
+  // Consumers: commit, the forward-only rule, removal, the reads.
+  r = get(log.commit("orders", "reader", 5));
+  CHECK(r.ok() && r.position == 5, "commit: %s", r.name());
+  r = get(log.commit("orders", "reader", 4));
+  CHECK(r.duplicate() && r.position == 5, "commit back: %s", r.name());
+  r = get(log.commit("orders", "gone", 2));
+  CHECK(r.ok(), "commit gone: %s", r.name());
+  r = get(log.remove_consumer("orders", "gone"));
+  CHECK(r.ok() && r.position == 2, "remove_consumer: %s", r.name());
+  r = get(log.remove_consumer("orders", "gone"));
+  CHECK(r.status == MRLOG_ENODATA, "remove again: %s", r.name());
+  CHECK(log.committed("orders", "reader") == std::optional<std::uint64_t>(5),
+        "committed reader");
+  CHECK(!log.committed("orders", "gone"), "committed gone");
+  {
+    auto consumers = log.list_consumers("orders");
+    CHECK(consumers.size() == 1 && consumers[0].first == "reader" &&
+              consumers[0].second == 5,
+          "list_consumers: %zu", consumers.size());
+  }
+  try {
+    (void)log.committed("nope", "reader");
+    CHECK(false, "committed on a missing queue did not throw");
+  } catch (const mrlogpp::error &e) {
+    CHECK(e.status() == MRLOG_ENOQUEUE, "committed nope: %d", e.status());
+  }
+
   // A throwing callable: the future rethrows, the append still happened.
   auto thrown = log.append("orders", "despite", [](int, std::uint64_t) {
     throw std::logic_error("from the callable");

@@ -4,7 +4,9 @@
  * explicit positions, batches, big records) and truncates, writing every
  * acknowledgement to a pipe; the parent SIGKILLs it at a random moment,
  * reopens the log and checks that nothing acknowledged is lost and that
- * nothing which was never appended appears.  The directory is reused, so
+ * nothing which was never appended appears; producers also commit a
+ * consumer's position, and an acknowledged commit must never go back nor
+ * a recovered one exceed what was submitted.  The directory is reused, so
  * later iterations recover logs that went through many kills.
  *
  * Durable mode (fsync_interval_ms = 0) acknowledges after fdatasync and
@@ -64,8 +66,13 @@ enum rep_kind {
   REP_TRUNC_ACK,    /* the truncation at position was acknowledged */
   REP_CREATE,       /* the queue's creation was acknowledged */
   REP_ERROR,        /* the child failed: status, and where in position */
-  REP_STARTED       /* the log is open and the producers are starting */
+  REP_STARTED,      /* the log is open and the producers are starting */
+  REP_COMMIT_INTENT, /* about to commit KILL_CONSUMER at position */
+  REP_COMMIT_ACK     /* that commit was acknowledged (MRLOG_OK) */
 };
+
+#define KILL_CONSUMER "kill-consumer"
+
 
 /* One message on the pipe, written with a single write(2). */
 struct report {
@@ -117,14 +124,20 @@ struct child {
   /* Per queue, one past the highest acknowledged position (from next at
    * open): where producers truncate behind.  Raised by callbacks. */
   atomic_uint_least64_t hi[KILL_QUEUES_MAX];
+  /* Per queue, the last position handed to a commit of KILL_CONSUMER (from
+   * the committed one at open), so each commit asks for more. */
+  atomic_uint_least64_t cpos[KILL_QUEUES_MAX];
 };
 
 /* What a callback needs to report its mutation. */
 struct pending {
   struct child *c;               /* the child (callbacks get only arg) */
-  uint32_t kind;                 /* REP_APPEND or REP_TRUNC_ACK */
+  uint32_t kind;                 /* REP_APPEND, REP_TRUNC_ACK or
+                                    REP_COMMIT_ACK */
   uint32_t queue;                /* queue index */
-  bool explicit_pos;             /* MRLOG_DUPLICATE is expected only then */
+  bool explicit_pos;             /* MRLOG_DUPLICATE is expected only then
+                                    (commits: another producer's higher
+                                    one may land first) */
   uint32_t n;                    /* records (REP_APPEND) */
   uint64_t hash[KILL_BATCH_MAX]; /* th_hash of each record's payload */
   uint32_t len[KILL_BATCH_MAX];  /* each record's payload length */
@@ -167,7 +180,7 @@ static void child_done(void *arg, int status, uint64_t position) {
            !atomic_compare_exchange_weak(&c->hi[p->queue], &hi, position + 1)) {
     }
   } else if (status == MRLOG_OK) {
-    send_report(c->wfd, REP_TRUNC_ACK, p->queue, position, 0, 0, 0);
+    send_report(c->wfd, p->kind, p->queue, position, 0, 0, 0);
   } else if (!(status == MRLOG_DUPLICATE && p->explicit_pos)) {
     send_report(c->wfd, REP_ERROR, p->queue, 100 + p->kind, 0, 0, status);
   }
@@ -241,6 +254,16 @@ static void *producer_main(void *arg) {
       mrlog_forget(mrlog_truncate(c->log, c->names[q], t, child_done, p));
       continue;
     }
+    if (op < 14) {
+      /* A commit, always asking for more than any commit before it. */
+      uint64_t v = atomic_fetch_add(&c->cpos[q], 1) + 1 + (r >> 20) % 3;
+      p->kind = REP_COMMIT_ACK;
+      p->explicit_pos = true;
+      send_report(c->wfd, REP_COMMIT_INTENT, q, v, 0, 0, 0);
+      mrlog_forget(mrlog_commit(c->log, c->names[q], KILL_CONSUMER, v,
+                                child_done, p));
+      continue;
+    }
     p->kind = REP_APPEND;
     p->n = op < 100 ? 2 + (uint32_t)((r >> 20) % (KILL_BATCH_MAX - 1)) : 1;
     if (op < 130 && op % 4 == 0) {
@@ -308,6 +331,12 @@ static _Noreturn void child_main(int wfd, unsigned fsync_ms, uint64_t seed,
     rc = mrlog_queue_info(c.log, c.names[q], &info);
     if (rc != 0) child_fail(&c, 13, rc);
     atomic_init(&c.hi[q], info.next_position);
+    atomic_init(&c.cpos[q], 0);
+    rc = mrlog_committed(c.log, c.names[q], KILL_CONSUMER, &info.next_position);
+    if (rc == 0)
+      atomic_init(&c.cpos[q], info.next_position);
+    else if (rc != MRLOG_ENODATA)
+      child_fail(&c, 17, rc);
   }
   if (rnd(&rng) % 2 == 0) {
     /* Sometimes truncate a queue past its end first (next moves up), while
@@ -357,6 +386,9 @@ struct kqueue {
   struct krec *seen; /* records the parent saw last (durable since its
                         close), by position */
   size_t nseen;
+  bool committed;       /* KILL_CONSUMER's commit acknowledged or seen */
+  uint64_t commit_min;  /* its position may not be below this */
+  uint64_t commit_max;  /* nor above the highest one submitted */
 };
 
 /* One test case's run. */
@@ -370,6 +402,7 @@ struct krun {
   size_t nreps, capreps;            /* reports held, slots allocated */
   /* Totals for the final check that the run tested something. */
   long acked, acked_checked, truncs_acked, carried_checked, children_killed;
+  long commits_acked;
 };
 
 static _Noreturn void kfail(const struct krun *k, int line, const char *fmt,
@@ -562,6 +595,20 @@ static void check_queue(struct krun *k, mrlog *log, uint32_t q,
     return;
   }
   m->exists = true;
+  /* Commits: never back below an acknowledged (or earlier recovered) one,
+   * never above one submitted. */
+  rc = mrlog_committed(log, name, KILL_CONSUMER, &info.next_position);
+  KREQ(k, rc == 0 || (rc == MRLOG_ENODATA && !m->committed),
+       "queue %" PRIu32 ": mrlog_committed = %d with a commit acknowledged",
+       q, rc);
+  if (rc == 0) {
+    KREQ(k, info.next_position >= m->commit_min &&
+         info.next_position <= m->commit_max, "queue %" PRIu32 ": committed "
+         "%" PRIu64 ", outside [%" PRIu64 ", %" PRIu64 "] (acknowledged, "
+         "submitted)", q, info.next_position, m->commit_min, m->commit_max);
+    m->committed = true;
+    m->commit_min = info.next_position;
+  }
   rc = mrlog_queue_info(log, name, &info);
   KREQ(k, rc == 0, "mrlog_queue_info = %d", rc);
   rc = th_collect(log, name, 0, UINT64_MAX, &rs);
@@ -689,6 +736,16 @@ static void check_log(struct krun *k) {
     case REP_CREATE:
       k->q[r->queue].exists = true;
       break;
+    case REP_COMMIT_INTENT:
+      if (r->position > k->q[r->queue].commit_max)
+        k->q[r->queue].commit_max = r->position;
+      break;
+    case REP_COMMIT_ACK:
+      k->q[r->queue].committed = true;
+      if (r->position > k->q[r->queue].commit_min)
+        k->q[r->queue].commit_min = r->position;
+      k->commits_acked++;
+      break;
     case REP_STARTED:
       break;
     default:
@@ -749,11 +806,13 @@ static void kill_loop(const char *mode, unsigned fsync_ms) {
   /* The run proved something only if the children got work acknowledged
    * and the parent had earlier records to re-check. */
   ck_assert_msg(k.children_killed == iterations && k.acked_checked > 0 &&
-                k.truncs_acked > 0 && k.carried_checked > 0,
+                k.truncs_acked > 0 && k.carried_checked > 0 &&
+                k.commits_acked > 0,
                 "%s mode, seed %" PRIu64 ": weak run: %ld kills, %ld appends "
                 "acknowledged (%ld checked), %ld truncations, %ld carried "
-                "records checked", mode, k.seed, k.children_killed, k.acked,
-                k.acked_checked, k.truncs_acked, k.carried_checked);
+                "records checked, %ld commits", mode, k.seed,
+                k.children_killed, k.acked, k.acked_checked, k.truncs_acked,
+                k.carried_checked, k.commits_acked);
   for (q = 0; q < KILL_QUEUES_MAX; q++) free(k.q[q].seen);
   free(k.reps);
 }

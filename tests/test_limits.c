@@ -18,12 +18,12 @@
 #include "check_mrlog.h"
 #include "format.h"
 
-/* Worst-case checkpoint bytes of n queues whose names total name_bytes
- * (queue_index.c). */
+/* Worst-case checkpoint bytes of n queues whose names total name_bytes,
+ * without consumers (queue_index.c): five varints per entry. */
 static uint64_t
 worst_checkpoint(uint64_t n, uint64_t name_bytes)
 {
-  return 1 + 2 * MRLOG_VARINT_MAX + n * 4 * MRLOG_VARINT_MAX + name_bytes;
+  return 1 + 2 * MRLOG_VARINT_MAX + n * 5 * MRLOG_VARINT_MAX + name_bytes;
 }
 
 static void

@@ -23,7 +23,14 @@
  *     never fall below an acknowledged position;
  *   - a deletion acknowledged before K is not undone: the queue "doomed"
  *     may exist in the image only if a create of it was submitted after
- *     the last acknowledged delete and before K.
+ *     the last acknowledged delete and before K;
+ *   - committed positions (the workload runs truncate_on_commit, and two
+ *     consumers commit in "audit", which has no explicit truncation): a
+ *     commit acknowledged before K never goes back, every recovered
+ *     position was submitted before K, the records of "audit" below the
+ *     smallest acknowledged position of both consumers are truncated, and
+ *     no record at or above the smallest recovered position is missing:
+ *     the automatic truncation never outlives the commit that allowed it.
  * Seeded and reproducible: a failure names the seed and K.  CI runs 8
  * seeds x 300 crash points; MRLOG_POWERLOSS_SOAK=N multiplies the seeds.
  */
@@ -226,17 +233,19 @@ sim_reset(void)
 
 /* ---- The workload and its acknowledgements ----------------------------- */
 
-enum ack_kind { ACK_APPEND, ACK_TRUNCATE, ACK_DELETE };
+enum ack_kind { ACK_APPEND, ACK_TRUNCATE, ACK_DELETE, ACK_COMMIT };
 
 struct ack {
   enum ack_kind kind;
-  int queue;          /* queue index */
+  int queue;          /* queue index (ACK_COMMIT: consumer index) */
   uint64_t position;  /* record's / truncation point */
   size_t op;          /* sim op index of the acknowledgement */
 };
 
 #define WL_QUEUES 3
 #define MAX_ACKS 4096
+#define WL_AUDIT 2      /* the queue consumers commit in */
+#define WL_CONSUMERS 2
 
 static struct ack acks[MAX_ACKS];
 static atomic_int nacks;
@@ -245,6 +254,17 @@ static atomic_int nacks;
  * reached the disk may remove records before it is acknowledged. */
 static struct ack truncs[MAX_ACKS];
 static int ntruncs;
+
+/* Every commit submitted (queue: the consumer), with the op index at
+ * submission. */
+static struct ack commits[MAX_ACKS];
+static int ncommits;
+
+static const char *
+wl_consumer(int j)
+{
+  return j == 0 ? "indexer" : "archiver";
+}
 
 /* Op indexes at which creates of "doomed" were submitted. */
 static size_t doomed_creates[MAX_ACKS];
@@ -304,7 +324,9 @@ wl_done(void *arg, int status, uint64_t position)
     if (i < MAX_ACKS) {
       acks[i].kind = c->kind;
       acks[i].queue = c->queue;
-      acks[i].position = c->kind == ACK_APPEND ? position : c->position;
+      acks[i].position = c->kind == ACK_APPEND || c->kind == ACK_COMMIT
+                             ? position
+                             : c->position;
       acks[i].op = sim_log((struct sim_op){ .kind = SIM_ACK });
     }
     pthread_mutex_unlock(&sim.mutex);
@@ -344,11 +366,23 @@ run_workload(unsigned seed)
   io.unlinkat = sim_unlinkat;
   io.renameat = sim_renameat;
   io.pwritev = NULL; /* gather writes arrive as pwrites we record */
+  uint64_t done_upto[WL_CONSUMERS] = { 0 };
+
   p.segment_bytes = 4096;
   p.cleaner_interval_ms = 2;
+  p.truncate_on_commit = 1;
   ck_assert_int_eq(mrlog__open_with_io(th_dir, &p, &io, &log), 0);
   for (q = 0; q < WL_QUEUES; q++)
     ck_assert_int_eq(th_create(log, wl_name(q)), 0);
+  /* Both consumers exist before any record can be truncated for them,
+   * so the smallest committed position bounds every truncation (a
+   * consumer added later would start above what is gone). */
+  for (i = 0; i < WL_CONSUMERS; i++)
+    ck_assert_int_eq(th_wait(mrlog_commit(log, wl_name(WL_AUDIT),
+                                          wl_consumer(i), 0, wl_done,
+                                          ctx_new(ACK_COMMIT, i, 0)),
+                             NULL),
+                     0);
   for (i = 0; i < 260; i++) {
     unsigned roll;
     mrlog_future *f;
@@ -373,6 +407,25 @@ run_workload(unsigned seed)
       f = mrlog_append_batch(log, wl_name(q), &next[q], iov, 4, wl_done,
                              ctx_new(ACK_APPEND, q, next[q] + 3));
       next[q] += 4;
+    } else if (roll < 88 && q == WL_AUDIT) {
+      /* A consumer commits a little further (never at or below its last
+       * commit: that would be a DUPLICATE, which is not acknowledged). */
+      int j = (int)((r >> 4) % WL_CONSUMERS);
+      uint64_t to = done_upto[j] + 1 + (r >> 12) % 6;
+      if (to > next[q])
+        to = next[q];
+      if (to <= done_upto[j]) {
+        f = mrlog_sync(log, NULL, NULL);
+      } else {
+        done_upto[j] = to;
+        pthread_mutex_lock(&sim.mutex);
+        commits[ncommits].queue = j;
+        commits[ncommits].position = to;
+        commits[ncommits++].op = sim_log((struct sim_op){ .kind = SIM_ACK });
+        pthread_mutex_unlock(&sim.mutex);
+        f = mrlog_commit(log, wl_name(q), wl_consumer(j), to, wl_done,
+                         ctx_new(ACK_COMMIT, j, to));
+      }
     } else if (roll < 88) {
       uint64_t point = next[q] > 5 ? next[q] - 5 : 0;
       pthread_mutex_lock(&sim.mutex);
@@ -569,6 +622,70 @@ print_log(void *arg, int level, const char *message)
   fprintf(stderr, "mrlog[%d]: %s\n", level, message);
 }
 
+/* The consumers of "audit" in the image at crash point k (see the top):
+ * their positions against the commits acknowledged and submitted before
+ * k.  OUT: *maybe, the smallest recovered position (the automatic
+ * truncation may have removed the records below it, and no others);
+ * *must, the smallest acknowledged one of both consumers (the records
+ * below it must be gone), or 0. */
+static void
+check_commits(mrlog *log, size_t k, unsigned seed, int n, uint64_t *maybe,
+              uint64_t *must)
+{
+  uint64_t acked[WL_CONSUMERS] = { 0 }, submitted[WL_CONSUMERS] = { 0 };
+  bool has_ack[WL_CONSUMERS] = { false }, any = false;
+  uint64_t pos, min = 0;
+  int i, j, rc;
+
+  for (i = 0; i < n && i < MAX_ACKS; i++) {
+    if (acks[i].op < k && acks[i].kind == ACK_COMMIT) {
+      j = acks[i].queue;
+      if (acks[i].position > acked[j])
+        acked[j] = acks[i].position;
+      has_ack[j] = true;
+    }
+  }
+  for (i = 0; i < ncommits; i++)
+    if (commits[i].op < k && commits[i].position > submitted[commits[i].queue])
+      submitted[commits[i].queue] = commits[i].position;
+  for (j = 0; j < WL_CONSUMERS; j++) {
+    rc = mrlog_committed(log, wl_name(WL_AUDIT), wl_consumer(j), &pos);
+    if (getenv("MRLOG_POWERLOSS_DEBUG") != NULL)
+      fprintf(stderr, "%s: rc %d pos %llu acked %llu submitted %llu\n",
+              wl_consumer(j), rc, (unsigned long long)pos,
+              (unsigned long long)acked[j], (unsigned long long)submitted[j]);
+    ck_assert_msg(rc == 0 ||
+                  ((rc == MRLOG_ENODATA || rc == MRLOG_ENOQUEUE) &&
+                   !has_ack[j]),
+                  "seed %u crash at op %zu: consumer %s: %s", seed, k,
+                  wl_consumer(j), mrlog_strerror(rc));
+    if (rc != 0)
+      continue;
+    ck_assert_msg(pos >= acked[j], "seed %u crash at op %zu: acknowledged "
+                  "commit of %s at %llu went back to %llu", seed, k,
+                  wl_consumer(j), (unsigned long long)acked[j],
+                  (unsigned long long)pos);
+    ck_assert_msg(pos <= submitted[j], "seed %u crash at op %zu: %s at "
+                  "%llu, never submitted", seed, k, wl_consumer(j),
+                  (unsigned long long)pos);
+    if (!any || pos < min)
+      min = pos;
+    any = true;
+  }
+  if (getenv("MRLOG_POWERLOSS_DEBUG") != NULL) {
+    struct mrlog_queue_info info;
+    if (mrlog_queue_info(log, wl_name(WL_AUDIT), &info) == 0)
+      fprintf(stderr, "audit: first %llu next %llu records %llu\n",
+              (unsigned long long)info.first_position,
+              (unsigned long long)info.next_position,
+              (unsigned long long)info.records);
+  }
+  *maybe = any ? min : 0;
+  *must = 0;
+  if (has_ack[0] && has_ack[1])
+    *must = acked[0] < acked[1] ? acked[0] : acked[1];
+}
+
 static void
 check_image(const char *dir, size_t k, unsigned seed)
 {
@@ -619,6 +736,8 @@ check_image(const char *dir, size_t k, unsigned seed)
         truncs[i].position + 1 > maybe_point[truncs[i].queue])
       maybe_point[truncs[i].queue] = truncs[i].position + 1;
   }
+  check_commits(log, k, seed, n, &maybe_point[WL_AUDIT],
+                &trunc_point[WL_AUDIT]);
   for (i = 0; i < n && i < MAX_ACKS; i++) {
     const struct ack *a = &acks[i];
     if (a->op >= k)
@@ -677,6 +796,7 @@ simulate(unsigned seed, int points)
   sim_reset();
   atomic_store(&nacks, 0);
   ntruncs = 0;
+  ncommits = 0;
   ndoomed_creates = 0;
   run_workload(seed);
   ck_assert_int_gt(atomic_load(&nacks), 50);

@@ -190,6 +190,18 @@ build(const char *dir)
   fx_batch(log, ODD_NAME, small, 3, 5, 0);
   fx_truncate_at(log, "alpha", 9);
   fx_truncate_at(log, "beta", 6);
+  /* Consumers (format version 4): COMMIT and UNCOMMIT operations, and
+   * consumer lists in the checkpoints of later segments. */
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "reader", 12, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "audit", 3, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_commit(log, "beta", "reader", 7, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "reader", 30, NULL, NULL),
+                      NULL), "commit");
+  fx_check(mrlog_wait(mrlog_remove_consumer(log, "alpha", "audit", NULL,
+                                            NULL), NULL), "uncommit");
   /* A queue deleted and created again; one deleted for good. */
   fx_append(log, "tmp", NULL, 7, 6, 0, true);
   fx_check(mrlog_wait(mrlog_delete_queue(log, "tmp", NULL, NULL), NULL),
@@ -211,6 +223,8 @@ build(const char *dir)
   pos = 2000;
   fx_append(log, "beta", &pos, 3, 2, pos, true);
   fx_truncate_at(log, ODD_NAME, 0);
+  fx_check(mrlog_wait(mrlog_commit(log, "alpha", "reader", 60, NULL, NULL),
+                      NULL), "commit");
   fx_check(mrlog_close(log), "close");
 }
 
@@ -314,6 +328,57 @@ iso(char *buf, size_t n, uint64_t ms)
   snprintf(buf + k, n - k, ".%03uZ", (unsigned)(ms % 1000));
 }
 
+/* The library's consumers of queue, by name, as stat --json prints
+ * them (mrlog_list_consumers). */
+struct consumer_list {
+  char **names;
+  uint64_t *pos;
+  size_t n;
+};
+
+static int
+add_consumer(void *arg, const char *consumer, uint64_t position)
+{
+  struct consumer_list *l = arg;
+
+  l->names = realloc(l->names, (l->n + 1) * sizeof(*l->names));
+  l->pos = realloc(l->pos, (l->n + 1) * sizeof(*l->pos));
+  if (l->names == NULL || l->pos == NULL)
+    fx_die("out of memory");
+  l->names[l->n] = strdup(consumer);
+  l->pos[l->n++] = position;
+  return 0;
+}
+
+static void
+print_consumers(mrlog *log, const char *queue)
+{
+  struct consumer_list l = { NULL, NULL, 0 };
+  size_t i, j, best;
+
+  fx_check(mrlog_list_consumers(log, queue, add_consumer, &l), queue);
+  for (i = 0; i < l.n; i++) {
+    /* Selection by name: a few consumers at most. */
+    for (best = i, j = i + 1; j < l.n; j++)
+      if (strcmp(l.names[j], l.names[best]) < 0)
+        best = j;
+    if (best != i) {
+      char *t = l.names[i];
+      uint64_t p = l.pos[i];
+      l.names[i] = l.names[best];
+      l.pos[i] = l.pos[best];
+      l.names[best] = t;
+      l.pos[best] = p;
+    }
+    fputs(i > 0 ? ", \"" : "\"", stdout);
+    json_bytes((const uint8_t *)l.names[i], strlen(l.names[i]));
+    printf("\": %" PRIu64, l.pos[i]);
+    free(l.names[i]);
+  }
+  free(l.names);
+  free(l.pos);
+}
+
 static void
 expect(const char *dir)
 {
@@ -329,8 +394,10 @@ expect(const char *dir)
     printf("\", \"first_position\": %" PRIu64 ", \"next_position\": %" PRIu64
            ", \"records\": %" PRIu64 ", \"bytes\": %" PRIu64
            ", \"first_time_ms\": %" PRIu64 ", \"last_time_ms\": %" PRIu64
-           "}\n", info.first_position, info.next_position, info.records,
-           info.bytes, info.first_time_ms, info.last_time_ms);
+           ", \"consumers\": {", info.first_position, info.next_position,
+           info.records, info.bytes, info.first_time_ms, info.last_time_ms);
+    print_consumers(log, ns.v[i]);
+    fputs("}}\n", stdout);
   }
   free_names(&ns);
   fx_check(mrlog_close(log), "close");

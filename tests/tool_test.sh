@@ -205,7 +205,8 @@ grep '^    {"name": ' "$work/stat.json" | sed 's/, "id": [0-9]*}/}/; s/,$//' \
   >"$work/queues.got"
 same "$work/queues.got" "$work/queues.expected" "stat --json queues differ from mrlog_queue_info"
 [[ $(wc -l <"$work/queues.got") -ge 6 ]] || fail "too few queues"
-ok "stat --json agrees with mrlog_queue_info"
+contains "$work/stat.json" '"consumers": {"reader": 60}, "id": 0}'
+ok "stat --json agrees with mrlog_queue_info and mrlog_list_consumers"
 
 run 0 "$M" stat "$log"
 contains "$work/out" "not held"
@@ -350,9 +351,9 @@ run 0 "$F" expect "$work/tcopy"
 same "$work/tqueues.got" "$work/out" "stat --json times differ from mrlog_queue_info"
 # What the fixture wrote, stated without the library: old's first records
 # take the version 1 segment's mtime; a's first record after a truncation.
-contains "$work/tqueues.got" '{"name": "old", "first_position": 0, "next_position": 3, "records": 3, "bytes": 6, "first_time_ms": 1700000000500, "last_time_ms": 1700013600000}'
+contains "$work/tqueues.got" '{"name": "old", "first_position": 0, "next_position": 3, "records": 3, "bytes": 6, "first_time_ms": 1700000000500, "last_time_ms": 1700013600000, "consumers": {}}'
 contains "$work/tqueues.got" '"name": "a", "first_position": 1,'
-contains "$work/tqueues.got" '"first_time_ms": 1700000001999, "last_time_ms": 1700010007250}'
+contains "$work/tqueues.got" '"first_time_ms": 1700000001999, "last_time_ms": 1700010007250, "consumers": {}}'
 run 0 "$M" stat "$tlog"
 grep -qE '^  old +0 +3 +3 +6  2023-11-14T22:13:20\.500Z  2023-11-15T02:00:00\.000Z$' \
   "$work/out" || { cat "$work/out"; fail "stat: old's times"; }

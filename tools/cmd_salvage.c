@@ -146,7 +146,37 @@ fail(const char *what, const char *name, int status)
                                                        : TOOL_EXIT_OSERR;
 }
 
-/* Copies every queue of v into dst (invariants 2 and 3). */
+struct consumer_copy {
+  mrlog *dst;
+  const char *queue;
+  int status;
+};
+
+static int
+copy_consumer(void *arg, const char *consumer, uint64_t position)
+{
+  struct consumer_copy *c = arg;
+
+  c->status = mrlog_wait(mrlog_commit(c->dst, c->queue, consumer, position,
+                                      NULL, NULL), NULL);
+  return c->status != 0;
+}
+
+/* Invariant 5. */
+static int
+copy_consumers(mrlog *src, mrlog *dst, const char *queue)
+{
+  struct consumer_copy c = { dst, queue, 0 };
+  int rc = mrlog_list_consumers(src, queue, copy_consumer, &c);
+
+  if (c.status != 0)
+    return fail("commit a consumer of", queue, c.status);
+  if (rc != 0)
+    return fail("list the consumers of", queue, rc);
+  return 0;
+}
+
+/* Copies every queue of v into dst (invariants 2, 3 and 5). */
 static int
 copy(struct tool_view *v, mrlog *dst, struct cursor *cs, size_t n,
      bool quiet)
@@ -161,7 +191,9 @@ copy(struct tool_view *v, mrlog *dst, struct cursor *cs, size_t n,
                         NULL);
     if (status != 0)
       rc = fail("create queue", cs[i].name, status);
-    else if (cs[i].info.records == 0 && cs[i].info.next_position > 0) {
+    else
+      rc = copy_consumers(v->log, dst, cs[i].name);
+    if (rc == 0 && cs[i].info.records == 0 && cs[i].info.next_position > 0) {
       status = mrlog_wait(mrlog_truncate(dst, cs[i].name,
                                          cs[i].info.next_position - 1,
                                          NULL, NULL), NULL);

@@ -15,6 +15,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+static int
+cmp_consumer(const void *a, const void *b)
+{
+  const struct tool_consumer *x = *(const struct tool_consumer *const *)a;
+  const struct tool_consumer *y = *(const struct tool_consumer *const *)b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->name, y->name, n);
+
+  return c != 0 ? c : (x->len < y->len ? -1 : x->len > y->len);
+}
+
+/* "consumers": {"NAME": position, ...}, by name (bytewise), and a comma:
+ * the committed positions of the queue's consumers (format version 4). */
+static void
+print_consumers(const struct tool_queue *q)
+{
+  const struct tool_consumer **v;
+  size_t i;
+
+  fputs("\"consumers\": {", stdout);
+  v = tool_xmalloc((q->nconsumers ? q->nconsumers : 1) * sizeof(*v));
+  for (i = 0; i < q->nconsumers; i++)
+    v[i] = &q->consumers[i];
+  qsort(v, q->nconsumers, sizeof(*v), cmp_consumer);
+  for (i = 0; i < q->nconsumers; i++) {
+    if (i > 0)
+      fputs(", ", stdout);
+    tool_json_string(stdout, v[i]->name, v[i]->len);
+    printf(": %" PRIu64, v[i]->position);
+  }
+  fputs("}, ", stdout);
+  free(v);
+}
+
 static void
 usage(FILE *out)
 {
@@ -196,6 +230,7 @@ print_json(const struct tool_log *log, struct tool_queue **qs,
     tool_json_u64(stdout, "bytes", q->bytes, true);
     tool_json_u64(stdout, "first_time_ms", tool_queue_first_time(q), true);
     tool_json_u64(stdout, "last_time_ms", tool_queue_last_time(q), true);
+    print_consumers(q);
     tool_json_u64(stdout, "id", q->id, false);
     fputc('}', stdout);
     records += q->records;

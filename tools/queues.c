@@ -55,6 +55,7 @@ tool_queues_init(struct tool_queues *t)
 static void
 queue_free(struct tool_queue *q)
 {
+  tool_consumers_free(q);
   free(q->runs);
   free(q->name);
   free(q);

@@ -21,6 +21,11 @@
  *     time; it carries over from frame to frame and segment to segment.
  *     Each APPEND's run takes it, so a queue's runs are in time order as
  *     in position order, and a time is kept per run, never per record.
+ *  6. Named consumers (version 4): a COMMIT raises a consumer's position
+ *     or adds the consumer, never lowers it; an UNCOMMIT needs the
+ *     consumer; a CHECKPOINT entry's consumer list is checked whole
+ *     (names, no name twice) before it becomes the queue's whole set, at
+ *     the listed positions.
  */
 #include "tool.h"
 
@@ -231,12 +236,125 @@ op_time(struct tool_replay *r, const struct tool_seg *seg, struct cursor *c,
   return 0;
 }
 
+/* COMMIT and UNCOMMIT (version 4; invariant 6). */
+static int
+op_consumer(struct tool_replay *r, const struct tool_seg *seg,
+            struct cursor *c, uint64_t at, bool commit)
+{
+  const char *what = commit ? "COMMIT" : "UNCOMMIT";
+  struct tool_queue *q;
+  struct tool_consumer *k;
+  uint64_t id, position = 0;
+  size_t len;
+
+  if (seg->version < TOOL_FORMAT_VERSION_CONSUMERS)
+    return fail(r, at, "%s operation in a version %u segment", what,
+                (unsigned)seg->version);
+  if (!get(c, &id) || !get_name(r, c, &len) || (commit && !get(c, &position)))
+    return fail(r, at, "%s: malformed", what);
+  if ((q = tool_queue_by_id(&r->queues, id)) == NULL)
+    return fail(r, at, "%s: no live queue has id %" PRIu64, what, id);
+  k = tool_consumer_find(q, r->name, len);
+  if (!commit) {
+    if (k == NULL)
+      return fail(r, at, "UNCOMMIT: queue %" PRIu64 " has no consumer "
+                  "\"%s\"", id, r->name);
+    tool_consumer_remove(q, k);
+  } else if (k == NULL) {
+    tool_consumer_add(q, r->name, len, position);
+  } else if (position <= k->position) {
+    return fail(r, at, "COMMIT: consumer \"%s\" of queue %" PRIu64
+                " at %" PRIu64 ", not past its %" PRIu64, r->name, id,
+                position, k->position);
+  } else {
+    k->position = position;
+  }
+  return 0;
+}
+
+/* A consumer list of a version 4 CHECKPOINT entry. */
+struct clist {
+  uint64_t n;
+  char **names;
+  size_t *lens;
+  uint64_t *pos;
+};
+
+static int
+clist_read(struct tool_replay *r, struct cursor *c, uint64_t at, uint64_t e,
+           struct clist *l)
+{
+  uint64_t i, j;
+  size_t len;
+
+  if (!get(c, &l->n) || l->n > (c->end - c->p) / 3)
+    return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": bad consumer count",
+                e);
+  l->names = tool_xcalloc((size_t)l->n + 1, sizeof(*l->names));
+  l->lens = tool_xcalloc((size_t)l->n + 1, sizeof(*l->lens));
+  l->pos = tool_xcalloc((size_t)l->n + 1, sizeof(*l->pos));
+  for (i = 0; i < l->n; i++) {
+    if (!get_name(r, c, &len) || !get(c, &l->pos[i]))
+      return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": consumer %" PRIu64
+                  " malformed", e, i);
+    l->names[i] = tool_xmalloc(len + 1);
+    memcpy(l->names[i], r->name, len + 1);
+    l->lens[i] = len;
+    for (j = 0; j < i; j++)
+      if (l->lens[j] == len && memcmp(l->names[j], r->name, len) == 0)
+        return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": consumer \"%s\" "
+                    "listed twice", e, r->name);
+  }
+  return 0;
+}
+
+static void
+clist_free(struct clist *l)
+{
+  uint64_t i;
+
+  for (i = 0; l->names != NULL && i < l->n; i++)
+    free(l->names[i]);
+  free(l->names);
+  free(l->lens);
+  free(l->pos);
+}
+
+/* Makes the list q's whole set of consumers, at the listed positions: an
+ * older segment may hold a higher commit of a consumer that a deleted
+ * segment removed and committed again lower (FORMAT.md 7.7 step 3). */
+static void
+clist_apply(struct tool_queue *q, const struct clist *l)
+{
+  struct tool_consumer *k;
+  uint64_t i;
+  size_t j;
+
+  for (j = 0; j < q->nconsumers; j++)
+    q->consumers[j].listed = false;
+  for (i = 0; i < l->n; i++) {
+    k = tool_consumer_find(q, l->names[i], l->lens[i]);
+    if (k == NULL)
+      k = tool_consumer_add(q, l->names[i], l->lens[i], l->pos[i]);
+    else
+      k->position = l->pos[i]; /* the listed one, even if lower */
+    k->listed = true;
+  }
+  for (j = 0; j < q->nconsumers;) {
+    if (!q->consumers[j].listed)
+      tool_consumer_remove(q, &q->consumers[j]);
+    else
+      q->consumers[j++].listed = false;
+  }
+}
+
 struct entry {
   uint64_t id;
   uint64_t floor;
   uint64_t next;
   char *name;
   size_t len;
+  struct clist consumers; /* version 4 */
 };
 
 static int
@@ -260,7 +378,8 @@ cmp_entry_name(const void *a, const void *b)
 /* Reads and checks every entry (invariant 3).  OUT: *entries, *n. */
 static int
 checkpoint_read(struct tool_replay *r, struct cursor *c, uint64_t at,
-                uint64_t next_id, uint64_t count, struct entry **entries)
+                uint64_t next_id, uint64_t count, bool v4,
+                struct entry **entries)
 {
   struct entry *v, *sorted;
   struct tool_queue *q;
@@ -279,6 +398,8 @@ checkpoint_read(struct tool_replay *r, struct cursor *c, uint64_t at,
     v[i].name = tool_xmalloc(len + 1);
     memcpy(v[i].name, r->name, len + 1);
     v[i].len = len;
+    if (v4 && clist_read(r, c, at, i, &v[i].consumers) != 0)
+      return 1;
     if (v[i].floor > v[i].next)
       return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": floor %" PRIu64
                   " above next %" PRIu64, i, v[i].floor, v[i].next);
@@ -286,7 +407,7 @@ checkpoint_read(struct tool_replay *r, struct cursor *c, uint64_t at,
       return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": id %" PRIu64
                   " not below next_queue_id %" PRIu64, i, v[i].id, next_id);
     q = tool_queue_by_id(&r->queues, v[i].id);
-    if (q != NULL && (q->name_len != len || memcmp(q->name, r->name, len)))
+    if (q != NULL && (q->name_len != len || memcmp(q->name, v[i].name, len)))
       return fail(r, at, "CHECKPOINT: entry %" PRIu64 ": id %" PRIu64
                   " is live under another name", i, v[i].id);
   }
@@ -309,8 +430,10 @@ checkpoint_read(struct tool_replay *r, struct cursor *c, uint64_t at,
 }
 
 static int
-op_checkpoint(struct tool_replay *r, struct cursor *c, uint64_t at)
+op_checkpoint(struct tool_replay *r, const struct tool_seg *seg,
+              struct cursor *c, uint64_t at)
 {
+  bool v4 = seg->version >= TOOL_FORMAT_VERSION_CONSUMERS;
   struct entry *v = NULL;
   struct tool_queue **all, *q;
   uint64_t next_id, count, i;
@@ -318,7 +441,7 @@ op_checkpoint(struct tool_replay *r, struct cursor *c, uint64_t at)
 
   if (!get(c, &next_id) || !get(c, &count))
     return fail(r, at, "CHECKPOINT: malformed");
-  rc = checkpoint_read(r, c, at, next_id, count, &v);
+  rc = checkpoint_read(r, c, at, next_id, count, v4, &v);
   if (rc == 0) {
     /* Step 1: delete every live queue the checkpoint does not list. */
     all = tool_queues_sorted(&r->queues);
@@ -341,13 +464,17 @@ op_checkpoint(struct tool_replay *r, struct cursor *c, uint64_t at)
         truncate_queue(q, v[i].floor - 1);
       if (q->next < v[i].next)
         q->next = v[i].next;
+      if (v4)
+        clist_apply(q, &v[i].consumers);
     }
     /* Step 4. */
     if (r->next_queue_id < next_id)
       r->next_queue_id = next_id;
   }
-  for (i = 0; v != NULL && i < count; i++)
+  for (i = 0; v != NULL && i < count; i++) {
     free(v[i].name);
+    clist_free(&v[i].consumers);
+  }
   free(v);
   return rc;
 }
@@ -402,10 +529,14 @@ tool_replay_frame(struct tool_replay *r, struct tool_seg *seg,
       if (!(first_frame && first_op))
         return fail(r, at, "CHECKPOINT that is not the segment's first "
                     "operation");
-      rc = op_checkpoint(r, &c, at);
+      rc = op_checkpoint(r, seg, &c, at);
       break;
     case TOOL_OP_TIME:
       rc = op_time(r, seg, &c, at);
+      break;
+    case TOOL_OP_COMMIT:
+    case TOOL_OP_UNCOMMIT:
+      rc = op_consumer(r, seg, &c, at, *t == TOOL_OP_COMMIT);
       break;
     default:
       return fail(r, at, "unknown operation type %u", *t);

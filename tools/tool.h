@@ -51,7 +51,7 @@
  * read.
  */
 #define TOOL_FORMAT_VERSION_MIN 1u
-#define TOOL_FORMAT_VERSION_MAX 3u
+#define TOOL_FORMAT_VERSION_MAX 4u
 #define TOOL_OP_TIME 6
 /* Version 3 adds the seal (FORMAT.md 6.4): the last frame of a complete
  * segment holds exactly `07 varint(end)`, end being the offset past the
@@ -59,6 +59,14 @@
  * the newest must end exactly with one. */
 #define TOOL_FORMAT_VERSION_SEAL 3u
 #define TOOL_OP_SEAL 7
+/* Version 4 adds named consumers (FORMAT.md 7.10, 7.11): COMMIT (type 8:
+ * queue id, name, position; a consumer's position only moves forward),
+ * UNCOMMIT (type 9: queue id, name; the consumer must exist), and a
+ * consumer list, m x (name, position), at the end of every CHECKPOINT
+ * entry: the queue's whole set of consumers. */
+#define TOOL_FORMAT_VERSION_CONSUMERS 4u
+#define TOOL_OP_COMMIT 8
+#define TOOL_OP_UNCOMMIT 9
 _Static_assert(MRLOG_FORMAT_VERSION <= TOOL_FORMAT_VERSION_MAX,
                "the library writes a format version tools/ cannot read");
 
@@ -264,6 +272,14 @@ struct tool_run {
   struct tool_seg *seg; /* the file holding them */
 };
 
+/* A named consumer of a queue and its committed position. */
+struct tool_consumer {
+  char *name;           /* NUL-terminated */
+  size_t len;
+  uint64_t position;    /* every record below it was processed */
+  bool listed;          /* scratch of a checkpoint's replay */
+};
+
 struct tool_queue {
   uint64_t id;
   char *name;            /* name_len bytes, NUL-terminated, no NUL inside */
@@ -279,6 +295,9 @@ struct tool_queue {
   struct tool_queue *id_next;   /* bucket chains of the two indexes */
   struct tool_queue *name_next;
   bool listed;                  /* scratch of the checkpoint passes */
+  struct tool_consumer *consumers; /* nconsumers of them, no set order */
+  size_t nconsumers;
+  size_t capconsumers;
 };
 
 struct tool_queues {
@@ -305,6 +324,15 @@ uint64_t tool_queue_first(const struct tool_queue *q);
  * when there is none, as mrlog_queue_info. */
 uint64_t tool_queue_first_time(const struct tool_queue *q);
 uint64_t tool_queue_last_time(const struct tool_queue *q);
+/* consumers.c: the consumer of q named name (len bytes) or NULL; add
+ * (it must not exist); remove; free them all. */
+struct tool_consumer *tool_consumer_find(const struct tool_queue *q,
+                                         const char *name, size_t len);
+struct tool_consumer *tool_consumer_add(struct tool_queue *q,
+                                        const char *name, size_t len,
+                                        uint64_t position);
+void tool_consumer_remove(struct tool_queue *q, struct tool_consumer *c);
+void tool_consumers_free(struct tool_queue *q);
 /* Every live queue, sorted by name (bytewise); free() the array. */
 struct tool_queue **tool_queues_sorted(const struct tool_queues *t);
 

@@ -26,6 +26,7 @@ tools_mrlog_SOURCES = \
 	tools/segment.c \
 	tools/holder.c \
 	tools/queues.c \
+	tools/consumers.c \
 	tools/replay.c \
 	tools/scan.c \
 	tools/problems.c \

@@ -402,6 +402,10 @@ handle(struct mrlog *log, struct mrlog__req *req)
   case MRLOG_REQ_ROTATE:
     handle_rotate(log, req);
     break;
+  case MRLOG_REQ_COMMIT:
+  case MRLOG_REQ_UNCOMMIT:
+    mrlog__writer_commit(log, req);
+    break;
   case MRLOG_REQ_STOP:
     mrlog__quota_drain(log); /* held-back appends complete first */
     mrlog__writer_add_done(w, req);

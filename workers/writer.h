@@ -167,6 +167,10 @@ void mrlog__writer_cut_zeros(struct mrlog *log, struct mrlog__writer *w);
  * flusher, and rotates when the segment is full. */
 void mrlog__writer_flush(struct mrlog *log);
 
+/* writer_commit.c */
+/* A consumer's commit or removal: decided, framed alone and written. */
+void mrlog__writer_commit(struct mrlog *log, struct mrlog__req *req);
+
 /* writer_segment.c */
 /* Invariant 2 of writer.c: syncs and seals the hot segment and starts the
  * next; fails the log if any step fails. */

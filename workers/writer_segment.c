@@ -21,6 +21,7 @@
 #include "seal.h"
 #include "segment.h"
 #include "writer.h"
+#include "consumer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Encodes a checkpoint of every live queue into the (empty) frame. */
+/* Encodes a checkpoint of every live queue, with its consumers, into the
+ * (empty) frame. */
 static int
 encode_checkpoint(struct mrlog *log, struct mrlog__writer *w)
 {
@@ -42,7 +44,8 @@ encode_checkpoint(struct mrlog *log, struct mrlog__writer *w)
   mrlog__buf_put_varint(&w->frame, log->index.count);
   for (b = 0; b < log->index.nbuckets; b++) {
     for (q = log->index.by_id[b]; q != NULL; q = q->by_id_next) {
-      if (mrlog__buf_reserve(&w->frame, 4 * MRLOG_VARINT_MAX + q->name_len))
+      if (mrlog__buf_reserve(&w->frame, 4 * MRLOG_VARINT_MAX + q->name_len +
+                                            mrlog__consumers_encoded_max(q)))
         return MRLOG_ENOMEM;
       mrlog__buf_put_varint(&w->frame, q->id);
       mrlog__buf_put_varint(&w->frame, q->name_len);
@@ -50,6 +53,7 @@ encode_checkpoint(struct mrlog *log, struct mrlog__writer *w)
       w->frame.len += q->name_len;
       mrlog__buf_put_varint(&w->frame, q->w_floor);
       mrlog__buf_put_varint(&w->frame, q->w_next);
+      mrlog__consumers_encode(&w->frame, q); /* version 4 (7.7) */
     }
   }
   return 0;
