@@ -5,7 +5,8 @@
  * surgery the test needs.  Every mode that opens a log changes it (open
  * writes a new segment), so the test runs those on copies.  The modes on
  * record times (times, stepback, tfollow-*) and the fake clock are in
- * tool_fixture_times.c.
+ * tool_fixture_times.c, those of tail --follow (follow-*) in
+ * tool_fixture_follow.c.
  *
  *   build DIR                 a log with several queues, gaps, truncations,
  *                             a deleted and recreated queue, batches,
@@ -28,12 +29,8 @@
  *                             changes nothing in DIR
  *   hold DIR READY            opens DIR (new), appends, writes its pid to
  *                             READY, holds the log until READY is removed
- *   follow-setup DIR          queue f (3 records) and queue other
- *   follow-write DIR OUT      appends across rotations, truncates, deletes
- *                             and recreates f, while tail --follow runs,
- *                             printing into OUT (read to keep in step)
- *   follow-expect             what tail --queue f prints for those two
- *                             (they use a fake clock: the times are known)
+ *   follow-...                tail --follow's writers and the records they
+ *                             write: tool_fixture_follow.c
  *   tfollow-setup DIR         queue f (3 records, 1 s apart) and queue o
  *   tfollow-write DIR         appends a record a second to f (and some to
  *                             o), the clock stepping back once, while tail
@@ -60,9 +57,6 @@
 #include <unistd.h>
 
 #define ODD_NAME "odd name\\\xe9"
-#define FOLLOW_FIRST 3   /* records of f made by follow-setup */
-#define FOLLOW_ONE 100   /* appended to the first incarnation */
-#define FOLLOW_TWO 50    /* appended to the second one */
 
 void
 fx_die(const char *fmt, ...)
@@ -314,9 +308,8 @@ text_bytes(const uint8_t *p, size_t n, bool name)
   }
 }
 
-/* ISO 8601 UTC with ms, through the C library (tools/ has its own). */
-static void
-iso(char *buf, size_t n, uint64_t ms)
+void
+fx_iso(char *buf, size_t n, uint64_t ms)
 {
   time_t secs = (time_t)(ms / 1000);
   struct tm tm;
@@ -426,7 +419,7 @@ print_record(void *arg, uint64_t position, uint64_t unix_ms, const void *data,
         d->since, d->queue, position, unix_ms);
   if (unix_ms >= d->until)
     return STOP; /* times never decrease: no later record is in the window */
-  iso(when, sizeof(when), unix_ms);
+  fx_iso(when, sizeof(when), unix_ms);
   if (d->format == 'j') {
     fputs("{\"queue\": \"", stdout);
     json_bytes((const uint8_t *)d->queue, strlen(d->queue));
@@ -518,8 +511,8 @@ open_only(const char *dir, bool read_only)
   fx_check(mrlog_close(log), "close");
 }
 
-static void
-sleep_ms(long ms)
+void
+fx_sleep_ms(long ms)
 {
   struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
 
@@ -547,129 +540,8 @@ hold(const char *dir, const char *ready)
     fx_die("%s: %s", ready, strerror(errno));
   /* A deadlock guard only: the test removes READY within seconds. */
   for (i = 0; i < 120 * 100 && access(ready, F_OK) == 0; i++)
-    sleep_ms(10);
+    fx_sleep_ms(10);
   fx_check(mrlog_close(log), "close");
-}
-
-/* The payload of record pos of incarnation inc of queue f: printable. */
-static size_t
-follow_payload(char *buf, int inc, uint64_t pos)
-{
-  size_t len = 40 + (size_t)(pos % 50) * 7, i;
-  int n = snprintf(buf, len + 1, "%c%" PRIu64 ":", inc == 1 ? 'f' : 'g', pos);
-
-  for (i = (size_t)n; i < len; i++)
-    buf[i] = (char)('a' + (pos + i) % 26);
-  buf[len] = '\0';
-  return len;
-}
-
-/* The time record pos of incarnation inc of queue f is framed at (the
- * fake clock): increasing, so never clamped. */
-static uint64_t
-follow_time(int inc, uint64_t pos)
-{
-  return T0 + (uint64_t)(inc - 1) * HOUR + pos * 10;
-}
-
-static void
-follow_append(mrlog *log, int inc, uint64_t pos)
-{
-  char buf[512];
-  size_t len = follow_payload(buf, inc, pos);
-
-  fx_set_now(follow_time(inc, pos));
-  fx_check(mrlog_wait(mrlog_append(log, "f", NULL, buf, len, NULL, NULL),
-                      NULL), "f");
-}
-
-static void
-follow_setup(const char *dir)
-{
-  mrlog *log = fx_open_timed(dir, 4096);
-  uint64_t i;
-
-  fx_create(log, "f");
-  fx_create(log, "other");
-  for (i = 0; i < FOLLOW_FIRST; i++)
-    follow_append(log, 1, i);
-  fx_append(log, "other", NULL, 100, 10, 0, true);
-  fx_check(mrlog_close(log), "close");
-}
-
-/* Waits until FILE has at least n lines (tail has printed them). */
-static void
-wait_lines(const char *file, long n)
-{
-  long lines = 0;
-  int c, i;
-  FILE *f;
-
-  for (i = 0; i < 60 * 200; i++) { /* a deadlock guard: 60 s */
-    lines = 0;
-    if ((f = fopen(file, "r")) != NULL) {
-      while ((c = getc(f)) != EOF)
-        lines += c == '\n';
-      fclose(f);
-    }
-    if (lines >= n)
-      return;
-    sleep_ms(5);
-  }
-  fx_die("%s: %ld lines after 60 s, waiting for %ld", file, lines, n);
-}
-
-/* Before it truncates or deletes records, waits until tail has printed
- * them (in OUT), so the cleaner never deletes a segment holding records
- * tail must still print, however slowly it runs. */
-static void
-follow_write(const char *dir, const char *out)
-{
-  mrlog_policy policy;
-  uint64_t i, other = 1; /* follow_setup appended other's position 0 */
-  mrlog *log;
-
-  mrlog_policy_init(&policy);
-  policy.segment_bytes = 4096;
-  policy.cleaner_interval_ms = 10; /* delete segments while tail runs */
-  policy.now_ms = fx_fake_clock;
-  fx_check(mrlog_open(dir, &policy, &log), dir);
-  for (i = FOLLOW_FIRST; i < FOLLOW_FIRST + FOLLOW_ONE; i++) {
-    follow_append(log, 1, i);
-    if (i % 10 == 0)
-      fx_append(log, "other", NULL, 300, 10, other++, true);
-    if (i == 60) { /* the segments before are deletable after this */
-      wait_lines(out, 41);
-      fx_truncate_at(log, "f", 40);
-      fx_truncate_at(log, "other", other - 1);
-    }
-  }
-  wait_lines(out, FOLLOW_FIRST + FOLLOW_ONE);
-  fx_check(mrlog_wait(mrlog_delete_queue(log, "f", NULL, NULL), NULL), "f");
-  fx_truncate_at(log, "other", other - 1);
-  fx_create(log, "f");
-  for (i = 0; i < FOLLOW_TWO; i++)
-    follow_append(log, 2, i);
-  fx_check(mrlog_close(log), "close");
-}
-
-static void
-follow_expect(void)
-{
-  char buf[512], when[64];
-  uint64_t i;
-  size_t len;
-
-  for (i = 0; i < FOLLOW_FIRST + FOLLOW_ONE; i++) {
-    len = follow_payload(buf, 1, i);
-    iso(when, sizeof(when), follow_time(1, i));
-    printf("f %" PRIu64 " %s %zu: %s\n", i, when, len, buf);
-  }
-  for (i = 0; i < FOLLOW_TWO; i++) {
-    len = follow_payload(buf, 2, i);
-    iso(when, sizeof(when), follow_time(2, i));
-    printf("f %" PRIu64 " %s %zu: %s\n", i, when, len, buf);
-  }
 }
 
 static void
@@ -753,8 +625,8 @@ set_version(const char *file, uint32_t version)
   patch(file, 0, h, 32, false);
 }
 
-static uint64_t
-number(const char *s)
+uint64_t
+fx_number(const char *s)
 {
   char *end;
   unsigned long long v;
@@ -782,34 +654,30 @@ main(int argc, char **argv)
   else if (strcmp(mode, "expect-dump") == 0 && argc >= 4 && argc <= 9)
     expect_dump(argv[2], argv[3],
                 argc > 4 && strcmp(argv[4], "-") != 0 ? argv[4] : NULL,
-                argc > 5 ? number(argv[5]) : 0,
-                argc > 6 ? number(argv[6]) : UINT64_MAX,
-                argc > 7 ? number(argv[7]) : 0,
-                argc > 8 ? number(argv[8]) : UINT64_MAX);
+                argc > 5 ? fx_number(argv[5]) : 0,
+                argc > 6 ? fx_number(argv[6]) : UINT64_MAX,
+                argc > 7 ? fx_number(argv[7]) : 0,
+                argc > 8 ? fx_number(argv[8]) : UINT64_MAX);
   else if (strcmp(mode, "open") == 0 && argc == 3)
     open_only(argv[2], false);
   else if (strcmp(mode, "ro-open") == 0 && argc == 3)
     open_only(argv[2], true);
   else if (strcmp(mode, "hold") == 0 && argc == 4)
     hold(argv[2], argv[3]);
-  else if (strcmp(mode, "follow-setup") == 0 && argc == 3)
-    follow_setup(argv[2]);
-  else if (strcmp(mode, "follow-write") == 0 && argc == 4)
-    follow_write(argv[2], argv[3]);
-  else if (strcmp(mode, "follow-expect") == 0 && argc == 2)
-    follow_expect();
+  else if (strncmp(mode, "follow-", 7) == 0)
+    fx_follow_main(argc, argv);
   else if (strcmp(mode, "tfollow-setup") == 0 && argc == 3)
     fx_tfollow_setup(argv[2]);
   else if (strcmp(mode, "tfollow-write") == 0 && argc == 3)
     fx_tfollow_write(argv[2]);
   else if (strcmp(mode, "flip") == 0 && argc == 4)
-    patch(argv[2], (long)number(argv[3]), NULL, 1, true);
+    patch(argv[2], (long)fx_number(argv[3]), NULL, 1, true);
   else if (strcmp(mode, "many") == 0 && argc == 4)
-    many(argv[2], number(argv[3]));
+    many(argv[2], fx_number(argv[3]));
   else if (strcmp(mode, "flip-every") == 0 && argc == 5)
-    flip_every(argv[2], (long)number(argv[3]), (long)number(argv[4]));
+    flip_every(argv[2], (long)fx_number(argv[3]), (long)fx_number(argv[4]));
   else if (strcmp(mode, "set-version") == 0 && argc == 4)
-    set_version(argv[2], (uint32_t)number(argv[3]));
+    set_version(argv[2], (uint32_t)fx_number(argv[3]));
   else
     fx_die("usage: see the comment at the top of tests/tool_fixture.c");
   if (fflush(stdout) != 0)

@@ -1,9 +1,10 @@
 /*
- * tool_fixture.h -- what the two files of tests/tool_fixture share:
+ * tool_fixture.h -- what the three files of tests/tool_fixture share:
  * tool_fixture.c (the modes on logs built with the real clock, the
- * library's views, byte surgery, main) and tool_fixture_times.c (record
+ * library's views, byte surgery, main), tool_fixture_times.c (record
  * times: a fake clock, logs with known times, segments written byte by
- * byte).  The modes are listed at the top of tool_fixture.c.
+ * byte) and tool_fixture_follow.c (writers for tail --follow).  The
+ * modes are listed at the top of tool_fixture.c.
  *
  * Threads: the fixture's own code runs on the main thread; fx_fake_clock
  * also runs on the library's writer thread, so the time is an atomic.
@@ -37,6 +38,11 @@ void fx_batch(mrlog *log, const char *q, const size_t *lens, size_t n,
               unsigned seed, uint64_t first);
 void fx_truncate_at(mrlog *log, const char *q, uint64_t pos);
 uint32_t fx_crc32c(const uint8_t *p, size_t n);
+void fx_sleep_ms(long ms);
+/* ms (unix ms) as ISO 8601 UTC with ms, as the tool prints times. */
+void fx_iso(char *buf, size_t n, uint64_t ms);
+/* A decimal number, or death. */
+uint64_t fx_number(const char *s);
 
 /* tool_fixture_times.c */
 /* The fake clock, a policy.now_ms, and the time it gives. */
@@ -48,5 +54,8 @@ void fx_times_build(const char *dir);
 void fx_stepback_build(const char *dir);
 void fx_tfollow_setup(const char *dir);
 void fx_tfollow_write(const char *dir);
+
+/* tool_fixture_follow.c: the follow-* modes (argv[1]). */
+void fx_follow_main(int argc, char **argv);
 
 #endif /* TOOL_FIXTURE_H */

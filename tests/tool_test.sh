@@ -752,8 +752,11 @@ wait "$tailer" || rc=$?
 bg_pids=()
 [[ $rc == 0 ]] || { cat "$work/follow.err"; fail "tail --follow exited $rc"; }
 same "$work/follow.got" "$work/follow.expected" "tail --follow printed other records"
-contains "$work/follow.err" "queue f deleted"
-contains "$work/follow.err" "queue f created"
+# Deleted and created again: seen in between (two notes) or not (one).
+grep -qE "queue f (deleted: waiting for it|deleted and created again)" \
+  "$work/follow.err" || { cat "$work/follow.err"; fail "no deletion noted"; }
+grep -qE "queue f (created: following it|deleted and created again)" \
+  "$work/follow.err" || { cat "$work/follow.err"; fail "no re-creation noted"; }
 ok "tail --follow --max $want across rotations, truncation and a recreated queue"
 run 0 "$M" tail "$work/follow" --queue f -n 2
 cp "$work/out" "$work/follow.last2"
@@ -780,6 +783,140 @@ head -n 3 "$work/follow.expected" >"$work/later.expected"
 same "$work/later.got" "$work/later.expected" "tail --follow: a log that appears later"
 contains "$work/later.err" "the log appeared"
 ok "tail --follow waits for the directory and the log to appear"
+
+# lines_ge FILE N: FILE has at least N lines (for wait_for).
+lines_ge() { [[ $(wc -l <"$1") -ge $2 ]]; }
+# has FILE TEXT: FILE has TEXT (for wait_for).
+has() { grep -qF -- "$2" "$1"; }
+
+# One tail --follow (no --max: it ends by SIGTERM) through everything that
+# can happen to its queue and its log, each step a writing open of its own
+# (tool_fixture follow-op), ordered by what tail has printed: f deleted
+# (seen), created again; deleted and created again while tail is stopped
+# (SIGSTOP), with more records than before (told apart by the record at
+# the last position printed); the directory renamed away (gone) and a new
+# log made in its place.  Then SIGTERM: whole lines out, ended by it (143).
+fq=$work/fq
+run 0 "$F" follow-setup "$fq"
+: >"$work/fq.got"
+"$M" tail "$fq" --queue f --follow >"$work/fq.got" 2>"$work/fq.err" &
+tailer=$!
+bg_pids+=("$tailer")
+wait_for lines_ge "$work/fq.got" 3
+run 0 "$F" follow-op "$fq" delete f
+wait_for has "$work/fq.err" "queue f deleted: waiting for it"
+run 0 "$F" follow-op "$fq" create f
+run 0 "$F" follow-op "$fq" append f 2 0 4
+wait_for lines_ge "$work/fq.got" 7
+contains "$work/fq.err" "queue f created: following it from its first record"
+kill -STOP "$tailer"
+run 0 "$F" follow-op "$fq" delete f
+run 0 "$F" follow-op "$fq" create f
+run 0 "$F" follow-op "$fq" append f 3 0 10
+kill -CONT "$tailer"
+wait_for lines_ge "$work/fq.got" 17
+contains "$work/fq.err" "queue f deleted and created again: following the new queue from its first record"
+# Idle, tail waits in ppoll (inotify): a busy loop would use the CPU the
+# whole time.  A bound on CPU used, not on time taken.
+cpu() { awk '{ print $14 + $15 }' "/proc/$tailer/stat"; }
+if [[ -r /proc/$tailer/stat ]]; then
+  before=$(cpu)
+  sleep 2
+  used=$(($(cpu) - before))
+  ((used < 50)) || fail "tail --follow used $used ticks of CPU in 2 s idle"
+fi
+mv "$fq" "$work/fq.old"
+wait_for has "$work/fq.err" "the log is gone: waiting for it to appear"
+run 0 "$F" follow-setup "$fq"
+wait_for lines_ge "$work/fq.got" 20
+contains "$work/fq.err" "the log appeared"
+kill -TERM "$tailer"
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 143 ]] || { cat "$work/fq.err"; fail "tail --follow after SIGTERM exited $rc, not 143"; }
+run 0 "$F" follow-expect f 1 0 3 f 2 0 4 f 3 0 10 f 1 0 3
+same "$work/fq.got" "$work/out" "tail --follow across deletions, re-creations and a new log"
+grep -c "queue f deleted: waiting for it" "$work/fq.err" | grep -qx 2 ||
+  { cat "$work/fq.err"; fail "expected two deletions seen"; }
+ok "tail --follow: queue deleted, recreated (seen and unseen), log gone and back, SIGTERM (143)"
+
+# The same without inotify (MRLOG_TOOL_FOLLOW_POLL: the listing compared
+# every 200 ms), ended by --max.
+run 0 "$F" follow-setup "$work/fp"
+: >"$work/fp.got"
+MRLOG_TOOL_FOLLOW_POLL=1 ${guard[@]+"${guard[@]}"} "$M" tail "$work/fp" \
+  --queue f --follow --max 9 >"$work/fp.got" 2>"$work/fp.err" &
+tailer=$!
+bg_pids+=("$tailer")
+wait_for lines_ge "$work/fp.got" 3
+run 0 "$F" follow-op "$work/fp" delete f
+wait_for has "$work/fp.err" "queue f deleted: waiting for it"
+run 0 "$F" follow-op "$work/fp" create f
+run 0 "$F" follow-op "$work/fp" append f 2 0 6
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 0 ]] || { cat "$work/fp.err"; fail "tail --follow (polling) --max 9 exited $rc"; }
+contains "$work/fp.err" "MRLOG_TOOL_FOLLOW_POLL"
+run 0 "$F" follow-expect f 1 0 3 f 2 0 6
+same "$work/fp.got" "$work/out" "tail --follow (polling)"
+ok "tail --follow without inotify: polling, --max ends it (0)"
+
+# Queue names as printed (escaped) pasted back into --queue with --follow,
+# and in tail's notes: a name with a space, a tab, a backslash sequence
+# and a byte that is not ASCII.
+run 0 "$F" follow-setup "$work/fe"
+raw=$'n q\t\\x41\xff'
+esc='n\x20q\t\\x41\xff'
+: >"$work/fe.got"
+${guard[@]+"${guard[@]}"} "$M" tail "$work/fe" --queue "$esc" --follow \
+  --max 2 >"$work/fe.got" 2>"$work/fe.err" &
+tailer=$!
+bg_pids+=("$tailer")
+wait_for has "$work/fe.err" "queue $esc does not exist yet: waiting for it"
+run 0 "$F" follow-op "$work/fe" create "$raw"
+run 0 "$F" follow-op "$work/fe" append "$raw" 1 0 2
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 0 ]] || { cat "$work/fe.err"; fail "tail --follow --queue ESCAPED exited $rc"; }
+contains "$work/fe.err" "queue $esc created"
+run 0 "$M" dump --queue "$esc" "$work/fe"
+same "$work/fe.got" "$work/out" "tail --follow --queue ESCAPED"
+[[ $(awk '{ print $1; exit }' "$work/out") == "$esc" ]] ||
+  fail "dump does not print the name as $esc"
+run 0 ${guard[@]+"${guard[@]}"} "$M" tail "$work/fe" --queue "$(awk '{ print $1; exit }' "$work/out")" --follow --max 2
+same "$work/out" "$work/fe.got" "tail --follow --queue NAME-AS-PRINTED"
+odd_n=$(wc -l <"$work/odd.text")
+run 0 ${guard[@]+"${guard[@]}"} "$M" tail "$log" --queue "$odd" --follow --max "$odd_n"
+same "$work/out" "$work/odd.text" "tail --follow --queue NAME-AS-PRINTED (built log)"
+run 0 ${guard[@]+"${guard[@]}"} "$M" tail "$log" --queue 'odd\u0020name\\\u00e9' --follow --max "$odd_n"
+same "$work/out" "$work/odd.text" "tail --follow --queue NAME-AS-IN-JSON"
+ok "tail --follow: names as printed (text and JSON escapes) select the queue; notes print them so"
+
+# A log that becomes damaged while followed: the damage is named (the
+# library's own reports, as dump shows them) and tail exits 2.
+cp -a "$log" "$work/fdam"
+seg=$(seg_field "$work/stat.json" 1 segment)
+last_frame=$(seg_field "$work/stat.json" 1 last_frame)
+alpha_n=$(wc -l <"$work/alpha.text")
+: >"$work/fdam.got"
+${guard[@]+"${guard[@]}"} "$M" tail "$work/fdam" --queue alpha --follow \
+  >"$work/fdam.got" 2>"$work/fdam.err" &
+tailer=$!
+bg_pids+=("$tailer")
+wait_for lines_ge "$work/fdam.got" "$alpha_n"
+run 0 "$F" flip "$work/fdam/$seg" $((last_frame + 16))
+rc=0
+wait "$tailer" || rc=$?
+bg_pids=()
+[[ $rc == 2 ]] || { cat "$work/fdam.err"; fail "tail --follow on a log damaged meanwhile exited $rc"; }
+same "$work/fdam.got" "$work/alpha.text" "tail --follow, then damage: records"
+contains "$work/fdam.err" "the log is damaged"
+contains "$work/fdam.err" "damage: segment ${seg%.mrlog}: dropped 19 bytes at offset $last_frame"
+contains "$work/fdam.err" "damaged: 1 range(s)"
+ok "tail --follow on a log damaged while followed: the damage named, exit 2"
 
 # tail --follow --since (with --max) and --since --until (exiting by itself
 # once the log's time reaches --until), while a process appends a record a

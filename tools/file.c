@@ -6,17 +6,16 @@
  *  1. The file is opened O_RDONLY and only ever read with pread: the tool
  *     changes nothing, and never maps the file (a writer that cuts its
  *     zero-filled room with ftruncate would turn a mapping into SIGBUS).
- *  2. The size is taken once when the file is opened (and again only by
- *     tool_file_refresh, which tail --follow calls); no byte at or past it
- *     is read, so a file that grows while it is read is seen at one
+ *  2. The size is taken once, when the file is opened; no byte at or past
+ *     it is read, so a file that grows while it is read is seen at one
  *     consistent length.
  *  3. A read that comes back short means the file shrank under us (a
  *     writer cut its zero-filled room): the snapshot is lowered to what was
  *     there and `shrank` is set; that is not an error.  Any other failing
  *     read ends the program with TOOL_EXIT_IOERR.
- *  4. The window holds bytes exactly as read; tool_file_refresh forgets it,
- *     because bytes past the last complete frame may change (zeros that a
- *     writer overwrites with a frame).
+ *  4. The window holds bytes exactly as read, of the snapshot: a file is
+ *     read once per command, so bytes that change later (zeros that a
+ *     writer overwrites with a frame) are never mixed with older ones.
  *  5. At most WINDOWS_MAX windows exist at once: allocating one more frees
  *     the least recently used.  So a pointer from tool_file_get is valid
  *     only until the next tool_file_get on any file, and memory stays
@@ -94,21 +93,6 @@ tool_file_open(struct tool_file *f, int dir_fd, const char *name)
   f->mtime_ms = (uint64_t)st.st_mtim.tv_sec * 1000u +
                 (uint64_t)st.st_mtim.tv_nsec / 1000000u;
   return 0;
-}
-
-void
-tool_file_refresh(struct tool_file *f)
-{
-  struct stat st;
-
-  if (f->fd < 0)
-    return;
-  if (fstat(f->fd, &st) != 0)
-    tool_die(TOOL_EXIT_IOERR, "%s: fstat: %s", f->name, strerror(errno));
-  f->size = (uint64_t)st.st_size;
-  f->shrank = false;
-  f->buf_len = 0;
-  tool_witness_free(f);
 }
 
 const uint8_t *

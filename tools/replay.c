@@ -110,24 +110,6 @@ truncate_queue(struct tool_queue *q, uint64_t position)
     q->next = b;
 }
 
-static void
-delete_queue(struct tool_replay *r, struct tool_queue *q)
-{
-  if (r->hooks.deleted != NULL)
-    r->hooks.deleted(r->hooks.arg, q);
-  tool_queue_delete(&r->queues, q);
-}
-
-static struct tool_queue *
-create_queue(struct tool_replay *r, uint64_t id, const char *name, size_t len)
-{
-  struct tool_queue *q = tool_queue_create(&r->queues, id, name, len);
-
-  if (r->hooks.created != NULL)
-    r->hooks.created(r->hooks.arg, q);
-  return q;
-}
-
 static int
 op_create(struct tool_replay *r, struct cursor *c, uint64_t at)
 {
@@ -143,7 +125,7 @@ op_create(struct tool_replay *r, struct cursor *c, uint64_t at)
       tool_queue_by_name(&r->queues, r->name, len) != NULL)
     return fail(r, at, "CREATE: queue id %" PRIu64 " or its name is live",
                 id);
-  create_queue(r, id, r->name, len);
+  tool_queue_create(&r->queues, id, r->name, len);
   r->next_queue_id = id + 1;
   return 0;
 }
@@ -158,7 +140,7 @@ op_delete(struct tool_replay *r, struct cursor *c, uint64_t at)
     return fail(r, at, "DELETE: malformed");
   if ((q = tool_queue_by_id(&r->queues, id)) == NULL)
     return fail(r, at, "DELETE: no live queue has id %" PRIu64, id);
-  delete_queue(r, q);
+  tool_queue_delete(&r->queues, q);
   return 0;
 }
 
@@ -213,8 +195,6 @@ op_append(struct tool_replay *r, struct tool_seg *seg, struct cursor *c,
   }
   tool_queue_add_run(q, &run);
   q->next = first + count;
-  if (r->hooks.appended != NULL)
-    r->hooks.appended(r->hooks.arg, q, &run);
   return 0;
 }
 
@@ -452,13 +432,13 @@ op_checkpoint(struct tool_replay *r, const struct tool_seg *seg,
         q->listed = true;
     for (i = 0; all[i] != NULL; i++)
       if (!all[i]->listed)
-        delete_queue(r, all[i]);
+        tool_queue_delete(&r->queues, all[i]);
     free(all);
     for (i = 0; i < count; i++) {
       /* Step 2: create the listed queues that do not exist. */
       q = tool_queue_by_id(&r->queues, v[i].id);
       if (q == NULL)
-        q = create_queue(r, v[i].id, v[i].name, v[i].len);
+        q = tool_queue_create(&r->queues, v[i].id, v[i].name, v[i].len);
       /* Step 3: truncate below the floor, raise next. */
       if (v[i].floor > 0)
         truncate_queue(q, v[i].floor - 1);

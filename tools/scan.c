@@ -75,8 +75,8 @@ raise_file_limit(void)
   }
 }
 
-void
-tool_log_push(struct tool_log *log, struct tool_seg *seg)
+static void
+log_push(struct tool_log *log, struct tool_seg *seg)
 {
   if (log->nsegs == log->cap) {
     log->cap = log->cap ? 2 * log->cap : 16;
@@ -127,7 +127,7 @@ tool_log_open(struct tool_log *log, const char *path)
                                             : TOOL_EXIT_NOINPUT;
     }
     log->disk_bytes += seg->file.fd >= 0 ? seg->file.size : 0;
-    tool_log_push(log, seg);
+    log_push(log, seg);
   }
   free(segnos);
   return 0;
@@ -175,9 +175,12 @@ is_seal(struct tool_seg *seg, uint64_t off, const struct tool_frame *fr)
          end == off + MRLOG_FRAME_HEADER_SIZE + fr->body_len;
 }
 
-enum tool_frame_result
-tool_scan_frames(struct tool_log *log, struct tool_seg *seg, uint64_t *off,
-                 bool *inconsistent)
+/* Scans the frames of seg from *off while they are valid, applying them.
+ * Stops at the first frame that is not; returns its result (TOOL_FRAME_OK
+ * at the snapshot's end), 1 through *inconsistent if a body was. */
+static enum tool_frame_result
+scan_frames(struct tool_log *log, struct tool_seg *seg, uint64_t *off,
+            bool *inconsistent)
 {
   struct tool_file *f = &seg->file;
   struct tool_frame fr;
@@ -354,7 +357,7 @@ scan_segment(struct tool_log *log, struct tool_seg *seg, bool last,
   tool_replay_segment(&log->replay, seg); /* before its frames */
   seg->end = off;
   while (off < f->size) {
-    res = tool_scan_frames(log, seg, &off, &inconsistent);
+    res = scan_frames(log, seg, &off, &inconsistent);
     if (inconsistent) {
       seg->state = TOOL_SEG_CORRUPT;
       report(log, seg, log->replay.problem_off, TOOL_PROBLEM_CORRUPT,

@@ -1,12 +1,13 @@
 /*
  * tool.h -- declarations shared by the files of the mrlog command-line tool
  * (tools/).  The tool inspects a log directory without changing it, two
- * ways: an independent reader of docs/FORMAT.md (verify, stat, tail
- * --follow), which checks frames and replays the queue state machine
- * itself, borrowing only the CRC-32C routine and the on-disk constants
- * from lib/; and the library's read-only open through the public API
- * (view.c: dump, tail, stat, verify's cross-check, salvage).  salvage
- * alone writes: a new log, through the public API.
+ * ways: an independent reader of docs/FORMAT.md (verify and stat only),
+ * which checks frames and replays the queue state machine itself,
+ * borrowing only the CRC-32C routine and the on-disk constants from lib/,
+ * so that its reading cross-checks the library's; and the library's
+ * read-only open through the public API (view.c: dump, tail with and
+ * without --follow, salvage, and the "library" part of stat and verify).
+ * salvage alone writes: a new log, through the public API.
  *
  * Module map (one job per file):
  *   util.c      allocation that exits on failure, messages, argument parsing
@@ -17,14 +18,16 @@
  *   queues.c    queues, their runs of retained records, the two indexes
  *   replay.c    the operations of FORMAT.md section 7, record times
  *   scan.c      recovery's walk over every segment (FORMAT.md section 9)
- *   follow.c    tail --follow: new frames, rotation, deletion, via inotify
- *   print.c     records in the text, hex and json formats, filtered
+ *   follow.c    tail --follow: waking (inotify), signals, one open a look
+ *   follow_look.c  one look of tail --follow: new records, new incarnations
+ *   print.c     records in the text, hex and json formats; the filter
  *   times.c     --since/--until values and ISO 8601 output of times
  *   json.c      JSON and text escaping, small JSON writers
  *   progress.c  verify's progress bar on a terminal
  *   problems.c  damage and notes found by scan.c: kept, printed
  *   opts.c      the one option vocabulary of the subcommands
  *   view.c      the library's read-only view (dump, tail, stat, salvage)
+ *   follow.h    what follow.c and follow_look.c share
  *   cmd_*.c     one file per subcommand; main.c dispatches
  *
  * Threads: the tool is single-threaded.  Ownership: a struct tool_log owns
@@ -138,8 +141,6 @@ struct tool_file {
 
 /* Opens name in dir_fd read-only and takes its size.  0 or an errno. */
 int tool_file_open(struct tool_file *f, int dir_fd, const char *name);
-/* Takes the size again and forgets the window (tail --follow). */
-void tool_file_refresh(struct tool_file *f);
 /* Bytes [off, off + len) of the snapshot (len <= TOOL_WINDOW), valid until
  * the next call on any file; NULL if they are not all below size.  A
  * failing read is fatal (exit 74). */
@@ -192,7 +193,7 @@ uint64_t tool_frame_next_valid(struct tool_file *f, uint64_t segno,
 /* True if a valid frame after x has synced > x (FORMAT.md 9.1, 9.2).
  * Linear in the file's size for any number of calls on one snapshot. */
 bool tool_frame_witnessed(struct tool_file *f, uint64_t segno, uint64_t x);
-/* Frees f's witness index (tool_file_refresh and tool_file_close). */
+/* Frees f's witness index (tool_file_close). */
 void tool_witness_free(struct tool_file *f);
 /* The tool's work so far, for tests: bytes read from segment files
  * (file.c) and frames checked (frame.c). */
@@ -338,20 +339,11 @@ struct tool_queue **tool_queues_sorted(const struct tool_queues *t);
 
 /* ---- replay.c ---------------------------------------------------------- */
 
-/* Observers of replay, for tail --follow; each may be NULL. */
-struct tool_replay_hooks {
-  void (*appended)(void *arg, struct tool_queue *q, const struct tool_run *r);
-  void (*created)(void *arg, struct tool_queue *q);
-  void (*deleted)(void *arg, struct tool_queue *q); /* before it is freed */
-  void *arg;
-};
-
 struct tool_replay {
   struct tool_queues queues;
   uint64_t next_queue_id;        /* FORMAT.md 7.2 */
   uint64_t time_ms;              /* current_time of FORMAT.md 7.2 (unix
                                     ms): stamps every APPEND; only grows */
-  struct tool_replay_hooks hooks;
   uint64_t problem_off;          /* OUT: file offset of a bad operation */
   char problem[200];             /* OUT: what was wrong with it */
   char name[MRLOG_QUEUE_NAME_MAX + 1]; /* scratch for one name */
@@ -437,14 +429,6 @@ int tool_log_open(struct tool_log *log, const char *path);
  * nothing.  Returns 0 or an exit code after a message (65, 74). */
 int tool_log_scan(struct tool_log *log);
 void tool_log_close(struct tool_log *log);
-/* Appends a segment made by tool_seg_open (follow). */
-void tool_log_push(struct tool_log *log, struct tool_seg *seg);
-/* Scans the frames of seg from *off while they are valid, applying them.
- * Stops at the first frame that is not; returns its result (TOOL_FRAME_OK
- * at the snapshot's end), 1 through *inconsistent if a body was. */
-enum tool_frame_result tool_scan_frames(struct tool_log *log,
-                                        struct tool_seg *seg, uint64_t *off,
-                                        bool *inconsistent);
 
 /* ---- problems.c -------------------------------------------------------- */
 
@@ -496,37 +480,10 @@ struct tool_filter {
 
 bool tool_filter_time(const struct tool_filter *w, uint64_t time_ms);
 
-/* Prints q's records that pass w, in order, at most *budget of them
- * (decremented).  Payloads are read from the files. */
-void tool_print_queue(FILE *out, enum tool_format fmt,
-                      const struct tool_queue *q, const struct tool_filter *w,
-                      uint64_t *budget);
-/* One record held in memory (a library read), as tool_print_run. */
+/* One record, in the format fmt (print.c), on out. */
 void tool_print_mem(FILE *out, enum tool_format fmt, const char *name,
                     size_t name_len, uint64_t position, uint64_t time_ms,
                     const void *data, size_t len);
-/* Prints the records of run that pass w, at most *budget of them. */
-void tool_print_run(FILE *out, enum tool_format fmt, const char *name,
-                    size_t name_len, const struct tool_run *run,
-                    const struct tool_filter *w, uint64_t *budget);
-
-/* ---- follow.c ---------------------------------------------------------- */
-
-struct tool_follow {
-  const char *queue;     /* followed queue name */
-  size_t queue_len;
-  struct tool_filter filter; /* its from applies to the first incarnation
-                                only; to is UINT64_MAX */
-  uint64_t budget;       /* records left to print (UINT64_MAX: no limit) */
-  enum tool_format format;
-};
-
-/* True once the log's time has reached filter.until: no record framed
- * later can pass the filter (times never decrease in replay order). */
-bool tool_follow_done(const struct tool_log *log, const struct tool_follow *f);
-/* Follows the log after tool_log_scan; returns an exit code when budget
- * reaches 0, when tool_follow_done, or on an error. */
-int tool_follow(struct tool_log *log, struct tool_follow *f);
 
 /* ---- opts.c ------------------------------------------------------------ */
 
@@ -594,7 +551,13 @@ int tool_exit_of(int status);
 /* Opens path read-only (view.c invariant 1).  0 (damaged says whether the
  * log was damaged) or an exit code after a message. */
 int tool_view_open(struct tool_view *v, const char *path, bool quiet);
+/* The read-only open of tail --follow's looks: the default recovery
+ * policy, no message, no check by the tool's reader.  Returns the
+ * library's status (0: v->log is open). */
+int tool_view_try(struct tool_view *v, const char *path);
 void tool_view_close(struct tool_view *v);
+/* The log's time: the newest last_time_ms of its queues (0 if none). */
+uint64_t tool_view_time(struct tool_view *v);
 /* The live queues' names sorted bytewise, NULL-terminated. */
 char **tool_view_queues(struct tool_view *v);
 void tool_view_free_queues(char **names);
@@ -612,6 +575,26 @@ void tool_view_report(const struct tool_view *v);
  * that fails), reports the damage, closes v, and returns rc, or
  * TOOL_EXIT_CORRUPT if rc is 0 and the log was damaged. */
 int tool_view_finish(struct tool_view *v, int rc);
+
+/* ---- follow.c ---------------------------------------------------------- */
+
+/* What tail --follow is asked to do (cmd_tail.c fills it). */
+struct tool_follow {
+  const char *dir;           /* the log directory */
+  const char *queue;         /* the followed queue's name, unescaped */
+  struct tool_filter filter; /* its from applies to the first incarnation
+                                only (follow_look.c invariant 3) */
+  uint64_t last;             /* -n: the last N at start; UINT64_MAX: all */
+  uint64_t max;              /* --max; UINT64_MAX when not given */
+  enum tool_format format;
+  bool quiet;                /* no notes on stderr, errors only */
+};
+
+/* Waits for the log, prints the queue's records, then each one appended
+ * later, until --max or --until ends it (0), or an error (its exit code,
+ * after a message), or SIGINT, SIGTERM or SIGHUP: then the process ends
+ * by that signal (follow.c invariant 6). */
+int tool_follow(const struct tool_follow *opt);
 
 /* ---- commands ---------------------------------------------------------- */
 

@@ -1,11 +1,12 @@
 # tools/tools.mk -- the mrlog command-line tool; included from Makefile.am.
 #
 # tools/mrlog is installed with the library (bin_PROGRAMS), with its man
-# page, mrlog(1), and its bash completion.  verify, stat and tail --follow
-# read the log directory with the tool's own reader of docs/FORMAT.md
-# (borrowing the CRC-32C routine and the format constants from the
-# convenience library); dump, tail, stat and salvage also open it through
-# the public API, read-only (view.c), to show what the library recovers.
+# page, mrlog(1), and its bash completion.  verify and stat read the log
+# directory with the tool's own reader of docs/FORMAT.md (borrowing the
+# CRC-32C routine and the format constants from the convenience library),
+# which cross-checks the library's; dump, tail (with and without
+# --follow), salvage, stat and verify open it through the public API,
+# read-only (view.c), to show what the library recovers.
 # `mrlog bench` execs mrlog-bench (bench/bench.mk installs it in
 # $(pkglibexecdir)); the build tree's copy is the fallback, so the path of
 # this build directory is compiled in.
@@ -30,7 +31,9 @@ tools_mrlog_SOURCES = \
 	tools/replay.c \
 	tools/scan.c \
 	tools/problems.c \
+	tools/follow.h \
 	tools/follow.c \
+	tools/follow_look.c \
 	tools/print.c \
 	tools/times.c \
 	tools/json.c \
@@ -56,7 +59,7 @@ man1_MANS = docs/man/mrlog.1
 # uses only include/mrlog.h.
 check_PROGRAMS += tests/tool_fixture
 tests_tool_fixture_SOURCES = tests/tool_fixture.h tests/tool_fixture.c \
-	tests/tool_fixture_times.c
+	tests/tool_fixture_times.c tests/tool_fixture_follow.c
 tests_tool_fixture_CPPFLAGS = -I$(top_srcdir)/include
 tests_tool_fixture_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 tests_tool_fixture_LDADD = libmrlog.la $(PTHREAD_LIBS)

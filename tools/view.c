@@ -123,6 +123,42 @@ tool_view_open(struct tool_view *v, const char *path, bool quiet)
   return 0;
 }
 
+int
+tool_view_try(struct tool_view *v, const char *path)
+{
+  memset(v, 0, sizeof(*v));
+  v->path = path;
+  v->quiet = true;
+  return open_with(v, MRLOG_RECOVER_TOLERATE_TAIL);
+}
+
+/* The visitor of tool_view_time. */
+struct newest_walk {
+  mrlog *log;
+  uint64_t time_ms; /* the newest last_time_ms so far */
+};
+
+static int
+newest(void *arg, const char *queue)
+{
+  struct newest_walk *nw = arg;
+  struct mrlog_queue_info info;
+
+  if (mrlog_queue_info(nw->log, queue, &info) == 0 &&
+      info.last_time_ms > nw->time_ms)
+    nw->time_ms = info.last_time_ms;
+  return 0;
+}
+
+uint64_t
+tool_view_time(struct tool_view *v)
+{
+  struct newest_walk nw = { v->log, 0 };
+
+  mrlog_list_queues(v->log, newest, &nw);
+  return nw.time_ms;
+}
+
 void
 tool_view_close(struct tool_view *v)
 {

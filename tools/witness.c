@@ -14,8 +14,8 @@
  *     about an earlier offset rebuilds it from there.  The walk asks in
  *     ascending order, so all queries on one snapshot cost one pass over
  *     the file, however many damaged offsets it has.
- *  3. It belongs to one snapshot: tool_file_refresh, a snapshot that shrank
- *     and tool_file_close drop it (the size it was built at is checked).
+ *  3. It belongs to one snapshot: a snapshot that shrank and
+ *     tool_file_close drop it (the size it was built at is checked).
  *  4. Its memory is two words per frame kept, bounded by the file's size
  *     (a frame is at least 17 bytes), never by a length read from the file.
  */
