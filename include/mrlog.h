@@ -122,7 +122,8 @@ extern "C" {
   XX(EVERSION, -93, "log files use a format version this library cannot read") \
   XX(ENODATA, -61, "no record at or after that time")                        \
   XX(EACCES, -13, "permission denied (or read-only file system)")             \
-  XX(ENOENT, -1002, "no such file or directory")
+  XX(ENOENT, -1002, "no such file or directory")                             \
+  XX(ECANCELED, -125, "operation canceled")
 
 enum mrlog_status {
 #define MRLOG_STATUS_ENUM(name, value, msg) MRLOG_##name = (value),
@@ -575,6 +576,32 @@ MRLOG_EXPORT mrlog_future *mrlog_remove_consumer(mrlog *log,
  * reported: 0. */
 MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
                                       void *arg);
+
+/*
+ * Waits for records: completes, with status 0 and the queue's visible
+ * next position as the position reported, as soon as that position
+ * (everything below it is visible to reads under policy.visibility)
+ * exceeds `position`: at once if it already does, also when a truncation
+ * moved the queue past it.  Otherwise MRLOG_ENOQUEUE if the queue does not
+ * exist or is deleted while the watch waits, MRLOG_ECLOSED at close, the
+ * log's failure status if it fails, MRLOG_ECANCELED after mrlog_cancel,
+ * MRLOG_EINVAL for a NULL log or a bad name.  Any thread; the callback
+ * runs on a library thread, as for every call.  A waiting watch costs no
+ * work until its queue changes.  Since 0.6.0.
+ */
+MRLOG_EXPORT mrlog_future *mrlog_watch(mrlog *log, const char *queue,
+                                       uint64_t position, mrlog_done_fn done,
+                                       void *arg);
+
+/*
+ * Cancels a pending watch: it completes (callback, then the future ready)
+ * with MRLOG_ECANCELED.  Returns 0, or MRLOG_EINVAL if future is not a
+ * pending watch (completed already, not a watch, NULL or a stale handle).
+ * The future stays the caller's to wait or forget.  A cancel racing with
+ * the watch's completion yields exactly one completion: 0 means the
+ * cancel won.  Any thread, callbacks included.  Since 0.6.0.
+ */
+MRLOG_EXPORT int mrlog_cancel(mrlog_future *future);
 
 /*
  * Blocks until the future is ready, stores the reported position in

@@ -35,6 +35,8 @@
 #include "queue.h"
 #include "recovery.h"
 #include "segment.h"
+#include "visibility.h"
+#include "watch.h"
 
 #include <string.h>
 
@@ -96,6 +98,8 @@ create_queue(struct mrlog *log, uint64_t id, const char *name, size_t len)
 static void
 delete_queue(struct mrlog *log, struct mrlog__queue *q, uint64_t lsn)
 {
+  if (atomic_load_explicit(&q->watchers, memory_order_relaxed))
+    mrlog__watch_gone(log, q);
   mrlog__index_remove(&log->index, q);
   mrlog__queue_free(log, q, lsn);
 }
@@ -115,6 +119,9 @@ mrlog__apply_truncate(struct mrlog *log, struct mrlog__queue *q,
     q->w_next = q->next;
   if (q->w_floor < q->floor)
     q->w_floor = q->floor;
+  mrlog__vis_truncated(q);
+  if (atomic_load_explicit(&q->watchers, memory_order_relaxed))
+    mrlog__watch_dirty(log, q, 0);
   return dropped;
 }
 

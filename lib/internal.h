@@ -155,6 +155,10 @@ struct mrlog {
   /* Durability: every byte below durable_lsn is on stable storage. */
   _Atomic uint64_t durable_lsn;
 
+  /* Pending watches on this log's queues (lib/watch.c); NULL until the
+   * first watch.  Guarded by watch.c's mutex. */
+  struct mrlog__watches *watches;
+
   struct mrlog__writer *writer;
   struct mrlog__flusher *flusher;
   struct mrlog__cleaner *cleaner;

@@ -47,6 +47,7 @@
 #include "ring.h"
 #include "segment.h"
 #include "stage.h"
+#include "watch.h"
 #include "writer.h"
 
 #include <errno.h>
@@ -369,6 +370,7 @@ destroy(struct mrlog *log)
   mrlog__writer_free(log);
   mrlog__flusher_free(log);
   mrlog__cleaner_free(log);
+  mrlog__watch_free(log);
   if (log->index.by_id != NULL) {
     for (b = 0; b < log->index.nbuckets; b++) {
       for (q = log->index.by_id[b]; q != NULL; q = qn) {
@@ -578,6 +580,7 @@ mrlog_close(mrlog *log)
   /* Step 2 (see top): seq_cst pairs with the producers' increment. */
   while (atomic_load(&log->submitting) > 0)
     sched_yield();
+  mrlog__watch_close(log); /* watch.c invariant 5 */
   stop = calloc(1, sizeof(*stop));
   while (stop == NULL) {
     sched_yield();

@@ -130,6 +130,18 @@ struct mrlog__queue {
   uint32_t marks_len;          /* [state] marks in use */
   uint32_t marks_cap;          /* [state] power of two, or 0 (no ring)
                                   while the queue holds no record */
+  /* Passes whose records are applied but not yet durable, oldest first:
+   * the first position each stored and the LSN ending its frame
+   * (visibility.c).  vis_len <= 4. */
+  struct {
+    uint64_t pos;
+    uint64_t lsn;
+  } vis[4];                    /* [state] */
+  uint8_t vis_first;           /* [state] index of the oldest */
+  uint8_t vis_len;             /* [state] passes held */
+  atomic_uint watchers;        /* pending watches on this queue (watch.c);
+                                  changed under watch.c's mutex, read by
+                                  the writer without it */
   /* Recovery only (the opener's thread): bytes SKIP_CORRUPT dropped since
    * the last APPEND to this queue or the checkpoint that last listed it,
    * so how many of its newest positions may have been lost unseen

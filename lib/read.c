@@ -13,6 +13,7 @@
 #include "internal.h"
 #include "queue.h"
 #include "segment.h"
+#include "visibility.h"
 
 /* Records ahead of the one visited whose first line range() prefetches. */
 #define PREFETCH_AHEAD 32
@@ -144,7 +145,7 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
   struct span spans[BATCH];
   struct batch_times times;
   struct mrlog__queue *q;
-  uint64_t bound;
+  uint64_t bound, vis;
   size_t len;
   bool more, first_batch = true;
   int n, i, rc = 0;
@@ -160,8 +161,16 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       pthread_rwlock_unlock(&log->state_lock);
       return q == NULL && first_batch ? MRLOG_ENOQUEUE : 0;
     }
-    /* A timed batch ends where its copied marks end (until > from). */
+    /* Only visible records (visibility.c); a timed batch ends where its
+     * copied marks end (until > from). */
     bound = to;
+    vis = mrlog__visible_next(log, q);
+    if (vis < bound)
+      bound = vis;
+    if (from >= bound) {
+      pthread_rwlock_unlock(&log->state_lock);
+      return 0;
+    }
     if (visit_time != NULL) {
       copy_times(q, from, &times);
       if (times.until < bound)
@@ -196,7 +205,7 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
     if (rc != 0)
       return rc;
     if (!more) {
-      if (bound == to)
+      if (bound == to || bound == vis)
         return 0;
       from = bound; /* everything below the marks' end was visited */
     } else if (from == 0) {
@@ -243,9 +252,14 @@ mrlog_seek_time(mrlog *log, const char *queue, uint64_t unix_ms,
   } else {
     /* Records from mark i on were framed at or after unix_ms, those before
      * it earlier; the mark names a retained record unless it is the one
-     * covering the first (queue_time.c invariants 2 and 3). */
+     * covering the first (queue_time.c invariants 2 and 3).  A record not
+     * visible yet is not found (visibility.c). */
     uint64_t first = mrlog__queue_first(q), p = mrlog__marks_at(q, i)->pos;
-    *position = p > first ? p : first;
+    p = p > first ? p : first;
+    if (p >= mrlog__visible_next(log, q))
+      rc = MRLOG_ENODATA;
+    else
+      *position = p;
   }
   pthread_rwlock_unlock(&log->state_lock);
   return rc;
@@ -287,7 +301,7 @@ mrlog_queue_info_size(mrlog *log, const char *queue,
     info.next_position = q->next;
     info.records = q->records;
     info.bytes = q->bytes;
-    info.durable_position = q->next; /* until durability is tracked per queue */
+    info.durable_position = mrlog__durable_next(log, q);
     info.memory_bytes = q->memory_bytes;
     if (q->marks_len > 0) {
       info.first_time_ms = mrlog__marks_at(q, 0)->ms;

@@ -67,6 +67,7 @@
 #include "memory.h"
 #include "req.h"
 #include "segment.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -389,7 +390,8 @@ flusher_main(void *arg)
   pthread_mutex_lock(&f->mutex);
   for (;;) {
     timer_due = false;
-    while (f->first == NULL && f->early_first == NULL && !stop) {
+    while (f->first == NULL && f->early_first == NULL && !stop &&
+           !mrlog__watch_due(log)) {
       if (interval > 0 &&
           f->written_lsn > atomic_load(&log->durable_lsn)) {
         if (passed(&next_sync)) {
@@ -464,6 +466,9 @@ flusher_main(void *arg)
     mrlog__wake_help(UINT_MAX);
     complete_list(log, list, &stop);
     mrlog__wake_help(FLUSHER_WAKES);
+    /* Watches whose queue this pass's sync (or writes) made visible: they
+     * go to the early list, which the next pass completes. */
+    mrlog__watch_run(log);
 
     pthread_mutex_lock(&f->mutex);
     if (stop && f->first == NULL && f->early_first == NULL) {

@@ -22,6 +22,8 @@
 #include "segment.h"
 #include "writer.h"
 #include "crc32c.h"
+#include "visibility.h"
+#include "watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -199,6 +201,9 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
       uint64_t at = w->frame_off + op->rec_off;
 
       rc = mrlog__queue_store_begin(log, op->q, w->seg, op->a, op->count);
+      mrlog__vis_note(log, op->q, op->a, lsn);
+      if (atomic_load_explicit(&op->q->watchers, memory_order_relaxed))
+        mrlog__watch_dirty(log, op->q, lsn);
       for (; rc == 0 && left > 0; r = r->run_next) {
         if (w->map != NULL)
           rc = mrlog__queue_store_mapped(log, op->q, w->map, pos, r->lens,
