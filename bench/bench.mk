@@ -14,6 +14,8 @@
 #                     non-zero if any engine reports an error.
 #   make bench-alloc  bench/alloc-check: fails if mrlog_append allocates in
 #                     steady state (W1's shape, 400,000 appends measured).
+#   make bench-watch  bench/mrlog-watch-bench: appends/s with and without
+#                     100,000 idle watches on other queues (medians).
 #   make bench-memory bench/mrlog-mem-bench: stats.memory_bytes and the
 #                     memory_limit charge against the growth of the
 #                     resident set (bench and bench-smoke run it too;
@@ -23,7 +25,13 @@
 # See bench/README.md.
 
 pkglibexec_PROGRAMS = bench/mrlog-bench
-EXTRA_PROGRAMS = bench/alloc-check
+EXTRA_PROGRAMS = bench/alloc-check bench/mrlog-watch-bench
+
+# Idle watches against the append path (bench/watch_bench.c).
+bench_mrlog_watch_bench_SOURCES = bench/watch_bench.c
+bench_mrlog_watch_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+bench_mrlog_watch_bench_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+bench_mrlog_watch_bench_LDADD = libmrlog.la $(PTHREAD_LIBS)
 check_PROGRAMS += bench/mrlog-mem-bench
 
 # Memory accounting against the resident set (bench/mem_bench.c).
@@ -118,4 +126,7 @@ bench-alloc: bench/alloc-check$(EXEEXT)
 bench-memory: bench/mrlog-mem-bench$(EXEEXT)
 	./bench/mrlog-mem-bench$(EXEEXT)
 
-.PHONY: bench bench-smoke bench-alloc bench-memory
+bench-watch: bench/mrlog-watch-bench$(EXEEXT)
+	./bench/mrlog-watch-bench$(EXEEXT)
+
+.PHONY: bench bench-smoke bench-alloc bench-memory bench-watch

@@ -84,7 +84,8 @@ struct mrlog__watches {
   struct wq *sets;          /* every set of the log */
   struct wq *dirty;         /* sets to look at */
   _Atomic uint64_t due_min; /* least due_lsn of the dirty sets, or
-                               UINT64_MAX */
+                               UINT64_MAX if none (no LSN is that
+                               large: segment numbers stay < 2^32 - 1) */
   atomic_size_t pending;    /* pending watches */
   bool closed;              /* close has completed them all */
 };
@@ -326,6 +327,7 @@ bool
 mrlog__watch_due(struct mrlog *log)
 {
   struct mrlog__watches *ws = watches_of(log);
+  uint64_t due;
 
   if (ws == NULL)
     return false;
@@ -334,8 +336,8 @@ mrlog__watch_due(struct mrlog *log)
   atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&ws->pending, memory_order_relaxed) == 0)
     return false;
-  return atomic_load_explicit(&ws->due_min, memory_order_relaxed) <=
-             threshold(log) ||
+  due = atomic_load_explicit(&ws->due_min, memory_order_relaxed);
+  return (due != UINT64_MAX && due <= threshold(log)) ||
          atomic_load_explicit(&log->failed, memory_order_acquire) != 0;
 }
 
