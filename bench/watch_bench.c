@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #define IDLE_QUEUES 100000
@@ -43,11 +44,23 @@ die(const char *what, int rc)
   exit(1);
 }
 
+/* CPU seconds (user + system) the process has used, all threads. */
 static double
-measure(mrlog *log, long appends)
+cpu_s(void)
+{
+  struct rusage ru;
+
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* Appends/s; OUT: *cpu_ns, CPU nanoseconds per append (all threads). */
+static double
+measure(mrlog *log, long appends, double *cpu_ns)
 {
   char rec[RECORD_BYTES], name[32];
-  double t0 = now_s();
+  double t0 = now_s(), c0 = cpu_s();
   long i;
   int rc;
 
@@ -58,6 +71,7 @@ measure(mrlog *log, long appends)
   }
   if ((rc = mrlog_wait(mrlog_sync(log, NULL, NULL), NULL)) != 0)
     die("mrlog_sync", rc);
+  *cpu_ns = (cpu_s() - c0) * 1e9 / (double)appends;
   return (double)appends / (now_s() - t0);
 }
 
@@ -89,8 +103,12 @@ main(int argc, char **argv)
   mrlog_future **watches = calloc(IDLE_QUEUES, sizeof(*watches));
   double *without = calloc((size_t)runs, sizeof(double));
   double *with = calloc((size_t)runs, sizeof(double));
+  double *cpu_without = calloc((size_t)runs, sizeof(double));
+  double *cpu_with = calloc((size_t)runs, sizeof(double));
+  double warm;
 
-  if (watches == NULL || without == NULL || with == NULL || runs < 1)
+  if (watches == NULL || without == NULL || with == NULL ||
+      cpu_without == NULL || cpu_with == NULL || runs < 1)
     return 1;
   if (argc > 1 && argv[1][0] != '\0') {
     dir = argv[1];
@@ -114,16 +132,16 @@ main(int argc, char **argv)
   }
   if ((rc = mrlog_wait(mrlog_sync(log, NULL, NULL), NULL)) != 0)
     die("mrlog_sync", rc);
-  measure(log, appends / 4); /* warm-up */
+  measure(log, appends / 4, &warm); /* warm-up */
   for (r = 0; r < runs; r++) {
     /* Odd runs measure with watches first: no order favours either. */
     if (r % 2 == 0)
-      without[r] = measure(log, appends);
+      without[r] = measure(log, appends, &cpu_without[r]);
     for (i = 0; i < IDLE_QUEUES; i++) {
       snprintf(name, sizeof(name), "idle%ld", i);
       watches[i] = mrlog_watch(log, name, 0, NULL, NULL);
     }
-    with[r] = measure(log, appends);
+    with[r] = measure(log, appends, &cpu_with[r]);
     for (i = 0; i < IDLE_QUEUES; i++) {
       if ((rc = mrlog_cancel(watches[i])) != 0)
         die("mrlog_cancel (a watch completed)", rc);
@@ -131,15 +149,21 @@ main(int argc, char **argv)
         die("mrlog_wait", rc);
     }
     if (r % 2 == 1)
-      without[r] = measure(log, appends);
-    printf("run %d: %.0f appends/s without watches, %.0f with %d idle "
-           "watches\n", r + 1, without[r], with[r], IDLE_QUEUES);
+      without[r] = measure(log, appends, &cpu_without[r]);
+    printf("run %d: without watches %.0f appends/s (%.0f ns CPU each), "
+           "with %d idle watches %.0f appends/s (%.0f ns)\n", r + 1,
+           without[r], cpu_without[r], IDLE_QUEUES, with[r], cpu_with[r]);
   }
-  printf("median of %d runs (%ld appends of %d bytes to %d queues): "
-         "%.0f appends/s without watches, %.0f with %d idle watches "
-         "(%+.1f%%)\n", runs, appends, RECORD_BYTES, BUSY_QUEUES,
-         median(without, runs), median(with, runs), IDLE_QUEUES,
-         100.0 * (median(with, runs) / median(without, runs) - 1.0));
+  {
+    double a = median(without, runs), b = median(with, runs);
+    double ca = median(cpu_without, runs), cb = median(cpu_with, runs);
+
+    printf("median of %d runs (%ld appends of %d bytes to %d queues): "
+           "without watches %.0f appends/s, %.0f ns CPU per append; with "
+           "%d idle watches %.0f appends/s (%+.1f%%), %.0f ns (%+.1f%%)\n",
+           runs, appends, RECORD_BYTES, BUSY_QUEUES, a, ca, IDLE_QUEUES, b,
+           100.0 * (b / a - 1.0), cb, 100.0 * (cb / ca - 1.0));
+  }
   if ((rc = mrlog_close(log)) != 0)
     die("mrlog_close", rc);
   if (dir == tmpl) {
@@ -151,5 +175,7 @@ main(int argc, char **argv)
   free(watches);
   free(without);
   free(with);
+  free(cpu_without);
+  free(cpu_with);
   return 0;
 }

@@ -29,9 +29,12 @@
  *     the watcher re-reads it after a seq_cst fence that follows its
  *     registration, and the flusher reads the dirty mark after a seq_cst
  *     fence that follows its store of durable_lsn (mrlog__watch_due).
- *  4. wq->q is the queue while it exists: the writer clears it under
- *     watch_mutex before it frees a deleted queue (mrlog__watch_gone), so
- *     q->watchers is only ever changed through a live queue.
+ *  4. wq->q is the queue while it exists and has watches: the writer
+ *     clears it under watch_mutex before it frees a deleted queue
+ *     (mrlog__watch_gone, called when q->watchers is not 0), and a set
+ *     whose last watch leaves is freed or, if dirty, loses its queue
+ *     (set_release).  So q->watchers is only ever changed, and a queue
+ *     only read, through a live queue.
  *  5. Close completes every pending watch with MRLOG_ECLOSED once no
  *     producer is inside mrlog_watch (the log's `submitting` count, as for
  *     every call); a log that failed completes them with its status.
@@ -251,6 +254,22 @@ set_free(struct mrlog__watches *ws, struct wq *s)
   free(s);
 }
 
+/* After a watch left set s: an empty set goes, unless it is on the dirty
+ * list, where it stays with no queue (the flusher frees it; a new watch
+ * on the queue sets q again).  So a set never names a queue that nobody
+ * watches (q->watchers 0), which the writer could free unseen (inv. 4).
+ * watch_mutex held. */
+static void
+set_release(struct mrlog__watches *ws, struct wq *s)
+{
+  if (s->list != NULL)
+    return;
+  if (s->dirty)
+    s->q = NULL;
+  else
+    set_free(ws, s);
+}
+
 /* Takes every watch of the log, with status.  watch_mutex held. */
 static void
 take_all(struct mrlog__watches *ws, int status, struct mrlog__req ***out)
@@ -449,6 +468,7 @@ enlist(struct mrlog__watches *ws, struct watch *w, struct mrlog__queue *q)
 
   if (n != NULL) {
     s = CONTAINER(n, struct wq, node);
+    s->q = q; /* NULL if its last watch left while it was dirty */
   } else {
     s = calloc(1, sizeof(*s));
     if (s == NULL)
@@ -466,8 +486,7 @@ enlist(struct mrlog__watches *ws, struct watch *w, struct mrlog__queue *q)
     ws->sets = s;
   }
   if (hinsert(&handle_table, &w->node) != 0) {
-    if (s->list == NULL)
-      set_free(ws, s);
+    set_release(ws, s);
     return MRLOG_ENOMEM;
   }
   w->wq = s;
@@ -530,8 +549,7 @@ watch_register(struct mrlog *log, struct watch *w, const char *queue,
 
         take(ws, w, *status, *status ? 0 : vis, &out);
         *pos = w->req.position;
-        if (w->wq->list == NULL && !w->wq->dirty)
-          set_free(ws, w->wq);
+        set_release(ws, w->wq);
         waiting = false;
       }
     }
@@ -609,8 +627,7 @@ mrlog_cancel(mrlog_future *future)
   w = CONTAINER(n, struct watch, node);
   log = w->log;
   take(log->watches, w, MRLOG_ECANCELED, 0, &out);
-  if (w->wq->list == NULL && !w->wq->dirty)
-    set_free(log->watches, w->wq);
+  set_release(log->watches, w->wq);
   /* Under watch_mutex: close cannot have stopped the flusher yet
    * (invariant 5), since it finds no watch it has not settled. */
   settle_list(log, done);

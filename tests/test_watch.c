@@ -142,6 +142,39 @@ START_TEST(test_watch_delete)
 }
 END_TEST
 
+/* A watch cancelled while its queue's records wait for a sync, then the
+ * queue deleted: the flusher's look at the queue, once the sync is done,
+ * must not touch the freed queue (run under ASan to see it). */
+START_TEST(test_cancel_dirty_delete)
+{
+  mrlog_policy p = th_policy();
+  struct done d[2];
+  mrlog_future *f, *a, *g;
+  mrlog *log;
+
+  memset(d, 0, sizeof(d));
+  vl_reset();
+  p.visibility = MRLOG_VISIBLE_DURABLE;
+  log = vl_open(th_dir, &p);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  ck_assert_int_eq(th_create(log, "other"), 0);
+  f = mrlog_watch(log, "q", 0, on_done, &d[0]);
+  g = mrlog_watch(log, "other", 0, on_done, &d[1]);
+  vl_hold(true);
+  a = mrlog_append(log, "q", NULL, "x", 1, NULL, NULL);
+  vl_wait_appends(log, 1);
+  ck_assert_int_eq(mrlog_cancel(f), 0);
+  mrlog_forget(mrlog_delete_queue(log, "q", NULL, NULL));
+  vl_hold(false);
+  ck_assert_int_eq(th_wait(a, NULL), 0);
+  ck_assert_int_eq(wait_watch(f, &d[0], NULL), MRLOG_ECANCELED);
+  ck_assert_int_eq(th_sync(log), 0);
+  ck_assert_int_eq(th_append_str(log, "other", "y", NULL), 0);
+  ck_assert_int_eq(wait_watch(g, &d[1], NULL), 0);
+  th_close(log);
+}
+END_TEST
+
 /* Truncation moves the queue past the watched position: at once for a new
  * watch, and a pending one completes. */
 START_TEST(test_watch_truncated)
@@ -451,6 +484,7 @@ make_watch_suite(void)
   tcase_add_test(tc, test_cancel_statuses);
   tcase_add_test(tc, test_watch_delete);
   tcase_add_test(tc, test_watch_truncated);
+  tcase_add_test(tc, test_cancel_dirty_delete);
   tcase_add_test(tc, test_watch_failure);
   tcase_add_test(tc, test_watch_durable);
   tcase_add_test(tc, test_watch_durable_interval);
