@@ -629,6 +629,8 @@ MRLOG_EXPORT void mrlog_forget(mrlog_future *future);
 
 /*
  * Reads, synchronous, from RAM, from any thread, concurrent with writes.
+ * They show the records visible under policy.visibility: below each
+ * queue's visible next position (mrlog_watch waits for it to move).
  */
 
 /*
@@ -643,7 +645,7 @@ typedef int (*mrlog_visit_fn)(void *arg, uint64_t position, const void *data,
  * to (to = UINT64_MAX: to the end; from >= to visits nothing and returns
  * 0 when the queue exists, MRLOG_ENOQUEUE when it does not).  Never shows a torn or truncated
  * record; shows every record acknowledged before the call started (and
- * possibly later ones).  Returns 0, the visitor's non-zero value if it
+ * possibly later ones allowed by policy.visibility).  Returns 0, the visitor's non-zero value if it
  * stopped, MRLOG_ENOQUEUE or MRLOG_EINVAL.
  */
 MRLOG_EXPORT int mrlog_range(mrlog *log, const char *queue, uint64_t from,
