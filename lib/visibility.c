@@ -36,6 +36,7 @@
  *     writing and read under it held for reading.
  */
 #include "internal.h"
+#include "queue.h"
 #include "visibility.h"
 
 #define VIS_SLOTS 4u

@@ -44,6 +44,10 @@
  * bytes and its queue's set).
  */
 #include "internal.h"
+#include "flusher.h"
+#include "future.h"
+#include "queue.h"
+#include "req.h"
 #include "visibility.h"
 #include "watch.h"
 
