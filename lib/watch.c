@@ -400,6 +400,10 @@ mrlog__watch_run(struct mrlog *log)
         set_free(ws, s);
         continue;
       }
+      /* wait before vis: a durable_lsn raised between the two reads then
+       * leaves wait at or below it, so the set is due again at once
+       * instead of waiting for a later sync that may never come. */
+      wait = mrlog__vis_wait_lsn(log, s->q);
       vis = mrlog__visible_next(log, s->q);
       for (w = s->list; w != NULL; w = wn) {
         wn = w->next;
@@ -410,7 +414,6 @@ mrlog__watch_run(struct mrlog *log)
         set_free(ws, s);
         continue;
       }
-      wait = mrlog__vis_wait_lsn(log, s->q);
       if (wait != 0) {
         s->dirty = true;
         s->due_lsn = wait;
