@@ -48,6 +48,7 @@
 #include "future.h"
 #include "queue.h"
 #include "req.h"
+#include "twokey.h"
 #include "visibility.h"
 #include "watch.h"
 
@@ -55,21 +56,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A node of a chained hash table keyed by two words. */
-struct hnode {
-  struct hnode *next;
-  uint64_t k1, k2;
-};
-
-struct htab {
-  struct hnode **b; /* cap heads */
-  size_t cap;       /* power of two, or 0 */
-  size_t n;         /* nodes */
-};
-
 /* The watches of one queue. */
 struct wq {
-  struct hnode node;        /* first; key (log, queue id) */
+  struct mrlog__twokey_node node;        /* first; key (log, queue id) */
   struct mrlog__queue *q;   /* NULL once the queue is deleted (inv. 4) */
   struct watch *list;       /* pending watches */
   struct wq *prev, *next;   /* the log's sets */
@@ -80,7 +69,7 @@ struct wq {
 
 struct watch {
   struct mrlog__req req;    /* first: req_free frees the block */
-  struct hnode node;        /* key (handle, 0) */
+  struct mrlog__twokey_node node;        /* key (handle, 0) */
   struct mrlog *log;
   struct wq *wq;
   struct watch *prev, *next; /* in wq->list */
@@ -98,83 +87,11 @@ struct mrlog__watches {
 };
 
 static pthread_mutex_t watch_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct htab sets_table;    /* struct wq, by (log, queue id) */
-static struct htab handle_table;  /* struct watch, by handle */
+static struct mrlog__twokey sets_table;    /* struct wq, by (log, queue id) */
+static struct mrlog__twokey handle_table;  /* struct watch, by handle */
 
 #define CONTAINER(p, type, member)                                          \
   ((type *)(void *)((char *)(p) - offsetof(type, member)))
-
-static size_t
-hash2(uint64_t a, uint64_t b)
-{
-  uint64_t x = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
-
-  x ^= x >> 31;
-  x *= 0xbf58476d1ce4e5b9ull;
-  x ^= x >> 29;
-  return (size_t)x;
-}
-
-static struct hnode *
-hfind(const struct htab *t, uint64_t k1, uint64_t k2)
-{
-  struct hnode *n;
-
-  if (t->cap == 0)
-    return NULL;
-  for (n = t->b[hash2(k1, k2) & (t->cap - 1)]; n != NULL; n = n->next)
-    if (n->k1 == k1 && n->k2 == k2)
-      return n;
-  return NULL;
-}
-
-/* 0, or MRLOG_ENOMEM (nothing inserted). */
-static int
-hinsert(struct htab *t, struct hnode *node)
-{
-  size_t i;
-
-  if (t->n >= t->cap) {
-    size_t cap = t->cap ? 2 * t->cap : 64;
-    struct hnode **b = calloc(cap, sizeof(*b));
-
-    if (b == NULL)
-      return MRLOG_ENOMEM;
-    for (i = 0; i < t->cap; i++) {
-      struct hnode *n, *next;
-      for (n = t->b[i]; n != NULL; n = next) {
-        size_t j = hash2(n->k1, n->k2) & (cap - 1);
-        next = n->next;
-        n->next = b[j];
-        b[j] = n;
-      }
-    }
-    free(t->b);
-    t->b = b;
-    t->cap = cap;
-  }
-  i = hash2(node->k1, node->k2) & (t->cap - 1);
-  node->next = t->b[i];
-  t->b[i] = node;
-  t->n++;
-  return 0;
-}
-
-static void
-hremove(struct htab *t, struct hnode *node)
-{
-  struct hnode **p = &t->b[hash2(node->k1, node->k2) & (t->cap - 1)];
-
-  while (*p != node)
-    p = &(*p)->next;
-  *p = node->next;
-  t->n--;
-  if (t->n == 0) {
-    free(t->b);
-    t->b = NULL;
-    t->cap = 0;
-  }
-}
 
 static struct mrlog__watches *
 watches_of(struct mrlog *log)
@@ -232,7 +149,7 @@ take(struct mrlog__watches *ws, struct watch *w, int status, uint64_t pos,
     s->list = w->next;
   if (w->next)
     w->next->prev = w->prev;
-  hremove(&handle_table, &w->node);
+  mrlog__twokey_remove(&handle_table, &w->node);
   if (s->q != NULL)
     atomic_fetch_sub_explicit(&s->q->watchers, 1, memory_order_relaxed);
   atomic_fetch_sub_explicit(&ws->pending, 1, memory_order_relaxed);
@@ -254,7 +171,7 @@ set_free(struct mrlog__watches *ws, struct wq *s)
     ws->sets = s->next;
   if (s->next)
     s->next->prev = s->prev;
-  hremove(&sets_table, &s->node);
+  mrlog__twokey_remove(&sets_table, &s->node);
   free(s);
 }
 
@@ -307,12 +224,12 @@ mrlog__watch_dirty(struct mrlog *log, const struct mrlog__queue *q,
                    uint64_t lsn)
 {
   struct mrlog__watches *ws = watches_of(log);
-  struct hnode *n;
+  struct mrlog__twokey_node *n;
 
   if (ws == NULL)
     return;
   pthread_mutex_lock(&watch_mutex);
-  n = hfind(&sets_table, (uint64_t)(uintptr_t)log, q->id);
+  n = mrlog__twokey_find(&sets_table, (uint64_t)(uintptr_t)log, q->id);
   if (n != NULL)
     mark_dirty(ws, CONTAINER(n, struct wq, node), lsn);
   pthread_mutex_unlock(&watch_mutex);
@@ -322,12 +239,12 @@ void
 mrlog__watch_gone(struct mrlog *log, const struct mrlog__queue *q)
 {
   struct mrlog__watches *ws = watches_of(log);
-  struct hnode *n;
+  struct mrlog__twokey_node *n;
 
   if (ws == NULL)
     return;
   pthread_mutex_lock(&watch_mutex);
-  n = hfind(&sets_table, (uint64_t)(uintptr_t)log, q->id);
+  n = mrlog__twokey_find(&sets_table, (uint64_t)(uintptr_t)log, q->id);
   if (n != NULL) {
     struct wq *s = CONTAINER(n, struct wq, node);
     s->q = NULL; /* invariant 4 */
@@ -470,7 +387,8 @@ watches_get(struct mrlog *log)
 static int
 enlist(struct mrlog__watches *ws, struct watch *w, struct mrlog__queue *q)
 {
-  struct hnode *n = hfind(&sets_table, (uint64_t)(uintptr_t)w->log, q->id);
+  struct mrlog__twokey_node *n =
+      mrlog__twokey_find(&sets_table, (uint64_t)(uintptr_t)w->log, q->id);
   struct wq *s;
 
   if (n != NULL) {
@@ -483,7 +401,7 @@ enlist(struct mrlog__watches *ws, struct watch *w, struct mrlog__queue *q)
     s->node.k1 = (uint64_t)(uintptr_t)w->log;
     s->node.k2 = q->id;
     s->q = q;
-    if (hinsert(&sets_table, &s->node) != 0) {
+    if (mrlog__twokey_insert(&sets_table, &s->node) != 0) {
       free(s);
       return MRLOG_ENOMEM;
     }
@@ -492,7 +410,7 @@ enlist(struct mrlog__watches *ws, struct watch *w, struct mrlog__queue *q)
       s->next->prev = s;
     ws->sets = s;
   }
-  if (hinsert(&handle_table, &w->node) != 0) {
+  if (mrlog__twokey_insert(&handle_table, &w->node) != 0) {
     set_release(ws, s);
     return MRLOG_ENOMEM;
   }
@@ -619,14 +537,14 @@ int
 mrlog_cancel(mrlog_future *future)
 {
   struct mrlog__req *done = NULL, **out = &done;
-  struct hnode *n;
+  struct mrlog__twokey_node *n;
   struct watch *w;
   struct mrlog *log;
 
   if (future == NULL)
     return MRLOG_EINVAL;
   pthread_mutex_lock(&watch_mutex);
-  n = hfind(&handle_table, (uint64_t)(uintptr_t)future, 0);
+  n = mrlog__twokey_find(&handle_table, (uint64_t)(uintptr_t)future, 0);
   if (n == NULL) {
     pthread_mutex_unlock(&watch_mutex);
     return MRLOG_EINVAL;
