@@ -392,8 +392,15 @@ check_live(unsigned interval_ms)
   ck_assert_uint_le(seen, durable);
   powerloss_image(img);
   back = th_open(img, NULL);
-  ck_assert_uint_ge(visible(back, "q"), seen);
-  ck_assert_uint_ge(th_info(back, "q").next_position, durable);
+  /* No sync may have covered the create yet (a loaded machine): then the
+   * reader saw nothing and the image may lack the queue. */
+  if (!mrlog_queue_exists(back, "q")) {
+    ck_assert_uint_eq(seen, 0);
+    ck_assert_uint_eq(durable, 0);
+  } else {
+    ck_assert_uint_ge(visible(back, "q"), seen);
+    ck_assert_uint_ge(th_info(back, "q").next_position, durable);
+  }
   th_close(back);
   vl_hold(false);
   th_close(log);
