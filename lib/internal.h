@@ -29,6 +29,7 @@
 #include "base.h"
 #include "io.h"
 #include "queue.h"
+#include "completion.h"
 
 #include <ck_ring.h>
 #include <pthread.h>
@@ -181,6 +182,10 @@ struct mrlog {
    * set (ring.c mrlog__ring_wait) and clears it as it re-decides. */
   uint64_t quota_released;         /* [state] */
   atomic_bool quota_poke;
+
+  /* Completions queued for the poller (lib/completion.c; fd -1 unless
+   * policy.completion_mode is MRLOG_COMPLETE_ON_POLL). */
+  struct mrlog__poll poll;
 };
 
 /* A struct mrlog is never returned to malloc (log.c invariant 1), so a

@@ -36,6 +36,7 @@ int main(void) {
   srunner_add_suite(sr, make_errors_suite());
   srunner_add_suite(sr, make_quota_suite());
   srunner_add_suite(sr, make_consumer_suite());
+  srunner_add_suite(sr, make_poll_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

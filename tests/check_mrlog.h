@@ -44,6 +44,7 @@ Suite *make_readonly_suite(void);
 Suite *make_errors_suite(void);
 Suite *make_quota_suite(void);
 Suite *make_consumer_suite(void);
+Suite *make_poll_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location
