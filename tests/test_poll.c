@@ -19,6 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
+/* An atomic's value, named in a failed assertion's message. */
+#define LD(x) ((long)atomic_load(&(x)))
 #define REC_MAX 8192
 #define WAIT_MS 30000 /* generous bound for a completion to be queued */
 
@@ -181,16 +183,16 @@ START_TEST(test_poll_thread_and_order)
   /* Queued, not run: the fd turns readable, no callback has run and the
    * future is not ready. */
   ck_assert(readable(fd, WAIT_MS));
-  ck_assert_int_eq(atomic_load(&r.calls), 0);
+  ck_assert_int_eq(LD(r.calls), 0);
   ck_assert(!mrlog_ready(f));
   run_until(log, fd, &r, 202);
   ck_assert(mrlog_ready(f));
   ck_assert_int_eq(mrlog_wait(f, &pos), 0);
   ck_assert_uint_eq(pos, 0);
-  ck_assert_int_eq(atomic_load(&r.calls), 202);
-  ck_assert_int_eq(atomic_load(&r.off_thread), 0);
+  ck_assert_int_eq(LD(r.calls), 202);
+  ck_assert_int_eq(LD(r.off_thread), 0);
   /* Inside a callback the thread counts as a library thread. */
-  ck_assert_int_eq(atomic_load(&r.lib_thread_false), 0);
+  ck_assert_int_eq(LD(r.lib_thread_false), 0);
   ck_assert(!mrlog_on_library_thread());
   for (i = 0; i < 202; i++) {
     th_req_int_eq(atomic_load(&r.times[i]), 1);
@@ -225,7 +227,7 @@ level_producer(void *arg)
   static struct call c2 = { &g_level_rec, 3 };
 
   (void)arg;
-  while (atomic_load(&g_level.phase) != 1)
+  while (LD(g_level.phase) != 1)
     th_sleep_ms(1);
   mrlog_forget(mrlog_append(g_level.log, "q", NULL, "x", 1, rec_cb, &c2));
   return NULL;
@@ -258,7 +260,7 @@ START_TEST(test_poll_fd_level)
   mrlog_forget(mrlog_append(log, "q", NULL, "a", 1, rec_cb, &c[1]));
   /* Both queued (the second's callback needs the first's queue). */
   ck_assert(readable(fd, WAIT_MS));
-  while (atomic_load(&g_level_rec.calls) < 1)
+  while (LD(g_level_rec.calls) < 1)
     ck_assert_int_eq(mrlog_run_completions(log, 1), 1);
   /* One ran; the fd stays readable until the append's completion is
    * queued and run. */
@@ -280,8 +282,8 @@ START_TEST(test_poll_fd_level)
   ck_assert_int_eq(mrlog_run_completions(log, 5), 1);
   ck_assert(!readable(fd, 0));
   pthread_join(t, NULL);
-  ck_assert_int_eq(atomic_load(&g_level_rec.calls), 4);
-  ck_assert_int_eq(atomic_load(&g_level_rec.off_thread), 0);
+  ck_assert_int_eq(LD(g_level_rec.calls), 4);
+  ck_assert_int_eq(LD(g_level_rec.off_thread), 0);
   th_close(log);
 }
 END_TEST
@@ -303,11 +305,11 @@ START_TEST(test_poll_max)
   await_queued(log, 11);
   ck_assert(readable(fd, 0));
   ck_assert_int_eq(mrlog_run_completions(log, 0), 0);
-  ck_assert_int_eq(atomic_load(&r.calls), 0);
+  ck_assert_int_eq(LD(r.calls), 0);
   ck_assert_int_eq(mrlog_run_completions(log, 3), 3);
-  ck_assert_int_eq(atomic_load(&r.calls), 3);
+  ck_assert_int_eq(LD(r.calls), 3);
   ck_assert_int_eq(mrlog_run_completions(log, 1), 1);
-  ck_assert_int_eq(atomic_load(&r.calls), 4);
+  ck_assert_int_eq(LD(r.calls), 4);
   ck_assert(readable(fd, 0));
   ck_assert_int_eq(mrlog_run_completions(log, 6), 6);
   ck_assert(!mrlog_ready(f));
@@ -315,7 +317,7 @@ START_TEST(test_poll_max)
   ck_assert_int_eq(mrlog_run_completions(log, 100), 1);
   ck_assert(mrlog_ready(f));
   ck_assert(!readable(fd, 0));
-  ck_assert_int_eq(atomic_load(&r.calls), 11);
+  ck_assert_int_eq(LD(r.calls), 11);
   ck_assert_int_eq(mrlog_run_completions(log, UINT32_MAX), 0);
   for (i = 0; i < 11; i++)
     th_req_int_eq(r.id[i], i);
@@ -435,10 +437,10 @@ START_TEST(test_poll_close_pending)
   f = mrlog_append(log, "q", NULL, "x", 1, rec_cb, &calls[100]);
   mrlog_forget(mrlog_append(log, "q", NULL, "y", 1, close_cb, &calls[101]));
   ck_assert(readable(fd, WAIT_MS));
-  ck_assert_int_eq(atomic_load(&g_close_rec.calls), 0);
+  ck_assert_int_eq(LD(g_close_rec.calls), 0);
   th_close(log);
-  ck_assert_int_eq(atomic_load(&g_close_rec.calls), 102);
-  ck_assert_int_eq(atomic_load(&g_close_rec.off_thread), 0);
+  ck_assert_int_eq(LD(g_close_rec.calls), 102);
+  ck_assert_int_eq(LD(g_close_rec.off_thread), 0);
   ck_assert_int_eq(g_close_late, MRLOG_ECLOSED);
   for (i = 0; i < 102; i++) {
     th_req_int_eq(atomic_load(&g_close_rec.times[i]), 1);
@@ -481,7 +483,7 @@ wait_other(void *arg)
   atomic_store(&g_wait_timed_out, 1);
   if (mrlog_wait(f, NULL) != 0)
     return (void *)2;
-  atomic_store(&g_wait_saw_cb, atomic_load(&g_wait_cb_ran));
+  atomic_store(&g_wait_saw_cb, LD(g_wait_cb_ran));
   return NULL;
 }
 
@@ -514,8 +516,8 @@ START_TEST(test_poll_wait)
   ck_assert_int_eq(pthread_create(&t, NULL, wait_takeover, NULL), 0);
   pthread_join(t, &res);
   ck_assert_int_eq((int)(intptr_t)res, 0);
-  ck_assert_int_eq(atomic_load(&g_wait_rec.calls), 1);
-  ck_assert_int_eq(atomic_load(&g_wait_rec.off_thread), 0);
+  ck_assert_int_eq(LD(g_wait_rec.calls), 1);
+  ck_assert_int_eq(LD(g_wait_rec.off_thread), 0);
 
   /* This thread polls from now on. */
   g_wait_rec.poller = pthread_self();
@@ -527,7 +529,7 @@ START_TEST(test_poll_wait)
   mrlog_forget(mrlog_append(g_wait_log, "q", NULL, "d", 1, rec_cb, &c[4]));
   ck_assert_int_eq(mrlog_wait(f, NULL), 0);
   /* It ran the three up to its own, in order, and returned. */
-  ck_assert_int_ge(atomic_load(&g_wait_rec.calls), 4);
+  ck_assert_int_ge(LD(g_wait_rec.calls), 4);
   ck_assert_int_eq(g_wait_rec.id[1], 1);
   ck_assert_int_eq(g_wait_rec.id[2], 2);
   ck_assert_int_eq(g_wait_rec.id[3], 3);
@@ -535,13 +537,13 @@ START_TEST(test_poll_wait)
 
   /* Another thread's wait. */
   ck_assert_int_eq(pthread_create(&t, NULL, wait_other, NULL), 0);
-  while (!atomic_load(&g_wait_timed_out))
+  while (!LD(g_wait_timed_out))
     th_sleep_ms(1); /* the poller runs nothing until then */
   run_until(g_wait_log, fd, &g_wait_rec, 6);
   pthread_join(t, &res);
   ck_assert_ptr_null(res);
-  ck_assert_int_eq(atomic_load(&g_wait_saw_cb), 1);
-  ck_assert_int_eq(atomic_load(&g_wait_rec.off_thread), 0);
+  ck_assert_int_eq(LD(g_wait_saw_cb), 1);
+  ck_assert_int_eq(LD(g_wait_rec.off_thread), 0);
   th_close(g_wait_log);
 }
 END_TEST
@@ -628,9 +630,9 @@ START_TEST(test_poll_many_producers)
   run_until(g_many_log, fd, &g_many_rec, total);
   for (i = 0; i < PRODUCERS; i++)
     pthread_join(t[i], NULL);
-  ck_assert_int_eq(atomic_load(&g_many_rec.calls), total);
-  ck_assert_int_eq(atomic_load(&g_many_rec.off_thread), 0);
-  ck_assert_int_eq(atomic_load(&g_many_bad), 0);
+  ck_assert_int_eq(LD(g_many_rec.calls), total);
+  ck_assert_int_eq(LD(g_many_rec.off_thread), 0);
+  ck_assert_int_eq(LD(g_many_bad), 0);
   for (k = 0; k < total; k++)
     th_req_int_eq(atomic_load(&g_many_rec.times[k]), 1);
   ck_assert(!readable(fd, 0));
@@ -674,7 +676,7 @@ START_TEST(test_poll_memory_not_held)
     th_sleep_ms(10);
   }
   ck_assert_uint_eq(st.memory_charged, st.memory_bytes);
-  ck_assert_int_eq(atomic_load(&r.calls), 0);
+  ck_assert_int_eq(LD(r.calls), 0);
   ck_assert(readable(fd, 0));
   run_until(log, fd, &r, N);
   for (i = 0; i < N; i++)
@@ -693,7 +695,7 @@ static int
 failing_fdatasync(void *ctx, int fd)
 {
   (void)ctx;
-  if (atomic_load(&g_fail_armed)) {
+  if (LD(g_fail_armed)) {
     errno = EIO;
     return -1;
   }
@@ -722,7 +724,7 @@ START_TEST(test_poll_failing_log)
   mrlog_forget(mrlog_append(log, "", NULL, "a", 1, rec_cb, &calls[50]));
   mrlog_forget(mrlog_append(log, "q", NULL, NULL, 5, rec_cb, &calls[51]));
   run_until(log, fd, &r, 52);
-  ck_assert_int_eq(atomic_load(&r.off_thread), 0);
+  ck_assert_int_eq(LD(r.off_thread), 0);
   for (i = 0; i < 52; i++) {
     long id = r.id[i];
 
