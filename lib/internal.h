@@ -11,12 +11,16 @@
  *              they only build requests and push them into the ring.
  *   writer     sole consumer of the ring; sole mutator of the queue state
  *              and of the hot segment file.
- *   flusher    fdatasyncs and completes requests (runs the callbacks).
+ *   flusher    fdatasyncs and completes requests (runs the callbacks, or
+ *              in poll mode queues them for the poller: completion.c).
+ *   poller     poll mode: the application thread that runs the queued
+ *              callbacks (mrlog_run_completions).
  *   cleaner    deletes segment files whose records are all truncated.
  *
  * LOCK ORDER (never take a lock to the left while holding one to the
  * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
- * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, log.c's
+ * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, poll.mutex
+ * (completion.c), log.c's
  * pool of closed logs and the staging and future-pool registries'
  * mutexes are leaves (stage.c takes producers_mutex only with no other
  * lock held).  The only nesting is state_lock -> mem_mutex (a
