@@ -147,8 +147,8 @@ MRLOG_EXPORT const char *mrlog_version_string(void);
 /* True on the library's own threads (the writer, flusher and cleaner,
  * where callbacks, log_fn and visitors called from them run) and, in poll
  * mode, on a thread while it runs a completion callback (see POLL MODE);
- * false on every other thread.  Wrappers use it to refuse a blocking call before
- * making it.  Any thread. */
+ * false on every other thread.  Wrappers use it to refuse a blocking call
+ * before making it.  Any thread. */
 MRLOG_EXPORT bool mrlog_on_library_thread(void);
 
 /* Limits. */
@@ -465,7 +465,9 @@ MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
  * MRLOG_ENOSPC, or MRLOG_ENOMEM when the writer could not allocate); it
  * frees the log in every case.  MRLOG_EINVAL at once, touching nothing,
  * for NULL, a log already closed or being closed by another thread, and
- * any pointer that is not an open log (see MISUSE).
+ * any pointer that is not an open log (see MISUSE).  In poll mode it runs
+ * the completions still queued on the calling thread before it returns
+ * (see POLL MODE).
  */
 MRLOG_EXPORT int mrlog_close(mrlog *log);
 

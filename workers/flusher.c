@@ -271,7 +271,7 @@ mrlog__flusher_early(struct mrlog *log, struct mrlog__req *req)
   pthread_mutex_lock(&f->mutex);
   if (f->stopped) {
     pthread_mutex_unlock(&f->mutex);
-    if (mrlog__poll_mode(&log->poll)) {
+    if (mrlog__poll_mode(&log->poll) && mrlog__on_library_thread()) {
       /* A callback run by mrlog_close's drain called in: the drain runs
        * this completion too (completion.c invariant 5). */
       mrlog__req_finish(log, req);
