@@ -589,7 +589,8 @@ MRLOG_EXPORT mrlog_future *mrlog_sync(mrlog *log, mrlog_done_fn done,
  * MRLOG_EINVAL and leaves the future valid.  MRLOG_EINVAL, without
  * blocking and leaving *position alone, for NULL and for a future already
  * waited or forgotten (also when another thread's mrlog_wait takes it
- * first).
+ * first).  In poll mode, on the polling thread, it runs completions while
+ * it waits (see POLL MODE).
  */
 MRLOG_EXPORT int mrlog_wait(mrlog_future *future, uint64_t *position);
 
