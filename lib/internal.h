@@ -20,9 +20,8 @@
  * LOCK ORDER (never take a lock to the left while holding one to the
  * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
  * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, poll.mutex
- * (completion.c), log.c's
- * pool of closed logs and the staging and future-pool registries'
- * mutexes are leaves (stage.c takes producers_mutex only with no other
+ * (completion.c), log.c's pool of closed logs and the staging and
+ * future-pool registries' mutexes are leaves (stage.c takes producers_mutex only with no other
  * lock held).  The only nesting is state_lock -> mem_mutex (a
  * truncation releasing memory wakes blocked producers).  No lock is held while a user callback or
  * visitor runs.
