@@ -660,6 +660,9 @@ START_TEST(test_poll_memory_not_held)
   rec_init(&r, pthread_self());
   p.memory_limit = 8u << 20;
   p.nonblocking = 1;
+  /* The copy store, where memory_charged is memory_bytes plus the
+   * reservations in flight (the mapped one charges payload instead). */
+  p.record_store = MRLOG_STORE_COPY;
   log = th_open(th_dir, &p);
   fd = mrlog_completion_fd(log);
   ck_assert_int_eq(th_create(log, "q"), 0);
