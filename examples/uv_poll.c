@@ -30,7 +30,10 @@
 #include <unistd.h>
 
 #define RECORDS 1000
-#define WINDOW 32
+/* Appends in flight.  A callback counts as a library thread, where an
+ * append that would wait (here: for one of the thread's 16 staging
+ * batches) completes with MRLOG_EFULL instead; 8 never waits. */
+#define WINDOW 8
 #define RUN_MAX 64 /* completions run per wake-up of the loop */
 
 struct app {
@@ -38,7 +41,9 @@ struct app {
   uv_poll_t watcher;     /* on mrlog_completion_fd() */
   mrlog *log;
   pthread_t loop_thread; /* where every mrlog callback must run */
-  int submitted;         /* appends made */
+  int submitted;         /* appends made (not counting those that
+                            completed with MRLOG_EFULL) */
+  int calls;             /* mrlog_append calls, which name the records */
   int completed;         /* their callbacks run */
   uint64_t next_position; /* the position the next completion must have */
   int errors;            /* anything unexpected */
@@ -89,6 +94,13 @@ appended(void *arg, int status, uint64_t position)
   struct app *app = arg;
 
   check_thread(app);
+  if (status == MRLOG_EFULL) {
+    /* The log pushed back: submit the record again (its completion, like
+     * this one, comes back through the loop). */
+    app->submitted--;
+    append_next(app);
+    return;
+  }
   if (status != 0 || position != app->next_position) {
     fprintf(stderr, "append: status %s, position %llu (expected %llu)\n",
             mrlog_strerror(status), (unsigned long long)position,
@@ -110,7 +122,7 @@ static void
 append_next(struct app *app)
 {
   char text[32];
-  int n = snprintf(text, sizeof(text), "event %d", app->submitted);
+  int n = snprintf(text, sizeof(text), "event %d", app->calls++);
 
   app->submitted++;
   /* Called on the loop thread (from a callback): it never blocks there
