@@ -6,6 +6,9 @@
 #                            against the log afterwards.
 #   examples/cpp_example     typical use of the C++ wrapper; run as a test
 #                            by tests/cpp_example.sh.
+#   examples/uv_poll         poll-mode completions on a libuv loop; built
+#                            when configure finds libuv, run as a test by
+#                            tests/uv_poll.sh.
 #   include/mrlog.hpp        the header-only C++17 wrapper (installed);
 #                            tests/cxx_wrapper_test exercises all of it.
 # The examples are noinst programs, so a plain `make` builds them too and
@@ -55,3 +58,13 @@ examples_cpp_example_SOURCES = examples/cpp_example.cc
 examples_cpp_example_CPPFLAGS = -I$(top_srcdir)/include
 examples_cpp_example_CXXFLAGS = -std=c++17 $(AM_CXXFLAGS) $(PTHREAD_CFLAGS)
 examples_cpp_example_LDADD = libmrlog.la $(PTHREAD_LIBS)
+
+EXTRA_DIST += tests/uv_poll.sh
+if HAVE_LIBUV
+noinst_PROGRAMS += examples/uv_poll
+TESTS += tests/uv_poll.sh
+examples_uv_poll_SOURCES = examples/uv_poll.c
+examples_uv_poll_CPPFLAGS = -I$(top_srcdir)/include
+examples_uv_poll_CFLAGS = $(AM_CFLAGS) $(LIBUV_CFLAGS) $(PTHREAD_CFLAGS)
+examples_uv_poll_LDADD = libmrlog.la $(LIBUV_LIBS) $(PTHREAD_LIBS)
+endif

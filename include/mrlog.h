@@ -7,12 +7,15 @@
  *
  * THE COMPLETION RULE.  Every mutating call (mrlog_create_queue,
  * mrlog_delete_queue, mrlog_append, mrlog_append_batch, mrlog_truncate,
- * mrlog_commit, mrlog_remove_consumer, mrlog_sync) completes exactly once.  Its callback, when not NULL, runs
- * exactly once, on a library thread, never on the calling thread and never
- * while the library holds a lock the callback could need.  This holds for
- * errors found at submit time too (bad argument, closed log, full ring in
- * nonblocking mode): they are delivered the same way, never returned
- * directly.  After the callback has returned, the future (if still owned)
+ * mrlog_commit, mrlog_remove_consumer, mrlog_sync) completes exactly once.
+ * Its callback, when not NULL, runs exactly once, on a library thread,
+ * never on the calling thread (in poll mode: inside
+ * mrlog_run_completions, a mrlog_wait or mrlog_close on the thread that
+ * makes it, never inside the call that submitted it; see POLL MODE), and
+ * never while the library holds a lock the callback could need.  This
+ * holds for errors found at submit time too (bad argument, closed log,
+ * full ring in nonblocking mode): they are delivered the same way, never
+ * returned directly.  After the callback has returned, the future (if still owned)
  * becomes ready with the same status and position.
  *
  * THREADS.  Unless a call says otherwise it may be made from any thread,
@@ -143,9 +146,10 @@ MRLOG_EXPORT unsigned mrlog_version(void);
 MRLOG_EXPORT const char *mrlog_version_string(void);
 
 /* True on the library's own threads (the writer, flusher and cleaner,
- * where callbacks, log_fn and visitors called from them run), false on
- * every other thread.  Wrappers use it to refuse a blocking call before
- * making it.  Any thread. */
+ * where callbacks, log_fn and visitors called from them run) and, in poll
+ * mode, on a thread while it runs a completion callback (see POLL MODE);
+ * false on every other thread.  Wrappers use it to refuse a blocking call
+ * before making it.  Any thread. */
 MRLOG_EXPORT bool mrlog_on_library_thread(void);
 
 /* Limits. */
@@ -462,7 +466,9 @@ MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
  * MRLOG_ENOSPC, or MRLOG_ENOMEM when the writer could not allocate); it
  * frees the log in every case.  MRLOG_EINVAL at once, touching nothing,
  * for NULL, a log already closed or being closed by another thread, and
- * any pointer that is not an open log (see MISUSE).
+ * any pointer that is not an open log (see MISUSE).  In poll mode it runs
+ * the completions still queued on the calling thread before it returns
+ * (see POLL MODE).
  */
 MRLOG_EXPORT int mrlog_close(mrlog *log);
 
@@ -610,7 +616,8 @@ MRLOG_EXPORT int mrlog_cancel(mrlog_future *future);
  * MRLOG_EINVAL and leaves the future valid.  MRLOG_EINVAL, without
  * blocking and leaving *position alone, for NULL and for a future already
  * waited or forgotten (also when another thread's mrlog_wait takes it
- * first).
+ * first).  In poll mode, on the polling thread, it runs completions while
+ * it waits (see POLL MODE).
  */
 MRLOG_EXPORT int mrlog_wait(mrlog_future *future, uint64_t *position);
 
@@ -626,6 +633,56 @@ MRLOG_EXPORT bool mrlog_ready(const mrlog_future *future);
 /* Gives the future up: it is freed once complete.  The callback still
  * runs.  NULL and a future already waited or forgotten are ignored. */
 MRLOG_EXPORT void mrlog_forget(mrlog_future *future);
+
+/*
+ * POLL MODE (policy.completion_mode = MRLOG_COMPLETE_ON_POLL).  For
+ * servers built on an event loop: completions are queued instead of run
+ * on a library thread, and the application runs them on its own thread
+ * (the poller) with mrlog_run_completions, woken by the eventfd of
+ * mrlog_completion_fd.  THE COMPLETION RULE and ORDER hold otherwise:
+ * every completion is queued exactly once, in the order the library
+ * thread would have run it, and run once, in that order, one at a time;
+ * the future becomes ready after its callback has returned.  While a
+ * callback runs, its thread counts as a library thread
+ * (mrlog_on_library_thread): mrlog_close, mrlog_open,
+ * mrlog_run_completions and a wait on a future that is not ready return
+ * MRLOG_EINVAL there, and a mutation that would block completes with
+ * MRLOG_EFULL.  A queued completion holds only the future its call
+ * returned: the request's memory and reservation are released when it is
+ * queued, so a poller that lags never holds producers back, and the queue
+ * allocates nothing.
+ *
+ * The poller is the thread that last called mrlog_completion_fd or
+ * mrlog_run_completions on the log.  mrlog_wait and mrlog_wait_timeout on
+ * a future of the log that is not ready: on the poller (or on any thread
+ * while the log has no poller: it becomes the poller), they run
+ * completions, in order, until the future is ready, and sleep while none
+ * is queued; on any other thread they sleep until the poller has run its
+ * callback (it waits for ever if no thread polls: use
+ * mrlog_wait_timeout).
+ *
+ * mrlog_close runs the completions still queued on the closing thread,
+ * before it returns (it becomes the poller): none is lost and none runs
+ * after close.  Stop watching the descriptor before closing the log: close
+ * closes it.  Mutations on a closed log complete with MRLOG_ECLOSED on a
+ * library thread, as in the other mode (nothing is left to poll).
+ */
+
+/* The log's eventfd: readable (POLLIN) exactly while completions are
+ * queued, not readable once they have all been taken to run.  Poll it
+ * only: never read, write or close it.  Valid until mrlog_close.  Makes
+ * the calling thread the poller.  MRLOG_EINVAL for NULL, a closed log, a
+ * log not in poll mode, and from inside a callback.  Any thread. */
+MRLOG_EXPORT int mrlog_completion_fd(mrlog *log);
+
+/* Runs up to max queued completions (callback, then the future becomes
+ * ready) on the calling thread, in order, and returns how many ran: 0
+ * when none is queued (or max is 0); never blocks except while another
+ * thread runs completions of the log (one at a time).  Completions queued
+ * while it runs are run too, up to max.  Makes the calling thread the
+ * poller.  MRLOG_EINVAL for NULL, a closed log, a log not in poll mode,
+ * and from inside a callback.  Must not race with mrlog_close. */
+MRLOG_EXPORT int mrlog_run_completions(mrlog *log, unsigned max);
 
 /*
  * Reads, synchronous, from RAM, from any thread, concurrent with writes.

@@ -664,6 +664,30 @@ class log {
     return std::move(s.consumers);
   }
 
+  // Poll mode (policy.completion_mode = MRLOG_COMPLETE_ON_POLL, mrlog.h
+  // POLL MODE): the callables run on the thread that calls
+  // run_completions, not on a library thread.  completion_fd() is the
+  // eventfd to watch (readable exactly while completions are queued; poll
+  // it only); run_completions(max) runs up to max of them here and returns
+  // how many ran.  Both make the calling thread the poller.  They throw
+  // mrlogpp::error (MRLOG_EINVAL) for an empty log, a log not in poll mode,
+  // and inside a callable.  The poller must not block in a std::future's
+  // get() or wait() before its callable ran (nothing else runs it): run
+  // completions until wait_for(0s) says it is ready.
+  int completion_fd() const {
+    int rc = mrlog_completion_fd(handle_);
+    if (rc < 0)
+      throw error(rc, "mrlog_completion_fd");
+    return rc;
+  }
+
+  int run_completions(unsigned max) {
+    int rc = mrlog_run_completions(handle_, max);
+    if (rc < 0)
+      throw error(rc, "mrlog_run_completions");
+    return rc;
+  }
+
   // The log's figures.  Throws mrlogpp::error for an empty log.
   mrlog_stats_t stats() const {
     mrlog_stats_t figures{};

@@ -52,12 +52,22 @@
  *     2^HANDLE_GEN_BITS reuses of one future; a handle kept stale that long
  *     could alias a new call.  The completer holds the real address (in
  *     its request), never a handle.
+ *  8. Poll mode (lib/completion.c).  A future issued by a log whose
+ *     completions are queued for the poller carries that log (poll_log).
+ *     Waiting on it when it is not ready: the log's polling thread runs
+ *     completions, in queue order, until it is (nobody else would run
+ *     them); any other thread sleeps as in invariant 3 until the poller
+ *     has run its callback.  poll_log is only read while the future is
+ *     not done, and the log is open until every one of its futures is.
  *
  * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
  * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
- * flusher.c -> req.c -> future.c (the callback).  This file is the
- * last step: mrlog__complete runs the callback and makes the future
- * ready; it calls nothing on the path.
+ * flusher.c -> req.c -> future.c (the callback); in poll mode req.c ->
+ * completion.c, whose mrlog_run_completions on the poller calls
+ * mrlog__complete.  This file is the last step: mrlog__complete runs the
+ * callback and makes the future ready; it calls nothing on the path (a
+ * wait on the poller calls back into completion.c to run completions:
+ * invariant 8).
  */
 #include "base.h"
 #include "internal.h"
@@ -358,6 +368,15 @@ mrlog_on_library_thread(void)
   return library_thread_name != NULL;
 }
 
+const char *
+mrlog__library_scope(const char *name)
+{
+  const char *outer = library_thread_name;
+
+  library_thread_name = name;
+  return outer;
+}
+
 void
 mrlog__mark_library_thread(const char *name)
 {
@@ -393,7 +412,9 @@ mrlog__future_new(void)
       return NULL;
   }
   /* The state word is left as its last owner freed it: a new generation
-   * with no flags (invariant 1). */
+   * with no flags (invariant 1).  Not a poll-mode future unless the
+   * submitter says so. */
+  f->poll_log = NULL;
   return f;
 }
 
@@ -522,6 +543,51 @@ wait_done(mrlog_future *f, unsigned gen, const struct timespec *deadline)
   return rc;
 }
 
+struct poll_wait {
+  mrlog_future *f;
+  unsigned gen;
+};
+
+/* Whether a poll-mode future waited on is done (or its handle stale). */
+static bool
+poll_ready(void *ctx)
+{
+  struct poll_wait *w = ctx;
+  bool stale;
+  unsigned st = live_state(w->f, w->gen, &stale);
+
+  return stale || (st & FUTURE_DONE) != 0;
+}
+
+/* wait_done for a future of a poll-mode log (invariant 8): the poller
+ * runs completions until it is done; another thread sleeps on it. */
+static int
+wait_polled(mrlog_future *f, unsigned gen, const struct timespec *deadline)
+{
+  struct poll_wait w = { f, gen };
+  struct mrlog *log = f->poll_log;
+  unsigned st;
+  bool stale;
+  int rc;
+
+  for (;;) {
+    st = live_state(f, gen, &stale);
+    if (stale)
+      return MRLOG_EINVAL;
+    if (st & FUTURE_DONE)
+      return 0;
+    rc = mrlog__poll_wait(log, deadline, poll_ready, &w);
+    if (rc == MRLOG__POLL_NOT_POLLER)
+      return wait_done(f, gen, deadline);
+    if (rc == MRLOG_ETIMEDOUT) {
+      st = live_state(f, gen, &stale);
+      if (stale)
+        return MRLOG_EINVAL;
+      return (st & FUTURE_DONE) ? 0 : MRLOG_ETIMEDOUT;
+    }
+  }
+}
+
 /* mrlog_wait and mrlog_wait_timeout (deadline NULL: no timeout). */
 static int
 wait_for(mrlog_future *handle, const unsigned *timeout_ms, uint64_t *position)
@@ -544,7 +610,10 @@ wait_for(mrlog_future *handle, const unsigned *timeout_ms, uint64_t *position)
       return MRLOG_EINVAL;
     if (timeout_ms != NULL)
       mrlog__deadline_ms(&deadline, *timeout_ms);
-    rc = wait_done(f, gen, timeout_ms != NULL ? &deadline : NULL);
+    if (f->poll_log != NULL)
+      rc = wait_polled(f, gen, timeout_ms != NULL ? &deadline : NULL);
+    else
+      rc = wait_done(f, gen, timeout_ms != NULL ? &deadline : NULL);
     if (rc != 0)
       return rc;
   }

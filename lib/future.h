@@ -18,9 +18,19 @@ struct mrlog_future {
                                      line per future: future_slab) */
   int status;         /* valid once DONE is set (release/acquire) */
   uint64_t position;  /* valid once DONE is set */
-  struct future_cache *owner; /* pool it returns to; immutable */
-  mrlog_future *pool_next;    /* link while pooled */
+  struct future_cache *owner; /* pool it returns to; immutable (NULL: a
+                                 node of completion.c's queue, not a
+                                 future) */
+  union {
+    mrlog_future *pool_next;  /* link while pooled */
+    mrlog_future *poll_next;  /* link while queued for the poller
+                                 (completion.c invariant 1) */
+  };
   uint32_t index;             /* in the slab table; immutable */
+  struct mrlog *poll_log;     /* the poll-mode log it was issued by, else
+                                 NULL; set before its handle is returned */
+  mrlog_done_fn done;         /* while queued for the poller: the */
+  void *done_arg;             /* callback and its argument */
 };
 
 /* Inside the library a mrlog_future * is the future's address; callers
@@ -40,9 +50,14 @@ void mrlog__complete(mrlog_future *future, mrlog_done_fn done, void *arg,
 void mrlog__wake_defer(bool on);
 void mrlog__wake_help(unsigned n);
 
-/* True on the writer, flusher and cleaner threads and on the detached
- * threads that deliver errors for a NULL log. */
+/* True on the writer, flusher and cleaner threads, on the detached
+ * threads that deliver errors for a NULL log, and on a thread while it
+ * runs a poll-mode callback (completion.c invariant 4). */
 bool mrlog__on_library_thread(void);
 void mrlog__mark_library_thread(const char *name);
+/* Makes the calling thread count as the library thread `name` (NULL: as
+ * an application thread) without renaming it; returns what it counted as
+ * before, for the caller to restore. */
+const char *mrlog__library_scope(const char *name);
 
 #endif /* MRLOG_FUTURE_H */

@@ -11,14 +11,17 @@
  *              they only build requests and push them into the ring.
  *   writer     sole consumer of the ring; sole mutator of the queue state
  *              and of the hot segment file.
- *   flusher    fdatasyncs and completes requests (runs the callbacks).
+ *   flusher    fdatasyncs and completes requests (runs the callbacks, or
+ *              in poll mode queues them for the poller: completion.c).
+ *   poller     poll mode: the application thread that runs the queued
+ *              callbacks (mrlog_run_completions).
  *   cleaner    deletes segment files whose records are all truncated.
  *
  * LOCK ORDER (never take a lock to the left while holding one to the
  * right):  state_lock -> seg_mutex -> flusher->mutex -> wake_mutex, and
- * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, log.c's
- * pool of closed logs and the staging and future-pool registries'
- * mutexes are leaves (stage.c takes producers_mutex only with no other
+ * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, poll.mutex
+ * (completion.c), log.c's pool of closed logs and the staging and
+ * future-pool registries' mutexes are leaves (stage.c takes producers_mutex only with no other
  * lock held).  The only nesting is state_lock -> mem_mutex (a
  * truncation releasing memory wakes blocked producers).  No lock is held while a user callback or
  * visitor runs.
@@ -29,6 +32,7 @@
 #include "base.h"
 #include "io.h"
 #include "queue.h"
+#include "completion.h"
 
 #include <ck_ring.h>
 #include <pthread.h>
@@ -185,6 +189,10 @@ struct mrlog {
    * set (ring.c mrlog__ring_wait) and clears it as it re-decides. */
   uint64_t quota_released;         /* [state] */
   atomic_bool quota_poke;
+
+  /* Completions queued for the poller (lib/completion.c; fd -1 unless
+   * policy.completion_mode is MRLOG_COMPLETE_ON_POLL). */
+  struct mrlog__poll poll;
 };
 
 /* A struct mrlog is never returned to malloc (log.c invariant 1), so a

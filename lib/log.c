@@ -12,7 +12,9 @@
  *   3. the stop sentinel, which the writer hands to the flusher after its
  *      last frame; the flusher syncs, completes everything, drains the
  *      early list (callbacks may still call in: they get ECLOSED) and ends;
- *   4. the cleaner makes a last pass and ends; everything is freed.
+ *   4. the cleaner makes a last pass and ends;
+ *   5. in poll mode, the closing thread runs the completions still queued
+ *      (lib/completion.c invariant 5); everything is freed.
  * A read-only log (policy.read_only, readonly.c) opens its directory
  * without making or locking it, recovers without changing any file and
  * starts the flusher alone; its close hands the sentinel to the flusher.
@@ -332,6 +334,7 @@ init_sync(struct mrlog *log)
   pthread_mutex_init(&log->seg_mutex, NULL);
   pthread_mutex_init(&log->dir_sync_mutex, NULL);
   pthread_mutex_init(&log->producers_mutex, NULL);
+  mrlog__poll_init(log);
   mrlog__stage_register(log);
   return 0;
 }
@@ -398,6 +401,7 @@ destroy(struct mrlog *log)
   pthread_mutex_destroy(&log->seg_mutex);
   pthread_mutex_destroy(&log->dir_sync_mutex);
   pthread_mutex_destroy(&log->producers_mutex);
+  mrlog__poll_free(log);
   free(log->dir);
   log->dir = NULL;
   pthread_mutex_lock(&log_pool_mutex);
@@ -480,6 +484,8 @@ open_once(const char *dir, const mrlog_policy *policy,
     rc = mrlog__index_init(&log->index, log);
   if (rc == 0)
     rc = mrlog__ring_init(log);
+  if (rc == 0)
+    rc = mrlog__poll_open(log);
   if (rc == 0) {
     rc = log->policy.read_only ? mrlog__ro_open_dir(log, dir)
                                : open_dir(log, dir);
@@ -576,6 +582,7 @@ mrlog_close(mrlog *log)
       !mrlog__stage_claim_close(log))
     return MRLOG_EINVAL;
   atomic_store(&log->closing, 1);
+  mrlog__poll_close_begin(log);
   wake_mem_waiters(log);
   /* Step 2 (see top): seq_cst pairs with the producers' increment. */
   while (atomic_load(&log->submitting) > 0)
@@ -598,6 +605,8 @@ mrlog_close(mrlog *log)
     mrlog__writer_seal(log); /* alone now: see writer.c invariant 4 */
     mrlog__cleaner_join(log);
   }
+  /* Poll mode: what the flusher queued runs here (completion.c invariant 5). */
+  mrlog__poll_drain(log);
   status = atomic_load(&log->failed);
   destroy(log);
   return status;

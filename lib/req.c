@@ -6,10 +6,12 @@
  *
  * Append path (docs/DESIGN.md): caller -> submit.c -> stage.c ->
  * admit.c -> ring.c -> writer.c -> writer_frame.c (the file) ->
- * flusher.c -> req.c -> future.c (the callback).  The producer's
- * steps (submit.c, stage.c) lay out requests here; the flusher finishes
- * them here: the memory reservation (memory.h), the callback and future
- * (future.c), and the block, which goes back to malloc or to its batch's
+ * flusher.c -> req.c -> future.c (the callback); in poll mode req.c ->
+ * completion.c (the queue), from which the poller's
+ * mrlog_run_completions -> future.c.  The producer's steps (submit.c,
+ * stage.c) lay out requests here; the flusher finishes them here: the
+ * memory reservation (memory.h), the callback and future (future.c, or
+ * queued for the poller: completion.c), and the block, which goes back to malloc or to its batch's
  * owner (batch.c mrlog__batch_recycle).
  *
  * Invariants:
@@ -22,6 +24,7 @@
  *     A staged entry's reservation returns with its batch's last entry.
  */
 #include "req.h"
+#include "completion.h"
 #include "future.h"
 #include "memory.h"
 #include "stage.h"
@@ -94,7 +97,9 @@ mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
   }
   if (bytes != 0 && log != NULL)
     mrlog__mem_release(log, bytes);
-  mrlog__complete(req->future, req->done, req->arg, req->status,
-                  req->position);
+  if (log == NULL || !mrlog__poll_push(log, req->future, req->done,
+                                       req->arg, req->status, req->position))
+    mrlog__complete(req->future, req->done, req->arg, req->status,
+                    req->position);
   mrlog__req_free(log, req);
 }

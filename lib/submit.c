@@ -5,8 +5,10 @@
  *
  * Invariants:
  *  1. THE COMPLETION RULE: every call completes exactly once, through the
- *     flusher (or, for a NULL log, a detached library thread) -- never on
- *     the calling thread, also for errors found here.
+ *     flusher (or, for a NULL or closed log, a detached library thread) --
+ *     never on the calling thread, also for errors found here.  In poll
+ *     mode the flusher queues the completion for the poller instead of
+ *     running it (mrlog__req_finish, lib/completion.c).
  *  2. Fast path (an append staged in the thread's open batch, stage.c):
  *     a pooled future, a copy into the batch and one uncontended CAS; no
  *     lock, no syscall, no allocation.  Opening a batch (once per batch)
@@ -205,6 +207,8 @@ submit_request(struct mrlog *log, int type, const char *name,
   } else if (log->policy.read_only) {
     status = MRLOG_EINVAL; /* readonly.c invariant 5 */
   }
+  if (future != NULL && log != NULL && mrlog__poll_mode(&log->poll))
+    future->poll_log = log; /* future.c invariant 8 */
   if (status != 0)
     return settle_new(log, type, future, done, arg, status);
   if (name_len > 0)

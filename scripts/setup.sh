@@ -46,6 +46,7 @@ PACKAGES=(
   librocksdb-dev
   liblmdb-dev
   libsqlite3-dev
+  libuv1-dev
   gnuplot-nox
   python3
 )

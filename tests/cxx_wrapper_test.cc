@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <list>
+#include <poll.h>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -430,12 +431,49 @@ void test_library_thread(const temp_dir &dir) {
         r.name());
 }
 
+// Poll mode: callables run on the thread that calls run_completions,
+// which watches completion_fd(); both throw MRLOG_EINVAL in the other mode.
+void test_poll_mode(const temp_dir &dir) {
+  mrlog_policy policy = mrlogpp::default_policy();
+  policy.completion_mode = MRLOG_COMPLETE_ON_POLL;
+  mrlogpp::log log(dir.log() + "-poll", policy);
+  std::thread::id ran_on;
+  int runs = 0;
+
+  int fd = log.completion_fd();
+  CHECK(fd >= 0, "completion_fd: %d", fd);
+  auto created = log.create_queue("q");
+  auto appended = log.append("q", "a", [&](int s, std::uint64_t) {
+    ran_on = std::this_thread::get_id();
+    runs += s == 0;
+  });
+  while (appended.wait_for(std::chrono::seconds(0)) !=
+         std::future_status::ready) {
+    struct pollfd pfd = {fd, POLLIN, 0};
+    CHECK(::poll(&pfd, 1, 30000) == 1, "completion_fd not readable");
+    log.run_completions(16);
+  }
+  CHECK(get(std::move(created)).ok() && get(std::move(appended)).ok(),
+        "poll-mode mutations");
+  CHECK(runs == 1 && ran_on == std::this_thread::get_id(),
+        "the callable ran %d times, not on the polling thread", runs);
+  CHECK(log.run_completions(16) == 0, "nothing left to run");
+
+  mrlogpp::log other(dir.log() + "-nopoll");
+  int status = error_status([&] { other.completion_fd(); });
+  CHECK(status == MRLOG_EINVAL, "completion_fd not in poll mode: %d", status);
+  status = error_status([&] { other.run_completions(1); });
+  CHECK(status == MRLOG_EINVAL, "run_completions not in poll mode: %d",
+        status);
+}
+
 int main() {
   try {
     temp_dir dir;
     test_open_errors(dir);
     test_times(dir);
     test_library_thread(dir);
+    test_poll_mode(dir);
 
     std::atomic<int> late_runs{0};
     {

@@ -271,9 +271,15 @@ mrlog__flusher_early(struct mrlog *log, struct mrlog__req *req)
   req->next = NULL;
   pthread_mutex_lock(&f->mutex);
   if (f->stopped) {
+    pthread_mutex_unlock(&f->mutex);
+    if (mrlog__poll_mode(&log->poll) && mrlog__on_library_thread()) {
+      /* A callback run by mrlog_close's drain called in: the drain runs
+       * this completion too (completion.c invariant 5). */
+      mrlog__req_finish(log, req);
+      return;
+    }
     /* Only reachable through misuse (a call racing close); still keep
      * the completion rule. */
-    pthread_mutex_unlock(&f->mutex);
     if (req->reserved)
       mrlog__mem_release(log, req->reserved);
     if (mrlog__spawn_detached("mrlog-late", deliver_detached, req) != 0)
