@@ -28,6 +28,7 @@
 
 #include "base.h"
 #include "io.h"
+#include "metrics.h"
 #include "queue.h"
 
 #include <ck_ring.h>
@@ -185,6 +186,9 @@ struct mrlog {
    * set (ring.c mrlog__ring_wait) and clears it as it re-decides. */
   uint64_t quota_released;         /* [state] */
   atomic_bool quota_poke;
+
+  /* Histograms since open (lib/metrics.c): relaxed atomics, any thread. */
+  struct mrlog__metrics metrics;
 };
 
 /* A struct mrlog is never returned to malloc (log.c invariant 1), so a

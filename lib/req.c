@@ -24,6 +24,7 @@
 #include "req.h"
 #include "future.h"
 #include "memory.h"
+#include "metrics.h"
 #include "stage.h"
 
 #include <stdlib.h>
@@ -56,6 +57,7 @@ mrlog__req_layout(struct mrlog__req *req, const char *name, size_t name_len,
   req->payload = p;
   req->count = (uint32_t)count;
   req->payload_len = total;
+  req->submit_ns = count > 0 ? mrlog__metrics_now() : 0;
   for (i = 0; i < count; i++) {
     req->lens[i] = (uint32_t)recs[i].iov_len;
     if (recs[i].iov_len > 0)
@@ -94,6 +96,7 @@ mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
   }
   if (bytes != 0 && log != NULL)
     mrlog__mem_release(log, bytes);
+  mrlog__metrics_append_done(log, req);
   mrlog__complete(req->future, req->done, req->arg, req->status,
                   req->position);
   mrlog__req_free(log, req);

@@ -38,6 +38,7 @@ int main(void) {
   srunner_add_suite(sr, make_consumer_suite());
   srunner_add_suite(sr, make_visibility_suite());
   srunner_add_suite(sr, make_watch_suite());
+  srunner_add_suite(sr, make_metrics_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);
