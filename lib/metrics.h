@@ -45,10 +45,12 @@ struct mrlog__hist {
 
 /* The log's histograms (a field of struct mrlog, zeroed at open). */
 struct mrlog__metrics {
-  struct mrlog__hist latency;    /* ns, append call to acknowledgement */
-  struct mrlog__hist fsync;      /* ns per fdatasync */
+  struct mrlog__hist latency;    /* stamp units (mrlog__metrics_now),
+                                    append call to acknowledgement */
+  struct mrlog__hist fsync;      /* stamp units per fdatasync */
   struct mrlog__hist group;      /* records per group commit */
-  struct mrlog__hist ring_wait;  /* ns a producer waited for ring room */
+  struct mrlog__hist ring_wait;  /* stamp units a producer waited for
+                                    ring room */
 };
 
 /* Per-queue counters since open (or the queue's creation), recovery not
@@ -64,8 +66,9 @@ struct mrlog__queue_counts {
 /* True when MRLOG_METRICS_OFF=1 was set when the library was loaded. */
 extern bool mrlog__metrics_off;
 
-/* Monotonic nanoseconds, never 0; 0 when the recording is off (every
- * mrlog__metrics_* call below then records nothing). */
+/* A stamp: TSC ticks (with an invariant TSC) or CLOCK_MONOTONIC
+ * nanoseconds (metrics.c invariant 6), never 0; 0 when the recording is
+ * off (every mrlog__metrics_* call below then records nothing). */
 uint64_t mrlog__metrics_now(void);
 
 void mrlog__hist_record(struct mrlog__hist *h, uint64_t value);

@@ -57,7 +57,7 @@ mrlog__req_layout(struct mrlog__req *req, const char *name, size_t name_len,
   req->payload = p;
   req->count = (uint32_t)count;
   req->payload_len = total;
-  req->submit_ns = count > 0 ? mrlog__metrics_now() : 0;
+  req->submit_stamp = count > 0 ? mrlog__metrics_now() : 0;
   for (i = 0; i < count; i++) {
     req->lens[i] = (uint32_t)recs[i].iov_len;
     if (recs[i].iov_len > 0)
