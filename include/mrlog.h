@@ -797,8 +797,9 @@ MRLOG_EXPORT int mrlog_stats(mrlog *log, struct mrlog_stats *stats);
 /*
  * Metrics (lib/metrics.c, lib/metrics_text.c).  Four log-wide histograms
  * are recorded from open on, each as relaxed atomic bucket counters: the
- * append path takes no lock and makes no system call for them (only a
- * CLOCK_MONOTONIC read, which the vDSO serves).  Bucket error: a value
+ * append path takes no lock and makes no system call for them (two time
+ * stamps: rdtsc with an invariant TSC, else a CLOCK_MONOTONIC read, which
+ * the vDSO serves).  Bucket error: a value
  * below 16 has its own bucket; above, each power of two is cut into 16
  * buckets, so a percentile, reported as the upper bound of the bucket
  * holding its rank (capped at max), is never below the exact sample at

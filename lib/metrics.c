@@ -4,8 +4,8 @@
  * exposition is lib/metrics_text.c.
  *
  * Invariants:
- *  1. Recording takes no lock and makes no system call: a CLOCK_MONOTONIC
- *     read (the vDSO's) and relaxed atomic adds.  Nothing orders the
+ *  1. Recording takes no lock and makes no system call: a stamp (rdtsc,
+ *     or the vDSO's CLOCK_MONOTONIC: invariant 6) and relaxed atomic adds.  Nothing orders the
  *     buckets against each other; a reader may see a sample's bucket
  *     before or after its sum and max.
  *  2. A histogram's count is the sum of the buckets a reader loaded, and

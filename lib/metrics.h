@@ -2,8 +2,9 @@
  * metrics.h -- recording the log-wide histograms and the per-queue
  * counters (lib/metrics.c); the text writer is lib/metrics_text.c.
  *
- * Recording costs no lock and no system call: a CLOCK_MONOTONIC read
- * (served by the vDSO) and relaxed atomic adds on bucket counters.  The
+ * Recording costs no lock and no system call: a stamp (rdtsc, or the
+ * vDSO's CLOCK_MONOTONIC; metrics.c invariant 6) and relaxed atomic adds
+ * on bucket counters.  The
  * hooks are one-line calls from the places that see each event:
  *   append latency   lib/req.c (the stamp in mrlog__req_layout, the
  *                    sample in mrlog__req_finish)
