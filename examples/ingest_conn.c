@@ -460,7 +460,8 @@ static int
 finished(const struct conn *c)
 {
   return c->stopped != TAKING_REQUESTS && c->replied == c->issued &&
-         c->out_len == 0 && c->big == NULL && (c->stopped != STOP_SERVER || c->bye_queued);
+         c->out_len == 0 && c->big == NULL &&
+         (c->stopped != STOP_SERVER || c->bye_queued);
 }
 
 /* One poll: sleeps until the socket is ready, a callback wakes us, the

@@ -5,9 +5,9 @@
  *
  * Invariants:
  *  1. Recording takes no lock and makes no system call: a stamp (rdtsc,
- *     or the vDSO's CLOCK_MONOTONIC: invariant 6) and relaxed atomic adds.  Nothing orders the
- *     buckets against each other; a reader may see a sample's bucket
- *     before or after its sum and max.
+ *     or the vDSO's CLOCK_MONOTONIC: invariant 6) and relaxed atomic
+ *     adds.  Nothing orders the buckets against each other; a reader may
+ *     see a sample's bucket before or after its sum and max.
  *  2. A histogram's count is the sum of the buckets a reader loaded, and
  *     each percentile is the upper bound of the bucket holding its rank
  *     (ceil(q * count)), capped at the max read: so p50 <= p90 <= p99 <=
@@ -213,10 +213,11 @@ mrlog__metrics_fsync(struct mrlog *log, uint64_t start)
 }
 
 void
-mrlog__metrics_group(struct mrlog *log, uint64_t records)
+mrlog__metrics_group(struct mrlog *log, uint64_t written, uint64_t mark)
 {
   if (!mrlog__metrics_off)
-    mrlog__hist_record(&log->metrics.group, records);
+    mrlog__hist_record(&log->metrics.group, written > mark ? written - mark
+                                                           : 0);
 }
 
 void

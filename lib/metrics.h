@@ -82,8 +82,9 @@ void mrlog__metrics_append_done(struct mrlog *log,
                                 const struct mrlog__req *req);
 /* An fdatasync that began at start (mrlog__metrics_now) has returned. */
 void mrlog__metrics_fsync(struct mrlog *log, uint64_t start);
-/* A group commit made records durable. */
-void mrlog__metrics_group(struct mrlog *log, uint64_t records);
+/* A group commit made durable the records the writer had counted on the
+ * hot segment (`written`) beyond those of the previous one (`mark`). */
+void mrlog__metrics_group(struct mrlog *log, uint64_t written, uint64_t mark);
 /* A producer's wait for ring room that began at start has ended. */
 void mrlog__metrics_ring_wait(struct mrlog *log, uint64_t start);
 /* Writer, state_lock held for writing: records stored into q, records

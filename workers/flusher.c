@@ -448,7 +448,7 @@ flusher_main(void *arg)
       err = errno;
       pthread_mutex_lock(&f->mutex);
       if (rc == 0) {
-        mrlog__metrics_group(log, unsynced_recs - f->unsynced_recs_mark);
+        mrlog__metrics_group(log, unsynced_recs, f->unsynced_recs_mark);
         f->unsynced_mark = unsynced;
         f->unsynced_recs_mark = unsynced_recs;
       }
