@@ -4,8 +4,9 @@
  * records and bytes appended and truncated), percentiles are ordered and
  * within the documented bucket error, the text parses as the Prometheus
  * exposition format with escaped label values, a buffer that is too small
- * gets nothing partial, the per-queue cut-off, and threads appending
- * while another reads.  No assertion depends on timing.
+ * gets nothing partial, the per-queue cut-off, a producer's wait for ring
+ * room, and threads appending while another reads.  No assertion depends
+ * on timing.
  */
 #define _GNU_SOURCE
 #include "check_mrlog.h"
@@ -447,6 +448,66 @@ END_TEST
 
 /* ---- threads ------------------------------------------------------------ */
 
+#define RING_APPENDS 24
+#define BIG_RECORD (40u * 1024u) /* too big to stage: a request of its own */
+
+struct ring_args {
+  mrlog *log;
+  mrlog_future *f[RING_APPENDS];
+};
+
+static void *
+ring_producer(void *arg)
+{
+  struct ring_args *a = arg;
+  static char rec[BIG_RECORD];
+  int i;
+
+  for (i = 0; i < RING_APPENDS; i++)
+    a->f[i] = mrlog_append(a->log, "q", NULL, rec, sizeof(rec), NULL, NULL);
+  return NULL;
+}
+
+static bool
+ring_waiting(void *arg)
+{
+  mrlog *log = arg;
+
+  return atomic_load(&log->ring_waiters) > 0;
+}
+
+/* The test holds the queue state's read lock, so the writer stops at its
+ * first apply and the 4-slot ring fills: the producer waits for room
+ * (seen through ring_waiters), and that wait is a ring_wait sample. */
+START_TEST(test_ring_wait_counted)
+{
+  mrlog_policy p = th_policy();
+  struct ring_args a;
+  struct mrlog_metrics m;
+  pthread_t t;
+  int i;
+
+  p.ring_slots = 4;
+  a.log = th_open(th_dir, &p);
+  ck_assert_int_eq(th_create(a.log, "q"), 0);
+  pthread_rwlock_rdlock(&a.log->state_lock);
+  ck_assert_int_eq(pthread_create(&t, NULL, ring_producer, &a), 0);
+  ck_assert_msg(th_poll(ring_waiting, a.log, 30000),
+                "the producer never waited for ring room");
+  pthread_rwlock_unlock(&a.log->state_lock);
+  pthread_join(t, NULL);
+  for (i = 0; i < RING_APPENDS; i++)
+    ck_assert_int_eq(th_wait(a.f[i], NULL), 0);
+  ck_assert_int_eq(mrlog_metrics(a.log, &m), 0);
+  ck_assert_uint_ge(m.ring_wait_ns.count, 1);
+  ck_assert_uint_le(m.ring_wait_ns.count, RING_APPENDS);
+  ck_assert_uint_gt(m.ring_wait_ns.max, 0);
+  check_summary(&m.ring_wait_ns);
+  ck_assert_uint_eq(m.append_latency_ns.count, RING_APPENDS);
+  th_close(a.log);
+}
+END_TEST
+
 #define WRITERS 3
 #define PER_WRITER 2000
 
@@ -544,6 +605,7 @@ make_metrics_suite(void)
   tcase_add_checked_fixture(tc, th_setup, th_teardown);
   tcase_set_timeout(tc, TH_TIMEOUT_SLOW);
   tcase_add_test(tc, test_threads_read_while_appending);
+  tcase_add_test(tc, test_ring_wait_counted);
   suite_add_tcase(s, tc);
   return s;
 }
