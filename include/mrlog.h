@@ -845,8 +845,9 @@ typedef struct mrlog_metrics mrlog_metrics_t;
  * summary read while appends complete may lag them by a few samples. */
 MRLOG_EXPORT int mrlog_metrics(mrlog *log, struct mrlog_metrics *out);
 
-/* Upper bound on the queues mrlog_metrics_text lists: the queues with the
- * most records appended since open (ties: by name). */
+/* Upper bound on the queues mrlog_metrics_text lists (with their
+ * consumers' lags): the queues with the most records appended since open
+ * (ties: by name). */
 #define MRLOG_METRICS_TEXT_QUEUES 100
 
 /* The metrics in the Prometheus text exposition format (version 0.0.4),

@@ -12,15 +12,17 @@
  *     _sum and _count, plus a gauge family <name>_max (Prometheus has no
  *     max in a summary).  Durations are in seconds, printed exactly from
  *     the nanoseconds (nine decimals).
- *  4. Per-queue series cover at most MRLOG_METRICS_TEXT_QUEUES queues,
- *     those with the most records appended (ties by name, bytewise), in
- *     that order; mrlog_metrics_queues_omitted counts the others.  They
+ *  4. Per-queue series (and the consumer lags of those queues) cover at
+ *     most MRLOG_METRICS_TEXT_QUEUES queues, those with the most records
+ *     appended (ties by name, bytewise), in that order;
+ *     mrlog_metrics_queues_omitted counts the others.  They
  *     are read under state_lock for reading, which is held only to copy
  *     them; the text is built with no lock held.
  *  5. The whole text is built in a private buffer first, so buf gets the
  *     complete text or, when it does not fit, "" (never part of it).
  */
 #include "internal.h"
+#include "consumer.h"
 #include "metrics.h"
 #include "queue.h"
 
@@ -133,12 +135,61 @@ summary(struct text *t, const char *name, const char *help, bool ns,
   put_value(t, s->max, ns);
 }
 
+/* A consumer of a listed queue, copied under the read lock. */
+struct lag {
+  char *name;                   /* owned copy */
+  uint64_t lag;                 /* the queue's next - committed position */
+};
+
 /* One queue's row, copied under the read lock. */
 struct row {
   struct mrlog__queue_counts counts;
   const struct mrlog__queue *q; /* valid only under the lock */
   char *name;                   /* owned copy, for the listed rows */
+  struct lag *lags;             /* owned, listed rows: nlags consumers */
+  uint32_t nlags;
 };
+
+static void
+free_rows(struct row *r, size_t n)
+{
+  size_t i;
+  uint32_t k;
+
+  for (i = 0; i < n; i++) {
+    free(r[i].name);
+    for (k = 0; k < r[i].nlags; k++)
+      free(r[i].lags[k].name);
+    free(r[i].lags);
+  }
+  free(r);
+}
+
+/* Copies a listed queue's name and consumer lags.  Under the read lock.
+ * 0 or MRLOG_ENOMEM (what was copied is r's to free). */
+static int
+copy_listed(struct row *r)
+{
+  const struct mrlog__queue *q = r->q;
+  uint32_t k;
+
+  if ((r->name = strdup(q->name)) == NULL)
+    return MRLOG_ENOMEM;
+  if (q->n_consumers == 0)
+    return 0;
+  r->lags = calloc(q->n_consumers, sizeof(*r->lags));
+  if (r->lags == NULL)
+    return MRLOG_ENOMEM;
+  for (k = 0; k < q->n_consumers; k++) {
+    const struct mrlog__consumer *c = &q->consumers[k];
+
+    if ((r->lags[k].name = strdup(c->name)) == NULL)
+      return MRLOG_ENOMEM;
+    r->lags[k].lag = q->next > c->position ? q->next - c->position : 0;
+    r->nlags = k + 1;
+  }
+  return 0;
+}
 
 static int
 busiest_first(const void *a, const void *b)
@@ -172,20 +223,19 @@ collect(struct mrlog *log, struct row **rows, size_t *nrows,
       r[n].counts = q->counts;
       r[n].q = q;
       r[n].name = NULL;
+      r[n].lags = NULL;
+      r[n].nlags = 0;
       n++;
     }
   qsort(r, n, sizeof(*r), busiest_first);
   keep = n < MRLOG_METRICS_TEXT_QUEUES ? n : MRLOG_METRICS_TEXT_QUEUES;
   for (i = 0; i < keep && rc == 0; i++)
-    if ((r[i].name = strdup(r[i].q->name)) == NULL)
-      rc = MRLOG_ENOMEM;
+    rc = copy_listed(&r[i]);
   pthread_rwlock_unlock(&log->state_lock);
   for (i = 0; i < keep; i++)
     r[i].q = NULL;
   if (rc != 0) {
-    for (i = 0; i < keep; i++)
-      free(r[i].name);
-    free(r);
+    free_rows(r, keep);
     return rc;
   }
   *rows = r;
@@ -250,14 +300,26 @@ build(struct mrlog *log, struct text *t)
   queue_family(t, rows, n, "mrlog_queue_truncated_bytes_total",
                "Payload bytes truncated from the queue since open.",
                offsetof(struct mrlog__queue_counts, truncated_bytes));
+  family(t, "mrlog_consumer_lag_records", "gauge",
+         "Records of the queue past the consumer's committed position "
+         "(next position minus committed position).");
+  for (i = 0; i < n; i++) {
+    uint32_t k;
+
+    for (k = 0; k < rows[i].nlags; k++) {
+      put(t, "mrlog_consumer_lag_records{queue=\"");
+      put_escaped(t, rows[i].name);
+      put(t, "\",consumer=\"");
+      put_escaped(t, rows[i].lags[k].name);
+      put(t, "\"} %llu\n", (unsigned long long)rows[i].lags[k].lag);
+    }
+  }
   _Static_assert(MRLOG_METRICS_TEXT_QUEUES == 100, "the help text");
   family(t, "mrlog_metrics_queues_omitted", "gauge",
          "Queues left out of the per-queue series (only the 100 with the "
          "most records appended are listed).");
   put(t, "mrlog_metrics_queues_omitted %llu\n", (unsigned long long)omitted);
-  for (i = 0; i < n; i++)
-    free(rows[i].name);
-  free(rows);
+  free_rows(rows, n);
   return t->failed ? MRLOG_ENOMEM : 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * test_metrics.c -- mrlog_metrics and mrlog_metrics_text: the counts
  * match what was done (appends, fdatasyncs, group commits, per-queue
- * records and bytes appended and truncated), percentiles are ordered and
+ * records and bytes appended and truncated, consumer lags), percentiles are ordered and
  * within the documented bucket error, the text parses as the Prometheus
  * exposition format with escaped label values, a buffer that is too small
  * gets nothing partial, the per-queue cut-off, a producer's wait for ring
@@ -357,6 +357,37 @@ START_TEST(test_text_escapes)
 }
 END_TEST
 
+/* Each consumer's lag: the queue's next position minus its committed
+ * position, labelled with the queue and the consumer (escaped). */
+START_TEST(test_consumer_lag)
+{
+  mrlog *log = th_open(th_dir, NULL);
+  char *text;
+  int i;
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  for (i = 0; i < 10; i++)
+    ck_assert_int_eq(th_append(log, "q", NULL, "r", 1, NULL), 0);
+  ck_assert_int_eq(th_wait(mrlog_commit(log, "q", "c1", 4, NULL, NULL),
+                           NULL), 0);
+  ck_assert_int_eq(th_wait(mrlog_commit(log, "q", "x\"y", 10, NULL, NULL),
+                           NULL), 0);
+  text = get_text(log);
+  check_text(text);
+  ck_assert(sample(text, "mrlog_consumer_lag_records"
+                         "{queue=\"q\",consumer=\"c1\"}") == 6);
+  ck_assert(sample(text, "mrlog_consumer_lag_records"
+                         "{queue=\"q\",consumer=\"x\\\"y\"}") == 0);
+  free(text);
+  ck_assert_int_eq(th_append(log, "q", NULL, "r", 1, NULL), 0);
+  text = get_text(log);
+  ck_assert(sample(text, "mrlog_consumer_lag_records"
+                         "{queue=\"q\",consumer=\"c1\"}") == 7);
+  free(text);
+  th_close(log);
+}
+END_TEST
+
 START_TEST(test_text_too_small)
 {
   mrlog *log = th_open(th_dir, NULL);
@@ -596,6 +627,7 @@ make_metrics_suite(void)
   tcase_add_checked_fixture(tc, th_setup, th_teardown);
   tcase_set_timeout(tc, TH_TIMEOUT_IO);
   tcase_add_test(tc, test_text_escapes);
+  tcase_add_test(tc, test_consumer_lag);
   tcase_add_test(tc, test_text_too_small);
   tcase_add_test(tc, test_bad_arguments);
   tcase_add_test(tc, test_queue_cutoff);
