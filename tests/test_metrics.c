@@ -1,12 +1,12 @@
 /*
  * test_metrics.c -- mrlog_metrics and mrlog_metrics_text: the counts
  * match what was done (appends, fdatasyncs, group commits, per-queue
- * records and bytes appended and truncated, consumer lags), percentiles are ordered and
- * within the documented bucket error, the text parses as the Prometheus
- * exposition format with escaped label values, a buffer that is too small
- * gets nothing partial, the per-queue cut-off, a producer's wait for ring
- * room, and threads appending while another reads.  No assertion depends
- * on timing.
+ * records and bytes appended and truncated, consumer lags), percentiles
+ * are ordered and within the documented bucket error, the text parses as
+ * the Prometheus exposition format with escaped label values, a buffer
+ * that is too small gets nothing partial, the per-queue cut-off, a
+ * producer's wait for ring room, and threads appending while another
+ * reads.  No assertion depends on timing.
  */
 #define _GNU_SOURCE
 #include "check_mrlog.h"
