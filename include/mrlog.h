@@ -842,7 +842,8 @@ typedef struct mrlog_metrics mrlog_metrics_t;
 
 /* The log-wide histograms since open.  Returns 0 or MRLOG_EINVAL (a NULL
  * or closed log, out NULL).  out: OUT.  Any thread; takes no lock, so a
- * summary read while appends complete may lag them by a few samples. */
+ * summary read while appends complete may lag them by a few samples.
+ * Since 0.6.0. */
 MRLOG_EXPORT int mrlog_metrics(mrlog *log, struct mrlog_metrics *out);
 
 /* Upper bound on the queues mrlog_metrics_text lists (with their
@@ -857,7 +858,8 @@ MRLOG_EXPORT int mrlog_metrics(mrlog *log, struct mrlog_metrics *out);
  * "" if size > 0, never a partial text; the text may grow before the
  * next call, so leave some room) or when memory ran out (*needed is then
  * 0); MRLOG_EINVAL for a NULL or closed log.  Any thread; it takes the
- * queue state's read lock for a moment, never the append path's. */
+ * queue state's read lock for a moment, never the append path's.  Since
+ * 0.6.0. */
 MRLOG_EXPORT int mrlog_metrics_text(mrlog *log, char *buf, size_t size,
                                     size_t *needed);
 

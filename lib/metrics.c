@@ -39,6 +39,10 @@
 #include <string.h>
 #include <time.h>
 
+/* The public structs' sizes are their ABI: fields come out of reserved. */
+_Static_assert(sizeof(struct mrlog_histogram_summary) == 64, "ABI size");
+_Static_assert(sizeof(struct mrlog_metrics) == 512, "ABI size");
+
 bool mrlog__metrics_off;
 
 /* The clock (invariant 6).  With an invariant TSC, stamps are TSC ticks:
