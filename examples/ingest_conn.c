@@ -72,6 +72,9 @@ struct reply_slot {
   int status;
   /* With status 0: the number the "ok" reply carries. */
   uint64_t value;
+  /* METRICS: the text sent after "ok <value>" (value is its length);
+   * malloc'd by the worker, which owns it. */
+  char *text;
 };
 
 /* Why the connection stopped taking requests. */
@@ -114,6 +117,10 @@ struct conn {
   /* Output: out[out_sent .. out_len) is still to be written. */
   char out[OUT_CAP];
   size_t out_len, out_sent;
+  /* A METRICS text, written once out is empty: big[big_sent .. big_len).
+   * While it is set no reply joins out (they follow it). */
+  char *big;
+  size_t big_len, big_sent;
   /* 1 once "bye" is queued. */
   int bye_queued;
   enum stop_reason stopped;
@@ -187,12 +194,19 @@ harvest(struct conn *c)
   pthread_mutex_lock(&c->mutex);
   while (c->replied < c->issued) {
     struct reply_slot *slot = &c->slots[c->replied % WINDOW];
-    if (!slot->done)
-      break;
+    if (!slot->done || c->big != NULL)
+      break; /* a METRICS text goes out before later replies */
     if (c->stopped != STOP_BROKEN) {
       if (OUT_CAP - c->out_len < REPLY_MAX)
         break; /* written first; harvested on a later pass */
-      if (slot->status == 0)
+      if (slot->status == 0 && slot->text != NULL) {
+        c->out_len += (size_t)snprintf(c->out + c->out_len, REPLY_MAX,
+                                       "ok %" PRIu64 "\n", slot->value);
+        c->big = slot->text;
+        c->big_len = (size_t)slot->value;
+        c->big_sent = 0;
+        slot->text = NULL;
+      } else if (slot->status == 0)
         c->out_len += (size_t)snprintf(c->out + c->out_len, REPLY_MAX,
                                        "ok %" PRIu64 "\n", slot->value);
       else
@@ -200,13 +214,15 @@ harvest(struct conn *c)
                                        "err %s\n",
                                        ingest_status_name(slot->status));
     }
+    free(slot->text);
+    slot->text = NULL;
     slot->done = 0;
     c->replied++;
   }
   pthread_mutex_unlock(&c->mutex);
 
   /* The server is stopping and every submitted line has its reply. */
-  if (c->stopped == STOP_SERVER && !c->bye_queued &&
+  if (c->stopped == STOP_SERVER && !c->bye_queued && c->big == NULL &&
       c->replied == c->issued && OUT_CAP - c->out_len >= REPLY_MAX) {
     memcpy(c->out + c->out_len, "bye\n", 4);
     c->out_len += 4;
@@ -214,10 +230,13 @@ harvest(struct conn *c)
   }
 }
 
-/* Writes what the socket takes now; never blocks. */
-static void
+/* Writes what the socket takes now; never blocks.  Returns 1 if it
+ * finished a METRICS text: the replies held behind it may be harvested. */
+static int
 write_output(struct conn *c)
 {
+  int released = 0;
+
   while (c->out_sent < c->out_len && c->stopped != STOP_BROKEN) {
     ssize_t n = send(c->fd, c->out + c->out_sent, c->out_len - c->out_sent,
                      MSG_NOSIGNAL);
@@ -230,6 +249,25 @@ write_output(struct conn *c)
     else
       stop_taking(c, STOP_BROKEN);
   }
+  while (c->big != NULL && c->out_sent == c->out_len &&
+         c->big_sent < c->big_len && c->stopped != STOP_BROKEN) {
+    ssize_t n = send(c->fd, c->big + c->big_sent, c->big_len - c->big_sent,
+                     MSG_NOSIGNAL);
+    if (n > 0)
+      c->big_sent += (size_t)n;
+    else if (n < 0 && errno == EINTR)
+      continue;
+    else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      break;
+    else
+      stop_taking(c, STOP_BROKEN);
+  }
+  if (c->big != NULL &&
+      (c->big_sent == c->big_len || c->stopped == STOP_BROKEN)) {
+    free(c->big);
+    c->big = NULL;
+    released = 1;
+  }
   if (c->out_sent == c->out_len || c->stopped == STOP_BROKEN) {
     c->out_len = 0;
     c->out_sent = 0;
@@ -238,6 +276,7 @@ write_output(struct conn *c)
     c->out_len -= c->out_sent;
     c->out_sent = 0;
   }
+  return released;
 }
 
 /* Reads what the socket has now; never blocks. */
@@ -320,6 +359,33 @@ handle_ack(struct conn *c, struct reply_slot *slot, uint64_t position)
                               slot));
 }
 
+/* "METRICS": the text, answered at once (sized by a first call; it may
+ * grow in between, so retry). */
+static void
+handle_metrics(struct conn *c, struct reply_slot *slot)
+{
+  size_t needed = 0, size = 0;
+  char *text = NULL, *bigger;
+  int rc = mrlog_metrics_text(c->shared->log, NULL, 0, &needed);
+
+  while (rc == MRLOG_ENOMEM && needed > 0) {
+    size = needed + 1024;
+    if ((bigger = realloc(text, size)) == NULL)
+      break;
+    text = bigger;
+    rc = mrlog_metrics_text(c->shared->log, text, size, &needed);
+  }
+  if (rc != 0) {
+    free(text);
+    reply_now(slot, rc, 0);
+    return;
+  }
+  pthread_mutex_lock(&c->mutex);
+  slot->text = text;
+  pthread_mutex_unlock(&c->mutex);
+  reply_now(slot, 0, needed - 1); /* the NUL is not sent */
+}
+
 /* Gives the line the next slot and submits it (or answers it at once). */
 static void
 handle_line(struct conn *c, char *text, size_t len)
@@ -348,6 +414,9 @@ handle_line(struct conn *c, char *text, size_t len)
       handle_ack(c, slot, line.position);
     else
       reply_now(slot, INGEST_EPROTOCOL, 0);
+    break;
+  case INGEST_LINE_METRICS:
+    handle_metrics(c, slot);
     break;
   case INGEST_LINE_BAD:
     reply_now(slot, INGEST_EPROTOCOL, 0);
@@ -391,7 +460,8 @@ static int
 finished(const struct conn *c)
 {
   return c->stopped != TAKING_REQUESTS && c->replied == c->issued &&
-         c->out_len == 0 && (c->stopped != STOP_SERVER || c->bye_queued);
+         c->out_len == 0 && c->big == NULL &&
+         (c->stopped != STOP_SERVER || c->bye_queued);
 }
 
 /* One poll: sleeps until the socket is ready, a callback wakes us, the
@@ -404,7 +474,7 @@ wait_for_events(struct conn *c)
   int want_input = c->stopped == TAKING_REQUESTS && !c->saw_eof &&
                    c->in_len <= INGEST_LINE_MAX &&
                    c->issued - c->replied < WINDOW;
-  int want_output = c->out_len > c->out_sent;
+  int want_output = c->out_len > c->out_sent || c->big != NULL;
   short events;
 
   fds[0].fd = (want_input || want_output) ? c->fd : -1;
@@ -441,7 +511,7 @@ wait_for_events(struct conn *c)
   if (want_input && (events & (POLLIN | POLLHUP | POLLERR)))
     read_input(c);
   if (want_output && (events & (POLLOUT | POLLHUP | POLLERR)))
-    write_output(c);
+    (void)write_output(c); /* the caller's loop harvests next */
   if (!want_input && !want_output && (events & (POLLHUP | POLLERR)))
     stop_taking(c, STOP_BROKEN);
 }
@@ -497,7 +567,8 @@ ingest_conn_serve(const struct ingest_shared *shared, int fd)
     harvest(c);
     process_lines(c);
     harvest(c);
-    write_output(c);
+    if (write_output(c))
+      continue; /* a METRICS text is out: harvest what waited behind it */
     if (finished(c))
       break;
     wait_for_events(c);
@@ -513,6 +584,9 @@ ingest_conn_serve(const struct ingest_shared *shared, int fd)
   close(c->fd);
   close(c->wake_fd);
   pthread_mutex_destroy(&c->mutex);
+  free(c->big);
+  for (i = 0; i < WINDOW; i++)
+    free(c->slots[i].text);
   free(c->in);
   free(c);
 }

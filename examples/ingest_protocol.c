@@ -98,7 +98,10 @@ ingest_parse_line(char *line, size_t len, struct ingest_line *out)
   memset(out, 0, sizeof(*out));
   out->kind = INGEST_LINE_BAD;
 
-  if ((arg = after_word(line, len, "rec")) != NULL) {
+  if ((len == 7 && memcmp(line, "METRICS", 7) == 0) ||
+      (len == 7 && memcmp(line, "metrics", 7) == 0)) {
+    out->kind = INGEST_LINE_METRICS;
+  } else if ((arg = after_word(line, len, "rec")) != NULL) {
     arg_len = len - (size_t)(arg - line);
     payload_len = unescape_in_place(arg, arg_len);
     if (payload_len < 0)

@@ -25,6 +25,7 @@ enum ingest_line_kind {
   INGEST_LINE_HELLO, /* "hello <client-id>" */
   INGEST_LINE_REC,   /* "rec <escaped payload>" */
   INGEST_LINE_ACK,   /* "ack <position>" */
+  INGEST_LINE_METRICS, /* "METRICS" (or "metrics"): the log's metrics */
   INGEST_LINE_BAD    /* anything else */
 };
 

@@ -24,6 +24,8 @@
  *                         as the two bytes \n and backslash as \\ .
  *     ack <position>      the client has processed its records up to and
  *                         including position: the server truncates them.
+ *     METRICS             the log's metrics (mrlog_metrics_text), at any
+ *                         time, before hello too ("metrics" also works).
  *
  *   server -> client: exactly one reply per line, in the order of the lines
  *     ok <number>         hello: the position the next record will take;
@@ -37,6 +39,9 @@
  *                         beyond the client's last record is EINVAL; an
  *                         ack may follow its records without waiting for
  *                         their replies.
+ *     ok <length>         METRICS: followed by exactly <length> bytes, the
+ *     <text>              Prometheus text exposition (every line of it
+ *                         ends with '\n'); err <NAME> if it failed.
  *   and, only when the server stops while it still takes lines from the
  *   connection (the client has not sent EOF):
  *     bye                 every line the server took has had its reply

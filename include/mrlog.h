@@ -850,6 +850,76 @@ typedef struct mrlog_stats mrlog_stats_t;
 /* Returns 0 or MRLOG_EINVAL.  stats: OUT. */
 MRLOG_EXPORT int mrlog_stats(mrlog *log, struct mrlog_stats *stats);
 
+
+/*
+ * Metrics (lib/metrics.c, lib/metrics_text.c).  Four log-wide histograms
+ * are recorded from open on, each as relaxed atomic bucket counters: the
+ * append path takes no lock and makes no system call for them (two time
+ * stamps: rdtsc with an invariant TSC, else a CLOCK_MONOTONIC read, which
+ * the vDSO serves).  Bucket error: a value
+ * below 16 has its own bucket; above, each power of two is cut into 16
+ * buckets, so a percentile, reported as the upper bound of the bucket
+ * holding its rank (capped at max), is never below the exact sample at
+ * that rank and at most 1/16 (6.25 %) above it.  Setting the environment
+ * variable MRLOG_METRICS_OFF=1 before the library is loaded turns the
+ * recording off for the process (the histograms then stay empty; the
+ * per-queue counters are kept): for benchmarks only.
+ */
+struct mrlog_histogram_summary {
+  uint64_t count;          /* samples */
+  uint64_t sum;            /* their total */
+  uint64_t p50;            /* percentiles (see the bucket error above); */
+  uint64_t p90;            /* 0 when count is 0; p50 <= p90 <= p99 <= */
+  uint64_t p99;            /* p999 <= max */
+  uint64_t p999;
+  uint64_t max;            /* largest sample */
+  uint64_t reserved[1];    /* zero; room for fields of later versions */
+};
+typedef struct mrlog_histogram_summary mrlog_histogram_summary_t;
+
+struct mrlog_metrics {
+  /* Nanoseconds from an append call (mrlog_append or mrlog_append_batch:
+   * one sample per call) entering the library to its acknowledgement,
+   * just before its callback runs and its future becomes ready; also for
+   * appends that complete with an error found after their arguments were
+   * checked. */
+  struct mrlog_histogram_summary append_latency_ns;
+  /* Nanoseconds of each fdatasync of a segment file (count ==
+   * stats.fsyncs, those of recovery at open included). */
+  struct mrlog_histogram_summary fsync_ns;
+  /* Records each group commit (a policy fdatasync by the flusher that
+   * succeeded) made durable; a sync with no new record counts 0. */
+  struct mrlog_histogram_summary group_commit_records;
+  /* Nanoseconds a producer waited for room in a full request ring (one
+   * sample per wait, whether it got room or timed out). */
+  struct mrlog_histogram_summary ring_wait_ns;
+  uint64_t reserved[32];   /* zero; room for fields of later versions */
+};
+typedef struct mrlog_metrics mrlog_metrics_t;
+
+/* The log-wide histograms since open.  Returns 0 or MRLOG_EINVAL (a NULL
+ * or closed log, out NULL).  out: OUT.  Any thread; takes no lock, so a
+ * summary read while appends complete may lag them by a few samples.
+ * Since 0.6.0. */
+MRLOG_EXPORT int mrlog_metrics(mrlog *log, struct mrlog_metrics *out);
+
+/* Upper bound on the queues mrlog_metrics_text lists (with their
+ * consumers' lags): the queues with the most records appended since open
+ * (ties: by name). */
+#define MRLOG_METRICS_TEXT_QUEUES 100
+
+/* The metrics in the Prometheus text exposition format (version 0.0.4),
+ * NUL-terminated, in buf (size bytes; may be NULL when size is 0).
+ * *needed (OUT; may be NULL) is set to the bytes the text takes, its NUL
+ * included.  Returns 0; MRLOG_ENOMEM when size < *needed (buf then holds
+ * "" if size > 0, never a partial text; the text may grow before the
+ * next call, so leave some room) or when memory ran out (*needed is then
+ * 0); MRLOG_EINVAL for a NULL or closed log.  Any thread; it takes the
+ * queue state's read lock for a moment, never the append path's.  Since
+ * 0.6.0. */
+MRLOG_EXPORT int mrlog_metrics_text(mrlog *log, char *buf, size_t size,
+                                    size_t *needed);
+
 #ifdef __cplusplus
 }
 #endif

@@ -82,6 +82,7 @@
 #include <future>
 #include <iterator>
 #include <memory>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -695,6 +696,36 @@ class log {
     if (rc != 0)
       throw error(rc, "mrlog_stats");
     return figures;
+  }
+
+  // The log-wide histograms (mrlog_metrics).  Throws mrlogpp::error for
+  // an empty log.
+  mrlog_metrics_t metrics() const {
+    mrlog_metrics_t figures{};
+    int rc = mrlog_metrics(handle_, &figures);
+    if (rc != 0)
+      throw error(rc, "mrlog_metrics");
+    return figures;
+  }
+
+  // The metrics in the Prometheus text format (mrlog_metrics_text), sized
+  // by the library: retries while the text grows between the calls.
+  // Throws mrlogpp::error for an empty log, std::bad_alloc when memory
+  // runs out.
+  std::string metrics_text() const {
+    std::string text;
+    size_t needed = 0;
+    int rc = mrlog_metrics_text(handle_, nullptr, 0, &needed);
+    while (rc == MRLOG_ENOMEM && needed > 0) {
+      text.resize(needed + 1024);
+      rc = mrlog_metrics_text(handle_, &text[0], text.size(), &needed);
+    }
+    if (rc == MRLOG_ENOMEM)
+      throw std::bad_alloc();
+    if (rc != 0)
+      throw error(rc, "mrlog_metrics_text");
+    text.resize(needed - 1);
+    return text;
   }
 
  private:

@@ -31,6 +31,7 @@
 
 #include "base.h"
 #include "io.h"
+#include "metrics.h"
 #include "queue.h"
 #include "completion.h"
 
@@ -193,6 +194,8 @@ struct mrlog {
   /* Completions queued for the poller (lib/completion.c; fd -1 unless
    * policy.completion_mode is MRLOG_COMPLETE_ON_POLL). */
   struct mrlog__poll poll;
+  /* Histograms since open (lib/metrics.c): relaxed atomics, any thread. */
+  struct mrlog__metrics metrics;
 };
 
 /* A struct mrlog is never returned to malloc (log.c invariant 1), so a

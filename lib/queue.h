@@ -13,6 +13,7 @@
 
 #include "base.h"
 #include "format.h"
+#include "metrics.h"
 
 #include <stdatomic.h>
 
@@ -152,6 +153,7 @@ struct mrlog__queue {
   struct mrlog__consumer *consumers;
   uint32_t n_consumers;        /* [state] */
   uint32_t cap_consumers;      /* [state] entries allocated */
+  struct mrlog__queue_counts counts; /* [state] metrics (metrics.h) */
 };
 
 /* Records from position `pos` on (up to the next mark's) were framed at

@@ -27,6 +27,7 @@
 #include "completion.h"
 #include "future.h"
 #include "memory.h"
+#include "metrics.h"
 #include "stage.h"
 
 #include <stdlib.h>
@@ -59,6 +60,7 @@ mrlog__req_layout(struct mrlog__req *req, const char *name, size_t name_len,
   req->payload = p;
   req->count = (uint32_t)count;
   req->payload_len = total;
+  req->submit_stamp = count > 0 ? mrlog__metrics_now() : 0;
   for (i = 0; i < count; i++) {
     req->lens[i] = (uint32_t)recs[i].iov_len;
     if (recs[i].iov_len > 0)
@@ -97,6 +99,7 @@ mrlog__req_finish(struct mrlog *log, struct mrlog__req *req)
   }
   if (bytes != 0 && log != NULL)
     mrlog__mem_release(log, bytes);
+  mrlog__metrics_append_done(log, req);
   if (log == NULL || !mrlog__poll_push(log, req->future, req->done,
                                        req->arg, req->status, req->position))
     mrlog__complete(req->future, req->done, req->arg, req->status,

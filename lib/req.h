@@ -56,6 +56,8 @@ struct mrlog__req {
   uint64_t first;              /* writer: first position of an append */
   uint64_t lsn;                /* end LSN of the frame that carries it */
   uint64_t reserved;           /* bytes reserved against memory_limit */
+  uint64_t submit_stamp;       /* appends: when the records were copied
+                                  in (metrics.h); 0: not timed */
   mrlog_future *future;        /* may be NULL (allocation failed) */
   mrlog_done_fn done;          /* may be NULL */
   void *arg;

@@ -159,6 +159,7 @@ int
 mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
                         bool may_wait, struct mrlog__block *blk)
 {
+  uint64_t start;
   int rc = 0;
 
   HANDOFF_RELEASE(req);
@@ -168,6 +169,7 @@ mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
   }
   if (!may_wait)
     return MRLOG_EFULL;
+  start = mrlog__metrics_now();
   pthread_mutex_lock(&log->wake_mutex);
   atomic_fetch_add_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
   while (!ring_enqueue_slot(log, req)) {
@@ -190,6 +192,7 @@ mrlog__ring_push_within(struct mrlog *log, struct mrlog__req *req,
   }
   atomic_fetch_sub_explicit(&log->ring_waiters, 1, memory_order_seq_cst);
   pthread_mutex_unlock(&log->wake_mutex);
+  mrlog__metrics_ring_wait(log, start);
   if (rc != 0)
     return rc;
   mrlog__block_end(log, blk);

@@ -334,6 +334,17 @@ void test_reads(const mrlogpp::log &log) {
   CHECK(st.queues == 1 && st.records == positions.size() && st.failed == 0,
         "stats: queues %llu records %llu", (unsigned long long)st.queues,
         (unsigned long long)st.records);
+
+  mrlog_metrics_t m = log.metrics();
+  CHECK(m.append_latency_ns.count > 0 &&
+            m.fsync_ns.count <= log.stats().fsyncs,
+        "metrics: %llu appends timed",
+        (unsigned long long)m.append_latency_ns.count);
+  std::string text = log.metrics_text();
+  CHECK(text.find("mrlog_queue_appended_records_total{queue=\"orders\"}") !=
+                std::string::npos &&
+            text.back() == '\n' && text.find('\0') == std::string::npos,
+        "metrics_text: %zu bytes", text.size());
 }
 
 void test_moves(mrlogpp::log &log) {
@@ -353,6 +364,8 @@ void test_moves(mrlogpp::log &log) {
   CHECK(status == MRLOG_EINVAL, "stats on an empty log: %d", status);
   status = error_status([&] { log.list_queues(); });
   CHECK(status == MRLOG_EINVAL, "list_queues on an empty log: %d", status);
+  status = error_status([&] { log.metrics_text(); });
+  CHECK(status == MRLOG_EINVAL, "metrics_text on an empty log: %d", status);
   CHECK(log.close() == 0, "close of an empty log");
 
   log = std::move(moved);  // move assignment back

@@ -288,3 +288,46 @@ ingest_run_overlong(struct client *c)
   }
   return rc;
 }
+
+/* METRICS, pipelined between two records sent before hello: the replies
+ * come in line order ("err PROTOCOL", "ok N" and N bytes of text, "err
+ * PROTOCOL"), the text is whole lines, and it counts the records of a
+ * client that has had its replies.  No queue is created. */
+int
+ingest_run_metrics(struct client *c)
+{
+  static const char req[] = "rec x\nMETRICS\nrec y\n";
+  char line[4096];
+  uint64_t size, got = 0;
+  int seen_client = 0, seen_latency = 0;
+  long n;
+
+  if (ingest_dial(c) != 0)
+    return -1;
+  EXPECT(c, ingest_send_all(c->fd, req, sizeof(req) - 1) == 0, "send: %s",
+         strerror(errno));
+  if (ingest_expect_reply(c, "err PROTOCOL", "a record before hello") != 0)
+    return -1;
+  n = ingest_read_line(c, line, sizeof(line));
+  EXPECT(c, n >= 0 && ingest_parse_ok(line, &size) && size > 0,
+         "METRICS: reply \"%s\"", n >= 0 ? line : "(none)");
+  while (got < size) {
+    n = ingest_read_line(c, line, sizeof(line));
+    EXPECT(c, n >= 0, "METRICS: the text ended after %llu of %llu bytes",
+           (unsigned long long)got, (unsigned long long)size);
+    got += (uint64_t)n + 1;
+    EXPECT(c, line[0] == '#' || strncmp(line, "mrlog_", 6) == 0,
+           "METRICS: line \"%s\"", line);
+    if (strncmp(line, "mrlog_queue_appended_records_total{queue=\"client-1\"} ",
+                53) == 0 && strtoull(line + 53, NULL, 10) > 0)
+      seen_client = 1;
+    if (strncmp(line, "mrlog_append_latency_seconds_count ", 35) == 0 &&
+        strtoull(line + 35, NULL, 10) > 0)
+      seen_latency = 1;
+  }
+  EXPECT(c, got == size, "METRICS: %llu bytes of lines, announced %llu",
+         (unsigned long long)got, (unsigned long long)size);
+  EXPECT(c, seen_client && seen_latency,
+         "METRICS: client-1's records or the latency count missing");
+  return ingest_expect_reply(c, "err PROTOCOL", "a record after METRICS");
+}

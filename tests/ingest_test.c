@@ -15,7 +15,9 @@
  *     lines and expects "err PROTOCOL" / "err EINVAL" in order; client 4
  *     sends records up to 60 KB.  A "straggler" client keeps sending until
  *     the server stops.  Afterwards one more client sends a line over the
- *     server's limit and expects "err PROTOCOL", then EOF.
+ *     server's limit and expects "err PROTOCOL", then EOF; then the same
+ *     client asks METRICS between two out-of-turn records and checks the
+ *     replies' order and the text (ingest_run_metrics).
  *  3. Once the clients are done (and the straggler has had a reply),
  *     sends SIGTERM and expects: the straggler gets "bye" then EOF, and
  *     the server exits 0 (under the sanitizers that also means no leak and
@@ -278,6 +280,10 @@ main(void)
   for (i = 0; i < CLIENTS; i++)
     pthread_join(threads[i], NULL);
   ingest_run_overlong(overlong);
+  if (overlong->fd >= 0)
+    close(overlong->fd);
+  /* The same client (its records are the overlong run's) asks METRICS. */
+  ingest_run_metrics(overlong);
   if (overlong->fd >= 0)
     close(overlong->fd);
 

@@ -102,5 +102,6 @@ void ingest_put_record_line(char *buf, size_t *off, const struct record *r);
 void *ingest_client_main(void *client);
 void *ingest_straggler_main(void *client);
 int ingest_run_overlong(struct client *c);
+int ingest_run_metrics(struct client *c);
 
 #endif /* INGEST_TEST_H */

@@ -65,6 +65,7 @@
 #include "flusher.h"
 #include "future.h"
 #include "memory.h"
+#include "metrics.h"
 #include "req.h"
 #include "segment.h"
 #include "watch.h"
@@ -105,12 +106,14 @@ struct mrlog__flusher {
 int
 mrlog__datasync(struct mrlog *log, int fd)
 {
+  uint64_t start = mrlog__metrics_now();
   int rc;
 
   do
     rc = log->io->fdatasync(log->io->ctx, fd);
   while (rc != 0 && errno == EINTR);
   atomic_fetch_add_explicit(&log->stat_fsyncs, 1, memory_order_relaxed);
+  mrlog__metrics_fsync(log, start);
   return rc == 0 ? 0 : mrlog__status_from_errno(errno);
 }
 
@@ -451,6 +454,7 @@ flusher_main(void *arg)
       err = errno;
       pthread_mutex_lock(&f->mutex);
       if (rc == 0) {
+        mrlog__metrics_group(log, unsynced_recs, f->unsynced_recs_mark);
         f->unsynced_mark = unsynced;
         f->unsynced_recs_mark = unsynced_recs;
       }

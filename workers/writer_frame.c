@@ -198,7 +198,7 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
 
     switch (op->kind) {
     case OP_STORE: {
-      uint64_t at = w->frame_off + op->rec_off;
+      uint64_t at = w->frame_off + op->rec_off, bytes = op->q->bytes;
 
       rc = mrlog__queue_store_begin(log, op->q, w->seg, op->a, op->count);
       mrlog__vis_note(log, op->q, op->a, lsn);
@@ -214,10 +214,14 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
         pos += r->count;
         left -= r->count;
       }
+      mrlog__metrics_stored(op->q, op->count, op->q->bytes - bytes);
       break;
     }
     case OP_TRUNCATE: {
+      uint64_t bytes = op->q->bytes;
       uint64_t dropped = mrlog__apply_truncate(log, op->q, op->a, lsn);
+
+      mrlog__metrics_truncated(op->q, dropped, bytes - op->q->bytes);
 
       if (r->by_retention) {
         atomic_fetch_add_explicit(&log->stat_retention_truncations, 1,
