@@ -32,14 +32,15 @@
  *     a completer that finds WAITING queues the state word's address in
  *     the wake queue instead of waking it.  Every queued address is woken
  *     exactly once, by whoever pops it: a waiter that was just woken pops
- *     and wakes WAKE_FANOUT more before it returns (so a group commit's
+ *     and wakes MRLOG__WAKE_FANOUT more before it returns (so a group commit's
  *     wakes spread over the woken threads, in a tree, instead of being a
  *     serial loop on the flusher while the next sync waits), and the
- *     deferring thread pops WAKE_FANOUT after each list and drains the
+ *     deferring thread pops MRLOG__WAKE_FANOUT after each list and drains the
  *     queue before it sleeps or exits and after each sync.  A queued wake
  *     may thus land on a future that was since reused: harmless, as for
  *     any wake (invariant 2).  When the queue is full the completer wakes
- *     at once.
+ *     at once.  The queue and the library-thread marks live in
+ *     future_wake.c.
  *  7. Handles.  The caller never holds a future's address: the public
  *     mrlog_future * is an opaque value made of a magic tag, the future's
  *     index in the process-wide slab table and the generation it was
@@ -125,23 +126,6 @@ next_generation(unsigned state)
 }
 
 static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
-/* The wake queue (invariant 6): a FIFO ring of state-word addresses, so
- * the waiters woken first are those completed first.  Process-wide, since
- * a future does not know its log; wake_mutex guards every field. */
-#define WAKE_QUEUE_CAP 1024u
-#define WAKE_FANOUT 2u
-static pthread_mutex_t wake_mutex = PTHREAD_MUTEX_INITIALIZER;
-static atomic_uint *wake_queue[WAKE_QUEUE_CAP];
-static unsigned wake_head;             /* next to pop */
-static unsigned wake_count;            /* queued */
-/* wake_count as of the last change, read without the lock to skip an
- * empty queue (a stale zero only leaves the pop to the deferring thread's
- * drain). */
-static atomic_uint wake_queued;
-static MRLOG_TLS bool defer_wakes;  /* this thread defers (flusher) */
-
-static MRLOG_TLS const char *library_thread_name;
 
 /*
  * The future pool (invariant 5).  A cache belongs to one thread at a time;
@@ -305,85 +289,6 @@ future_of(const mrlog_future *handle, unsigned *gen)
   return &chunk[slab % SLAB_CHUNK][index % FUTURE_SLAB];
 }
 
-void
-mrlog__wake_defer(bool on)
-{
-  defer_wakes = on;
-}
-
-/* Queues word for a deferred wake; false if the queue is full. */
-static bool
-wake_push(atomic_uint *word)
-{
-  bool ok;
-
-  pthread_mutex_lock(&wake_mutex);
-  ok = wake_count < WAKE_QUEUE_CAP;
-  if (ok) {
-    wake_queue[(wake_head + wake_count) % WAKE_QUEUE_CAP] = word;
-    wake_count++;
-    atomic_store_explicit(&wake_queued, wake_count, memory_order_relaxed);
-  }
-  pthread_mutex_unlock(&wake_mutex);
-  return ok;
-}
-
-void
-mrlog__wake_help(unsigned n)
-{
-  atomic_uint *words[WAKE_FANOUT];
-  unsigned k, got;
-
-  while (n > 0 &&
-         atomic_load_explicit(&wake_queued, memory_order_relaxed) > 0) {
-    pthread_mutex_lock(&wake_mutex);
-    got = wake_count < WAKE_FANOUT ? wake_count : WAKE_FANOUT;
-    if (got > n)
-      got = n;
-    for (k = 0; k < got; k++) {
-      words[k] = wake_queue[wake_head];
-      wake_head = (wake_head + 1) % WAKE_QUEUE_CAP;
-    }
-    wake_count -= got;
-    atomic_store_explicit(&wake_queued, wake_count, memory_order_relaxed);
-    pthread_mutex_unlock(&wake_mutex);
-    if (got == 0)
-      return;
-    /* No lock held: a wake is a system call. */
-    for (k = 0; k < got; k++)
-      mrlog__futex_wake(words[k], INT_MAX);
-    n -= got;
-  }
-}
-
-bool
-mrlog__on_library_thread(void)
-{
-  return library_thread_name != NULL;
-}
-
-bool
-mrlog_on_library_thread(void)
-{
-  return library_thread_name != NULL;
-}
-
-const char *
-mrlog__library_scope(const char *name)
-{
-  const char *outer = library_thread_name;
-
-  library_thread_name = name;
-  return outer;
-}
-
-void
-mrlog__mark_library_thread(const char *name)
-{
-  library_thread_name = name;
-  pthread_setname_np(pthread_self(), name);
-}
-
 mrlog_future *
 mrlog__future_new(void)
 {
@@ -447,7 +352,7 @@ mrlog__complete(mrlog_future *f, mrlog_done_fn done, void *arg, int status,
   /* The owner may take the result and reuse the future at once: the
    * wake touches only the address (pooled futures are never unmapped), and
    * a waiter on a reused future just rechecks its state. */
-  if ((old & FUTURE_WAITING) && !(defer_wakes && wake_push(&f->state)))
+  if ((old & FUTURE_WAITING) && !mrlog__wake_defer_push(&f->state))
     mrlog__futex_wake(&f->state, INT_MAX);
 }
 
@@ -531,7 +436,7 @@ wait_done(mrlog_future *f, unsigned gen, const struct timespec *deadline)
     }
   }
   /* Woken (or timed out): pass deferred wakes on (invariant 6). */
-  mrlog__wake_help(WAKE_FANOUT);
+  mrlog__wake_help(MRLOG__WAKE_FANOUT);
   if (rc == MRLOG_ETIMEDOUT) {
     /* Done in the meantime after all? */
     st = live_state(f, gen, &stale);

@@ -48,6 +48,12 @@ void mrlog__complete(mrlog_future *future, mrlog_done_fn done, void *arg,
  * on this thread queue their waiters' wakes; wake_help(n) pops and wakes
  * up to n of them (UINT_MAX: until the queue is empty).  Any thread. */
 void mrlog__wake_defer(bool on);
+/* On a thread that defers: queues word's wake and returns true; false
+ * (the caller wakes it now) on any other thread or when the queue is
+ * full. */
+bool mrlog__wake_defer_push(atomic_uint *word);
+/* How many wakes a woken waiter passes on (future.c invariant 6). */
+#define MRLOG__WAKE_FANOUT 2u
 void mrlog__wake_help(unsigned n);
 
 /* True on the writer, flusher and cleaner threads, on the detached
