@@ -461,7 +461,9 @@ MRLOG_EXPORT int mrlog_open(const char *dir, const mrlog_policy *policy,
  * callbacks while closing complete with MRLOG_ECLOSED.  Must not race with
  * other calls on the same log from application threads; must not be called
  * from a library thread (returns MRLOG_EINVAL and does nothing).  Futures
- * not yet waited stay valid after close (all are ready).  Returns 0, or the
+ * not yet waited stay valid after close (all are ready); open cursors
+ * stay to be closed, their calls returning MRLOG_ECLOSED (see CURSORS).
+ * Returns 0, or the
  * status that failed the log if it had failed (stats.failed: MRLOG_EIO or
  * MRLOG_ENOSPC, or MRLOG_ENOMEM when the writer could not allocate); it
  * frees the log in every case.  MRLOG_EINVAL at once, touching nothing,
@@ -919,6 +921,69 @@ MRLOG_EXPORT int mrlog_metrics(mrlog *log, struct mrlog_metrics *out);
  * 0.6.0. */
 MRLOG_EXPORT int mrlog_metrics_text(mrlog *log, char *buf, size_t size,
                                     size_t *needed);
+/*
+ * CURSORS.  A cursor reads one queue forward from a position, a record per
+ * call, without a visitor.  It is bound to the queue it opened, by the
+ * queue's identity: once that queue is deleted its calls return
+ * MRLOG_ENOQUEUE, also after a queue of the same name is created again.
+ * A cursor is used by one thread at a time (any thread, callbacks
+ * included); any number of cursors, on any threads, read concurrently with
+ * each other and with writes.  Like the other reads, cursors show only
+ * visible records (policy.visibility).
+ *
+ * At mrlog_close, the log lets go of its cursors' records: every later
+ * call on such a cursor returns MRLOG_ECLOSED (mrlog_cursor_position
+ * keeps its last value), data a record handed out before the close is no
+ * longer valid, and mrlog_cursor_close still frees the cursor, before or
+ * after the log's close.  A cursor call must not race with mrlog_close.
+ */
+typedef struct mrlog_cursor mrlog_cursor;
+
+/* A record as a cursor returns it.  data (len bytes) belongs to the cursor
+ * and stays valid until the next mrlog_cursor_next, mrlog_cursor_seek or
+ * mrlog_cursor_close on it (or mrlog_close), even if the record is
+ * truncated or its queue deleted in the meantime. */
+struct mrlog_record {
+  uint64_t position; /* the record's position */
+  uint64_t unix_ms;  /* when it was framed (see TIME above) */
+  const void *data;  /* its bytes */
+  size_t len;        /* their count */
+};
+
+/* Opens a cursor on queue whose first mrlog_cursor_next looks at position
+ * from.  Returns 0 and the cursor in *out (OUT; the caller owns it until
+ * mrlog_cursor_close), or MRLOG_ENOQUEUE, MRLOG_EINVAL (NULL or invalid
+ * argument, closed log) or MRLOG_ENOMEM, with *out set to NULL. */
+MRLOG_EXPORT int mrlog_cursor_open(mrlog *log, const char *queue,
+                                   uint64_t from, mrlog_cursor **out);
+
+/* Fills *record (OUT) with the first visible record at or after the
+ * cursor's position and moves the position past it.  If truncation has
+ * dropped records at the position, the cursor continues at the first one
+ * retained: record->position shows the jump.  Returns 0, MRLOG_ENODATA
+ * at the visible end of the queue (call again later; mrlog_cursor_wait
+ * says when), MRLOG_ENOQUEUE once the queue is deleted, MRLOG_ECLOSED
+ * once the log is closed, or MRLOG_EINVAL (NULL argument). */
+MRLOG_EXPORT int mrlog_cursor_next(mrlog_cursor *cursor,
+                                   struct mrlog_record *record);
+
+/* Moves the cursor so that the next mrlog_cursor_next looks at position:
+ * below the first retained record it continues there, past the end it
+ * returns MRLOG_ENODATA until records reach position.  Returns 0,
+ * MRLOG_ECLOSED or MRLOG_EINVAL; whether the queue still exists is told
+ * by the next mrlog_cursor_next. */
+MRLOG_EXPORT int mrlog_cursor_seek(mrlog_cursor *cursor, uint64_t position);
+
+/* The position the next mrlog_cursor_next looks at: from, the argument of
+ * the last seek, one past the last record returned, or the first retained
+ * position where an MRLOG_ENODATA found truncation had passed it.  0 for
+ * NULL. */
+MRLOG_EXPORT uint64_t mrlog_cursor_position(const mrlog_cursor *cursor);
+
+/* Frees the cursor and lets go of its record.  Any thread (one at a time
+ * with the cursor's other calls), before or after mrlog_close of its log.
+ * NULL is ignored. */
+MRLOG_EXPORT void mrlog_cursor_close(mrlog_cursor *cursor);
 
 #ifdef __cplusplus
 }

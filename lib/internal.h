@@ -76,6 +76,14 @@ struct mrlog {
   pthread_cond_t wake_cond;      /* writer waits for requests */
   pthread_cond_t space_cond;     /* producers wait for ring space */
 
+  /* Bumped (relaxed) by the writer, under state_lock held for writing,
+   * each time a queue loses records (truncation, retention, deletion:
+   * queue.c mrlog__queue_drop_upto).  A cursor compares it with the value
+   * it read under the lock to return its batch without the lock
+   * (cursor.c invariant 2).  Alone on its line: readers load it per
+   * record, and the line after it changes per append. */
+  alignas(MRLOG_CACHELINE) _Atomic uint64_t drop_epoch;
+
   /* Admission. */
   alignas(MRLOG_CACHELINE) atomic_int closing; /* close has begun */
   atomic_uint magic;             /* MRLOG__LOG_MAGIC from a successful open

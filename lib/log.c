@@ -12,7 +12,8 @@
  *   3. the stop sentinel, which the writer hands to the flusher after its
  *      last frame; the flusher syncs, completes everything, drains the
  *      early list (callbacks may still call in: they get ECLOSED) and ends;
- *   4. the cleaner makes a last pass and ends;
+ *   4. the cleaner makes a last pass and ends; the log's cursors let go
+ *      of their chunks (cursor.c invariant 4);
  *   5. in poll mode, the closing thread runs the completions still queued
  *      (lib/completion.c invariant 5); everything is freed.
  * A read-only log (policy.read_only, readonly.c) opens its directory
@@ -37,6 +38,7 @@
  */
 #include "internal.h"
 #include "cleaner.h"
+#include "cursor.h"
 #include "dir.h"
 #include "flusher.h"
 #include "future.h"
@@ -245,6 +247,7 @@ destroy(struct mrlog *log)
   size_t b;
 
   atomic_store_explicit(&log->magic, 0, memory_order_relaxed);
+  mrlog__cursor_detach_all(log); /* before the queues go (cursor.c) */
   mrlog__stage_free(log);
   mrlog__prefault_stop(log); /* every thread that takes from it is gone */
   mrlog__writer_free(log);

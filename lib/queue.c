@@ -592,6 +592,8 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   }
   if (dropped == 0)
     return 0;
+  /* Cursors holding dropped records look again (cursor.c invariant 2). */
+  atomic_fetch_add_explicit(&log->drop_epoch, 1, memory_order_relaxed);
   mrlog__runs_pop(log, q, dropped, lsn);
   q->records -= dropped;
   q->bytes -= bytes;

@@ -1,0 +1,358 @@
+/*
+ * cursor.c -- cursors: one queue read forward a record per call
+ * (mrlog_cursor_*), on the caller's thread, against the in-memory state.
+ *
+ * A cursor keeps a batch: a reference on one chunk of its queue and the
+ * records [idx, hi) of that chunk it may return, found under state_lock
+ * (held for reading) together with the time marks that cover them.  next
+ * returns the batch's records with no lock and takes the lock again only
+ * to fill the next batch: once per chunk (or per TIME_MARKS runs of
+ * records framed at different times), not once per record.
+ *
+ * Invariants:
+ *  1. pos is the position next looks at: every visible record below it
+ *     was returned or skipped (by open's from, a seek, or a truncation
+ *     that passed it).  The batch's records [idx, hi) are the records at
+ *     and after pos in its chunk that were retained and visible when the
+ *     batch was filled; idx == hi is an empty batch.
+ *  2. A batch is returned from only while log->drop_epoch equals `epoch`,
+ *     read when the batch was filled.  Every drop of records (truncation,
+ *     retention, deletion) bumps it under the write lock before its
+ *     callback runs, so a next that begins after a truncation or deletion
+ *     has completed sees the bump and looks again under the lock: it
+ *     never returns a record its caller knows was dropped, and reports
+ *     MRLOG_ENOQUEUE for a queue it knows was deleted.  Records never
+ *     change once stored (internal.h, struct mrlog__chunk), so reading
+ *     them with no lock is safe while the reference is held.
+ *  3. A cursor holds at most one chunk reference, `chunk`: the batch's,
+ *     which also holds the record returned last (its data stays valid
+ *     until the next next, seek or close).  A mapped chunk's reference
+ *     keeps its filemap, so the mapping, alive.  An idle cursor may keep
+ *     its chunk after the chunk left the queue; the next fill lets go of
+ *     it, always after releasing state_lock.
+ *  4. Every open cursor is on `registry` (registry_mutex).  mrlog_close,
+ *     before it frees the queues, unlinks its log's cursors, drops their
+ *     references and marks them detached (mrlog__cursor_detach_all); a
+ *     detached cursor never reads its log again (its calls return
+ *     MRLOG_ECLOSED), so mrlog_cursor_close may free it after the log's
+ *     struct was reused.  The chunk references are dropped under
+ *     registry_mutex, so a mrlog_cursor_close on another thread never
+ *     drops one while mrlog_close frees the log's parts.  Lock order:
+ *     registry_mutex -> mem_mutex (a chunk's last unref releases memory);
+ *     it is never taken with state_lock held.
+ *  5. A cursor is bound to its queue's id, which is never reused in a log:
+ *     a queue created again under the same name is another queue.
+ */
+#include "internal.h"
+#include "cursor.h"
+#include "visibility.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Time marks a batch copies; a batch stops before the first record the
+ * copied marks do not cover. */
+#define TIME_MARKS 32
+/* Records ahead of the one returned whose first line next prefetches in a
+ * mapped chunk (as read.c: mapped records lie in runs across the file). */
+#define PREFETCH_AHEAD 32
+
+struct mrlog_cursor {
+  struct mrlog *log;          /* immutable; never read once detached */
+  uint64_t queue_id;          /* immutable: the queue it is bound to */
+  uint64_t pos;               /* the position next looks at */
+  struct mrlog__chunk *chunk; /* the batch's, referenced, or NULL */
+  uint32_t idx;               /* the batch's next record in chunk */
+  uint32_t hi;                /* one past its last */
+  uint64_t epoch;             /* log->drop_epoch when it was filled */
+  uint32_t marks_n;           /* marks copied for the batch */
+  uint32_t mark;              /* the one covering the record at idx */
+  struct mrlog__time_mark marks[TIME_MARKS]; /* oldest first */
+  atomic_bool detached;       /* mrlog_close let go (invariant 4) */
+  struct mrlog_cursor *reg_prev; /* registry links; registry_mutex */
+  struct mrlog_cursor *reg_next;
+};
+
+/* Invariant 4: every open cursor of every log in the process. */
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct mrlog_cursor *registry;
+
+static void
+registry_unlink(struct mrlog_cursor *cur)
+{
+  if (cur->reg_prev != NULL)
+    cur->reg_prev->reg_next = cur->reg_next;
+  else
+    registry = cur->reg_next;
+  if (cur->reg_next != NULL)
+    cur->reg_next->reg_prev = cur->reg_prev;
+  cur->reg_prev = cur->reg_next = NULL;
+}
+
+static bool
+name_ok(const char *name, size_t *len)
+{
+  if (name == NULL)
+    return false;
+  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
+  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
+}
+
+/* Index of the first record in [lo, hi) of c at position >= p. */
+static uint32_t
+lower_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
+            uint64_t p)
+{
+  uint64_t rel;
+
+  if (p <= c->base)
+    return lo;
+  rel = p - c->base;
+  if (rel > UINT32_MAX)
+    return hi;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->pos[mid] < rel)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* The first of c's records still in q's list (read lock). */
+static uint32_t
+live_start(const struct mrlog__queue *q, const struct mrlog__chunk *c)
+{
+  return c == q->head ? q->head_index : 0;
+}
+
+/* True if c, a chunk of q, is still in q's list (read lock).  Chunks
+ * leave the list only from its front, once all their records are dropped,
+ * and positions increase along it (queue.c invariant 1): so c is in it
+ * exactly when its last record is at or after the first retained one. */
+static bool
+still_listed(const struct mrlog__queue *q, const struct mrlog__chunk *c)
+{
+  return q->records > 0 && c->count > 0 &&
+         c->base + c->pos[c->count - 1] >= mrlog__queue_first(q);
+}
+
+/* The chunk holding q's first retained record at or after pos, or NULL
+ * (read lock).  Starts from hint, the cursor's chunk, when no record
+ * before that chunk's first live one can be at or after pos. */
+static struct mrlog__chunk *
+find_chunk(const struct mrlog__queue *q, struct mrlog__chunk *hint,
+           uint64_t pos)
+{
+  struct mrlog__chunk *c = q->head;
+
+  if (hint != NULL && still_listed(q, hint) &&
+      live_start(q, hint) < hint->count &&
+      pos >= hint->base + hint->pos[live_start(q, hint)])
+    c = hint;
+  for (; c != NULL; c = c->next) {
+    uint32_t start = live_start(q, c);
+    if (start < c->count && c->base + c->pos[c->count - 1] >= pos)
+      return c;
+  }
+  return NULL;
+}
+
+/* Copies the marks covering q's records from position p on, up to
+ * TIME_MARKS; returns the first position they do not cover (read lock). */
+static uint64_t
+copy_marks(struct mrlog_cursor *cur, const struct mrlog__queue *q, uint64_t p)
+{
+  uint32_t g = mrlog__marks_find(q, p), n = 0;
+
+  while (n < TIME_MARKS && g + n < q->marks_len) {
+    cur->marks[n] = *mrlog__marks_at(q, g + n);
+    n++;
+  }
+  cur->marks_n = n;
+  cur->mark = 0;
+  return g + n < q->marks_len ? mrlog__marks_at(q, g + n)->pos : UINT64_MAX;
+}
+
+/* Fills a new batch at pos (invariant 1).  0: the batch holds at least one
+ * record; MRLOG_ENODATA: no visible record at or after pos;
+ * MRLOG_ENOQUEUE: the queue is gone.  Takes state_lock for reading. */
+static int
+fill(struct mrlog_cursor *cur)
+{
+  struct mrlog *log = cur->log;
+  struct mrlog__chunk *old = cur->chunk, *c = NULL;
+  struct mrlog__queue *q;
+  int rc = MRLOG_ENODATA;
+
+  cur->idx = cur->hi = 0;
+  cur->marks_n = cur->mark = 0;
+  pthread_rwlock_rdlock(&log->state_lock);
+  /* Drops happen under the write lock: this value holds for as long as
+   * we hold the read lock (invariant 2). */
+  cur->epoch = atomic_load_explicit(&log->drop_epoch, memory_order_relaxed);
+  q = mrlog__index_by_id(&log->index, cur->queue_id);
+  if (q == NULL) {
+    rc = MRLOG_ENOQUEUE;
+  } else {
+    uint64_t first = mrlog__queue_first(q);
+    uint64_t vis = mrlog__visible_next(log, q);
+
+    if (cur->pos < first)
+      cur->pos = first; /* truncation passed the cursor */
+    c = find_chunk(q, old, cur->pos);
+    if (c != NULL) {
+      uint32_t lo = lower_bound(c, live_start(q, c), c->count, cur->pos);
+      uint32_t hi = lower_bound(c, lo, c->count, vis);
+
+      if (lo < hi) {
+        uint64_t until = copy_marks(cur, q, c->base + c->pos[lo]);
+        /* until is past record lo (marks_find: the next mark's pos is
+         * above it), so the batch keeps at least that record. */
+        cur->idx = lo;
+        cur->hi = lower_bound(c, lo, hi, until);
+        rc = 0;
+      }
+    } else {
+      c = q->tail; /* where the records next looked for will be */
+    }
+    if (c != NULL && c != old)
+      atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  }
+  pthread_rwlock_unlock(&log->state_lock);
+  cur->chunk = c;
+  if (old != NULL && old != c)
+    mrlog__chunk_unref(log, old); /* invariant 3: with no lock held */
+  return rc;
+}
+
+int
+mrlog_cursor_open(mrlog *log, const char *queue, uint64_t from,
+                  mrlog_cursor **out)
+{
+  struct mrlog_cursor *cur;
+  struct mrlog__queue *q;
+  size_t len;
+
+  if (out == NULL)
+    return MRLOG_EINVAL;
+  *out = NULL;
+  if (!mrlog__log_live(log) || !name_ok(queue, &len))
+    return MRLOG_EINVAL;
+  cur = calloc(1, sizeof(*cur));
+  if (cur == NULL)
+    return MRLOG_ENOMEM;
+  cur->log = log;
+  cur->pos = from;
+  atomic_init(&cur->detached, false);
+  pthread_rwlock_rdlock(&log->state_lock);
+  q = mrlog__index_by_name(&log->index, queue, len,
+                           mrlog__name_hash(queue, len));
+  if (q != NULL)
+    cur->queue_id = q->id;
+  pthread_rwlock_unlock(&log->state_lock);
+  if (q == NULL) {
+    free(cur);
+    return MRLOG_ENOQUEUE;
+  }
+  pthread_mutex_lock(&registry_mutex);
+  cur->reg_next = registry;
+  if (registry != NULL)
+    registry->reg_prev = cur;
+  registry = cur;
+  pthread_mutex_unlock(&registry_mutex);
+  *out = cur;
+  return 0;
+}
+
+int
+mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
+{
+  struct mrlog__chunk *c;
+  uint32_t i;
+
+  if (cur == NULL || record == NULL)
+    return MRLOG_EINVAL;
+  if (atomic_load_explicit(&cur->detached, memory_order_relaxed))
+    return MRLOG_ECLOSED;
+  if (__builtin_expect(cur->idx >= cur->hi ||
+                           atomic_load_explicit(&cur->log->drop_epoch,
+                                                memory_order_relaxed) !=
+                               cur->epoch,
+                       0)) {
+    int rc = fill(cur);
+    if (rc != 0)
+      return rc;
+  }
+  c = cur->chunk;
+  i = cur->idx++;
+  if (c->map != NULL && i + PREFETCH_AHEAD < cur->hi)
+    __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
+  record->data = mrlog__chunk_record(c, i, &record->len);
+  record->position = c->base + c->pos[i];
+  while (cur->mark + 1 < cur->marks_n &&
+         cur->marks[cur->mark + 1].pos <= record->position)
+    cur->mark++;
+  record->unix_ms = cur->marks_n > 0 ? cur->marks[cur->mark].ms : 0;
+  cur->pos = record->position + 1; /* <= UINT64_MAX: POSITION_MAX */
+  return 0;
+}
+
+int
+mrlog_cursor_seek(mrlog_cursor *cur, uint64_t position)
+{
+  if (cur == NULL)
+    return MRLOG_EINVAL;
+  if (atomic_load_explicit(&cur->detached, memory_order_relaxed))
+    return MRLOG_ECLOSED;
+  /* The chunk stays referenced: the next fill starts from it when it can
+   * (find_chunk), and lets go of it otherwise. */
+  cur->pos = position;
+  cur->idx = cur->hi = 0;
+  cur->marks_n = cur->mark = 0;
+  return 0;
+}
+
+uint64_t
+mrlog_cursor_position(const mrlog_cursor *cur)
+{
+  return cur != NULL ? cur->pos : 0;
+}
+
+void
+mrlog_cursor_close(mrlog_cursor *cur)
+{
+  if (cur == NULL)
+    return;
+  /* Invariant 4: a cursor not yet detached still holds its reference,
+   * and the log's parts exist until mrlog_close takes this mutex. */
+  pthread_mutex_lock(&registry_mutex);
+  if (!atomic_load_explicit(&cur->detached, memory_order_relaxed)) {
+    registry_unlink(cur);
+    if (cur->chunk != NULL)
+      mrlog__chunk_unref(cur->log, cur->chunk);
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  free(cur);
+}
+
+void
+mrlog__cursor_detach_all(struct mrlog *log)
+{
+  struct mrlog_cursor *cur, *next;
+
+  pthread_mutex_lock(&registry_mutex);
+  for (cur = registry; cur != NULL; cur = next) {
+    next = cur->reg_next;
+    if (cur->log != log)
+      continue;
+    registry_unlink(cur);
+    if (cur->chunk != NULL)
+      mrlog__chunk_unref(log, cur->chunk);
+    cur->chunk = NULL;
+    cur->idx = cur->hi = 0;
+    atomic_store_explicit(&cur->detached, true, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&registry_mutex);
+}
