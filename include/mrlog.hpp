@@ -57,6 +57,16 @@
 //   - mutations may be called: they complete later, and one that would
 //     block (full ring or memory limit) completes with MRLOG_EFULL.
 //
+// CURSORS.  log::cursor(queue, from) opens an mrlogpp::cursor, an input
+// range over the queue's visible records from `from` on (mrlog_cursor_*):
+//   for (const mrlogpp::record &r : cur) use(r.position, r.data);
+// reads up to the visible end and stops; a later loop goes on from there.
+// A record's data is valid until the cursor moves on (the next ++, next(),
+// seek(), or the cursor's destruction).  A deleted queue or a closed log
+// throws mrlogpp::error (MRLOG_ENOQUEUE, MRLOG_ECLOSED) from the loop.
+// One thread at a time per cursor; a cursor may outlive its log (its
+// reads then throw MRLOG_ECLOSED).
+//
 // ALLOCATION.  Which calls allocate on the heap:
 //   - the constructor (mrlog_open does; the message of a thrown error);
 //   - every mutation: one block holding the callable and the promise, plus
@@ -64,6 +74,7 @@
 //     itself does (its futures are pooled; small appends are staged);
 //   - append_batch: also a std::vector<iovec> for more than 16 records;
 //   - list_queues, list_consumers: the vector and its strings;
+//   - cursor(): mrlog_cursor_open's cursor (its reads allocate nothing);
 //   - any call that throws: the exception's message.
 // Queue names are copied to a stack buffer (MRLOG_QUEUE_NAME_MAX + 1
 // bytes) to be NUL-terminated, and so are consumer names; range, exists,
@@ -333,6 +344,126 @@ struct range_time_visit {
 };
 
 }  // namespace detail
+
+// A record an mrlogpp::cursor returned.  data is valid until the cursor
+// moves on (see CURSORS at the top).
+struct record {
+  std::uint64_t position = 0;
+  std::uint64_t unix_ms = 0;  // when it was framed (see mrlog.h, TIME)
+  std::string_view data;
+};
+
+// A cursor over one queue (mrlog_cursor_*): an input range whose loop
+// reads up to the visible end.  Move-only; an empty (default-constructed
+// or moved-from) cursor reads nothing and throws MRLOG_EINVAL from
+// next(), seek() and its loop.  Moving a cursor ends its iterators.
+class cursor {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::input_iterator_tag;
+    using value_type = record;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const record *;
+    using reference = const record &;
+
+    iterator() noexcept = default;  // the end
+    reference operator*() const noexcept { return owner_->current_; }
+    pointer operator->() const noexcept { return &owner_->current_; }
+    // Reads the next record; at the visible end, becomes the end.
+    // Throws mrlogpp::error (MRLOG_ENOQUEUE, MRLOG_ECLOSED).
+    iterator &operator++() {
+      if (!owner_->advance())
+        owner_ = nullptr;
+      return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const iterator &a, const iterator &b) noexcept {
+      return a.owner_ == b.owner_;
+    }
+    friend bool operator!=(const iterator &a, const iterator &b) noexcept {
+      return a.owner_ != b.owner_;
+    }
+
+   private:
+    friend class cursor;
+    explicit iterator(cursor *owner) noexcept : owner_(owner) {}
+    cursor *owner_ = nullptr;
+  };
+
+  cursor() noexcept = default;
+  // Opens a cursor on queue of log (a C handle: see log::cursor) at
+  // position from.  Throws mrlogpp::error (MRLOG_ENOQUEUE, MRLOG_EINVAL,
+  // MRLOG_ENOMEM).
+  cursor(mrlog *log, std::string_view queue, std::uint64_t from = 0) {
+    int rc = mrlog_cursor_open(log, detail::c_name(queue).get(), from,
+                               &handle_);
+    if (rc != 0)
+      throw error(rc, "mrlog_cursor_open");
+  }
+  ~cursor() { mrlog_cursor_close(handle_); }
+  cursor(cursor &&other) noexcept
+      : handle_(std::exchange(other.handle_, nullptr)),
+        current_(other.current_) {}
+  cursor &operator=(cursor &&other) noexcept {
+    if (this != &other) {
+      mrlog_cursor_close(handle_);
+      handle_ = std::exchange(other.handle_, nullptr);
+      current_ = other.current_;
+    }
+    return *this;
+  }
+  cursor(const cursor &) = delete;
+  cursor &operator=(const cursor &) = delete;
+
+  // Reads the first record, or returns the end at the visible end.
+  iterator begin() { return advance() ? iterator(this) : iterator(); }
+  iterator end() noexcept { return iterator(); }
+
+  // The next record, or std::nullopt at the visible end (MRLOG_ENODATA).
+  // Throws mrlogpp::error (MRLOG_ENOQUEUE, MRLOG_ECLOSED, MRLOG_EINVAL).
+  std::optional<record> next() {
+    if (!advance())
+      return std::nullopt;
+    return current_;
+  }
+
+  // The next read looks at position (mrlog_cursor_seek).  Throws
+  // mrlogpp::error (MRLOG_ECLOSED, MRLOG_EINVAL).
+  void seek(std::uint64_t position) {
+    int rc = mrlog_cursor_seek(handle_, position);
+    if (rc != 0)
+      throw error(rc, "mrlog_cursor_seek");
+  }
+
+  // The position the next read looks at; 0 for an empty cursor.
+  std::uint64_t position() const noexcept {
+    return mrlog_cursor_position(handle_);
+  }
+
+  explicit operator bool() const noexcept { return handle_ != nullptr; }
+  // The C handle, for calls this wrapper does not cover.  Still owned here.
+  mrlog_cursor *native_handle() const noexcept { return handle_; }
+
+ private:
+  // mrlog_cursor_next into current_: true, or false at the visible end.
+  bool advance() {
+    struct mrlog_record r;
+    int rc = mrlog_cursor_next(handle_, &r);
+    if (rc == MRLOG_ENODATA)
+      return false;
+    if (rc != 0)
+      throw error(rc, "mrlog_cursor_next");
+    current_.position = r.position;
+    current_.unix_ms = r.unix_ms;
+    current_.data = std::string_view(
+        r.len ? static_cast<const char *>(r.data) : "", r.len);
+    return true;
+  }
+
+  mrlog_cursor *handle_ = nullptr;
+  record current_;
+};
 
 // An open mrlog log.  Move-only; an empty (default-constructed or
 // moved-from) log completes every mutation with MRLOG_EINVAL and throws
@@ -687,6 +818,14 @@ class log {
     if (rc < 0)
       throw error(rc, "mrlog_run_completions");
     return rc;
+  }
+
+  // A cursor on queue whose first read looks at position from (see
+  // CURSORS at the top).  Throws mrlogpp::error (MRLOG_ENOQUEUE,
+  // MRLOG_EINVAL: an empty log or a bad name; MRLOG_ENOMEM).
+  mrlogpp::cursor cursor(std::string_view queue,
+                         std::uint64_t from = 0) const {
+    return mrlogpp::cursor(handle_, queue, from);
   }
 
   // The log's figures.  Throws mrlogpp::error for an empty log.

@@ -2,8 +2,9 @@
 // callables (status form, result form, move-only, throwing), errors as
 // statuses (duplicate position, missing queue, existing queue), exceptions
 // from the constructor and the reads, record times (seek_time,
-// range_time), moves, close, get() refused on a library thread, and a
-// reopen that sees the data.  Each check prints what it got on failure;
+// range_time), cursors (a range-for over records, next(), seek(), the end,
+// a deleted queue, a cursor outliving its log), moves, close, get()
+// refused on a library thread, and a reopen that sees the data.  Each check prints what it got on failure;
 // the exit status is the verdict.
 #include <mrlog.hpp>
 
@@ -417,6 +418,68 @@ void test_times(const temp_dir &dir) {
   CHECK(!done && seen == 2, "range_time stops when the visitor says so");
 }
 
+// Cursors: a range-for reads to the visible end and a later one goes on;
+// next(), seek(), position(); a deleted queue and a closed log throw.
+void test_cursors(const temp_dir &dir) {
+  fake_now = 5000;
+  mrlog_policy policy = mrlogpp::default_policy();
+  policy.now_ms = [](void *) -> std::uint64_t { return fake_now.load(); };
+  mrlogpp::log log(dir.path.string() + "/cursors", policy);
+  get(log.create_queue("c"));
+  for (int i = 0; i < 5; i++)
+    get(log.append("c", std::string(1, char('a' + i))));
+
+  mrlogpp::cursor cur = log.cursor("c", 1);
+  std::string all;
+  std::uint64_t expect = 1;
+  for (const mrlogpp::record &r : cur) {
+    CHECK(r.position == expect && r.unix_ms == 5000, "record %llu at %llu",
+          (unsigned long long)r.position, (unsigned long long)r.unix_ms);
+    all += r.data;
+    ++expect;
+  }
+  CHECK(all == "bcde" && cur.position() == 5, "loop read \"%s\", at %llu",
+        all.c_str(), (unsigned long long)cur.position());
+  CHECK(cur.begin() == cur.end(), "a loop at the end reads nothing");
+  get(log.append("c", "f"));
+  all.clear();
+  for (const auto &r : cur)
+    all += r.data;
+  CHECK(all == "f", "a second loop read \"%s\"", all.c_str());
+
+  cur.seek(0);
+  std::optional<mrlogpp::record> r = cur.next();
+  CHECK(r && r->position == 0 && r->data == "a", "next after seek(0)");
+  get(log.truncate("c", 3));
+  r = cur.next();
+  CHECK(r && r->position == 4 && r->data == "e",
+        "next after a truncation: %llu",
+        r ? (unsigned long long)r->position : 0ull);
+
+  int status = error_status([&] { log.cursor("nope"); });
+  CHECK(status == MRLOG_ENOQUEUE, "cursor on a missing queue: %d", status);
+  mrlogpp::cursor moved(std::move(cur));
+  CHECK(moved && !cur, "a moved cursor");
+  status = error_status([&] { cur.next(); });
+  CHECK(status == MRLOG_EINVAL, "next on an empty cursor: %d", status);
+
+  mrlogpp::cursor other = log.cursor("c");
+  get(log.delete_queue("c"));
+  status = error_status([&] { moved.next(); });
+  CHECK(status == MRLOG_ENOQUEUE, "next on a deleted queue: %d", status);
+  get(log.create_queue("c"));
+  status = error_status([&] {
+    for (const auto &rec : other)
+      (void)rec;
+  });
+  CHECK(status == MRLOG_ENOQUEUE, "a loop on a deleted queue: %d", status);
+
+  mrlogpp::cursor last = log.cursor("c");
+  CHECK(log.close() == 0, "close with cursors open");
+  status = error_status([&] { last.next(); });
+  CHECK(status == MRLOG_ECLOSED, "next after the log closed: %d", status);
+}
+
 // On a library thread, get() on a future that is not ready throws
 // mrlogpp::error(MRLOG_EINVAL) instead of deadlocking, and the future
 // stays valid; mrlog_on_library_thread() says where a call runs.
@@ -485,6 +548,7 @@ int main() {
     temp_dir dir;
     test_open_errors(dir);
     test_times(dir);
+    test_cursors(dir);
     test_library_thread(dir);
     test_poll_mode(dir);
 
