@@ -16,6 +16,10 @@
 #                     steady state (W1's shape, 400,000 appends measured).
 #   make bench-watch  bench/mrlog-watch-bench: appends/s with and without
 #                     100,000 idle watches on other queues (medians).
+#   make bench-cursor bench/cursor-bench: records/s read through a cursor
+#                     against mrlog_range over the same queue, both record
+#                     stores (medians of 9 runs; CURSOR_BENCH_FLAGS adds
+#                     options, e.g. "--records 500000 --bytes 1000").
 #   make bench-memory bench/mrlog-mem-bench: stats.memory_bytes and the
 #                     memory_limit charge against the growth of the
 #                     resident set (bench and bench-smoke run it too;
@@ -25,7 +29,8 @@
 # See bench/README.md.
 
 pkglibexec_PROGRAMS = bench/mrlog-bench
-EXTRA_PROGRAMS = bench/alloc-check bench/mrlog-watch-bench
+EXTRA_PROGRAMS = bench/alloc-check bench/mrlog-watch-bench \
+	bench/cursor-bench
 
 # Idle watches against the append path (bench/watch_bench.c).
 bench_mrlog_watch_bench_SOURCES = bench/watch_bench.c
@@ -48,6 +53,12 @@ bench_alloc_check_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 bench_alloc_check_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 bench_alloc_check_LDADD = libmrlog.la $(PTHREAD_LIBS)
 bench_alloc_check_LDFLAGS = -export-dynamic
+
+# Cursor reads against mrlog_range (bench/cursor_bench.c).
+bench_cursor_bench_SOURCES = bench/cursor_bench.c
+bench_cursor_bench_CPPFLAGS = -I$(top_srcdir)/include
+bench_cursor_bench_CFLAGS = $(AM_CFLAGS)
+bench_cursor_bench_LDADD = libmrlog.la
 
 bench_mrlog_bench_SOURCES = \
 	bench/harness.h \
@@ -129,4 +140,9 @@ bench-memory: bench/mrlog-mem-bench$(EXEEXT)
 bench-watch: bench/mrlog-watch-bench$(EXEEXT)
 	./bench/mrlog-watch-bench$(EXEEXT)
 
-.PHONY: bench bench-smoke bench-alloc bench-memory bench-watch
+CURSOR_BENCH_FLAGS =
+bench-cursor: bench/cursor-bench$(EXEEXT)
+	./bench/cursor-bench$(EXEEXT) $(CURSOR_BENCH_FLAGS)
+
+.PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \
+	bench-cursor

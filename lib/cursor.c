@@ -67,6 +67,8 @@ struct mrlog_cursor {
   uint64_t epoch;             /* log->drop_epoch when it was filled */
   uint32_t marks_n;           /* marks copied for the batch */
   uint32_t mark;              /* the one covering the record at idx */
+  uint64_t mark_until;        /* the next mark's pos (UINT64_MAX: none) */
+  uint64_t ms;                /* the time of mark `mark` (0: no marks) */
   struct mrlog__time_mark marks[TIME_MARKS]; /* oldest first */
   atomic_bool detached;       /* mrlog_close let go (invariant 4) */
   struct mrlog_cursor *reg_prev; /* registry links; registry_mutex */
@@ -172,6 +174,8 @@ copy_marks(struct mrlog_cursor *cur, const struct mrlog__queue *q, uint64_t p)
   }
   cur->marks_n = n;
   cur->mark = 0;
+  cur->mark_until = n > 1 ? cur->marks[1].pos : UINT64_MAX;
+  cur->ms = n > 0 ? cur->marks[0].ms : 0;
   return g + n < q->marks_len ? mrlog__marks_at(q, g + n)->pos : UINT64_MAX;
 }
 
@@ -188,6 +192,7 @@ fill(struct mrlog_cursor *cur)
 
   cur->idx = cur->hi = 0;
   cur->marks_n = cur->mark = 0;
+  cur->mark_until = UINT64_MAX;
   pthread_rwlock_rdlock(&log->state_lock);
   /* Drops happen under the write lock: this value holds for as long as
    * we hold the read lock (invariant 2). */
@@ -266,37 +271,95 @@ mrlog_cursor_open(mrlog *log, const char *queue, uint64_t from,
   return 0;
 }
 
-int
-mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
+/* Moves to the mark covering position p (>= mark_until). */
+static void
+next_mark(struct mrlog_cursor *cur, uint64_t p)
+{
+  while (cur->mark + 1 < cur->marks_n && cur->marks[cur->mark + 1].pos <= p)
+    cur->mark++;
+  cur->mark_until = cur->mark + 1 < cur->marks_n
+                        ? cur->marks[cur->mark + 1].pos
+                        : UINT64_MAX;
+  cur->ms = cur->marks[cur->mark].ms;
+}
+
+/* True if the batch has a record to return (invariant 2).  A detached
+ * cursor's batch is empty (mrlog__cursor_detach_all), so this never reads
+ * its log (invariant 4). */
+static inline bool
+batch_ready(const struct mrlog_cursor *cur)
+{
+  return cur->idx < cur->hi &&
+         atomic_load_explicit(&cur->log->drop_epoch, memory_order_relaxed) ==
+             cur->epoch;
+}
+
+/* next's every case: fills a batch if needed, then returns its next record
+ * and moves past it.  Out of line, so that mrlog_cursor_next's common
+ * case, which ends in a tail call here for the others, saves no
+ * register. */
+static __attribute__((noinline)) int
+next_slow(struct mrlog_cursor *cur, struct mrlog_record *record)
 {
   struct mrlog__chunk *c;
   uint32_t i;
+  uint64_t p;
 
-  if (cur == NULL || record == NULL)
-    return MRLOG_EINVAL;
-  if (atomic_load_explicit(&cur->detached, memory_order_relaxed))
-    return MRLOG_ECLOSED;
-  if (__builtin_expect(cur->idx >= cur->hi ||
-                           atomic_load_explicit(&cur->log->drop_epoch,
-                                                memory_order_relaxed) !=
-                               cur->epoch,
-                       0)) {
-    int rc = fill(cur);
-    if (rc != 0)
+  if (!batch_ready(cur)) {
+    int rc;
+    if (atomic_load_explicit(&cur->detached, memory_order_relaxed))
+      return MRLOG_ECLOSED;
+    if ((rc = fill(cur)) != 0)
       return rc;
   }
   c = cur->chunk;
   i = cur->idx++;
-  if (c->map != NULL && i + PREFETCH_AHEAD < cur->hi)
-    __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
   record->data = mrlog__chunk_record(c, i, &record->len);
-  record->position = c->base + c->pos[i];
-  while (cur->mark + 1 < cur->marks_n &&
-         cur->marks[cur->mark + 1].pos <= record->position)
-    cur->mark++;
-  record->unix_ms = cur->marks_n > 0 ? cur->marks[cur->mark].ms : 0;
-  cur->pos = record->position + 1; /* <= UINT64_MAX: POSITION_MAX */
+  p = c->base + c->pos[i];
+  if (p >= cur->mark_until)
+    next_mark(cur, p);
+  record->position = p;
+  record->unix_ms = cur->ms;
+  cur->pos = p + 1; /* <= UINT64_MAX: POSITION_MAX */
   return 0;
+}
+
+int
+mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
+{
+  if (cur == NULL || record == NULL)
+    return MRLOG_EINVAL;
+  /* The common case inline: a record of the batch, under the same time
+   * mark as the last one, whose length (if mapped) takes one byte. */
+  if (__builtin_expect(batch_ready(cur), 1)) {
+    const struct mrlog__chunk *c = cur->chunk;
+    uint32_t i = cur->idx;
+    uint64_t p = c->base + c->pos[i];
+
+    if (p < cur->mark_until) {
+      if (c->map == NULL) {
+        uint32_t start = i ? c->ends[i - 1] : 0;
+        record->len = c->ends[i] - start;
+        record->data = c->data + start;
+      } else {
+        const uint8_t *v = c->data + c->at[i];
+        if (*v >= 0x80)
+          return next_slow(cur, record); /* a longer varint (FORMAT.md 5) */
+        /* Mapped records lie in short runs across the file: fetch a few
+         * ahead, the hardware cannot guess where (as read.c). */
+        if (i + PREFETCH_AHEAD < cur->hi)
+          __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
+        record->len = *v;
+        record->data = v + 1;
+      }
+      cur->idx = i + 1;
+      record->position = p;
+      record->unix_ms = cur->ms;
+      cur->pos = p + 1; /* <= UINT64_MAX: POSITION_MAX */
+      return 0;
+    }
+  }
+  return next_slow(cur, record);
 }
 
 int
@@ -311,6 +374,7 @@ mrlog_cursor_seek(mrlog_cursor *cur, uint64_t position)
   cur->pos = position;
   cur->idx = cur->hi = 0;
   cur->marks_n = cur->mark = 0;
+  cur->mark_until = UINT64_MAX;
   return 0;
 }
 

@@ -1,0 +1,220 @@
+/*
+ * cursor_bench.c -- records per second read through a cursor
+ * (mrlog_cursor_next) against mrlog_range over the same queue, for both
+ * record stores.  `make bench-cursor` runs it.
+ *
+ * One log in a fresh temporary directory per store; one queue of RECORDS
+ * records of --bytes bytes, written in batches and synced before any
+ * read.  Each run reads the whole queue once each way -- mrlog_range,
+ * mrlog_range_time (which, like a cursor, gives each record's time) and a
+ * cursor -- in an order that rotates from run to run; every way touches
+ * each record alike (its length and first byte go into a checksum, which
+ * must agree).  Prints the median of the runs of each, in millions of
+ * records per second, and the cursor's ratio to each.
+ *
+ * Options: --records N (default 2,000,000), --bytes N (default 100),
+ * --runs N (default 9).  Exit status: 0, or 1 on any error or a checksum
+ * that differs.
+ */
+#define _GNU_SOURCE
+#include <mrlog.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BATCH 1000
+#define MAX_RUNS 51
+
+struct sum {
+  uint64_t records;
+  uint64_t check;
+};
+
+static double now_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int visit(void *arg, uint64_t position, const void *data, size_t len) {
+  struct sum *s = arg;
+
+  (void)position;
+  s->records++;
+  s->check += len + (len ? *(const unsigned char *)data : 0);
+  return 0;
+}
+
+static int visit_time(void *arg, uint64_t position, uint64_t unix_ms,
+                      const void *data, size_t len) {
+  struct sum *s = arg;
+
+  (void)position;
+  s->records++;
+  (void)unix_ms;
+  s->check += len + (len ? *(const unsigned char *)data : 0);
+  return 0;
+}
+
+static int by_range(mrlog *log, struct sum *s) {
+  return mrlog_range(log, "q", 0, UINT64_MAX, visit, s);
+}
+
+static int by_range_time(mrlog *log, struct sum *s) {
+  return mrlog_range_time(log, "q", 0, UINT64_MAX, visit_time, s);
+}
+
+static int by_cursor(mrlog *log, struct sum *s) {
+  struct mrlog_record r;
+  mrlog_cursor *cur;
+  int rc = mrlog_cursor_open(log, "q", 0, &cur);
+
+  if (rc != 0)
+    return rc;
+  while ((rc = mrlog_cursor_next(cur, &r)) == 0) {
+    s->records++;
+    s->check += r.len + (r.len ? *(const unsigned char *)r.data : 0);
+  }
+  mrlog_cursor_close(cur);
+  return rc == MRLOG_ENODATA ? 0 : rc;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof(*v), cmp_double);
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int fill(mrlog *log, long records, size_t bytes) {
+  struct iovec iov[BATCH];
+  unsigned char *buf = malloc(bytes * BATCH + 1);
+  long i, done = 0;
+  int rc;
+
+  if (buf == NULL)
+    return MRLOG_ENOMEM;
+  for (i = 0; i < BATCH; i++) {
+    memset(buf + i * bytes, (int)(i & 0xff), bytes);
+    iov[i].iov_base = buf + i * bytes;
+    iov[i].iov_len = bytes;
+  }
+  rc = mrlog_wait(mrlog_create_queue(log, "q", NULL, NULL), NULL);
+  while (rc == 0 && done < records) {
+    size_t n = records - done < BATCH ? (size_t)(records - done) : BATCH;
+    mrlog_forget(mrlog_append_batch(log, "q", NULL, iov, n, NULL, NULL));
+    done += (long)n;
+  }
+  if (rc == 0)
+    rc = mrlog_wait(mrlog_sync(log, NULL, NULL), NULL);
+  free(buf);
+  return rc;
+}
+
+#define WAYS 3
+static const char *const way_names[WAYS] = { "mrlog_range",
+                                             "mrlog_range_time", "cursor" };
+static int (*const ways[WAYS])(mrlog *, struct sum *) = {
+  by_range, by_range_time, by_cursor
+};
+
+static int run_store(const char *name, int store, long records, size_t bytes,
+                     int runs) {
+  char dir[] = "/tmp/mrlog-cursor-bench-XXXXXX";
+  double t[WAYS][MAX_RUNS], m[WAYS];
+  mrlog_policy p;
+  mrlog *log = NULL;
+  int i, w, rc;
+
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  mrlog_policy_init(&p);
+  p.record_store = store;
+  p.memory_limit = 8ull << 30;
+  rc = mrlog_open(dir, &p, &log);
+  if (rc == 0)
+    rc = fill(log, records, bytes);
+  for (i = 0; rc == 0 && i < runs; i++) {
+    struct sum s[WAYS];
+    int k;
+
+    for (k = 0; rc == 0 && k < WAYS; k++) {
+      double t0;
+
+      w = (i + k) % WAYS; /* the order rotates */
+      s[w].records = s[w].check = 0;
+      t0 = now_s();
+      rc = ways[w](log, &s[w]);
+      t[w][i] = now_s() - t0;
+    }
+    for (w = 0; rc == 0 && w < WAYS; w++) {
+      if (s[w].records != (uint64_t)records || s[w].check != s[0].check) {
+        fprintf(stderr, "%s: %s read %ju records (checksum %ju), %s %ju "
+                "(%ju)\n", name, way_names[w], (uintmax_t)s[w].records,
+                (uintmax_t)s[w].check, way_names[0],
+                (uintmax_t)s[0].records, (uintmax_t)s[0].check);
+        rc = 1;
+      }
+    }
+  }
+  if (log != NULL && rc == 0)
+    rc = mrlog_close(log);
+  else if (log != NULL)
+    mrlog_close(log);
+  {
+    char cmd[sizeof(dir) + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    if (system(cmd) != 0)
+      fprintf(stderr, "could not remove %s\n", dir);
+  }
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s\n", name, rc > 0 ? "mismatch" : mrlog_strerror(rc));
+    return 1;
+  }
+  for (w = 0; w < WAYS; w++)
+    m[w] = records / median(t[w], runs) / 1e6;
+  printf("%-6s %ld records of %zu B, M records/s (medians of %d runs): "
+         "mrlog_range %.1f, mrlog_range_time %.1f, cursor %.1f; "
+         "cursor/range %.2f, cursor/range_time %.2f\n",
+         name, records, bytes, runs, m[0], m[1], m[2], m[2] / m[0],
+         m[2] / m[1]);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  long records = 2000000;
+  size_t bytes = 100;
+  int i, runs = 9;
+
+  for (i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--records") == 0)
+      records = atol(argv[i + 1]);
+    else if (strcmp(argv[i], "--bytes") == 0)
+      bytes = (size_t)atol(argv[i + 1]);
+    else if (strcmp(argv[i], "--runs") == 0)
+      runs = atoi(argv[i + 1]);
+    else
+      break;
+  }
+  if (i < argc || records < 1 || bytes < 1 || bytes > 65536 || runs < 1 ||
+      runs > MAX_RUNS) {
+    fprintf(stderr, "usage: %s [--records N] [--bytes 1..65536] "
+            "[--runs 1..%d]\n", argv[0], MAX_RUNS);
+    return 1;
+  }
+  if (run_store("copy", MRLOG_STORE_COPY, records, bytes, runs) != 0 ||
+      run_store("mapped", MRLOG_STORE_MAPPED, records, bytes, runs) != 0)
+    return 1;
+  return 0;
+}
