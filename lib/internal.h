@@ -22,8 +22,10 @@
  * mem_mutex, dir_sync_mutex, cleaner->mutex, producers_mutex, poll.mutex
  * (completion.c), log.c's pool of closed logs and the staging and
  * future-pool registries' mutexes are leaves (stage.c takes producers_mutex only with no other
- * lock held).  The only nesting is state_lock -> mem_mutex (a
- * truncation releasing memory wakes blocked producers).  No lock is held while a user callback or
+ * lock held).  The only nestings are state_lock -> mem_mutex (a
+ * truncation releasing memory wakes blocked producers) and cursor.c's
+ * registry_mutex -> mem_mutex (a cursor's chunk released at close).  No
+ * lock is held while a user callback or
  * visitor runs.
  */
 #ifndef MRLOG_INTERNAL_H
