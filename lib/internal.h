@@ -25,8 +25,7 @@
  * lock held).  The only nestings are state_lock -> mem_mutex (a
  * truncation releasing memory wakes blocked producers) and cursor.c's
  * registry_mutex -> mem_mutex (a cursor's chunk released at close).  No
- * lock is held while a user callback or
- * visitor runs.
+ * lock is held while a user callback or visitor runs.
  */
 #ifndef MRLOG_INTERNAL_H
 #define MRLOG_INTERNAL_H
