@@ -45,6 +45,7 @@
  */
 #include "internal.h"
 #include "cursor.h"
+#include "queue.h"
 #include "visibility.h"
 
 #include <stdlib.h>
