@@ -315,6 +315,8 @@ next_slow(struct mrlog_cursor *cur, struct mrlog_record *record)
   }
   c = cur->chunk;
   i = cur->idx++;
+  if (c->map != NULL && i + PREFETCH_AHEAD < cur->hi)
+    __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
   record->data = mrlog__chunk_record(c, i, &record->len);
   p = c->base + c->pos[i];
   if (p >= cur->mark_until)
@@ -331,7 +333,8 @@ mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
   if (cur == NULL || record == NULL)
     return MRLOG_EINVAL;
   /* The common case inline: a record of the batch, under the same time
-   * mark as the last one, whose length (if mapped) takes one byte. */
+   * mark as the last one, whose length (if mapped) takes at most four
+   * bytes (below 256 MiB). */
   if (__builtin_expect(batch_ready(cur), 1)) {
     const struct mrlog__chunk *c = cur->chunk;
     uint32_t i = cur->idx;
@@ -344,14 +347,26 @@ mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
         record->data = c->data + start;
       } else {
         const uint8_t *v = c->data + c->at[i];
-        if (*v >= 0x80)
-          return next_slow(cur, record); /* a longer varint (FORMAT.md 5) */
+        size_t len = *v++;
+
+        /* The length's varint (FORMAT.md 5), checked when stored. */
+        if (len >= 0x80) {
+          unsigned shift = 7;
+          len &= 0x7f;
+          for (;;) {
+            len |= (size_t)(*v & 0x7f) << shift;
+            if (*v++ < 0x80)
+              break;
+            if ((shift += 7) > 21)
+              return next_slow(cur, record); /* five bytes or more */
+          }
+        }
         /* Mapped records lie in short runs across the file: fetch a few
          * ahead, the hardware cannot guess where (as read.c). */
         if (i + PREFETCH_AHEAD < cur->hi)
           __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
-        record->len = *v;
-        record->data = v + 1;
+        record->len = len;
+        record->data = v;
       }
       cur->idx = i + 1;
       record->position = p;
