@@ -9,6 +9,7 @@
  *  - a cursor reads exactly what mrlog_range_time reads (positions with
  *    gaps, bytes, times) over many chunks and many time marks, and then
  *    the records appended after it reached the end;
+ *  - records of every varint length class (0 bytes .. 3 MB);
  *  - seek before the first retained record, past the end and backwards;
  *  - a truncation that overtakes the cursor (mid-batch, and of the whole
  *    queue): next continues at the first retained record;
@@ -234,6 +235,53 @@ START_TEST(test_read_all_copy) { check_read_all(MRLOG_STORE_COPY); }
 END_TEST
 
 START_TEST(test_read_all_mapped) { check_read_all(MRLOG_STORE_MAPPED); }
+END_TEST
+
+/* Records whose lengths take each size of varint (1 to 4 bytes; the
+ * mapped store reads them from the file), read through a cursor and
+ * through mrlog_range: the same bytes. */
+static void check_record_sizes(int store) {
+  static const size_t lens[] = { 0,     1,       127,     128,    16383,
+                                 16384, 2097151, 2097152, 3000000 };
+  const size_t n = sizeof(lens) / sizeof(lens[0]);
+  mrlog_policy p = store_policy(store);
+  unsigned char *buf = malloc(3000000);
+  struct mrlog_record r;
+  struct th_recs want;
+  mrlog_cursor *cur;
+  mrlog *log;
+  size_t i;
+
+  ck_assert_ptr_nonnull(buf);
+  log = th_open(th_dir, &p);
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  for (i = 0; i < n; i++) {
+    th_fill(buf, lens[i], i);
+    ck_assert_int_eq(th_append(log, "q", NULL, buf, lens[i], NULL), 0);
+  }
+  ck_assert_int_eq(th_collect(log, "q", 0, UINT64_MAX, &want), 0);
+  ck_assert_uint_eq(want.n, n);
+  cur = open_cursor(log, "q", 0);
+  for (i = 0; i < n; i++) {
+    ck_assert_int_eq(mrlog_cursor_next(cur, &r), 0);
+    ck_assert_uint_eq(r.position, want.v[i].pos);
+    ck_assert_uint_eq(r.len, lens[i]);
+    ck_assert_uint_eq(r.len, want.v[i].len);
+    ck_assert(r.len == 0 || memcmp(r.data, want.v[i].data, r.len) == 0);
+  }
+  ck_assert_int_eq(next_status(cur), MRLOG_ENODATA);
+  mrlog_cursor_close(cur);
+  th_recs_free(&want);
+  th_close(log);
+  free(buf);
+}
+
+START_TEST(test_record_sizes_copy) { check_record_sizes(MRLOG_STORE_COPY); }
+END_TEST
+
+START_TEST(test_record_sizes_mapped) {
+  check_record_sizes(MRLOG_STORE_MAPPED);
+}
 END_TEST
 
 /* Seek before the first retained record, past the end, and back. */
@@ -616,6 +664,8 @@ Suite *make_cursor_suite(void) {
   tcase_add_test(tc, test_open_statuses);
   tcase_add_test(tc, test_read_all_copy);
   tcase_add_test(tc, test_read_all_mapped);
+  tcase_add_test(tc, test_record_sizes_copy);
+  tcase_add_test(tc, test_record_sizes_mapped);
   tcase_add_test(tc, test_seek_copy);
   tcase_add_test(tc, test_seek_mapped);
   tcase_add_test(tc, test_truncation_overtakes_copy);
