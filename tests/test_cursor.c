@@ -238,34 +238,45 @@ START_TEST(test_read_all_mapped) { check_read_all(MRLOG_STORE_MAPPED); }
 END_TEST
 
 /* Records whose lengths take each size of varint (1 to 4 bytes; the
- * mapped store reads them from the file), read through a cursor and
- * through mrlog_range: the same bytes. */
+ * mapped store reads them from the file), appended one by one (a time
+ * each, so next passes a time mark at each) and then as one batch (one
+ * time), read through a cursor and through mrlog_range: the same bytes. */
 static void check_record_sizes(int store) {
   static const size_t lens[] = { 0,     1,       127,     128,    16383,
                                  16384, 2097151, 2097152, 3000000 };
   const size_t n = sizeof(lens) / sizeof(lens[0]);
   mrlog_policy p = store_policy(store);
-  unsigned char *buf = malloc(3000000);
+  unsigned char *buf = malloc(3000000), *all = malloc(8000000);
+  struct iovec iov[sizeof(lens) / sizeof(lens[0])];
   struct mrlog_record r;
+  size_t off = 0;
   struct th_recs want;
   mrlog_cursor *cur;
   mrlog *log;
   size_t i;
 
   ck_assert_ptr_nonnull(buf);
+  ck_assert_ptr_nonnull(all);
   log = th_open(th_dir, &p);
   ck_assert_int_eq(th_create(log, "q"), 0);
   for (i = 0; i < n; i++) {
     th_fill(buf, lens[i], i);
     ck_assert_int_eq(th_append(log, "q", NULL, buf, lens[i], NULL), 0);
+    th_fill(all + off, lens[i], 100 + i);
+    iov[i].iov_base = all + off;
+    iov[i].iov_len = lens[i];
+    off += lens[i];
   }
+  ck_assert_int_eq(
+      th_wait(mrlog_append_batch(log, "q", NULL, iov, n, NULL, NULL), NULL),
+      0);
   ck_assert_int_eq(th_collect(log, "q", 0, UINT64_MAX, &want), 0);
-  ck_assert_uint_eq(want.n, n);
+  ck_assert_uint_eq(want.n, 2 * n);
   cur = open_cursor(log, "q", 0);
-  for (i = 0; i < n; i++) {
+  for (i = 0; i < 2 * n; i++) {
     ck_assert_int_eq(mrlog_cursor_next(cur, &r), 0);
     ck_assert_uint_eq(r.position, want.v[i].pos);
-    ck_assert_uint_eq(r.len, lens[i]);
+    ck_assert_uint_eq(r.len, lens[i % n]);
     ck_assert_uint_eq(r.len, want.v[i].len);
     ck_assert(r.len == 0 || memcmp(r.data, want.v[i].data, r.len) == 0);
   }
@@ -274,6 +285,7 @@ static void check_record_sizes(int store) {
   th_recs_free(&want);
   th_close(log);
   free(buf);
+  free(all);
 }
 
 START_TEST(test_record_sizes_copy) { check_record_sizes(MRLOG_STORE_COPY); }
