@@ -53,7 +53,7 @@
 
 /* Time marks a batch copies; a batch stops before the first record the
  * copied marks do not cover. */
-#define TIME_MARKS 32
+#define TIME_MARKS 64
 /* Records ahead of the one returned whose first line next prefetches in a
  * mapped chunk (as read.c: mapped records lie in runs across the file). */
 #define PREFETCH_AHEAD 32
