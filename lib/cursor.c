@@ -346,9 +346,15 @@ mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
         record->len = c->ends[i] - start;
         record->data = c->data + start;
       } else {
-        const uint8_t *v = c->data + c->at[i];
-        size_t len = *v++;
+        const uint8_t *v;
+        size_t len;
 
+        /* Mapped records lie in short runs across the file: fetch a few
+         * ahead, the hardware cannot guess where (as read.c). */
+        if (i + PREFETCH_AHEAD < cur->hi)
+          __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
+        v = c->data + c->at[i];
+        len = *v++;
         /* The length's varint (FORMAT.md 5), checked when stored. */
         if (len >= 0x80) {
           unsigned shift = 7;
@@ -361,10 +367,6 @@ mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
               return next_slow(cur, record); /* five bytes or more */
           }
         }
-        /* Mapped records lie in short runs across the file: fetch a few
-         * ahead, the hardware cannot guess where (as read.c). */
-        if (i + PREFETCH_AHEAD < cur->hi)
-          __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
         record->len = len;
         record->data = v;
       }
