@@ -980,6 +980,16 @@ MRLOG_EXPORT int mrlog_cursor_seek(mrlog_cursor *cursor, uint64_t position);
  * NULL. */
 MRLOG_EXPORT uint64_t mrlog_cursor_position(const mrlog_cursor *cursor);
 
+/* A watch at the cursor's position (mrlog_watch on its queue at
+ * mrlog_cursor_position): completes with 0 and the queue's visible next
+ * position once a record is visible at or after the position (at once if
+ * one is).  MRLOG_ENOQUEUE once the cursor's queue is deleted (also if
+ * created again), MRLOG_ECLOSED once the log is closed, MRLOG_ECANCELED
+ * after mrlog_cancel, MRLOG_EINVAL for NULL; under THE COMPLETION RULE.
+ * The wait does not use the cursor after the call returns. */
+MRLOG_EXPORT mrlog_future *mrlog_cursor_wait(mrlog_cursor *cursor,
+                                             mrlog_done_fn done, void *arg);
+
 /* Frees the cursor and lets go of its record.  Any thread (one at a time
  * with the cursor's other calls), before or after mrlog_close of its log.
  * NULL is ignored. */

@@ -45,6 +45,7 @@
  */
 #include "internal.h"
 #include "cursor.h"
+#include "future.h"
 #include "queue.h"
 #include "visibility.h"
 
@@ -400,6 +401,73 @@ uint64_t
 mrlog_cursor_position(const mrlog_cursor *cur)
 {
   return cur != NULL ? cur->pos : 0;
+}
+
+/* A wait whose result is known without a watch, delivered on a library
+ * thread like every completion (mrlog.h, THE COMPLETION RULE). */
+struct early {
+  mrlog_future *future;
+  mrlog_done_fn done;
+  void *arg;
+  int status;
+};
+
+static void *
+deliver(void *arg)
+{
+  struct early *e = arg;
+
+  mrlog__complete(e->future, e->done, e->arg, e->status, 0);
+  free(e);
+  return NULL;
+}
+
+/* Completes a wait with status: a cursor whose log closed (its log's
+ * struct may name another log by now: invariant 4) or whose queue is
+ * gone (mrlog_watch would look the name up, and may find a queue created
+ * again under it: invariant 5). */
+static mrlog_future *
+settle(int status, mrlog_done_fn done, void *arg)
+{
+  mrlog_future *future = mrlog__future_new();
+  mrlog_future *handle = mrlog__future_handle(future);
+  struct early *e = malloc(sizeof(*e));
+
+  if (e == NULL) {
+    /* No block to hand on: deliver here (as submit.c does). */
+    if (future != NULL || done != NULL)
+      mrlog__complete(future, done, arg, MRLOG_ENOMEM, 0);
+    return handle;
+  }
+  *e = (struct early){ future, done, arg, status };
+  if (mrlog__spawn_detached("mrlog-errand", deliver, e) != 0)
+    deliver(e); /* no thread to be had: the rule yields */
+  return handle;
+}
+
+mrlog_future *
+mrlog_cursor_wait(mrlog_cursor *cur, mrlog_done_fn done, void *arg)
+{
+  char name[MRLOG_QUEUE_NAME_MAX + 1];
+  struct mrlog__queue *q;
+  struct mrlog *log;
+
+  if (cur == NULL)
+    return mrlog_watch(NULL, NULL, 0, done, arg); /* MRLOG_EINVAL */
+  if (atomic_load_explicit(&cur->detached, memory_order_relaxed))
+    return settle(MRLOG_ECLOSED, done, arg);
+  log = cur->log;
+  pthread_rwlock_rdlock(&log->state_lock);
+  q = mrlog__index_by_id(&log->index, cur->queue_id);
+  if (q != NULL)
+    memcpy(name, q->name, q->name_len + 1);
+  pthread_rwlock_unlock(&log->state_lock);
+  if (q == NULL)
+    return settle(MRLOG_ENOQUEUE, done, arg);
+  /* The queue by its name: if it is deleted and created again between
+   * the lookup above and the watch's, the watch waits on the new queue
+   * (and the next mrlog_cursor_next still says MRLOG_ENOQUEUE). */
+  return mrlog_watch(log, name, cur->pos, done, arg);
 }
 
 void

@@ -666,6 +666,84 @@ START_TEST(test_race_truncating_mapped) {
 }
 END_TEST
 
+/* ---- Waiting ----------------------------------------------------------- */
+
+struct waited {
+  atomic_int calls;
+  atomic_int status;
+  _Atomic uint64_t position;
+  atomic_bool on_library;
+};
+
+static void on_waited(void *arg, int status, uint64_t position) {
+  struct waited *w = arg;
+
+  atomic_store(&w->status, status);
+  atomic_store(&w->position, position);
+  atomic_store(&w->on_library, mrlog_on_library_thread());
+  atomic_fetch_add(&w->calls, 1);
+}
+
+/* mrlog_cursor_wait: at once when a record is there, else once one
+ * comes; then next returns it.  Every status. */
+START_TEST(test_wait) {
+  mrlog *log = th_open(th_dir, NULL);
+  struct waited w = { 0 };
+  mrlog_future *f;
+  mrlog_cursor *cur, *other;
+  uint64_t pos = 0;
+
+  ck_assert_int_eq(th_create(log, "q"), 0);
+  append_range(log, "q", 0, 3);
+  cur = open_cursor(log, "q", 0);
+  /* Records at the position: at once. */
+  ck_assert_int_eq(th_wait(mrlog_cursor_wait(cur, NULL, NULL), &pos), 0);
+  ck_assert_uint_eq(pos, 3);
+  while (next_status(cur) == 0)
+    ;
+  /* At the end: completes once a record comes, with the callback on a
+   * library thread. */
+  f = mrlog_cursor_wait(cur, on_waited, &w);
+  ck_assert_ptr_nonnull(f);
+  ck_assert(!mrlog_ready(f));
+  append_range(log, "q", 3, 4);
+  ck_assert_int_eq(th_wait(f, &pos), 0);
+  ck_assert_uint_eq(pos, 4);
+  ck_assert_int_eq(atomic_load(&w.calls), 1);
+  ck_assert(atomic_load(&w.on_library));
+  ck_assert_uint_eq(next_pos(cur), 3);
+  /* After a truncation past the cursor's position. */
+  ck_assert_int_eq(th_truncate(log, "q", 10), 0);
+  ck_assert_int_eq(th_wait(mrlog_cursor_wait(cur, NULL, NULL), &pos), 0);
+  ck_assert_int_eq(next_status(cur), MRLOG_ENODATA);
+  ck_assert_uint_eq(mrlog_cursor_position(cur), 11);
+
+  /* A NULL cursor. */
+  ck_assert_int_eq(th_wait(mrlog_cursor_wait(NULL, NULL, NULL), NULL),
+                   MRLOG_EINVAL);
+  /* A queue deleted while the wait waits, and before it. */
+  other = open_cursor(log, "q", 100);
+  f = mrlog_cursor_wait(other, NULL, NULL);
+  ck_assert_int_eq(th_delete(log, "q"), 0);
+  ck_assert_int_eq(th_wait(f, NULL), MRLOG_ENOQUEUE);
+  ck_assert_int_eq(th_create(log, "q"), 0); /* another queue */
+  append_range(log, "q", 0, 200);
+  ck_assert_int_eq(th_wait(mrlog_cursor_wait(other, NULL, NULL), NULL),
+                   MRLOG_ENOQUEUE);
+  mrlog_cursor_close(other);
+  mrlog_cursor_close(cur);
+
+  /* A wait pending at close, and one after it. */
+  cur = open_cursor(log, "q", 1000);
+  f = mrlog_cursor_wait(cur, NULL, NULL);
+  th_close(log);
+  ck_assert_int_eq(th_wait(f, NULL), MRLOG_ECLOSED);
+  ck_assert_int_eq(th_wait(mrlog_cursor_wait(cur, NULL, NULL), NULL),
+                   MRLOG_ECLOSED);
+  mrlog_cursor_close(cur);
+}
+END_TEST
+
 Suite *make_cursor_suite(void) {
   Suite *s = suite_create("cursor");
   TCase *tc;
@@ -687,6 +765,7 @@ Suite *make_cursor_suite(void) {
   tcase_add_test(tc, test_deleted_queue);
   tcase_add_test(tc, test_log_closed_under_cursors);
   tcase_add_test(tc, test_recovered_records);
+  tcase_add_test(tc, test_wait);
   suite_add_tcase(s, tc);
 
   tc = tcase_create("threads");
