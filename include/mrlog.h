@@ -123,7 +123,7 @@ extern "C" {
   XX(ENOMEM, -12, "out of memory")                                            \
   XX(ETIMEDOUT, -110, "timed out")                                           \
   XX(EVERSION, -93, "log files use a format version this library cannot read") \
-  XX(ENODATA, -61, "no record at or after that time")                        \
+  XX(ENODATA, -61, "no such record, time or consumer")                       \
   XX(EACCES, -13, "permission denied (or read-only file system)")             \
   XX(ENOENT, -1002, "no such file or directory")                             \
   XX(ECANCELED, -125, "operation canceled")
