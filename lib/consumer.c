@@ -135,16 +135,6 @@ mrlog_remove_consumer(mrlog *log, const char *queue, const char *consumer,
                                 done, arg);
 }
 
-/* A name of 1..MRLOG_QUEUE_NAME_MAX bytes; OUT: its length. */
-static bool
-name_ok(const char *name, size_t *len)
-{
-  if (name == NULL)
-    return false;
-  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
-  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
-}
-
 static struct mrlog__queue *
 queue_of(struct mrlog *log, const char *queue, size_t len)
 {
@@ -161,8 +151,8 @@ mrlog_committed(mrlog *log, const char *queue, const char *consumer,
   size_t qlen, clen;
   int rc = 0;
 
-  if (!mrlog__log_live(log) || !name_ok(queue, &qlen) ||
-      !name_ok(consumer, &clen) || position == NULL)
+  if (!mrlog__log_live(log) || !mrlog__name_ok(queue, &qlen) ||
+      !mrlog__name_ok(consumer, &clen) || position == NULL)
     return MRLOG_EINVAL;
   pthread_rwlock_rdlock(&log->state_lock);
   q = queue_of(log, queue, qlen);
@@ -188,7 +178,7 @@ mrlog_list_consumers(mrlog *log, const char *queue,
   size_t qlen, n = 0, i;
   int rc = 0;
 
-  if (!mrlog__log_live(log) || !name_ok(queue, &qlen) || visit == NULL)
+  if (!mrlog__log_live(log) || !mrlog__name_ok(queue, &qlen) || visit == NULL)
     return MRLOG_EINVAL;
   /* Invariant 5: copy, then visit with no lock held. */
   pthread_rwlock_rdlock(&log->state_lock);

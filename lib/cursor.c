@@ -93,37 +93,6 @@ registry_unlink(struct mrlog_cursor *cur)
   cur->reg_prev = cur->reg_next = NULL;
 }
 
-static bool
-name_ok(const char *name, size_t *len)
-{
-  if (name == NULL)
-    return false;
-  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
-  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
-}
-
-/* Index of the first record in [lo, hi) of c at position >= p. */
-static uint32_t
-lower_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
-            uint64_t p)
-{
-  uint64_t rel;
-
-  if (p <= c->base)
-    return lo;
-  rel = p - c->base;
-  if (rel > UINT32_MAX)
-    return hi;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (c->pos[mid] < rel)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
 /* The first of c's records still in q's list (read lock). */
 static uint32_t
 live_start(const struct mrlog__queue *q, const struct mrlog__chunk *c)
@@ -210,15 +179,15 @@ fill(struct mrlog_cursor *cur)
       cur->pos = first; /* truncation passed the cursor */
     c = find_chunk(q, old, cur->pos);
     if (c != NULL) {
-      uint32_t lo = lower_bound(c, live_start(q, c), c->count, cur->pos);
-      uint32_t hi = lower_bound(c, lo, c->count, vis);
+      uint32_t lo = mrlog__chunk_lower_bound(c, live_start(q, c), c->count, cur->pos);
+      uint32_t hi = mrlog__chunk_lower_bound(c, lo, c->count, vis);
 
       if (lo < hi) {
         uint64_t until = copy_marks(cur, q, c->base + c->pos[lo]);
         /* until is past record lo (marks_find: the next mark's pos is
          * above it), so the batch keeps at least that record. */
         cur->idx = lo;
-        cur->hi = lower_bound(c, lo, hi, until);
+        cur->hi = mrlog__chunk_lower_bound(c, lo, hi, until);
         rc = 0;
       }
     } else {
@@ -245,7 +214,7 @@ mrlog_cursor_open(mrlog *log, const char *queue, uint64_t from,
   if (out == NULL)
     return MRLOG_EINVAL;
   *out = NULL;
-  if (!mrlog__log_live(log) || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || !mrlog__name_ok(queue, &len))
     return MRLOG_EINVAL;
   cur = calloc(1, sizeof(*cur));
   if (cur == NULL)

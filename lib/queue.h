@@ -16,6 +16,10 @@
 #include "metrics.h"
 
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 struct mrlog;
 struct mrlog__req;
@@ -59,6 +63,40 @@ struct mrlog__chunk {
   uint64_t bytes;            /* mapped: payload bytes of all records */
   uint64_t dropped_bytes;    /* mapped: those before head_index; writer */
 };
+/* A queue (or consumer) name of 1..MRLOG_QUEUE_NAME_MAX bytes; OUT: its
+ * length.  Any thread. */
+static inline bool
+mrlog__name_ok(const char *name, size_t *len)
+{
+  if (name == NULL)
+    return false;
+  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
+  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
+}
+
+/* Index of the first record in [lo, hi) of c at position >= p: a binary
+ * search, positions increasing within a chunk. */
+static inline uint32_t
+mrlog__chunk_lower_bound(const struct mrlog__chunk *c, uint32_t lo,
+                         uint32_t hi, uint64_t p)
+{
+  uint64_t rel;
+
+  if (p <= c->base)
+    return lo;
+  rel = p - c->base;
+  if (rel > UINT32_MAX)
+    return hi;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (c->pos[mid] < rel)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
 /* Record i of chunk c (i < count): OUT *len, returns its bytes. */
 static inline const uint8_t *
 mrlog__chunk_record(const struct mrlog__chunk *c, uint32_t i, size_t *len)

@@ -69,15 +69,6 @@ settle(struct mrlog *log, struct mrlog__req *req, int status)
   }
 }
 
-static bool
-name_ok(const char *name, size_t *len)
-{
-  if (name == NULL)
-    return false;
-  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
-  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
-}
-
 /* Checks records; OUT: total payload bytes.  false if invalid. */
 static bool
 records_ok(const struct iovec *recs, size_t count, uint64_t *total)
@@ -181,12 +172,12 @@ submit_request(struct mrlog *log, int type, const char *name,
   size_t cons_len = 0;
   int status = 0, rc;
 
-  if (type != MRLOG_REQ_SYNC && !name_ok(name, &name_len))
+  if (type != MRLOG_REQ_SYNC && !mrlog__name_ok(name, &name_len))
     status = MRLOG_EINVAL;
   /* A consumer's name rides in the block as the one record, with its NUL
    * (consumer.h). */
   if (type == MRLOG_REQ_COMMIT || type == MRLOG_REQ_UNCOMMIT) {
-    if (!name_ok(consumer, &cons_len))
+    if (!mrlog__name_ok(consumer, &cons_len))
       status = MRLOG_EINVAL;
     cons.iov_base = (void *)consumer;
     cons.iov_len = cons_len + 1;

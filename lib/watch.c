@@ -425,15 +425,6 @@ enlist(struct mrlog__watches *ws, struct watch *w, struct mrlog__queue *q)
   return 0;
 }
 
-static bool
-name_ok(const char *name, size_t *len)
-{
-  if (name == NULL)
-    return false;
-  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
-  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
-}
-
 /* Registers w, or finds its result at once: true if it waits. */
 static bool
 watch_register(struct mrlog *log, struct watch *w, const char *queue,
@@ -506,7 +497,7 @@ mrlog_watch(mrlog *log, const char *queue, uint64_t position,
   w->req.arg = arg;
   w->node.k1 = (uint64_t)(uintptr_t)handle;
   w->position = position;
-  if (log == NULL || !name_ok(queue, &len)) {
+  if (log == NULL || !mrlog__name_ok(queue, &len)) {
     status = MRLOG_EINVAL;
     log = mrlog__log_live(log) ? log : NULL;
   } else if (!mrlog__log_live(log)) {
