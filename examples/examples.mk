@@ -29,6 +29,8 @@ examples_ingest_server_SOURCES = \
 	examples/ingest_conn.c \
 	examples/ingest_sessions.h \
 	examples/ingest_sessions.c \
+	examples/ingest_consumer.h \
+	examples/ingest_consumer.c \
 	examples/ingest_protocol.h \
 	examples/ingest_protocol.c
 examples_ingest_server_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
@@ -43,6 +45,7 @@ tests_ingest_test_SOURCES = \
 	tests/ingest_test.h \
 	tests/ingest_test.c \
 	tests/ingest_clients.c \
+	tests/ingest_consume.c \
 	tests/ingest_wire.c
 tests_ingest_test_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 tests_ingest_test_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)

@@ -337,6 +337,8 @@ handle_hello(struct conn *c, struct reply_slot *slot, const char *id)
   strcpy(c->client, id);
   c->claimed = 1;
   c->next_position = info.next_position;
+  /* A new queue for the consumer, if there is one, to read. */
+  ingest_consumer_poke(c->shared->consumer);
   reply_now(slot, 0, info.next_position);
 }
 
@@ -386,6 +388,22 @@ handle_metrics(struct conn *c, struct reply_slot *slot)
   reply_now(slot, 0, needed - 1); /* the NUL is not sent */
 }
 
+/* "consumed": the position committed under INGEST_CONSUMER on the
+ * client's queue, answered at once (ENODATA before the first commit). */
+static void
+handle_consumed(struct conn *c, struct reply_slot *slot)
+{
+  uint64_t position = 0;
+  int rc;
+
+  if (!c->claimed) {
+    reply_now(slot, INGEST_EPROTOCOL, 0);
+    return;
+  }
+  rc = mrlog_committed(c->shared->log, c->client, INGEST_CONSUMER, &position);
+  reply_now(slot, rc, position);
+}
+
 /* Gives the line the next slot and submits it (or answers it at once). */
 static void
 handle_line(struct conn *c, char *text, size_t len)
@@ -417,6 +435,9 @@ handle_line(struct conn *c, char *text, size_t len)
     break;
   case INGEST_LINE_METRICS:
     handle_metrics(c, slot);
+    break;
+  case INGEST_LINE_CONSUMED:
+    handle_consumed(c, slot);
     break;
   case INGEST_LINE_BAD:
     reply_now(slot, INGEST_EPROTOCOL, 0);

@@ -6,6 +6,7 @@
 #ifndef INGEST_CONN_H
 #define INGEST_CONN_H
 
+#include "ingest_consumer.h"
 #include "ingest_sessions.h"
 
 #include <mrlog.h>
@@ -20,6 +21,8 @@ struct ingest_shared {
   /* Read end of the stop pipe: it becomes readable (EOF) for everyone when
    * main closes the write end on SIGINT/SIGTERM. */
   int stop_fd;
+  /* The consumer (--consume), or NULL. */
+  struct ingest_consumer *consumer;
 };
 
 /*

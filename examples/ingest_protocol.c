@@ -101,6 +101,8 @@ ingest_parse_line(char *line, size_t len, struct ingest_line *out)
   if ((len == 7 && memcmp(line, "METRICS", 7) == 0) ||
       (len == 7 && memcmp(line, "metrics", 7) == 0)) {
     out->kind = INGEST_LINE_METRICS;
+  } else if (len == 8 && memcmp(line, "consumed", 8) == 0) {
+    out->kind = INGEST_LINE_CONSUMED;
   } else if ((arg = after_word(line, len, "rec")) != NULL) {
     arg_len = len - (size_t)(arg - line);
     payload_len = unescape_in_place(arg, arg_len);

@@ -26,6 +26,7 @@ enum ingest_line_kind {
   INGEST_LINE_REC,   /* "rec <escaped payload>" */
   INGEST_LINE_ACK,   /* "ack <position>" */
   INGEST_LINE_METRICS, /* "METRICS" (or "metrics"): the log's metrics */
+  INGEST_LINE_CONSUMED, /* "consumed": the consumer's committed position */
   INGEST_LINE_BAD    /* anything else */
 };
 

@@ -3,13 +3,17 @@
  * newline-framed records, each client's records go to its own queue, and
  * each record is acknowledged once it is durable.
  *
- *   usage: ingest_server DIR [PORT [WORKERS]]
+ *   usage: ingest_server [--consume] DIR [PORT [WORKERS]]
  *
  * DIR is the log directory (created if missing).  PORT defaults to 0, an
  * ephemeral port; the server listens on 127.0.0.1 only and prints the port
  * it got as the first line of stdout (nothing else goes to stdout).
  * WORKERS (default 4) is the number of connections served at once.
  * SIGINT or SIGTERM stops it cleanly; it exits 0 if the log closed well.
+ * --consume also starts a consumer thread (ingest_consumer.c) that reads
+ * every queue through a cursor, counts the records and commits them under
+ * the consumer name "ingest"; the log is then opened with
+ * policy.truncate_on_commit, so what the consumer processed is dropped.
  *
  * THE PROTOCOL.  Lines end with '\n'.  The first word of a line says what
  * it is, so a record can never be taken for a command:
@@ -26,12 +30,17 @@
  *                         including position: the server truncates them.
  *     METRICS             the log's metrics (mrlog_metrics_text), at any
  *                         time, before hello too ("metrics" also works).
+ *     consumed            after hello: the position the consumer "ingest"
+ *                         has committed on the client's queue (every record
+ *                         below it is processed, and with --consume
+ *                         dropped); err ENODATA before its first commit.
  *
  *   server -> client: exactly one reply per line, in the order of the lines
  *     ok <number>         hello: the position the next record will take;
  *                         rec: the record's position, sent once the record
  *                         is durable; ack: the position, once the
- *                         truncation is durable.
+ *                         truncation is durable; consumed: the committed
+ *                         position.
  *     err <NAME>          the line failed: NAME is the mrlog status name
  *                         (ENOQUEUE, EIO, ...), or PROTOCOL for a line the
  *                         server cannot take (malformed, too long, or out
@@ -73,7 +82,8 @@
  * then closes the write end of the stop pipe, which every worker polls:
  * they stop accepting and stop reading requests, wait for their in-flight
  * records to complete, send their replies and "bye", and close.  Main
- * joins them, then mrlog_close makes the rest durable.
+ * joins them, stops the consumer (which cancels its waits), then
+ * mrlog_close makes the rest durable.
  */
 #include "ingest_conn.h"
 
@@ -174,22 +184,29 @@ parse_arg(const char *s, long min, long max)
 int
 main(int argc, char **argv)
 {
-  const char *dir = argc > 1 ? argv[1] : NULL;
-  long port = argc > 2 ? parse_arg(argv[2], 0, 65535) : 0;
-  long nworkers = argc > 3 ? parse_arg(argv[3], 1, MAX_WORKERS)
-                           : (long)DEFAULT_WORKERS;
+  int consume = argc > 1 && strcmp(argv[1], "--consume") == 0;
+  const char *dir;
+  struct ingest_consumer consumer;
   struct ingest_sessions sessions;
+  mrlog_policy policy;
   struct ingest_shared shared;
   struct worker *workers;
   sigset_t signals;
   unsigned bound;
   int stop_pipe[2];
   int listen_fd, sig, rc;
-  long i;
+  long i, port, nworkers;
   mrlog *log;
 
+  argc -= consume;
+  argv += consume;
+  dir = argc > 1 ? argv[1] : NULL;
+  port = argc > 2 ? parse_arg(argv[2], 0, 65535) : 0;
+  nworkers = argc > 3 ? parse_arg(argv[3], 1, MAX_WORKERS)
+                      : (long)DEFAULT_WORKERS;
   if (dir == NULL || argc > 4 || port < 0 || nworkers < 0) {
-    fprintf(stderr, "usage: ingest_server DIR [PORT [WORKERS]]\n");
+    fprintf(stderr,
+            "usage: ingest_server [--consume] DIR [PORT [WORKERS]]\n");
     return 2;
   }
 
@@ -200,8 +217,12 @@ main(int argc, char **argv)
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, NULL);
 
-  /* The default policy: a record is acknowledged once it is durable. */
-  rc = mrlog_open(dir, NULL, &log);
+  /* The default policy (a record is acknowledged once it is durable),
+   * and with the consumer, commits truncate what every consumer has
+   * processed. */
+  mrlog_policy_init(&policy);
+  policy.truncate_on_commit = consume;
+  rc = mrlog_open(dir, &policy, &log);
   if (rc != 0) {
     fprintf(stderr, "ingest_server: cannot open %s: %s\n", dir,
             mrlog_strerror(rc));
@@ -219,6 +240,16 @@ main(int argc, char **argv)
   shared.log = log;
   shared.sessions = &sessions;
   shared.stop_fd = stop_pipe[0];
+  shared.consumer = NULL;
+  if (consume) {
+    if (ingest_consumer_start(&consumer, log) != 0) {
+      fprintf(stderr, "ingest_server: cannot start the consumer: %s\n",
+              strerror(errno));
+      mrlog_close(log);
+      return 1;
+    }
+    shared.consumer = &consumer;
+  }
 
   /* The one line on stdout, for scripts and tests to find the port. */
   printf("%u\n", bound);
@@ -251,6 +282,9 @@ main(int argc, char **argv)
   close(stop_pipe[0]);
   ingest_sessions_destroy(&sessions);
   free(workers);
+  if (shared.consumer != NULL)
+    fprintf(stderr, "ingest_server: the consumer processed %llu records\n",
+            (unsigned long long)ingest_consumer_stop(&consumer));
 
   /* Every worker has seen its last callback; close makes the rest (none
    * in flight now) durable and joins mrlog's threads. */

@@ -17,7 +17,8 @@
 // namespace with the same name as a class in the same scope.
 //
 // COMPLETION.  Every mutation (create_queue, delete_queue, append,
-// append_batch, truncate, commit, remove_consumer, sync) follows mrlog's completion rule: it
+// append_batch, truncate, commit, remove_consumer, sync, and the waits
+// watch and cursor::wait) follows mrlog's completion rule: it
 // completes exactly once, on a library thread (the flusher), also when it
 // fails at submit time.  The wrapper then, in this order:
 //   1. calls the optional callable, as f(status, position) or f(result),
@@ -151,6 +152,38 @@ class future : public std::future<result> {
   }
 };
 
+// What log::watch and cursor::wait return: a mrlogpp::future that can be
+// cancelled.  cancel() (mrlog_cancel) completes a pending watch with
+// MRLOG_ECANCELED (its callable runs, then the future becomes ready) and
+// returns 0, or returns MRLOG_EINVAL if the watch has completed already
+// (the race with its completion yields exactly one completion), or for an
+// empty or moved-from future.  Any thread, callables included.  The
+// future stays valid after cancel(): get() reports the status.
+class watch_future : public future {
+ public:
+  watch_future() noexcept = default;
+  watch_future(std::future<result> &&f, mrlog_future *handle) noexcept
+      : future(std::move(f)), handle_(handle) {}
+  watch_future(watch_future &&other) noexcept
+      : future(std::move(other)),
+        handle_(std::exchange(other.handle_, nullptr)) {}
+  watch_future &operator=(watch_future &&other) noexcept {
+    future::operator=(std::move(other));
+    handle_ = std::exchange(other.handle_, nullptr);
+    return *this;
+  }
+
+  int cancel() noexcept {
+    return handle_ == nullptr ? MRLOG_EINVAL : mrlog_cancel(handle_);
+  }
+
+ private:
+  // mrlog's handle of the watch, given up (mrlog_forget) at submit: a
+  // stale handle is told apart (mrlog.h, OWNERSHIP), so cancel() after
+  // the completion is MRLOG_EINVAL, never a cancel of another call.
+  mrlog_future *handle_ = nullptr;
+};
+
 // mrlog_policy with its defaults, ready to change and pass to log.
 inline mrlog_policy default_policy() noexcept {
   mrlog_policy policy;
@@ -215,6 +248,19 @@ std::future<result> submit(F &&on_done, Call &&call) {
   // From here mrlog owns the block: done() runs exactly once and frees it.
   mrlog_forget(call(&block_t::done, static_cast<void *>(block.release())));
   return future;
+}
+
+// As submit(), for a watch: keeps mrlog's handle (given up all the same)
+// so that the returned future can cancel it.
+template <class F, class Call>
+watch_future submit_watch(F &&on_done, Call &&call) {
+  using block_t = completion<std::decay_t<F>>;
+  auto block = std::make_unique<block_t>(std::forward<F>(on_done));
+  std::future<result> future = block->promise.get_future();
+  mrlog_future *handle =
+      call(&block_t::done, static_cast<void *>(block.release()));
+  mrlog_forget(handle);
+  return watch_future(std::move(future), handle);
 }
 
 // A queue name, NUL-terminated on the stack.
@@ -441,6 +487,22 @@ class cursor {
     return mrlog_cursor_position(handle_);
   }
 
+  // Completes once a record is visible at or after position() (at once
+  // if one is), with status 0 and the queue's visible next position
+  // (mrlog_cursor_wait); MRLOG_ENOQUEUE once the queue is deleted,
+  // MRLOG_ECLOSED once the log is closed, MRLOG_ECANCELED after cancel(),
+  // MRLOG_EINVAL for an empty cursor.  The callable runs as a mutation's
+  // does (see COMPLETION at the top).  The wait does not use the cursor
+  // once the call returns.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  watch_future wait(F &&on_done = {}) {
+    return detail::submit_watch(std::forward<F>(on_done),
+                                [&](mrlog_done_fn done, void *arg) {
+                                  return mrlog_cursor_wait(handle_, done,
+                                                           arg);
+                                });
+  }
+
   explicit operator bool() const noexcept { return handle_ != nullptr; }
   // The C handle, for calls this wrapper does not cover.  Still owned here.
   mrlog_cursor *native_handle() const noexcept { return handle_; }
@@ -642,6 +704,25 @@ class log {
                             return mrlog_sync(handle_, done, arg);
                           });
   }
+
+  // Completes once the queue's visible next position exceeds position
+  // (mrlog_watch), with status 0 and that next position; at once if it
+  // already does.  Otherwise MRLOG_ENOQUEUE (no such queue, or deleted
+  // while waiting), MRLOG_ECLOSED at close, MRLOG_ECANCELED after the
+  // future's cancel(), MRLOG_EINVAL for a bad name or an empty log.
+  template <class F = detail::no_callback, detail::if_callback<F> = 0>
+  watch_future watch(std::string_view queue, std::uint64_t position,
+                     F &&on_done = {}) {
+    detail::c_name name(queue);
+    return detail::submit_watch(std::forward<F>(on_done),
+                                [&](mrlog_done_fn done, void *arg) {
+                                  return mrlog_watch(handle_, name.get(),
+                                                     position, done, arg);
+                                });
+  }
+
+  // Cancels a watch (watch_future::cancel).
+  static int cancel(watch_future &watch) noexcept { return watch.cancel(); }
 
   // ------------------------------------------------------------------
   // Reads: synchronous, on the calling thread, from RAM (see mrlog.h).

@@ -3,7 +3,8 @@
 // statuses (duplicate position, missing queue, existing queue), exceptions
 // from the constructor and the reads, record times (seek_time,
 // range_time), cursors (a range-for over records, next(), seek(), the end,
-// a deleted queue, a cursor outliving its log), moves, close, get()
+// a deleted queue, a cursor outliving its log), watch and cursor::wait as
+// cancellable futures, moves, close, get()
 // refused on a library thread, and a reopen that sees the data.  Each check prints what it got on failure;
 // the exit status is the verdict.
 #include <mrlog.hpp>
@@ -480,6 +481,72 @@ void test_cursors(const temp_dir &dir) {
   CHECK(status == MRLOG_ECLOSED, "next after the log closed: %d", status);
 }
 
+// log::watch and cursor::wait as futures: a watch that an append from
+// another thread completes (callable first), one that is already
+// satisfied, cancel() giving MRLOG_ECANCELED once and MRLOG_EINVAL after,
+// a missing queue, and a watch pending at close.
+void test_watch(const temp_dir &dir) {
+  mrlogpp::log log(dir.path.string() + "/watch");
+  get(log.create_queue("w"));
+
+  std::atomic<int> runs{0};
+  mrlogpp::watch_future f = log.watch("w", 0, [&runs](int s, std::uint64_t) {
+    if (s == 0)
+      ++runs;
+  });
+  CHECK(f.wait_for(std::chrono::seconds(0)) != std::future_status::ready,
+        "a watch on an empty queue is ready");
+  std::thread writer([&log] { get(log.append("w", "one")); });
+  mrlogpp::result r = get(std::move(f));
+  writer.join();
+  CHECK(r.ok() && r.position == 1 && runs == 1,
+        "watch after an append: %s at %llu, %d runs", r.name(),
+        (unsigned long long)r.position, runs.load());
+
+  r = get(log.watch("w", 0));
+  CHECK(r.ok() && r.position == 1, "a satisfied watch: %s at %llu",
+        r.name(), (unsigned long long)r.position);
+
+  mrlogpp::watch_future pending = log.watch("w", 1);
+  CHECK(pending.cancel() == 0, "cancel of a pending watch");
+  CHECK(pending.cancel() == MRLOG_EINVAL, "a second cancel");
+  r = get(std::move(pending));
+  CHECK(r.status == MRLOG_ECANCELED, "a cancelled watch: %s", r.name());
+
+  r = get(log.watch("nope", 0));
+  CHECK(r.status == MRLOG_ENOQUEUE, "a watch on a missing queue: %s",
+        r.name());
+  mrlogpp::watch_future empty;
+  CHECK(empty.cancel() == MRLOG_EINVAL, "cancel of an empty watch_future");
+
+  // cursor::wait: at the cursor's position, then cancelled.
+  mrlogpp::cursor cur = log.cursor("w");
+  for (const auto &rec : cur)
+    (void)rec;
+  mrlogpp::watch_future at_end = cur.wait();
+  CHECK(at_end.wait_for(std::chrono::seconds(0)) != std::future_status::ready,
+        "a wait at the end is ready");
+  std::thread second([&log] { get(log.append("w", "two")); });
+  r = get(std::move(at_end));
+  second.join();
+  CHECK(r.ok() && r.position == 2, "cursor wait: %s at %llu", r.name(),
+        (unsigned long long)r.position);
+  std::optional<mrlogpp::record> rec = cur.next();
+  CHECK(rec && rec->position == 1 && rec->data == "two",
+        "the record the wait announced");
+  mrlogpp::watch_future cancelled = cur.wait();
+  CHECK(mrlogpp::log::cancel(cancelled) == 0, "log::cancel");
+  r = get(std::move(cancelled));
+  CHECK(r.status == MRLOG_ECANCELED, "a cancelled cursor wait: %s",
+        r.name());
+
+  mrlogpp::watch_future at_close = log.watch("w", 10);
+  CHECK(log.close() == 0, "close with a watch pending");
+  CHECK(at_close.cancel() == MRLOG_EINVAL, "cancel after close");
+  r = get(std::move(at_close));
+  CHECK(r.status == MRLOG_ECLOSED, "a watch pending at close: %s", r.name());
+}
+
 // On a library thread, get() on a future that is not ready throws
 // mrlogpp::error(MRLOG_EINVAL) instead of deadlocking, and the future
 // stays valid; mrlog_on_library_thread() says where a call runs.
@@ -549,6 +616,7 @@ int main() {
     test_open_errors(dir);
     test_times(dir);
     test_cursors(dir);
+    test_watch(dir);
     test_library_thread(dir);
     test_poll_mode(dir);
 

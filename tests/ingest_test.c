@@ -26,6 +26,9 @@
  *     with the exact bytes, truncated positions are gone, nothing else is
  *     there (the straggler's unanswered records included), and the queue's
  *     next position follows the last reply.
+ *  5. Starts a second server with --consume on a fresh log and checks its
+ *     consumer (ingest_consume.c): the committed position reaches the
+ *     queue's next position and the records are truncated.
  *
  * No sleeps: every wait is a poll or a timed wait whose deadline
  * (WAIT_MS) only guards against a hang.
@@ -171,9 +174,51 @@ read_port(int fd)
   return 0;
 }
 
-/* Waits for the server to exit: its stdout reaches EOF when it does. */
-static int
-wait_server(pid_t pid, int stdout_fd)
+/* See ingest_test.h. */
+pid_t
+ingest_start_server(const char *server, const char *logdir, int consume,
+                    int *stdout_fd)
+{
+  int out[2];
+  pid_t pid;
+
+  if (pipe(out) != 0 || (pid = fork()) < 0) {
+    perror("pipe/fork");
+    return -1;
+  }
+  if (pid == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    close(out[1]);
+    if (consume)
+      execl(server, server, "--consume", logdir, "0", WORKERS, (char *)NULL);
+    else
+      execl(server, server, logdir, "0", WORKERS, (char *)NULL);
+    fprintf(stderr, "exec %s: %s\n", server, strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  *stdout_fd = out[0];
+  return pid;
+}
+
+/* See ingest_test.h. */
+unsigned
+ingest_server_port(pid_t pid, int stdout_fd, const char *server)
+{
+  unsigned port = read_port(stdout_fd);
+
+  if (port == 0) {
+    fprintf(stderr, "FAIL: no port line from %s\n", server);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+  return port;
+}
+
+/* See ingest_test.h. */
+int
+ingest_wait_server(pid_t pid, int stdout_fd)
 {
   int64_t deadline = ingest_now_ms() + WAIT_MS;
   int status;
@@ -218,7 +263,7 @@ main(void)
   char dir[4096], logdir[4096 + 8], server[4096 + 64];
   struct mrlog_stats stats;
   int64_t deadline;
-  int out[2], failed = 0, rc, i, progress;
+  int out_fd, failed = 0, rc, i, progress;
   pid_t pid;
   mrlog *log;
 
@@ -233,26 +278,11 @@ main(void)
            top != NULL ? top : ".");
 
   /* Fork before any thread exists. */
-  if (pipe(out) != 0 || (pid = fork()) < 0) {
-    perror("pipe/fork");
+  if ((pid = ingest_start_server(server, logdir, 0, &out_fd)) < 0)
     return 1;
-  }
-  if (pid == 0) {
-    dup2(out[1], STDOUT_FILENO);
-    close(out[0]);
-    close(out[1]);
-    execl(server, server, logdir, "0", WORKERS, (char *)NULL);
-    fprintf(stderr, "exec %s: %s\n", server, strerror(errno));
-    _exit(127);
-  }
-  close(out[1]);
-  run.port = read_port(out[0]);
-  if (run.port == 0) {
-    fprintf(stderr, "FAIL: no port line from %s\n", server);
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+  run.port = ingest_server_port(pid, out_fd, server);
+  if (run.port == 0)
     return 1;
-  }
 
   for (i = 0; i < CLIENTS + 2; i++) {
     struct client *c = &clients[i];
@@ -306,9 +336,9 @@ main(void)
   pthread_barrier_destroy(&run.start);
   pthread_cond_destroy(&run.progress);
   pthread_mutex_destroy(&run.progress_mutex);
-  if (wait_server(pid, out[0]) != 0 || progress == 0)
+  if (ingest_wait_server(pid, out_fd) != 0 || progress == 0)
     failed = 1;
-  close(out[0]);
+  close(out_fd);
 
   for (i = 0; i < CLIENTS + 2; i++)
     if (clients[i].error[0] != '\0')
@@ -330,6 +360,11 @@ main(void)
     failed = 1;
   }
   mrlog_close(log);
+
+  /* A second server, with its consumer, in a log of its own. */
+  snprintf(logdir, sizeof(logdir), "%s/consume", dir);
+  if (!failed && ingest_run_consumer(server, logdir) != 0)
+    failed = 1;
 
   for (i = 0; i < CLIENTS + 2; i++) {
     struct client *c = &clients[i];

@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <stdint.h>
 
 #define CLIENTS 8
@@ -103,5 +104,18 @@ void *ingest_client_main(void *client);
 void *ingest_straggler_main(void *client);
 int ingest_run_overlong(struct client *c);
 int ingest_run_metrics(struct client *c);
+
+/* The server process (ingest_test.c).  ingest_start_server forks and
+ * execs server on logdir (with --consume if consume), its stdout in
+ * *stdout_fd; returns the pid or -1.  ingest_server_port reads the port
+ * (0: failed, and the server is killed).  ingest_wait_server waits for it
+ * to exit after SIGTERM: 0 if it exited 0. */
+pid_t ingest_start_server(const char *server, const char *logdir, int consume,
+                          int *stdout_fd);
+unsigned ingest_server_port(pid_t pid, int stdout_fd, const char *server);
+int ingest_wait_server(pid_t pid, int stdout_fd);
+
+/* The consumer check (ingest_consume.c): 0 if it passed. */
+int ingest_run_consumer(const char *server, const char *logdir);
 
 #endif /* INGEST_TEST_H */
