@@ -14,8 +14,9 @@
  * A wait's callback (on mrlog's flusher) only sets its queue's flag and
  * bumps the count, so it never blocks the flusher.
  *
- * INVARIANTS.  A queue entry is freed only once its wait has completed
- * (its callback ran), so no callback ever points at freed memory.  A
+ * INVARIANTS.  A queue entry is freed only once every wait started on it
+ * has run its callback (callbacks counts them down, as the callback's
+ * last touch of the entry), so no callback ever points at freed memory.  A
  * queue whose cursor reports MRLOG_ENOQUEUE (deleted) is dropped.  Commits
  * are made by this thread alone, in increasing order per queue.
  */
@@ -37,6 +38,8 @@ struct ingest_consumed_queue {
   mrlog_future *wait;
   /* Set by the wait's callback, cleared when the wait is reaped. */
   atomic_int fired;
+  /* Waits started whose callback has not finished with the entry. */
+  atomic_int callbacks;
   /* The last position committed (0: none). */
   uint64_t committed;
   /* 1 once the queue is gone: dropped at the end of the round. */
@@ -57,11 +60,13 @@ static void
 on_wait(void *arg, int status, uint64_t position)
 {
   struct ingest_consumed_queue *q = arg;
+  struct ingest_consumer *consumer = q->consumer;
 
   (void)status;
   (void)position;
   atomic_store(&q->fired, 1);
-  wake(q->consumer);
+  atomic_fetch_sub(&q->callbacks, 1); /* the last touch of q */
+  wake(consumer);
 }
 
 static struct ingest_consumed_queue *
@@ -90,6 +95,7 @@ add_queue(void *arg, const char *name)
   strcpy(q->name, name);
   q->consumer = consumer;
   atomic_init(&q->fired, 0);
+  atomic_init(&q->callbacks, 0);
   if (mrlog_committed(consumer->log, name, INGEST_CONSUMER, &from) != 0)
     from = 0;
   q->committed = from;
@@ -141,7 +147,20 @@ consume(struct ingest_consumer *consumer, struct ingest_consumed_queue *q)
                               position, NULL, NULL));
     q->committed = position;
   }
+  atomic_fetch_add(&q->callbacks, 1);
   q->wait = mrlog_cursor_wait(q->cursor, on_wait, q);
+  return 0;
+}
+
+/* True while a callback may still touch one of the queues. */
+static int
+callbacks_pending(const struct ingest_consumer *consumer)
+{
+  const struct ingest_consumed_queue *q;
+
+  for (q = consumer->queues; q != NULL; q = q->next)
+    if (atomic_load(&q->callbacks) != 0)
+      return 1;
   return 0;
 }
 
@@ -152,7 +171,7 @@ drop_gone(struct ingest_consumer *consumer)
   struct ingest_consumed_queue **link = &consumer->queues, *q;
 
   while ((q = *link) != NULL) {
-    if (q->gone && q->wait == NULL) {
+    if (q->gone && q->wait == NULL && atomic_load(&q->callbacks) == 0) {
       *link = q->next;
       mrlog_cursor_close(q->cursor);
       free(q);
@@ -188,13 +207,20 @@ consumer_main(void *arg)
     }
     pthread_mutex_unlock(&consumer->mutex);
   }
-  /* Cancel and reap every wait: after this no callback refers to us. */
-  while ((q = consumer->queues) != NULL) {
-    consumer->queues = q->next;
+  /* Cancel every wait and let its callback finish with the entry (it
+   * decrements, then wakes us under the mutex: no lost wake-up). */
+  for (q = consumer->queues; q != NULL; q = q->next)
     if (q->wait != NULL) {
       mrlog_cancel(q->wait);
-      mrlog_wait(q->wait, NULL);
+      mrlog_forget(q->wait);
+      q->wait = NULL;
     }
+  pthread_mutex_lock(&consumer->mutex);
+  while (callbacks_pending(consumer))
+    pthread_cond_wait(&consumer->wake, &consumer->mutex);
+  pthread_mutex_unlock(&consumer->mutex);
+  while ((q = consumer->queues) != NULL) {
+    consumer->queues = q->next;
     mrlog_cursor_close(q->cursor);
     free(q);
   }

@@ -158,7 +158,9 @@ class future : public std::future<result> {
 // returns 0, or returns MRLOG_EINVAL if the watch has completed already
 // (the race with its completion yields exactly one completion), or for an
 // empty or moved-from future.  Any thread, callables included.  The
-// future stays valid after cancel(): get() reports the status.
+// future stays valid after cancel(): get() reports the status.  A
+// watch_future destroyed without cancel() leaves the watch pending until
+// it completes (at close at the latest), with its callable.
 class watch_future : public future {
  public:
   watch_future() noexcept = default;
