@@ -44,6 +44,7 @@
  *     a queue created again under the same name is another queue.
  */
 #include "internal.h"
+#include "chunk_find.h"
 #include "cursor.h"
 #include "future.h"
 #include "queue.h"
@@ -93,45 +94,6 @@ registry_unlink(struct mrlog_cursor *cur)
   cur->reg_prev = cur->reg_next = NULL;
 }
 
-/* The first of c's records still in q's list (read lock). */
-static uint32_t
-live_start(const struct mrlog__queue *q, const struct mrlog__chunk *c)
-{
-  return c == q->head ? q->head_index : 0;
-}
-
-/* True if c, a chunk of q, is still in q's list (read lock).  Chunks
- * leave the list only from its front, once all their records are dropped,
- * and positions increase along it (queue.c invariant 1): so c is in it
- * exactly when its last record is at or after the first retained one. */
-static bool
-still_listed(const struct mrlog__queue *q, const struct mrlog__chunk *c)
-{
-  return q->records > 0 && c->count > 0 &&
-         c->base + c->pos[c->count - 1] >= mrlog__queue_first(q);
-}
-
-/* The chunk holding q's first retained record at or after pos, or NULL
- * (read lock).  Starts from hint, the cursor's chunk, when no record
- * before that chunk's first live one can be at or after pos. */
-static struct mrlog__chunk *
-find_chunk(const struct mrlog__queue *q, struct mrlog__chunk *hint,
-           uint64_t pos)
-{
-  struct mrlog__chunk *c = q->head;
-
-  if (hint != NULL && still_listed(q, hint) &&
-      live_start(q, hint) < hint->count &&
-      pos >= hint->base + hint->pos[live_start(q, hint)])
-    c = hint;
-  for (; c != NULL; c = c->next) {
-    uint32_t start = live_start(q, c);
-    if (start < c->count && c->base + c->pos[c->count - 1] >= pos)
-      return c;
-  }
-  return NULL;
-}
-
 /* Copies the marks covering q's records from position p on, up to
  * TIME_MARKS; returns the first position they do not cover (read lock). */
 static uint64_t
@@ -177,9 +139,10 @@ fill(struct mrlog_cursor *cur)
 
     if (cur->pos < first)
       cur->pos = first; /* truncation passed the cursor */
-    c = find_chunk(q, old, cur->pos);
+    c = mrlog__chunk_find(q, old, cur->pos);
     if (c != NULL) {
-      uint32_t lo = mrlog__chunk_lower_bound(c, live_start(q, c), c->count, cur->pos);
+      uint32_t lo = mrlog__chunk_lower_bound(
+          c, mrlog__chunk_live_start(q, c), c->count, cur->pos);
       uint32_t hi = mrlog__chunk_lower_bound(c, lo, c->count, vis);
 
       if (lo < hi) {

@@ -9,8 +9,17 @@
  *  2. A range read proceeds in batches of at most BATCH chunks; between
  *     batches it looks the queue up again and resumes after the last
  *     position it visited, so positions visited strictly increase.
+ *  3. Between batches a range read keeps a reference on the last chunk it
+ *     visited (`hint`), with the id of the queue it belongs to, and the
+ *     next batch resumes from it (chunk_find.h) when the queue looked up
+ *     again has that id: a read walks each chunk once, not the list from
+ *     its head on every batch.  A hint that left the list (truncation) is
+ *     detected under the read lock, and the batch starts from the head as
+ *     before, so what a batch sees does not depend on the hint.  The
+ *     reference is dropped with no lock held, as every chunk reference.
  */
 #include "internal.h"
+#include "chunk_find.h"
 #include "queue.h"
 #include "segment.h"
 #include "visibility.h"
@@ -45,40 +54,19 @@ lookup(mrlog *log, const char *name, size_t len)
                               mrlog__name_hash(name, len));
 }
 
-/* Index of the first record in [lo, hi) of c with position >= from. */
-static uint32_t
-lower_bound(const struct mrlog__chunk *c, uint32_t lo, uint32_t hi,
-            uint64_t from)
-{
-  uint64_t rel;
-
-  if (from <= c->base)
-    return lo;
-  rel = from - c->base;
-  if (rel > UINT32_MAX)
-    return hi;
-  while (lo < hi) {
-    uint32_t mid = lo + (hi - lo) / 2;
-    if (c->pos[mid] < rel)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return lo;
-}
-
-/* Takes references on up to BATCH spans covering [from, to).  Returns the
- * number taken; *more says whether the batch was cut short.  Read lock. */
+/* Takes references on up to BATCH spans covering [from, to), starting
+ * from hint (a chunk of q, or NULL: invariant 3).  Returns the number
+ * taken; *more says whether the batch was cut short.  Read lock. */
 static int
-collect(const struct mrlog__queue *q, uint64_t from, uint64_t to,
-        struct span *spans, bool *more)
+collect(const struct mrlog__queue *q, struct mrlog__chunk *hint,
+        uint64_t from, uint64_t to, struct span *spans, bool *more)
 {
   struct mrlog__chunk *c;
   int n = 0;
 
   *more = false;
-  for (c = q->head; c != NULL; c = c->next) {
-    uint32_t lo = c == q->head ? q->head_index : 0;
+  for (c = mrlog__chunk_find(q, hint, from); c != NULL; c = c->next) {
+    uint32_t lo = mrlog__chunk_live_start(q, c);
     uint32_t hi = c->count;
 
     if (lo >= hi)
@@ -91,8 +79,8 @@ collect(const struct mrlog__queue *q, uint64_t from, uint64_t to,
       *more = true;
       break;
     }
-    lo = lower_bound(c, lo, hi, from);
-    hi = lower_bound(c, lo, hi, to);
+    lo = mrlog__chunk_lower_bound(c, lo, hi, from);
+    hi = mrlog__chunk_lower_bound(c, lo, hi, to);
     if (lo >= hi)
       continue;
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
@@ -145,7 +133,8 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
   struct span spans[BATCH];
   struct batch_times times;
   struct mrlog__queue *q;
-  uint64_t bound, vis;
+  struct mrlog__chunk *hint = NULL, *stale = NULL;
+  uint64_t bound, vis, hint_queue = 0;
   size_t len;
   bool more, first_batch = true;
   int n, i, rc = 0;
@@ -159,7 +148,8 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
     q = lookup(log, queue, len);
     if (q == NULL || from >= to) {
       pthread_rwlock_unlock(&log->state_lock);
-      return q == NULL && first_batch ? MRLOG_ENOQUEUE : 0;
+      rc = q == NULL && first_batch ? MRLOG_ENOQUEUE : 0;
+      break;
     }
     /* Only visible records (visibility.c); a timed batch ends where its
      * copied marks end (until > from). */
@@ -169,15 +159,24 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
       bound = vis;
     if (from >= bound) {
       pthread_rwlock_unlock(&log->state_lock);
-      return 0;
+      break;
     }
     if (visit_time != NULL) {
       copy_times(q, from, &times);
       if (times.until < bound)
         bound = times.until;
     }
-    n = collect(q, from, bound, spans, &more);
+    if (hint != NULL && hint_queue != q->id) {
+      stale = hint; /* of a deleted queue of the same name */
+      hint = NULL;
+    }
+    hint_queue = q->id;
+    n = collect(q, hint, from, bound, spans, &more);
     pthread_rwlock_unlock(&log->state_lock);
+    if (stale != NULL) {
+      mrlog__chunk_unref(log, stale);
+      stale = NULL;
+    }
     first_batch = false;
 
     for (i = 0; i < n && rc == 0; i++) {
@@ -200,18 +199,30 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
         from = pos + 1;
       }
     }
+    /* The last span's reference becomes the hint (invariant 3). */
+    if (n > 0) {
+      stale = hint;
+      hint = spans[--n].chunk;
+    }
     for (i = 0; i < n; i++)
       mrlog__chunk_unref(log, spans[i].chunk);
+    if (stale != NULL) {
+      mrlog__chunk_unref(log, stale);
+      stale = NULL;
+    }
     if (rc != 0)
-      return rc;
+      break;
     if (!more) {
       if (bound == to || bound == vis)
-        return 0;
+        break;
       from = bound; /* everything below the marks' end was visited */
     } else if (from == 0) {
-      return 0; /* visited UINT64_MAX */
+      break; /* visited UINT64_MAX */
     }
   }
+  if (hint != NULL)
+    mrlog__chunk_unref(log, hint);
+  return rc;
 }
 
 int
