@@ -9,6 +9,8 @@
 #                     bench-results.txt (the tables and targets) and, when
 #                     gnuplot is installed, bench-results.png.
 #                     BENCH_FLAGS adds options (e.g. BENCH_FLAGS="--runs 1").
+#                     Then short runs of bench-watch, bench-cursor (100 B
+#                     and 20 KB records) and bench-metrics, printed.
 #   make bench-smoke  bench-alloc, then the same machinery at 1% scale, one
 #                     run, short W2, small device probes (< 60 s); exits
 #                     non-zero if any engine reports an error.
@@ -20,6 +22,9 @@
 #                     against mrlog_range over the same queue, both record
 #                     stores (medians of 9 runs; CURSOR_BENCH_FLAGS adds
 #                     options, e.g. "--records 500000 --bytes 1000").
+#   make bench-metrics bench/metrics_cost.sh: W1 appends/s with metrics on
+#                     and with MRLOG_METRICS_OFF=1, alternating (medians;
+#                     METRICS_BENCH_FLAGS: pairs of runs and scale).
 #   make bench-memory bench/mrlog-mem-bench: stats.memory_bytes and the
 #                     memory_limit charge against the growth of the
 #                     resident set (bench and bench-smoke run it too;
@@ -102,7 +107,7 @@ bench_mrlog_bench_LDADD = libmrlog.la $(ROCKSDB_LIBS) $(LMDB_LIBS) \
 # shared libraries: export the executable's symbols.
 bench_mrlog_bench_LDFLAGS = -export-dynamic
 
-EXTRA_DIST += bench/README.md bench/plot.sh
+EXTRA_DIST += bench/README.md bench/plot.sh bench/metrics_cost.sh
 
 CLEANFILES = bench-memory.txt bench-results.json bench-results.txt bench-results.png \
 	bench-smoke.json bench-smoke.txt bench-smoke.png
@@ -121,9 +126,26 @@ BENCH_RUN = ./bench/mrlog-bench$(EXEEXT) $$flags --json $$out.json >$$out.txt; \
 	else echo "gnuplot not found: no plot"; fi; \
 	echo "results: $$out.json $$out.txt"; exit $$rc
 
-bench: bench/mrlog-bench$(EXEEXT) bench/mrlog-mem-bench$(EXEEXT)
+# The short runs of the separate benchmarks `make bench` adds after the
+# suite (the targets below run them at full length).
+BENCH_WATCH_SHORT = "" 100000 3
+BENCH_CURSOR_SHORT = --records 200000 --runs 3
+BENCH_CURSOR_SHORT_20K = --records 20000 --bytes 20000 --runs 3 \
+	--store copy
+BENCH_METRICS_SHORT = 4 0.1
+
+bench: bench/mrlog-bench$(EXEEXT) bench/mrlog-mem-bench$(EXEEXT) \
+		bench/mrlog-watch-bench$(EXEEXT) bench/cursor-bench$(EXEEXT)
 	./bench/mrlog-mem-bench$(EXEEXT) | tee bench-memory.txt
 	@flags="$(BENCH_FLAGS)"; out=bench-results; $(BENCH_RUN)
+	@echo "== watches (bench-watch, short) =="
+	./bench/mrlog-watch-bench$(EXEEXT) $(BENCH_WATCH_SHORT)
+	@echo "== cursor and mrlog_range (bench-cursor, short) =="
+	./bench/cursor-bench$(EXEEXT) $(BENCH_CURSOR_SHORT)
+	./bench/cursor-bench$(EXEEXT) $(BENCH_CURSOR_SHORT_20K)
+	@echo "== metrics on/off (bench-metrics, short) =="
+	$(SHELL) $(top_srcdir)/bench/metrics_cost.sh \
+	  ./bench/mrlog-bench$(EXEEXT) $(BENCH_METRICS_SHORT)
 
 bench-smoke: bench/mrlog-bench$(EXEEXT) bench/alloc-check$(EXEEXT) \
 		bench/mrlog-mem-bench$(EXEEXT)
@@ -144,5 +166,11 @@ CURSOR_BENCH_FLAGS =
 bench-cursor: bench/cursor-bench$(EXEEXT)
 	./bench/cursor-bench$(EXEEXT) $(CURSOR_BENCH_FLAGS)
 
+# MRLOG_METRICS_OFF=1 against metrics on, W1 alternating (API.md 12).
+METRICS_BENCH_FLAGS = 16 0.3
+bench-metrics: bench/mrlog-bench$(EXEEXT)
+	$(SHELL) $(top_srcdir)/bench/metrics_cost.sh \
+	  ./bench/mrlog-bench$(EXEEXT) $(METRICS_BENCH_FLAGS)
+
 .PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \
-	bench-cursor
+	bench-cursor bench-metrics

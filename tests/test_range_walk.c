@@ -10,8 +10,9 @@
 #include <stdatomic.h>
 #include <string.h>
 
-/* 16 KiB records: a chunk (at most 256 KiB) holds at most 16 of them, so
- * a batch (at most 16 chunks, lib/read.c) at most 256. */
+/* 16 KiB records: a chunk of the copying store (at most 256 KiB) holds
+ * at most 16 of them, so a batch (at most 16 chunks, lib/read.c) at most
+ * 256.  (A mapped chunk holds only offsets, so many more.) */
 #define REC 16384u
 #define BATCH_RECORDS 256u
 
@@ -68,10 +69,13 @@ static int ahead_visit(void *arg, uint64_t pos, const void *data,
  * a record the completed truncation removed, beyond those of chunks the
  * read had already reached (API.md, mrlog_range). */
 START_TEST(test_range_truncated_ahead) {
-  mrlog *log = th_open(th_dir, NULL);
+  mrlog_policy pol = th_policy();
   struct ahead a = {0};
   uint64_t n = 1500;
+  mrlog *log;
 
+  pol.record_store = MRLOG_STORE_COPY; /* for BATCH_RECORDS */
+  log = th_open(th_dir, &pol);
   fill_queue(log, n);
   a.log = log;
   a.at = 100;
