@@ -130,7 +130,7 @@ BENCH_RUN = ./bench/mrlog-bench$(EXEEXT) $$flags --json $$out.json >$$out.txt; \
 # suite (the targets below run them at full length).
 BENCH_WATCH_SHORT = "" 100000 3
 BENCH_CURSOR_SHORT = --records 200000 --runs 3
-BENCH_CURSOR_SHORT_20K = --records 20000 --bytes 20000 --runs 3 \
+BENCH_CURSOR_SHORT_20K = --records 5000 --bytes 20000 --runs 3 \
 	--store copy
 BENCH_METRICS_SHORT = 4 0.1
 
