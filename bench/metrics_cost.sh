@@ -17,7 +17,8 @@ trap 'rm -rf "$tmp"' EXIT
 
 # The rec_per_s of the mrlog W1 line of JSON file $1.
 rate() {
-  sed -n '/"engine":"mrlog","workload":"W1"/s/.*"rec_per_s":\([0-9.e+]*\).*/\1/p' "$1"
+  grep '"engine":"mrlog","workload":"W1"' "$1" |
+    sed -n 's/.*"rec_per_s":\([0-9.e+]*\).*/\1/p'
 }
 
 # The median of the numbers in file $1, one a line.
