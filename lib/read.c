@@ -38,15 +38,6 @@ struct span {
   uint32_t hi;                /* one past the last */
 };
 
-static bool
-name_ok(const char *name, size_t *len)
-{
-  if (name == NULL)
-    return false;
-  *len = strnlen(name, MRLOG_QUEUE_NAME_MAX + 1);
-  return *len >= 1 && *len <= MRLOG_QUEUE_NAME_MAX;
-}
-
 static struct mrlog__queue *
 lookup(mrlog *log, const char *name, size_t len)
 {
@@ -139,7 +130,7 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
   bool more, first_batch = true;
   int n, i, rc = 0;
 
-  if (!mrlog__log_live(log) || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || !mrlog__name_ok(queue, &len))
     return MRLOG_EINVAL;
   times.n = times.j = 0;
   times.until = UINT64_MAX;
@@ -252,7 +243,7 @@ mrlog_seek_time(mrlog *log, const char *queue, uint64_t unix_ms,
   size_t len;
   int rc = 0;
 
-  if (!mrlog__log_live(log) || position == NULL || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || position == NULL || !mrlog__name_ok(queue, &len))
     return MRLOG_EINVAL;
   pthread_rwlock_rdlock(&log->state_lock);
   q = lookup(log, queue, len);
@@ -282,7 +273,7 @@ mrlog_queue_exists(mrlog *log, const char *queue)
   size_t len;
   bool found;
 
-  if (!mrlog__log_live(log) || !name_ok(queue, &len))
+  if (!mrlog__log_live(log) || !mrlog__name_ok(queue, &len))
     return false;
   pthread_rwlock_rdlock(&log->state_lock);
   found = lookup(log, queue, len) != NULL;
@@ -302,7 +293,7 @@ mrlog_queue_info_size(mrlog *log, const char *queue,
   size_t len;
 
   if (!mrlog__log_live(log) || out == NULL || size < LEGACY_INFO_SIZE ||
-      !name_ok(queue, &len))
+      !mrlog__name_ok(queue, &len))
     return MRLOG_EINVAL;
   memset(&info, 0, sizeof(info));
   pthread_rwlock_rdlock(&log->state_lock);
