@@ -224,7 +224,11 @@ count_time(void *arg, uint64_t pos, uint64_t ms, const void *data, size_t len)
   return 0;
 }
 
-#define RECS 40
+/* Fewer than the 16 staging batches a thread may have in flight: with
+ * every sync held nothing completes, and on a loaded machine the writer
+ * may take each append in a batch of its own, so a 17th would wait for a
+ * batch forever (policy.nonblocking 0). */
+#define RECS 12
 
 /* One visibility mode in one fsync mode: RECS records appended while no
  * sync may complete are shown at once exactly when `early`; queue info's
