@@ -39,6 +39,24 @@ report_f_p99(const struct bench_result *r)
 }
 
 double
+report_f_p999(const struct bench_result *r)
+{
+  return r->p999_us;
+}
+
+double
+report_f_cpu_s(const struct bench_result *r)
+{
+  return r->cpu_s;
+}
+
+double
+report_f_seconds(const struct bench_result *r)
+{
+  return r->seconds;
+}
+
+double
 report_f_space_back_ms(const struct bench_result *r)
 {
   /* A W5 run whose space did not come back in time counts as "never"

@@ -246,7 +246,7 @@ params_for(const struct options *o, const struct engine *e, int w, int run)
   p.record_bytes = 100;
   p.queues = 16;
   p.producers = 4;
-  p.batch = w == W1B ? 64 : 1;
+  p.batch = w == W1B ? 100 : 1;
   p.sync_interval_ms = 10;
   p.segment_bytes = (uint64_t)o->segment_kib << 10;
   p.w2_seconds = o->w2_seconds;
@@ -491,6 +491,7 @@ main(int argc, char **argv)
   rc.dir = s.base;
   rc.tmpfs = bench_dir_is_tmpfs(s.base);
   rc.not_built = not_built;
+  rc.cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
   report_json_config(s.json, &rc);
 
   if (s.o.device)

@@ -218,7 +218,7 @@ describe(FILE *out, const struct report_config *c, const char *w)
             "acknowledged on write, fsync every 10 ms "
             "(mrlog segment_bytes %s, so W5 can free whole segments)\n", w,
             (unsigned long long)c->w1_records,
-            w[2] ? "batches of 64 records per call"
+            w[2] ? "batches of 100 records per call"
                  : "one append call per record",
             seg);
   else if (strcmp(w, "W2") == 0)

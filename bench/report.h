@@ -25,6 +25,7 @@ struct report_config {
   const char *dir;         /* where the logs lived */
   int tmpfs;               /* dir is on tmpfs */
   const char *not_built;   /* comma-separated engines compiled out, or "" */
+  unsigned cores;          /* online CPUs (sysconf), for the limit notes */
 };
 
 /* All results of the invocation; device is NULL with --no-device. */
@@ -71,6 +72,9 @@ const char *report_best_peer(const struct report *rep, const char *workload,
 double report_f_rec_per_s(const struct bench_result *r);
 double report_f_mb_per_s(const struct bench_result *r);
 double report_f_p99(const struct bench_result *r);
+double report_f_p999(const struct bench_result *r);
+double report_f_cpu_s(const struct bench_result *r);     /* whole child */
+double report_f_seconds(const struct bench_result *r);   /* timed part */
 double report_f_space_back_ms(const struct bench_result *r);
 double report_f_durable_ms(const struct bench_result *r);
 double report_f_space_after_durable_ms(const struct bench_result *r);

@@ -9,7 +9,7 @@
  *   W1   wl_append: records x record_bytes, per-record appends with a
  *        callback, producers threads round-robin over the queues, interval
  *        sync (10 ms).  Time: start of producers .. last callback.
- *   W1b  wl_append with batch = 64.
+ *   W1b  wl_append with batch = 100.
  *   W3   wl_append with 4 KiB records.
  *   W2   wl_durable: w2_threads threads, append one record and wait for its
  *        durable acknowledgement, for w2_seconds.
@@ -31,7 +31,7 @@ struct wl_params {
   size_t record_bytes;       /* payload bytes per record */
   unsigned queues;           /* queues (16) */
   unsigned producers;        /* producer threads (4) */
-  unsigned batch;            /* records per append call (1 or 64) */
+  unsigned batch;            /* records per append call (1 or 100) */
   unsigned sync_interval_ms; /* interval policy period (10) */
   uint64_t segment_bytes;    /* mrlog segment size (8 MiB) */
   double w2_seconds;         /* W2 duration */
