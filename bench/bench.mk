@@ -107,7 +107,8 @@ bench_mrlog_bench_LDADD = libmrlog.la $(ROCKSDB_LIBS) $(LMDB_LIBS) \
 # shared libraries: export the executable's symbols.
 bench_mrlog_bench_LDFLAGS = -export-dynamic
 
-EXTRA_DIST += bench/README.md bench/plot.sh bench/metrics_cost.sh
+EXTRA_DIST += bench/README.md bench/plot.sh bench/metrics_cost.sh \
+	bench/doc_tables.py
 
 CLEANFILES = bench-memory.txt bench-results.json bench-results.txt bench-results.png \
 	bench-smoke.json bench-smoke.txt bench-smoke.png
