@@ -28,8 +28,9 @@
  * counts the mapped segment bytes, page cache that enters the resident
  * set only when records are read (or a truncation that drops part of a
  * chunk reads their lengths); the table's "heap" column is then the
- * charge less the retained payload, the part that is anonymous memory,
- * and "anon" the growth of the resident set's anonymous pages.
+ * charge, which leaves the retained payload out: the part that is
+ * anonymous memory; "anon" is the growth of the resident set's anonymous
+ * pages.
  *
  * --check: exit 1 if, for the copy store, memory_bytes and the growth of
  * the resident set differ by more than 10% of the latter; for the mapped
@@ -478,9 +479,9 @@ run_one(const struct scenario *s, struct ctx *c, int check)
   anon = (double)r.anon1 - (double)r.anon0;
   mem = (double)r.mem1 - (double)r.mem0;
   charge = (double)r.charge1 - (double)r.charge0;
-  /* The mapped store's anonymous memory: the charge less the payload the
-   * retained records pin (memory.c). */
-  heap = c->store == MRLOG_STORE_MAPPED ? charge - (double)r.payload : mem;
+  /* The mapped store's anonymous memory: the charge, which leaves out
+   * the retained payload (page cache; memory.c). */
+  heap = c->store == MRLOG_STORE_MAPPED ? charge : mem;
   if (s->limited) {
     grow = (double)r.rss_peak - (double)r.rss0;
     printf("%-7s %-6s %9.1f %9.1f %9.1f %9s  limit %.0f MiB, peak growth "
@@ -492,8 +493,7 @@ run_one(const struct scenario *s, struct ctx *c, int check)
     bad = grow > (double)(r.limit + LIMIT_SLACK);
   } else if (c->store == MRLOG_STORE_MAPPED) {
     /* memory_bytes counts the mapped bytes, resident only where read: a
-     * bound of the growth.  The heap part (the charge less the retained
-     * payload) is compared with the growth of the anonymous part of the
+     * bound of the growth.  The heap part (the charge) is compared with the growth of the anonymous part of the
      * resident set, within TOLERANCE like the copy store's figures, or
      * HEAP_SLACK where both are that small (mixed: 8 bytes of offsets per
      * retained record, a few hundred KiB). */

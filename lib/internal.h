@@ -96,8 +96,6 @@ struct mrlog {
                                     plus mem_held (lib/memory.c) */
   _Atomic uint64_t mem_held;     /* the part of it charged for what the
                                     library holds (memory.c) */
-  uint64_t mem_pin_pending;      /* [writer] payload of mapped records it
-                                    stored, not yet pinned */
   atomic_uint mem_waiters;       /* producers waiting for memory */
   pthread_mutex_t mem_mutex;     /* guards the memory wait */
   pthread_cond_t mem_cond;       /* signalled when memory is released */

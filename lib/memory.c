@@ -75,13 +75,10 @@ mrlog__mem_unpin(struct mrlog *log, uint64_t bytes)
   mrlog__mem_release(log, bytes); /* wakes producers waiting for memory */
 }
 
-void
-mrlog__mem_pin_flush(struct mrlog *log)
+bool
+mrlog__mem_charges_payload(const struct mrlog *log)
 {
-  if (log->mem_pin_pending != 0) {
-    mrlog__mem_pin(log, log->mem_pin_pending);
-    log->mem_pin_pending = 0;
-  }
+  return log->policy.record_store != MRLOG_STORE_MAPPED;
 }
 
 void *

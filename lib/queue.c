@@ -413,7 +413,8 @@ store_mapped(struct mrlog *log, struct mrlog__queue *q, uint64_t first,
   }
   q->records += count;
   q->next = pos;
-  mrlog__mem_pin(log, q->bytes - bytes0);
+  if (mrlog__mem_charges_payload(log))
+    mrlog__mem_pin(log, q->bytes - bytes0);
   mrlog__qcharge_add(q, q->bytes - bytes0);
   return 0;
 }
@@ -459,8 +460,7 @@ mrlog__queue_store_mapped(struct mrlog *log, struct mrlog__queue *q,
   q->bytes += bytes;
   q->next = pos;
   *atp = at;
-  log->mem_pin_pending += bytes; /* pinned once per pass (memory.h) */
-  mrlog__qcharge_add(q, bytes);
+  mrlog__qcharge_add(q, bytes); /* not memory_limit's (memory.h) */
   return 0;
 }
 

@@ -105,8 +105,8 @@ mrlog__queue_drop_upto(struct mrlog *log, struct mrlog__queue *q,
   mrlog__marks_drop(log, q);
   atomic_fetch_sub_explicit(&log->stat_records, dropped, memory_order_relaxed);
   if (mapped > 0) {
-    mrlog__mem_pin_flush(log); /* what is unpinned was pinned first */
-    mrlog__mem_unpin(log, mapped);
+    if (mrlog__mem_charges_payload(log))
+      mrlog__mem_unpin(log, mapped);
     mrlog__qcharge_sub(log, q, mapped);
   }
   return dropped;

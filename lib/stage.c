@@ -401,7 +401,8 @@ mrlog__stage_append(struct mrlog *log, const char *name, size_t name_len,
 {
   struct mrlog__producer *p = producer_of(log, true);
   size_t size = mrlog__batch_entry_size(name_len, count, total);
-  uint64_t charge = mrlog__append_charge(size, count, total);
+  uint64_t charge = mrlog__append_charge(size, count, total,
+                                         mrlog__mem_charges_payload(log));
   struct mrlog__batch *b;
   struct mrlog__req *e;
   uint64_t credit;

@@ -229,7 +229,8 @@ submit_request(struct mrlog *log, int type, const char *name,
   /* What the request holds while in flight, and what it will add
    * (memory.c); the block is charged at the heap's size. */
   if (type == MRLOG_REQ_APPEND)
-    charge = mrlog__append_charge(mrlog__heap_size(req), count, total);
+    charge = mrlog__append_charge(mrlog__heap_size(req), count, total,
+                                  mrlog__mem_charges_payload(log));
   else if (type == MRLOG_REQ_CREATE)
     charge = mrlog__heap_size(req) + mrlog__create_charge(name_len);
   rc = mrlog__admit(log, req, charge, charge, &blk);

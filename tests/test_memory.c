@@ -2,7 +2,11 @@
  * test_memory.c -- what memory_limit and stats.memory_bytes count: chunk
  * sizing stays proportional to what a queue holds (also after runs of
  * empty records), the charge equals memory_bytes once nothing is in
- * flight, and buffers grown for one large batch are given back.
+ * flight, and buffers grown for one large batch are given back.  Under
+ * MRLOG_STORE_MAPPED memory_limit does not bound the retained volume (the
+ * records are read from the page cache): a log retains many times its
+ * memory_limit and reads it all back, while the copy store holds
+ * producers back once its records reach the limit.
  *
  * The scenarios that compare memory_bytes with the process's resident
  * memory run in their own processes (tests/memory_check.sh runs
@@ -240,6 +244,168 @@ START_TEST(test_limit_below_queue_charge)
 }
 END_TEST
 
+/* ---- Retaining more than memory_limit ---- */
+
+#define BEYOND_REC 1024u       /* bytes per record */
+#define BEYOND_BATCH 256u      /* records per append */
+#define BEYOND_LIMIT (4u << 20)
+
+/* The bytes of the record at pos of queue k: derived from both. */
+static void
+beyond_record(uint8_t *buf, unsigned k, uint64_t pos)
+{
+  th_fill(buf, BEYOND_REC, (pos << 4) + k + 1);
+}
+
+/* Appends one batch of BEYOND_BATCH records to queue k (named "b<k>"),
+ * the first at *next, and waits; returns its status. */
+static int
+beyond_append(mrlog *log, unsigned k, uint64_t *next)
+{
+  static uint8_t bufs[BEYOND_BATCH][BEYOND_REC];
+  struct iovec v[BEYOND_BATCH];
+  char name[8];
+  unsigned i;
+  int rc;
+
+  snprintf(name, sizeof(name), "b%u", k);
+  for (i = 0; i < BEYOND_BATCH; i++) {
+    beyond_record(bufs[i], k, *next + i);
+    v[i] = (struct iovec){ bufs[i], BEYOND_REC };
+  }
+  rc = th_wait(mrlog_append_batch(log, name, NULL, v, BEYOND_BATCH, NULL,
+                                  NULL),
+               NULL);
+  if (rc == 0)
+    *next += BEYOND_BATCH;
+  return rc;
+}
+
+struct beyond_check {
+  unsigned k;
+  uint64_t seen;               /* records visited */
+  uint64_t bad;                /* of which wrong */
+};
+
+static int
+beyond_visit(void *arg, uint64_t position, const void *data, size_t len)
+{
+  struct beyond_check *c = arg;
+  uint8_t want[BEYOND_REC];
+
+  beyond_record(want, c->k, position);
+  if (position != c->seen || len != BEYOND_REC ||
+      memcmp(data, want, BEYOND_REC) != 0)
+    c->bad++;
+  c->seen++;
+  return 0;
+}
+
+/* Reads queue k back and checks every record byte for byte. */
+static void
+beyond_read_back(mrlog *log, unsigned k, uint64_t next)
+{
+  struct beyond_check c = { k, 0, 0 };
+  char name[8];
+
+  snprintf(name, sizeof(name), "b%u", k);
+  ck_assert_int_eq(mrlog_range(log, name, 0, UINT64_MAX, beyond_visit, &c),
+                   0);
+  ck_assert_uint_eq(c.seen, next);
+  ck_assert_msg(c.bad == 0, "queue %s: %ju of %ju records read back wrong",
+                name, (uintmax_t)c.bad, (uintmax_t)c.seen);
+}
+
+static mrlog_policy
+beyond_policy(int store, int nonblocking)
+{
+  mrlog_policy pol = th_policy();
+
+  pol.record_store = store;
+  pol.memory_limit = BEYOND_LIMIT;
+  pol.nonblocking = nonblocking;
+  /* A blocked append fails instead of waiting for room that never comes
+   * (nothing is truncated here). */
+  pol.block_timeout_ms = 3000;
+  pol.fsync_interval_ms = 10;
+  pol.segment_bytes = 16u << 20;
+  return pol;
+}
+
+/* MRLOG_STORE_MAPPED: 64 MiB retained under a memory_limit of 4 MiB, in
+ * both modes (_i: nonblocking).  With one batch in flight the charge --
+ * chunks of 8 bytes a record, the writer's buffers, the batch's block --
+ * stays below the limit, so no append is refused or waits; everything
+ * reads back, also after a reopen, which maps what it recovers. */
+START_TEST(test_mapped_retains_beyond_limit)
+{
+  mrlog_policy pol = beyond_policy(MRLOG_STORE_MAPPED, _i);
+  uint64_t next[2] = { 0, 0 }, total = th_scaled(64) << 20, done = 0;
+  struct mrlog_stats st;
+  unsigned k;
+  mrlog *log;
+
+  log = th_open(th_dir, &pol);
+  ck_assert_int_eq(th_create(log, "b0"), 0);
+  ck_assert_int_eq(th_create(log, "b1"), 0);
+  for (k = 0; done < total; k ^= 1, done += BEYOND_BATCH * BEYOND_REC) {
+    int rc = beyond_append(log, k, &next[k]);
+
+    ck_assert_msg(rc == 0,
+                  "%s append with %ju KiB retained under a memory_limit "
+                  "of %u KiB: %s",
+                  _i ? "nonblocking" : "blocking", (uintmax_t)(done >> 10),
+                  BEYOND_LIMIT >> 10, mrlog_strerror(rc));
+    st = th_stats(log);
+    ck_assert_msg(st.memory_charged < pol.memory_limit,
+                  "charge %ju with %ju KiB retained",
+                  (uintmax_t)st.memory_charged, (uintmax_t)(done >> 10));
+  }
+  st = th_stats(log);
+  ck_assert_uint_eq(st.records, next[0] + next[1]);
+  /* memory_bytes also lists the mapped segment files' bytes. */
+  ck_assert_uint_ge(st.memory_bytes, total);
+  for (k = 0; k < 2; k++)
+    beyond_read_back(log, k, next[k]);
+  th_close(log);
+
+  log = th_open(th_dir, &pol);
+  ck_assert_uint_lt(th_stats(log).memory_charged, pol.memory_limit);
+  ck_assert_int_eq(beyond_append(log, 0, &next[0]), 0);
+  for (k = 0; k < 2; k++)
+    beyond_read_back(log, k, next[k]);
+  ck_assert_uint_lt(th_stats(log).memory_charged, pol.memory_limit);
+  th_close(log);
+}
+END_TEST
+
+/* MRLOG_STORE_COPY keeps its records in its own memory: memory_limit
+ * bounds what it retains, so appends are refused (nonblocking) or wait
+ * until block_timeout_ms (blocking) once the records reach the limit. */
+START_TEST(test_copy_holds_back_at_limit)
+{
+  mrlog_policy pol = beyond_policy(MRLOG_STORE_COPY, _i);
+  uint64_t next = 0, retained;
+  int rc;
+
+  {
+    mrlog *log = th_open(th_dir, &pol);
+
+    ck_assert_int_eq(th_create(log, "b0"), 0);
+    while ((rc = beyond_append(log, 0, &next)) == 0)
+      ck_assert_uint_lt(next, 64u << 10); /* 64 MiB: never held back */
+    ck_assert_int_eq(rc, MRLOG_EFULL);
+    retained = th_info(log, "b0").bytes;
+    ck_assert_uint_le(retained, pol.memory_limit);
+    ck_assert_uint_ge(retained, pol.memory_limit / 2);
+    beyond_read_back(log, 0, next);
+    ck_assert_int_eq(th_truncate(log, "b0", next - 1), 0);
+    ck_assert_int_eq(beyond_append(log, 0, &next), 0);
+    th_close(log);
+  }
+}
+END_TEST
+
 Suite *
 make_memory_suite(void)
 {
@@ -255,6 +421,13 @@ make_memory_suite(void)
   tcase_add_test(tc, test_limit_below_queue_charge);
   tcase_add_test(tc, test_charge_returns_copy);
   tcase_add_test(tc, test_charge_returns_mapped);
+  suite_add_tcase(s, tc);
+
+  tc = tcase_create("beyond");
+  tcase_add_checked_fixture(tc, th_setup, th_teardown);
+  tcase_set_timeout(tc, TH_TIMEOUT_IO);
+  tcase_add_loop_test(tc, test_mapped_retains_beyond_limit, 0, 2);
+  tcase_add_loop_test(tc, test_copy_holds_back_at_limit, 0, 2);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -459,9 +459,6 @@ mrlog__writer_flush(struct mrlog *log)
       pthread_rwlock_wrlock(&log->state_lock);
       rc = apply_ops(log, w, lsn);
       pthread_rwlock_unlock(&log->state_lock);
-      /* The mapped records' payload is charged before their requests go
-       * to the flusher, whose completions return their reservations. */
-      mrlog__mem_pin_flush(log);
       if (rc != 0) {
         /* RAM no longer matches the file: stop before it diverges more. */
         mrlog__fail(log, rc == MRLOG_ENOMEM ? rc : MRLOG_EIO,

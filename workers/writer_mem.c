@@ -38,8 +38,6 @@ mrlog__wbuf_charge(struct mrlog *log, size_t *charged,
   size_t now = mrlog__heap_size(ops) + mrlog__heap_size(ext) +
                mrlog__heap_size(iov) + mrlog__heap_size(subs);
 
-  mrlog__mem_pin_flush(log); /* any left (writer.c pins after applying) */
-
   if (frame->cap > WBUF_FRAME_BASE)
     now += mrlog__heap_size(frame->data);
   if (now > *charged)
