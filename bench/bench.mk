@@ -29,13 +29,25 @@
 #                     memory_limit charge against the growth of the
 #                     resident set (bench and bench-smoke run it too;
 #                     tests/memory_check.sh runs it in make check).
+#   make bench-beyond bench/mrlog-beyond-bench: 1 GiB of 1 KiB records
+#                     retained by the mapped store under a memory_limit of
+#                     256 MiB, read back and checked; appends/s, reads/s,
+#                     peak anonymous and file RSS, against the same with a
+#                     limit above the data (BEYOND_BENCH_FLAGS adds
+#                     options, e.g. "--runs 3 --drop-cache").
 # Peers (RocksDB, LMDB, SQLite) are compiled in when configure found them
 # (HAVE_ROCKSDB, HAVE_LMDB, HAVE_SQLITE); the others are "not built".
 # See bench/README.md.
 
 pkglibexec_PROGRAMS = bench/mrlog-bench
 EXTRA_PROGRAMS = bench/alloc-check bench/mrlog-watch-bench \
-	bench/cursor-bench
+	bench/cursor-bench bench/mrlog-beyond-bench
+
+# A log retaining four times its memory_limit, read back (bench/beyond_mem.c).
+bench_mrlog_beyond_bench_SOURCES = bench/beyond_mem.c
+bench_mrlog_beyond_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+bench_mrlog_beyond_bench_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+bench_mrlog_beyond_bench_LDADD = libmrlog.la $(PTHREAD_LIBS)
 
 # Idle watches against the append path (bench/watch_bench.c).
 bench_mrlog_watch_bench_SOURCES = bench/watch_bench.c
@@ -134,9 +146,11 @@ BENCH_CURSOR_SHORT = --records 200000 --runs 3
 BENCH_CURSOR_SHORT_20K = --records 5000 --bytes 20000 --runs 3 \
 	--store copy
 BENCH_METRICS_SHORT = 4 0.1
+BENCH_BEYOND_SHORT = --total-mib 64 --limit-mib 16
 
 bench: bench/mrlog-bench$(EXEEXT) bench/mrlog-mem-bench$(EXEEXT) \
-		bench/mrlog-watch-bench$(EXEEXT) bench/cursor-bench$(EXEEXT)
+		bench/mrlog-watch-bench$(EXEEXT) bench/cursor-bench$(EXEEXT) \
+		bench/mrlog-beyond-bench$(EXEEXT)
 	./bench/mrlog-mem-bench$(EXEEXT) | tee bench-memory.txt
 	@flags="$(BENCH_FLAGS)"; out=bench-results; $(BENCH_RUN)
 	@echo "== watches (bench-watch, short) =="
@@ -147,6 +161,8 @@ bench: bench/mrlog-bench$(EXEEXT) bench/mrlog-mem-bench$(EXEEXT) \
 	@echo "== metrics on/off (bench-metrics, short) =="
 	$(SHELL) $(top_srcdir)/bench/metrics_cost.sh \
 	  ./bench/mrlog-bench$(EXEEXT) $(BENCH_METRICS_SHORT)
+	@echo "== retained beyond memory_limit (bench-beyond, short) =="
+	./bench/mrlog-beyond-bench$(EXEEXT) $(BENCH_BEYOND_SHORT)
 
 bench-smoke: bench/mrlog-bench$(EXEEXT) bench/alloc-check$(EXEEXT) \
 		bench/mrlog-mem-bench$(EXEEXT)
@@ -159,6 +175,10 @@ bench-alloc: bench/alloc-check$(EXEEXT)
 
 bench-memory: bench/mrlog-mem-bench$(EXEEXT)
 	./bench/mrlog-mem-bench$(EXEEXT)
+
+BEYOND_BENCH_FLAGS =
+bench-beyond: bench/mrlog-beyond-bench$(EXEEXT)
+	./bench/mrlog-beyond-bench$(EXEEXT) $(BEYOND_BENCH_FLAGS)
 
 bench-watch: bench/mrlog-watch-bench$(EXEEXT)
 	./bench/mrlog-watch-bench$(EXEEXT)
@@ -174,4 +194,4 @@ bench-metrics: bench/mrlog-bench$(EXEEXT)
 	  ./bench/mrlog-bench$(EXEEXT) $(METRICS_BENCH_FLAGS)
 
 .PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \
-	bench-cursor bench-metrics
+	bench-cursor bench-metrics bench-beyond

@@ -254,23 +254,31 @@ typedef struct mrlog_policy {
   /* A segment file is rotated once it holds at least this many bytes.
    * Default 128 MiB; 0 means the default; clamped to [4 KiB, 1 GiB]. */
   uint64_t segment_bytes;
-  /* Bytes of RAM the log may hold before producers are pushed back
-   * (appends and creates wait, or get MRLOG_EFULL).  The charge
-   * (stats.memory_charged) is every allocation the library makes for
-   * retained records and for what scales with them, at the allocator's
-   * sizes (stats.memory_bytes lists them), charged as it is made, plus
-   * what requests in flight reserve at submission: their own block and
-   * the chunk bytes their records will take (for MRLOG_STORE_MAPPED,
-   * the payload of retained records instead of the mapped files).
+  /* Bytes of the process's own memory the log may hold before producers
+   * are pushed back (appends and creates wait, or get MRLOG_EFULL).  The
+   * charge (stats.memory_charged) is every allocation the library makes
+   * for retained records and for what scales with them, at the
+   * allocator's sizes (stats.memory_bytes lists them), charged as it is
+   * made, plus what requests in flight reserve at submission: their own
+   * block and the chunk bytes their records will take.  The mapped
+   * segment files are page cache, not charged.  So under
+   * MRLOG_STORE_MAPPED the retained payload is not charged either: the
+   * log retains any volume (disk space is the limit), and memory_limit
+   * bounds only what grows per record (about 8 bytes of index, section
+   * "Memory" of docs/DESIGN.md) and the requests in flight.  Under
+   * MRLOG_STORE_COPY, which copies every record into its own memory, the
+   * retained payload is charged (also that of records it recovered from
+   * the files at open), so memory_limit bounds the volume it retains.
    * Default 1 GiB; 0 means the default.  When no record is retained and
    * nothing is in flight, one request is admitted whatever its size, so
    * none waits forever.  Small appends reserve in steps of
    * min(~136 KiB, memory_limit / 64) per thread (unused reservations
-   * return as the writer takes them).  The process's resident memory
-   * stays within memory_limit plus what is charged past it by requests
-   * already admitted (their records' chunks are charged when stored) and
-   * per-thread staging buffers (up to 1 MiB per appending thread, 4 MiB
-   * below a memory_limit of 8.5 MiB); docs/DESIGN.md "Memory". */
+   * return as the writer takes them).  The process's own (anonymous)
+   * resident memory stays within memory_limit plus what is charged past
+   * it by requests already admitted (their records' chunks are charged
+   * when stored) and per-thread staging buffers (up to 1 MiB per
+   * appending thread, 4 MiB below a memory_limit of 8.5 MiB);
+   * docs/DESIGN.md "Memory". */
   uint64_t memory_limit;
   /* Request ring size, a power of two in [4, 2^24] (anything else,
    * 0 included, is MRLOG_EINVAL).  Default 16384. */
@@ -362,8 +370,10 @@ typedef struct mrlog_policy {
    * committed are truncated.  Since 0.6.0. */
   int truncate_on_commit;
   /* Quotas.  queue_memory_limit: bytes one queue's retained records may be
-   * charged (mrlog_queue_info.memory_bytes); disk_limit: bytes of segment
-   * files in all (stats.disk_bytes).  An append that would pass either
+   * charged (mrlog_queue_info.memory_bytes: their payload under either
+   * store, so it bounds the volume a queue retains, plus their chunks,
+   * runs and time marks); disk_limit: bytes of segment files in all
+   * (stats.disk_bytes).  An append that would pass either
    * waits (for at most block_timeout_ms), or completes with MRLOG_EFULL
    * when nonblocking; it never fails the log.  Truncation and file
    * deletion give the room back.  0 (default): no quota.  The writer
@@ -784,10 +794,12 @@ struct mrlog_queue_info {
   uint64_t durable_position; /* every record below it is durable (an
                                 fdatasync covers it).  Since 0.6.0 */
   uint64_t memory_bytes;   /* what the queue's retained records are
-                              charged against memory_limit: chunks,
-                              runs, time marks, and the payload of
-                              mapped records (part of
-                              stats.memory_charged).  Since 0.6.0 */
+                              charged against queue_memory_limit:
+                              chunks, runs, time marks, and the payload
+                              of mapped records (page cache).  Less
+                              that payload under MRLOG_STORE_MAPPED, it
+                              is their part of stats.memory_charged.
+                              Since 0.6.0 */
   uint64_t reserved[6];    /* zero; room for fields of later versions */
 };
 typedef struct mrlog_queue_info mrlog_queue_info_t;
@@ -832,11 +844,13 @@ struct mrlog_stats {
                                      since open */
   uint64_t retention_records;    /* records they dropped */
   uint64_t age_rotations;        /* rotations by segment_max_age_ms */
-  uint64_t memory_charged;       /* what memory_limit counts now: the
-                                    memory_bytes of the heap (the mapped
-                                    store: its retained payload instead of
-                                    the mappings), plus the reservations
-                                    of requests in flight */
+  uint64_t memory_charged;       /* what memory_limit counts now:
+                                    memory_bytes without the mappings
+                                    (the process's own memory), plus the
+                                    reservations of requests in flight;
+                                    under MRLOG_STORE_COPY, plus the
+                                    payload of the mapped records it
+                                    recovered */
   /* What MRLOG_RECOVER_SKIP_CORRUPT dropped at open (docs/FORMAT.md 9.3;
    * each range is also reported through log_fn at MRLOG_LOG_WARN): */
   uint64_t skipped_bytes;        /* bytes of the dropped ranges */
