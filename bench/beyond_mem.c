@@ -485,7 +485,7 @@ print_medians(const struct opts *o, const struct config *cfg,
               const struct result *rs, unsigned n)
 {
   double recs = (double)(o->total / o->record / o->queues * o->queues);
-  double ap[n], rd[n], anon[n], file[n], hwm[n];
+  double ap[n], rd[n], anon[n], file[n], hwm[n], chg[n], idx[n];
   unsigned i;
 
   for (i = 0; i < n; i++) {
@@ -496,11 +496,17 @@ print_medians(const struct opts *o, const struct config *cfg,
     file[i] = mib(rs[i].file[0] > rs[i].file[1] ? rs[i].file[0]
                                                 : rs[i].file[1]);
     hwm[i] = mib(rs[i].hwm);
+    chg[i] = mib(rs[i].charged[0] > rs[i].charged[1] ? rs[i].charged[0]
+                                                     : rs[i].charged[1]);
+    idx[i] = rs[i].records > 0 ? (double)(rs[i].charge1 - rs[i].charge0) /
+                                     (double)rs[i].records
+                               : 0;
   }
   printf("median %-6s (%u runs): append %.0f rec/s, read %.0f rec/s, "
-         "peak anon %.1f MiB, file %.1f MiB, VmHWM %.1f MiB\n",
+         "peak anon %.1f MiB, file %.1f MiB, VmHWM %.1f MiB, charged "
+         "%.1f MiB, index %.1f B/rec\n",
          cfg->name, n, median(ap, n), median(rd, n), median(anon, n),
-         median(file, n), median(hwm, n));
+         median(file, n), median(hwm, n), median(chg, n), median(idx, n));
 }
 
 static void
@@ -592,17 +598,20 @@ main(int argc, char **argv)
   if (rs == NULL)
     return 1;
   for (k = 0; k < n_cfg; k++) {
+    unsigned good = 0;
+
     for (i = 0; i < o.runs; i++) {
-      if (run_one(&o, &cfg[k], &rs[i]) != 0) {
+      if (run_one(&o, &cfg[k], &rs[good]) != 0) {
         printf("%-6s child failed\n", cfg[k].name);
         failed = 1;
         continue;
       }
-      print_run(&o, &cfg[k], &rs[i]);
-      failed |= !rs[i].ok;
+      print_run(&o, &cfg[k], &rs[good]);
+      failed |= !rs[good].ok;
+      good++;
     }
-    if (o.runs > 1)
-      print_medians(&o, &cfg[k], rs, o.runs);
+    if (good > 1)
+      print_medians(&o, &cfg[k], rs, good);
   }
   free(rs);
   free(list);

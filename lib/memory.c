@@ -10,14 +10,26 @@
  *   buffers beyond their first size, and the mappings the mapped store
  *   reads records from (lib/filemap.c: page cache, resident in the process
  *   only as far as records are read).  mem_reserved (the memory_limit
- *   charge) is mem_held -- the same allocations, with the payload of
- *   mapped records instead of the mappings -- plus what requests in flight
- *   reserved at admission (admit.c): their own block, and an
- *   estimate of the chunk bytes their records will take.
+ *   charge) is mem_held -- the same allocations without the mappings: the
+ *   process's own memory -- plus what requests in flight reserved at
+ *   admission (admit.c): their own block, and an estimate of the chunk
+ *   bytes their records will take.
+ *
+ *   The retained payload is charged only where it is the library's own
+ *   memory, or where the store promises to bound it
+ *   (mrlog__mem_charges_payload): under MRLOG_STORE_COPY records are
+ *   copied into chunks (charged with them), and the records it recovered
+ *   from a mapped file pin their payload (pin/unpin), so memory_limit
+ *   bounds the volume it retains.  Under MRLOG_STORE_MAPPED the payload
+ *   stays in the segment files' page cache, clean and evictable, and is
+ *   not charged: memory_limit bounds what the process holds (about 8
+ *   bytes of chunk slots per retained record, the queues, requests in
+ *   flight), and the volume retained is bounded by the disk alone.
  *
  *   Charges follow allocations as they happen (add/sub below), so no
  *   figure is an estimate once a request has completed: with nothing in
- *   flight under MRLOG_STORE_COPY, the charge equals memory_bytes.  A
+ *   flight under MRLOG_STORE_COPY, the charge equals memory_bytes; under
+ *   MRLOG_STORE_MAPPED, memory_bytes less the mappings.  A
  *   request's reservation is returned when it completes (flusher.c), after
  *   its records were stored and charged: until then both its block and
  *   their chunks exist.  A staged entry's returns with its batch's last

@@ -16,10 +16,11 @@
  *     equals `records`.
  *  4. Every allocation here is charged as it is made and given back as it
  *     is freed (memory.c): a chunk's `charged`, the queue's struct, name
- *     and runs.  A mapped chunk's records also pin their payload (the
- *     page cache they keep mapped) until they are dropped.  The charges
- *     for its records (chunks while linked, runs, pinned payload) are
- *     also the queue's own memory_bytes (queue_charge.h).
+ *     and runs.  Under the copy store a mapped chunk's records (recovered
+ *     at open) also pin their payload until they are dropped
+ *     (mrlog__mem_charges_payload).  The charges for its records (chunks
+ *     while linked, runs) and the payload of its mapped records, under
+ *     either store, are the queue's own memory_bytes (queue_charge.h).
  *  5. Every stored record is covered by a time mark (queue_time.c): store
  *     notes log->apply_ms at its first position; drops forget the marks
  *     no retained record needs.

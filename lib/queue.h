@@ -161,7 +161,7 @@ struct mrlog__queue {
                                   emitted) */
   uint64_t memory_bytes;       /* [state] what its retained records are
                                   charged: chunks, runs, time marks and
-                                  the payload mapped records pin
+                                  the payload of mapped records
                                   (lib/queue_charge.h) */
   struct mrlog__time_mark *marks; /* [state] ring of time marks, oldest
                                      first (queue.c invariant 5) */

@@ -11,10 +11,12 @@
  *    longer: the queue is no longer charged for it);
  *  - the heap size of its runs ring and of its time-mark ring;
  *  - the payload of its mapped records (MRLOG_STORE_MAPPED, or records
- *    recovered from a mapped file), which memory.c pins against
- *    memory_limit instead of the mapping.
+ *    recovered from a mapped file), under either store: the quota bounds
+ *    the volume a queue retains.  memory.c charges that payload against
+ *    memory_limit only under the copy store (mrlog__mem_charges_payload).
  * The queue's own struct and name are not its records' and are not
- * counted.  So with nothing in flight, the sum over all queues is what
+ * counted.  So with nothing in flight, the sum over all queues (less
+ * their mapped payload under MRLOG_STORE_MAPPED) is what
  * stats.memory_charged holds beyond the queues' structs and names, the
  * index's buckets and the writer's buffers.
  *

@@ -9,7 +9,9 @@
  *     unreferenced (readers holding a reference keep them alive), and a
  *     partial drop only advances head_index.
  *  2. What the dropped records were charged comes back in the same call:
- *     the chunks' charges, and the mapped payload that was pinned.
+ *     the chunks' charges, and the mapped payload: to the queue's
+ *     memory_bytes always, to memory_limit where it was pinned (the copy
+ *     store, mrlog__mem_charges_payload).
  *  3. Every drop bumps log->drop_epoch, so cursors holding dropped records
  *     look again (cursor.c invariant 2).
  */

@@ -1,8 +1,10 @@
 /*
  * quota.c -- the quotas: policy.queue_memory_limit (what one queue's
  * retained records are charged, struct mrlog__queue.memory_bytes, kept by
- * lib/queue_charge.h) and policy.disk_limit (bytes of segment files),
- * decided by the writer.
+ * lib/queue_charge.h: their payload under either record store, so the
+ * quota bounds the volume a queue retains, even where memory_limit does
+ * not charge that payload) and policy.disk_limit (bytes of segment
+ * files), decided by the writer.
  *
  * DESIGN
  *   Producers do not look queues up, so a quota cannot be checked at
