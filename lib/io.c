@@ -118,5 +118,5 @@ const struct mrlog__io mrlog__posix_io = {
   posix_ftruncate, posix_unlinkat,  posix_renameat,
   NULL,            posix_map,       posix_unmap,
   posix_pwritev,   NULL,            NULL,
-  posix_lseek,
+  posix_lseek,     NULL,
 };

@@ -48,6 +48,11 @@ struct mrlog__io {
   /* Optional (NULL: no holes are known, and recovery reads through them).
    * POSIX lseek; recovery uses only SEEK_DATA and SEEK_HOLE (holes.c). */
   off_t (*lseek)(void *ctx, int fd, off_t off, int whence);
+  /* Optional (NULL: mmap PROT_READ, MAP_SHARED | MAP_NORESERVE).  Maps a
+   * read-only shared window of len bytes of fd, which may be longer than
+   * the file (the hot segment's under MRLOG_STORE_MAPPED, filemap.c);
+   * MAP_FAILED with errno on failure. */
+  void *(*map_window)(void *ctx, int fd, size_t len);
 };
 
 /* The production table: plain POSIX calls. */

@@ -27,6 +27,7 @@ int main(void) {
   srunner_add_suite(sr, make_powerloss_suite());
   srunner_add_suite(sr, make_time_suite());
   srunner_add_suite(sr, make_mapped_suite());
+  srunner_add_suite(sr, make_mapfault_suite());
   srunner_add_suite(sr, make_limits_suite());
   srunner_add_suite(sr, make_holes_suite());
   srunner_add_suite(sr, make_misuse_suite());

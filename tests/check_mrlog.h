@@ -35,6 +35,7 @@ Suite *make_errseq_suite(void);
 Suite *make_powerloss_suite(void);
 Suite *make_time_suite(void);
 Suite *make_mapped_suite(void);
+Suite *make_mapfault_suite(void);
 Suite *make_limits_suite(void);
 Suite *make_holes_suite(void);
 Suite *make_misuse_suite(void);
