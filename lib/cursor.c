@@ -42,11 +42,20 @@
  *     it is never taken with state_lock held.
  *  5. A cursor is bound to its queue's id, which is never reused in a log:
  *     a queue created again under the same name is another queue.
+ *  6. A mapped record is touched (one byte a page) before it is returned,
+ *     and while its mapping has lost no page (filemap.c invariant 3) the
+ *     fast path checks nothing more.  Once it has, next goes the slow
+ *     way: it returns MRLOG_EIO, once, if the record it returned last
+ *     (`handed`) lost bytes after it was returned (its caller read zeros
+ *     there), and MRLOG_EIO without moving if the record at the position
+ *     lost bytes; a seek moves past it.
  */
 #include "internal.h"
 #include "chunk_find.h"
 #include "cursor.h"
+#include "filemap.h"
 #include "future.h"
+#include "mapfault.h"
 #include "queue.h"
 #include "visibility.h"
 
@@ -67,6 +76,8 @@ struct mrlog_cursor {
   struct mrlog__chunk *chunk; /* the batch's, referenced, or NULL */
   uint32_t idx;               /* the batch's next record in chunk */
   uint32_t hi;                /* one past its last */
+  uint32_t handed;            /* 1 + index in chunk of the mapped record
+                                 returned last, or 0 (invariant 6) */
   uint64_t epoch;             /* log->drop_epoch when it was filled */
   uint32_t marks_n;           /* marks copied for the batch */
   uint32_t mark;              /* the one covering the record at idx */
@@ -232,13 +243,34 @@ batch_ready(const struct mrlog_cursor *cur)
  * and moves past it.  Out of line, so that mrlog_cursor_next's common
  * case, which ends in a tail call here for the others, saves no
  * register. */
+/* Invariant 6: MRLOG_EIO if bytes of mapped record i of chunk c, from its
+ * length varint to its end, were lost; else 0. */
+static int
+mapped_lost(struct mrlog_cursor *cur, const struct mrlog__chunk *c,
+            uint32_t i)
+{
+  const uint8_t *v;
+  size_t len;
+
+  if (!mrlog__mapfault_any(c->map->slot))
+    return 0;
+  v = mrlog__chunk_record(c, i, &len);
+  return mrlog__filemap_check(cur->log, c->map, c->at[i],
+                              (size_t)(v - c->data) - c->at[i] + len);
+}
+
 static __attribute__((noinline)) int
 next_slow(struct mrlog_cursor *cur, struct mrlog_record *record)
 {
   struct mrlog__chunk *c;
-  uint32_t i;
+  uint32_t i, handed = cur->handed;
   uint64_t p;
 
+  cur->handed = 0;
+  if (handed != 0 && !atomic_load_explicit(&cur->detached,
+                                           memory_order_relaxed) &&
+      mapped_lost(cur, cur->chunk, handed - 1) != 0)
+    return MRLOG_EIO;
   if (!batch_ready(cur)) {
     int rc;
     if (atomic_load_explicit(&cur->detached, memory_order_relaxed))
@@ -247,10 +279,19 @@ next_slow(struct mrlog_cursor *cur, struct mrlog_record *record)
       return rc;
   }
   c = cur->chunk;
-  i = cur->idx++;
+  i = cur->idx;
   if (c->map != NULL && i + PREFETCH_AHEAD < cur->hi)
     __builtin_prefetch(c->data + c->at[i + PREFETCH_AHEAD]);
   record->data = mrlog__chunk_record(c, i, &record->len);
+  if (c->map != NULL) {
+    int rc;
+
+    mrlog__mapfault_probe(record->data, record->len);
+    if ((rc = mapped_lost(cur, c, i)) != 0)
+      return rc;
+    cur->handed = i + 1;
+  }
+  cur->idx = i + 1;
   p = c->base + c->pos[i];
   if (p >= cur->mark_until)
     next_mark(cur, p);
@@ -300,6 +341,13 @@ mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
               return next_slow(cur, record); /* five bytes or more */
           }
         }
+        /* Invariant 6: touch every page the caller will read, and go
+         * the slow way once the mapping has lost a page. */
+        if (((uintptr_t)v ^ ((uintptr_t)v + len)) >= 4096)
+          mrlog__mapfault_probe(v, len);
+        if (__builtin_expect(mrlog__mapfault_any(c->map->slot), 0))
+          return next_slow(cur, record);
+        cur->handed = i + 1;
         record->len = len;
         record->data = v;
       }
@@ -324,6 +372,7 @@ mrlog_cursor_seek(mrlog_cursor *cur, uint64_t position)
    * (find_chunk), and lets go of it otherwise. */
   cur->pos = position;
   cur->idx = cur->hi = 0;
+  cur->handed = 0;
   cur->marks_n = cur->mark = 0;
   cur->mark_until = UINT64_MAX;
   return 0;

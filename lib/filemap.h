@@ -11,27 +11,53 @@
 #include <stdatomic.h>
 
 struct mrlog;
+struct mrlog__mapslot;
 
 /* A segment file's read-only mapping, shared by the mapped chunks whose
  * records lie in it (lib/filemap.c): a recovered file's (io->map), or the
- * hot segment's under MRLOG_STORE_MAPPED (a 4 GiB window the file grows
- * into).  new holds one reference (the caller's); the last unref unmaps
- * it.  `counted` is what it adds to stat_memory: a recovered file's
- * length, or the bytes the writer has written into a hot one. */
+ * hot segment's under MRLOG_STORE_MAPPED (a window the file grows into,
+ * mrlog__filemap_window).  new holds one reference (the caller's); the
+ * last unref unmaps it.  `counted` is what it adds to stat_memory: a
+ * recovered file's length, or the bytes the writer has written into a hot
+ * one.  Every mapping is registered with the SIGBUS handler (mapfault.h):
+ * a read of it checks `slot` for lost pages. */
 struct mrlog__filemap {
   const uint8_t *base;
-  size_t len;                /* bytes mapped (immutable) */
-  bool own_mmap;             /* mapped by filemap.c, else by log->io */
-  size_t counted;            /* writer, while it holds its reference */
+  size_t len;                 /* bytes mapped: fixed, except that the
+                                 writer shrinks a hot window at rotation
+                                 (filemap_seal) while it holds a
+                                 reference; the last unref reads it */
+  bool own_mmap;              /* mapped by filemap.c, else by log->io */
+  size_t counted;             /* writer, while it holds its reference */
+  struct mrlog__mapslot *slot; /* its registration (never NULL) */
+  uint64_t segno;             /* its segment, for messages */
   atomic_uint refs;
 };
 
+/* NULL when it cannot be registered (or no memory): the caller copies
+ * the records instead. */
 struct mrlog__filemap *mrlog__filemap_new(struct mrlog *log,
-                                          const uint8_t *base, size_t len);
-/* The hot segment's window: maps fd_name of dir read-only and shared.
- * NULL (errno set) on failure. */
+                                          const uint8_t *base, size_t len,
+                                          uint64_t segno);
+/* The hot window's length for a segment whose checkpoint ends at
+ * checkpoint_end: every offset a frame that starts before the rotation
+ * point may reach, plus HOT_SLACK (filemap.c). */
+size_t mrlog__filemap_window(const struct mrlog *log, uint64_t checkpoint_end);
+/* The hot segment's window: maps segment `name` of the log's directory
+ * read-only and shared, mrlog__filemap_window(log, checkpoint_end) bytes
+ * long.  NULL (errno set) on failure. */
 struct mrlog__filemap *mrlog__filemap_hot(struct mrlog *log,
-                                          const char *name);
+                                          const char *name, uint64_t segno,
+                                          uint64_t checkpoint_end);
+/* Writer, at rotation: the segment ends at `end`, so the window past it
+ * (rounded up to a page) is unmapped; the address space a sealed segment
+ * keeps is its length. */
+void mrlog__filemap_seal(struct mrlog__filemap *m, uint64_t end);
+/* Readers: MRLOG_EIO if bytes [off, off + len) of m were lost to a fault
+ * (mapfault.h), after logging it once per mapping; else 0.  Call after
+ * touching the bytes (mrlog__mapfault_probe). */
+int mrlog__filemap_check(struct mrlog *log, const struct mrlog__filemap *m,
+                         size_t off, size_t len);
 /* Writer: n more bytes written into the hot window m. */
 void mrlog__filemap_count(struct mrlog *log, struct mrlog__filemap *m,
                           size_t n);

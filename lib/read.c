@@ -17,9 +17,17 @@
  *     detected under the read lock, and the batch starts from the head as
  *     before, so what a batch sees does not depend on the hint.  The
  *     reference is dropped with no lock held, as every chunk reference.
+ *  4. A mapped record whose bytes were lost (an I/O error or a file
+ *     truncated by another process: filemap.c invariant 3) ends the read
+ *     with MRLOG_EIO, before its visitor is called if the loss is seen
+ *     when the record is touched first, or right after the visitor
+ *     returns if it happened while the visitor read it (the visitor then
+ *     read zeros).  Records visited before it were whole.
  */
 #include "internal.h"
 #include "chunk_find.h"
+#include "filemap.h"
+#include "mapfault.h"
 #include "queue.h"
 #include "segment.h"
 #include "visibility.h"
@@ -116,6 +124,22 @@ time_of(struct batch_times *t, uint64_t pos)
   return t->n > 0 ? t->m[t->j].ms : 0;
 }
 
+/* Touches mapped record rec of chunk c, so that a lost page is replaced
+ * now (mapfault.c), then returns MRLOG_EIO if any of its bytes (its length
+ * varint included) were lost, else 0. */
+static int
+mapped_check(struct mrlog *log, const struct mrlog__chunk *c, uint32_t i,
+             const uint8_t *rec, size_t len)
+{
+  size_t at = c->at[i]; /* its varint's offset in the mapping */
+
+  mrlog__mapfault_probe(rec, len);
+  if (!mrlog__mapfault_any(c->map->slot))
+    return 0;
+  return mrlog__filemap_check(log, c->map, at,
+                              (size_t)(rec - c->data) - at + len);
+}
+
 /* mrlog_range and mrlog_range_time: exactly one of visit, visit_time. */
 static int
 range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
@@ -183,10 +207,18 @@ range(mrlog *log, const char *queue, uint64_t from, uint64_t to,
           __builtin_prefetch(c->data + c->at[r + PREFETCH_AHEAD]);
         rec = mrlog__chunk_record(c, r, &rlen);
         uint64_t pos = c->base + c->pos[r];
+        /* A mapped record is touched and checked before the visitor sees
+         * it, and checked again after (invariant 4). */
+        if (c->map != NULL && (rc = mapped_check(log, c, r, rec, rlen)) != 0)
+          break;
         if (visit_time == NULL)
           rc = visit(arg, pos, rec, rlen);
         else
           rc = visit_time(arg, pos, time_of(&times, pos), rec, rlen);
+        if (c->map != NULL && rc == 0 &&
+            mrlog__mapfault_any(c->map->slot))
+          rc = mrlog__filemap_check(log, c->map,
+                                    (size_t)(rec - c->map->base), rlen);
         from = pos + 1;
       }
     }

@@ -274,7 +274,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   mrlog__segment_add(log, seg);
   /* Records of a mapped file are served from the mapping (invariant 11);
    * without a mapping (or the memory to track it) they are copied. */
-  log->replay_map = mapped ? mrlog__filemap_new(log, data, len) : NULL;
+  log->replay_map = mapped ? mrlog__filemap_new(log, data, len, segno) : NULL;
   e.version = s.version;
   rc = mrlog__scan_replay(log, seg, &s, &e, &cut_at, &count_cut);
   mrlog__scan_free(&s);

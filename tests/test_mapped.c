@@ -20,7 +20,8 @@
  *    MRLOG_STORE_COPY it does not), read back whole across many
  *    rotations and a reopen, and their windows are released once they
  *    are truncated.  (tests/check_mapped.sh also runs every suite with
- *    that store.)
+ *    that store; tests/test_mapfault.c checks a window that fails to
+ *    map.)
  */
 #define _GNU_SOURCE /* memmem */
 #include "check_mrlog.h"
@@ -433,51 +434,6 @@ START_TEST(test_store_mapped_rotation_and_release) {
 }
 END_TEST
 
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#include <sys/resource.h>
-
-static atomic_int map_warnings;
-
-static void count_map_warnings(void *arg, int level, const char *message) {
-  (void)arg;
-  if (level == MRLOG_LOG_WARN && strstr(message, "copied instead") != NULL)
-    atomic_fetch_add(&map_warnings, 1);
-}
-
-/* Without the address space for a segment's 4 GiB window, the writer
- * copies that segment's records instead, says so, and loses nothing. */
-START_TEST(test_store_mapped_falls_back_to_copies) {
-  mrlog_policy p = store_policy(MRLOG_STORE_MAPPED);
-  struct rlimit lim = { (rlim_t)3 << 30, (rlim_t)3 << 30 };
-  unsigned char buf[300];
-  struct th_recs r;
-  mrlog *log;
-  uint64_t i;
-
-  /* This test runs in its own forked process (Check's fork mode): the
-   * limit dies with it. */
-  ck_assert_int_eq(setrlimit(RLIMIT_AS, &lim), 0);
-  p.log_fn = count_map_warnings;
-  log = th_open(th_dir, &p);
-  ck_assert_int_gt(atomic_load(&map_warnings), 0);
-  ck_assert_int_eq(th_create(log, "q"), 0);
-  for (i = 0; i < 500; i++) {
-    th_fill(buf, sizeof(buf), i);
-    ck_assert_int_eq(th_append(log, "q", NULL, buf, sizeof(buf), NULL), 0);
-  }
-  ck_assert_int_eq(th_collect(log, "q", 0, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 500);
-  for (i = 0; i < r.n; i++) {
-    th_fill(buf, sizeof(buf), i);
-    th_req(r.v[i].len == sizeof(buf) &&
-           memcmp(r.v[i].data, buf, sizeof(buf)) == 0);
-  }
-  th_recs_free(&r);
-  th_close(log);
-}
-END_TEST
-#endif
-
 Suite *make_mapped_suite(void) {
   Suite *s = suite_create("mapped");
   TCase *tc = tcase_create("mapped");
@@ -495,10 +451,6 @@ Suite *make_mapped_suite(void) {
   tcase_add_test(tc, test_store_mapped_reads_the_file);
   tcase_add_test(tc, test_store_copy_reads_its_copy);
   tcase_add_test(tc, test_store_mapped_rotation_and_release);
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  /* Sanitizers reserve terabytes of address space: no RLIMIT_AS there. */
-  tcase_add_test(tc, test_store_mapped_falls_back_to_copies);
-#endif
   suite_add_tcase(s, tc);
   return s;
 }

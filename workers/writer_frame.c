@@ -205,7 +205,8 @@ apply_ops(struct mrlog *log, struct mrlog__writer *w, uint64_t lsn)
       if (atomic_load_explicit(&op->q->watchers, memory_order_relaxed))
         mrlog__watch_dirty(log, op->q, lsn);
       for (; rc == 0 && left > 0; r = r->run_next) {
-        if (w->map != NULL)
+        /* A frame that ends past the hot window is copied (filemap.c). */
+        if (w->map != NULL && w->off <= w->map->len)
           rc = mrlog__queue_store_mapped(log, op->q, w->map, pos, r->lens,
                                          r->count, &at);
         else
@@ -442,7 +443,7 @@ mrlog__writer_flush(struct mrlog *log)
       w->frame_off = w->off;
       w->off += (uint32_t)total;
       w->unsynced += total;
-      if (w->map != NULL)
+      if (w->map != NULL && w->off <= w->map->len)
         mrlog__filemap_count(log, w->map, total);
       if (log->policy.fsync_interval_ms != 0 &&
           w->off - w->wb_off >= WRITEBACK_BYTES) {

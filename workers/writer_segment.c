@@ -133,11 +133,14 @@ mrlog__writer_open_segment(struct mrlog *log)
     return rc;
   }
   log->next_segno = segno + 1;
-  if (w->map != NULL)
+  if (w->map != NULL) {
+    /* The sealed segment keeps a mapping of its length (filemap.c 5). */
+    mrlog__filemap_seal(w->map, w->off);
     mrlog__filemap_unref(log, w->map); /* its chunks keep it */
+  }
   w->map = NULL;
   if (log->policy.record_store == MRLOG_STORE_MAPPED) {
-    w->map = mrlog__filemap_hot(log, name);
+    w->map = mrlog__filemap_hot(log, name, segno, off);
     if (w->map != NULL)
       mrlog__filemap_count(log, w->map, off);
     else
