@@ -15,6 +15,7 @@
 #include "internal.h"
 #include "segment.h"
 #include "holes.h"
+#include "mapfault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -108,6 +109,38 @@ mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count)
   return 0;
 }
 
+/* Touches every data page of a fresh mapping m of fd (size bytes), with
+ * the SIGBUS handler watching it (mapfault.c): false if a page could not
+ * be read (an I/O error, or the file shrank), or if the mapping cannot be
+ * watched.  Recovery's scan then reads the file with pread, which reports
+ * the error, instead of reading zeros through the mapping. */
+static bool
+map_readable(const struct mrlog__io *io, int fd, const uint8_t *m,
+             size_t size)
+{
+  struct mrlog__mapslot *slot = mrlog__mapfault_add(m, size);
+  struct mrlog__holes holes;
+  size_t at = 0;
+  bool ok;
+
+  if (slot == NULL)
+    return false;
+  mrlog__holes_of_fd(io, fd, size, &holes);
+  while (at < size) {
+    size_t to = mrlog__holes_next(&holes, at, size);
+
+    if (to == at) {
+      at = mrlog__holes_skip(&holes, at, 1);
+      continue;
+    }
+    mrlog__mapfault_probe(m + at, to - at);
+    at = to;
+  }
+  ok = !mrlog__mapfault_any(slot);
+  mrlog__mapfault_remove(slot);
+  return ok;
+}
+
 int
 mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
                  size_t *len, bool *mapped)
@@ -132,10 +165,18 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
                                : MRLOG_ECORRUPT;
   }
   /* Mapped when the file layer can: no copy, and the page cache's pages
-   * instead of fresh ones.  We hold the directory's lock, so nobody
-   * truncates the file under the mapping. */
+   * instead of fresh ones.  Every data page is read once here, watched
+   * by the SIGBUS handler, so that a page that cannot be read sends the
+   * file to the pread path below instead of killing the process.  (We
+   * hold the directory's lock; a file another process truncates while
+   * the scan reads it is not covered between this check and the
+   * filemap's registration, recovery.c.) */
   if (io->map != NULL && st.st_size > 0) {
     void *m = io->map(io->ctx, fd, (size_t)st.st_size);
+    if (m != MAP_FAILED && !map_readable(io, fd, m, (size_t)st.st_size)) {
+      io->unmap(io->ctx, m, (size_t)st.st_size);
+      m = MAP_FAILED;
+    }
     if (m != MAP_FAILED) {
       io->close(io->ctx, fd);
       *data = m;

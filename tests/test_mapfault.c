@@ -19,7 +19,8 @@
  *    its own faults;
  *  - a page that fails to read (the file layer's mapping, poisoned at a
  *    chosen moment through the I/O seam): only the records on that page
- *    return MRLOG_EIO, those before and after it read;
+ *    return MRLOG_EIO, those before and after it read; poisoned while
+ *    open scans the file, the file is read with pread instead;
  *  - the hot window failing to map (through the I/O seam, ENOMEM): the
  *    records are copied, with a warning, and nothing is lost;
  *  - many rotations under MRLOG_STORE_MAPPED: the address space mapped
@@ -310,12 +311,18 @@ static struct {
   size_t len[64];
   int n;
   bool fail_window;
+  bool poison_at_map;
   atomic_int windows;
 } seam;
+
+static void poison(void *m, size_t page);
 
 static void *seam_map(void *ctx, int fd, size_t len) {
   void *m = mrlog__posix_io.map(ctx, fd, len);
 
+  if (m != MAP_FAILED && seam.poison_at_map && seam.n == 0 &&
+      len > 4 * (size_t)sysconf(_SC_PAGESIZE))
+    poison(m, 3);
   if (m != MAP_FAILED && seam.n < 64) {
     seam.base[seam.n] = m;
     seam.len[seam.n++] = len;
@@ -392,6 +399,27 @@ START_TEST(test_seam_page_error) {
   ck_assert_uint_le(bad, 6); /* a page holds at most 6 partial records */
   ck_assert_int_eq(th_collect(log, "a", k + bad, UINT64_MAX, &r), 0);
   check_recs(&r, "a", k + bad);
+  th_recs_free(&r);
+  th_close(log);
+}
+END_TEST
+
+/* A page that fails to read while open scans the file: the file is read
+ * with pread instead (here the file itself is whole), nothing is lost. */
+START_TEST(test_seam_page_error_at_open) {
+  mrlog_policy p = fault_policy();
+  struct mrlog__io io;
+  struct th_recs r;
+  mrlog *log;
+
+  th_close(recovered_log(&p)); /* writes the log */
+  memset(&seam, 0, sizeof(seam));
+  seam.poison_at_map = true;
+  log = seam_open(&p, &io);
+  ck_assert_int_ge(seam.n, 1);
+  ck_assert_int_eq(th_collect(log, "a", 0, UINT64_MAX, &r), 0);
+  ck_assert_uint_eq(r.n, 300);
+  check_recs(&r, "a", 0);
   th_recs_free(&r);
   th_close(log);
 }
@@ -486,6 +514,7 @@ Suite *make_mapfault_suite(void) {
   tcase_add_test(tc, test_cursor_over_truncated_segment);
   tcase_add_test(tc, test_foreign_fault_still_kills);
   tcase_add_test(tc, test_seam_page_error);
+  tcase_add_test(tc, test_seam_page_error_at_open);
   tcase_add_test(tc, test_seam_window_fails);
   tcase_add_test(tc, test_address_space_bounded);
   suite_add_tcase(s, tc);
