@@ -176,8 +176,8 @@ enum mrlog_record_store {
    * copy, no fresh memory to zero, and the RAM is page cache rather than
    * the process's own (it counts in RSS only once read).  Under memory
    * pressure the kernel may drop clean pages; a read then faults them back
-   * in from the file.  Needs a 64-bit address space: each segment
-   * reserves 4 GiB of it (not of memory). */
+   * in from the file.  Needs a 64-bit address space (see MAPPED READS
+   * for the address space it takes and for what a damaged file does). */
   MRLOG_STORE_MAPPED = 1
 };
 
@@ -703,6 +703,34 @@ MRLOG_EXPORT int mrlog_run_completions(mrlog *log, unsigned max);
  */
 
 /*
+ * MAPPED READS.  Records recovered at open (with either record store) and
+ * records written under MRLOG_STORE_MAPPED are read from read-only
+ * mappings of their segment files.  A read never kills the process: if a
+ * page of such a file cannot be read (an I/O error, or another process
+ * truncated the file under the open log), the library's SIGBUS handler
+ * (installed once per process at the first mapping, chained to the
+ * handler installed before it: a SIGBUS anywhere else goes on to that
+ * handler or kills the process as before) maps zeros over that page, and
+ * every read of a record with bytes there returns MRLOG_EIO; records on
+ * other pages, segments and queues read on.  The first such read logs it
+ * (log_fn, MRLOG_LOG_ERROR); the log is not failed, writes go on.  An
+ * application that installs its own SIGBUS handler after opening a log
+ * must chain to the previous one for this to hold.
+ *
+ * Address space: a recovered or sealed segment keeps a mapping of its
+ * file's length (rounded up to a page) while it holds retained records;
+ * the hot segment under MRLOG_STORE_MAPPED keeps a window of
+ * max(segment_bytes, 2 x its checkpoint) + 80 MiB, rounded up to a page
+ * (a frame that would end past it is copied instead).  A log of N mapped
+ * segments of S bytes thus reserves about N x S plus one window: 1,000
+ * segments of 128 MiB take 125 GiB of the 128 TiB a 64-bit process has.
+ * The process-wide handler tracks at most 65,536 mappings at once; a
+ * segment beyond that, or whose mapping fails (mmap's ENOMEM), has its
+ * records copied instead (log_fn, MRLOG_LOG_WARN for the hot segment): no
+ * error, more memory.
+ */
+
+/*
  * Returned by a range visitor to stop.  data is valid only during the call.
  * The visitor runs on the calling thread with no library lock held.
  */
@@ -715,7 +743,11 @@ typedef int (*mrlog_visit_fn)(void *arg, uint64_t position, const void *data,
  * 0 when the queue exists, MRLOG_ENOQUEUE when it does not).  Never shows a torn or truncated
  * record; shows every record acknowledged before the call started (and
  * possibly later ones allowed by policy.visibility).  Returns 0, the visitor's non-zero value if it
- * stopped, MRLOG_ENOQUEUE or MRLOG_EINVAL.
+ * stopped, MRLOG_ENOQUEUE, MRLOG_EINVAL, or MRLOG_EIO when a record's
+ * bytes could not be read from its segment file (MAPPED READS): the
+ * records visited before it were whole; if the bytes were lost while its
+ * visitor ran, the visitor read zeros there and the call returns
+ * MRLOG_EIO right after it.
  */
 MRLOG_EXPORT int mrlog_range(mrlog *log, const char *queue, uint64_t from,
                              uint64_t to, mrlog_visit_fn visit, void *arg);
@@ -956,7 +988,9 @@ typedef struct mrlog_cursor mrlog_cursor;
 /* A record as a cursor returns it.  data (len bytes) belongs to the cursor
  * and stays valid until the next mrlog_cursor_next, mrlog_cursor_seek or
  * mrlog_cursor_close on it (or mrlog_close), even if the record is
- * truncated or its queue deleted in the meantime. */
+ * truncated or its queue deleted in the meantime.  If its segment file
+ * loses the bytes meanwhile (MAPPED READS), they read as zeros, never
+ * crash, and the next mrlog_cursor_next returns MRLOG_EIO once for it. */
 struct mrlog_record {
   uint64_t position; /* the record's position */
   uint64_t unix_ms;  /* when it was framed (see TIME above) */
@@ -977,7 +1011,11 @@ MRLOG_EXPORT int mrlog_cursor_open(mrlog *log, const char *queue,
  * retained: record->position shows the jump.  Returns 0, MRLOG_ENODATA
  * at the visible end of the queue (call again later; mrlog_cursor_wait
  * says when), MRLOG_ENOQUEUE once the queue is deleted, MRLOG_ECLOSED
- * once the log is closed, or MRLOG_EINVAL (NULL argument). */
+ * once the log is closed, MRLOG_EINVAL (NULL argument), or MRLOG_EIO
+ * when the bytes of the record at the position could not be read from
+ * its segment file (the position does not move: mrlog_cursor_seek past
+ * it to go on) or those of the record returned last were lost after it
+ * was returned (MAPPED READS, struct mrlog_record). */
 MRLOG_EXPORT int mrlog_cursor_next(mrlog_cursor *cursor,
                                    struct mrlog_record *record);
 
