@@ -293,8 +293,17 @@ static void chained_fault_body(void) {
 START_TEST(test_foreign_fault_still_kills) {
   int status = in_child(foreign_fault_body);
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  /* The sanitizer's SIGBUS handler is the one before the log's: it
+   * reports the fault and exits non-zero. */
+  ck_assert_msg(WIFSIGNALED(status) ||
+                    (WIFEXITED(status) && WEXITSTATUS(status) != 0 &&
+                     WEXITSTATUS(status) != 3),
+                "child status %#x", status);
+#else
   ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGBUS,
                 "child status %#x", status);
+#endif
   status = in_child(chained_fault_body);
   ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 42,
                 "child status %#x", status);
