@@ -239,10 +239,6 @@ batch_ready(const struct mrlog_cursor *cur)
              cur->epoch;
 }
 
-/* next's every case: fills a batch if needed, then returns its next record
- * and moves past it.  Out of line, so that mrlog_cursor_next's common
- * case, which ends in a tail call here for the others, saves no
- * register. */
 /* Invariant 6: MRLOG_EIO if bytes of mapped record i of chunk c, from its
  * length varint to its end, were lost; else 0. */
 static int
@@ -259,6 +255,10 @@ mapped_lost(struct mrlog_cursor *cur, const struct mrlog__chunk *c,
                               (size_t)(v - c->data) - c->at[i] + len);
 }
 
+/* next's every case: fills a batch if needed, then returns its next record
+ * and moves past it.  Out of line, so that mrlog_cursor_next's common
+ * case, which ends in a tail call here for the others, saves no
+ * register. */
 static __attribute__((noinline)) int
 next_slow(struct mrlog_cursor *cur, struct mrlog_record *record)
 {
