@@ -344,7 +344,7 @@ mrlog_cursor_next(mrlog_cursor *cur, struct mrlog_record *record)
         /* Invariant 6: touch every page the caller will read, and go
          * the slow way once the mapping has lost a page. */
         if (((uintptr_t)v ^ ((uintptr_t)v + len)) >= 4096)
-          mrlog__mapfault_probe(v, len);
+          mrlog__mapfault_probe_pages(v, len);
         if (__builtin_expect(mrlog__mapfault_any(c->map->slot), 0))
           return next_slow(cur, record);
         cur->handed = i + 1;

@@ -214,7 +214,7 @@ mrlog__mapfault_remove(struct mrlog__mapslot *s)
 }
 
 void
-mrlog__mapfault_probe(const uint8_t *p, size_t len)
+mrlog__mapfault_probe_pages(const uint8_t *p, size_t len)
 {
   uintptr_t a = (uintptr_t)p, end = a + len;
   size_t page = page_size;

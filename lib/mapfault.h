@@ -40,7 +40,17 @@ void mrlog__mapfault_remove(struct mrlog__mapslot *s);
 
 /* Reads one byte of every page of [p, p + len), so that a lost page is
  * replaced now, before the bytes are handed out. */
-void mrlog__mapfault_probe(const uint8_t *p, size_t len);
+void mrlog__mapfault_probe_pages(const uint8_t *p, size_t len);
+static inline void
+mrlog__mapfault_probe(const uint8_t *p, size_t len)
+{
+  /* The common case inline: bytes within one 4 KiB page (or less than
+   * a page of any larger size) take one load. */
+  if (len > 0 && ((uintptr_t)p ^ ((uintptr_t)p + len - 1)) < 4096)
+    (void)*(const volatile uint8_t *)p;
+  else
+    mrlog__mapfault_probe_pages(p, len);
+}
 
 /* True when a page of [off, off + len) of the mapping was replaced by
  * zeros: the bytes there are lost.  Call after reading (or probing) them:

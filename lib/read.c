@@ -127,7 +127,7 @@ time_of(struct batch_times *t, uint64_t pos)
 /* Touches mapped record rec of chunk c, so that a lost page is replaced
  * now (mapfault.c), then returns MRLOG_EIO if any of its bytes (its length
  * varint included) were lost, else 0. */
-static int
+static inline int
 mapped_check(struct mrlog *log, const struct mrlog__chunk *c, uint32_t i,
              const uint8_t *rec, size_t len)
 {
