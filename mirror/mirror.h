@@ -1,0 +1,97 @@
+/*
+ * mirror.h -- the mirror's private state, shared by mirror.c (the public
+ * calls and the thread's loop) and ship.c (reading the log, publishing,
+ * handling confirms).
+ */
+#ifndef MRLOG_MIRROR_PRIV_H
+#define MRLOG_MIRROR_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "body.h"
+#include "link.h"
+#include "mrlog.h"
+#include "mrlog_mirror.h"
+
+/* A message published and not yet confirmed. */
+struct mrlog__flight {
+  struct mrlog__flight *next;      /* in its queue's FIFO, publish order */
+  struct mrlog__flight *tag_next;  /* in the mirror's list, tag order */
+  struct mrlog__flight *tag_prev;
+  struct mrlog__mq *mq;            /* its queue */
+  uint64_t tag;                    /* delivery tag */
+  uint64_t last;                   /* last record's position */
+  uint32_t count;                  /* records */
+  int acked;                       /* confirmed, waiting for the FIFO's
+                                      earlier messages */
+};
+
+/* One log queue being shipped.  Owned by the mirror's thread; confirmed
+ * and durable are also read under stats_lock by mrlog_mirror_queue. */
+struct mrlog__mq {
+  char *name;                  /* the log queue's name */
+  char *rq_name;               /* its RabbitMQ queue: prefix + name */
+  uint64_t confirmed;          /* every record below is confirmed and
+                                  committed (stats_lock to write) */
+  uint64_t sent;               /* next position to publish from */
+  uint64_t durable;            /* durable_position when last read
+                                  (stats_lock to write) */
+  uint64_t stop_target;        /* durable_position at mrlog_mirror_stop */
+  mrlog_cursor *cursor;        /* reads from sent */
+  mrlog_future *watch;         /* pending watch, or NULL */
+  int declared;                /* declared on the current connection */
+  int wait_durable;            /* visible beyond durable: poll, no watch */
+  int seen;                    /* found by the last queue list */
+  struct mrlog__flight *head;  /* in-flight messages, oldest first */
+  struct mrlog__flight *tail;
+};
+
+struct mrlog_mirror {
+  mrlog *log;                          /* borrowed; open until stop */
+  /* Configuration, copied at start. */
+  struct mrlog__uri *uris;
+  size_t nuris;
+  char *glob, *exchange, *prefix, *consumer;
+  unsigned records_per_message, messages_in_flight;
+  size_t message_bytes;
+  unsigned backoff_min_ms, backoff_max_ms, refresh_ms, heartbeat_s;
+  mrlog_log_fn log_fn;
+  void *log_arg;
+
+  pthread_t thread;
+  int wake_fd;                         /* eventfd: watches and stop */
+  atomic_int stopping;                 /* set by mrlog_mirror_stop */
+  uint64_t stop_deadline_ms;           /* written before stopping */
+  int drained;                         /* thread's verdict at exit */
+
+  /* The thread's own state. */
+  struct mrlog__link link;
+  size_t cur_uri;                      /* the broker tried next */
+  struct mrlog__mq **mqs;              /* stats_lock to resize */
+  size_t nmqs;
+  struct mrlog__flight *tags_head;     /* in flight, by tag */
+  struct mrlog__flight *tags_tail;
+  unsigned inflight;
+  struct mrlog__body body;             /* reused message buffer */
+
+  pthread_mutex_t stats_lock;          /* guards stats, mqs' array and
+                                          their confirmed/durable */
+  struct mrlog_mirror_stats stats;
+};
+
+uint64_t mrlog__mirror_now_ms(void);
+void mrlog__mirror_say(struct mrlog_mirror *m, int level, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+
+/* ship.c */
+int mrlog__mirror_refresh(struct mrlog_mirror *m);
+int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq);
+int mrlog__mirror_event(struct mrlog_mirror *m,
+                        const struct mrlog__link_event *ev);
+void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq);
+void mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq);
+void mrlog__mirror_mq_free(struct mrlog__mq *mq);
+
+#endif

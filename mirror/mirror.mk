@@ -1,0 +1,43 @@
+# mirror/mirror.mk -- libmrlog_mirror, which ships a log's durable records
+# to RabbitMQ quorum queues; included from Makefile.am.  Built when
+# configure finds librabbitmq (--with-amqp, default auto).
+#
+#   libmrlog_mirror.la   installed with include/mrlog_mirror.h and
+#                        mrlog_mirror.pc; uses libmrlog's public API only.
+#   tests/mirror_test.sh starts a 3-node cluster (tests/rabbitmq_cluster.sh)
+#                        and runs tests/mirror_test against it; it skips
+#                        (exit 77) when rabbitmq-server is not installed.
+
+EXTRA_DIST += mrlog_mirror.pc.in tests/rabbitmq_cluster.sh \
+	tests/mirror_test.sh
+
+if HAVE_AMQP
+include_HEADERS += include/mrlog_mirror.h
+lib_LTLIBRARIES += libmrlog_mirror.la
+pkgconfig_DATA += mrlog_mirror.pc
+
+libmrlog_mirror_la_SOURCES = \
+	mirror/body.h \
+	mirror/body.c \
+	mirror/link.h \
+	mirror/link.c \
+	mirror/mirror.h \
+	mirror/mirror.c \
+	mirror/ship.c
+libmrlog_mirror_la_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+libmrlog_mirror_la_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
+libmrlog_mirror_la_LIBADD = libmrlog.la $(AMQP_LIBS) $(PTHREAD_LIBS)
+libmrlog_mirror_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
+	-export-symbols-regex '^mrlog_mirror_[a-z]'
+
+check_PROGRAMS += tests/mirror_test
+TESTS += tests/mirror_test.sh
+tests_mirror_test_SOURCES = tests/mirror_test.c mirror/body.c
+tests_mirror_test_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/mirror \
+	-D_GNU_SOURCE
+tests_mirror_test_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
+tests_mirror_test_LDADD = libmrlog_mirror.la libmrlog.la $(AMQP_LIBS) \
+	$(PTHREAD_LIBS)
+else
+EXTRA_DIST += include/mrlog_mirror.h
+endif

@@ -1,0 +1,336 @@
+/*
+ * ship.c -- the mirror thread's work on the log and the broker: finding
+ * queues, publishing durable records, applying confirms.
+ *
+ * Invariants (all on the mirror's thread):
+ *   1. For every shipped queue, mq->confirmed <= positions of every
+ *      in-flight message's records < mq->sent, and every record retained
+ *      below mq->confirmed has been confirmed by the broker and committed
+ *      under the mirror's consumer name.
+ *   2. Only records below the queue's durable_position are published.
+ *   3. A queue's messages are confirmed in its FIFO's order: a confirm
+ *      for a later message waits (flight->acked) until the earlier ones
+ *      are confirmed too, so the committed position never passes a record
+ *      the broker has not confirmed.
+ *   4. A nack or a return rewinds the queue: its in-flight messages are
+ *      forgotten (later confirms for their tags are ignored) and it
+ *      publishes again from mq->confirmed.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mirror.h"
+
+static void watch_done(void *arg, int status, uint64_t position) {
+  struct mrlog_mirror *m = arg;
+  uint64_t one = 1;
+  ssize_t n;
+
+  (void)status;
+  (void)position;
+  /* Runs on a library thread: only wake the mirror's. */
+  n = write(m->wake_fd, &one, sizeof(one));
+  (void)n;
+}
+
+void mrlog__mirror_mq_free(struct mrlog__mq *mq) {
+  struct mrlog__flight *f = mq->head, *next;
+
+  for (; f != NULL; f = next) {
+    next = f->next;
+    free(f);
+  }
+  if (mq->watch != NULL) {
+    mrlog_cancel(mq->watch);
+    mrlog_wait(mq->watch, NULL);
+  }
+  mrlog_cursor_close(mq->cursor);
+  free(mq->name);
+  free(mq->rq_name);
+  free(mq);
+}
+
+static void untag(struct mrlog_mirror *m, struct mrlog__flight *f) {
+  if (f->tag_prev) f->tag_prev->tag_next = f->tag_next;
+  else if (m->tags_head == f) m->tags_head = f->tag_next;
+  else return; /* not linked */
+  if (f->tag_next) f->tag_next->tag_prev = f->tag_prev;
+  else m->tags_tail = f->tag_prev;
+  f->tag_next = f->tag_prev = NULL;
+  m->inflight--;
+}
+
+void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  struct mrlog__flight *f = mq->head, *next;
+
+  for (; f != NULL; f = next) {
+    next = f->next;
+    if (!f->acked) untag(m, f);
+    free(f);
+  }
+  mq->head = mq->tail = NULL;
+  mq->sent = mq->confirmed;
+}
+
+static struct mrlog__mq *mq_new(struct mrlog_mirror *m, const char *name) {
+  struct mrlog__mq *mq = calloc(1, sizeof(*mq));
+  uint64_t committed = 0;
+  int rc;
+
+  if (mq == NULL) return NULL;
+  mq->name = strdup(name);
+  mq->rq_name = malloc(strlen(m->prefix) + strlen(name) + 1);
+  if (mq->name == NULL || mq->rq_name == NULL) goto bad;
+  strcpy(mq->rq_name, m->prefix);
+  strcat(mq->rq_name, name);
+  rc = mrlog_committed(m->log, name, m->consumer, &committed);
+  if (rc != 0 && rc != MRLOG_ENODATA) goto bad;
+  mq->confirmed = mq->sent = committed;
+  if (mrlog_cursor_open(m->log, name, committed, &mq->cursor) != 0) goto bad;
+  return mq;
+bad:
+  mrlog_cursor_close(mq->cursor);
+  free(mq->name);
+  free(mq->rq_name);
+  free(mq);
+  return NULL;
+}
+
+static int seen_queue(void *arg, const char *queue) {
+  struct mrlog_mirror *m = arg;
+  struct mrlog__mq *mq, **grown;
+
+  if (fnmatch(m->glob, queue, 0) != 0) return 0;
+  for (size_t i = 0; i < m->nmqs; i++) {
+    if (strcmp(m->mqs[i]->name, queue) == 0) {
+      m->mqs[i]->seen = 1;
+      return 0;
+    }
+  }
+  mq = mq_new(m, queue);
+  if (mq == NULL) return 0; /* deleted meanwhile, or no memory: retried */
+  mq->seen = 1;
+  pthread_mutex_lock(&m->stats_lock);
+  grown = realloc(m->mqs, (m->nmqs + 1) * sizeof(*m->mqs));
+  if (grown != NULL) {
+    m->mqs = grown;
+    m->mqs[m->nmqs++] = mq;
+    m->stats.queues = m->nmqs;
+  }
+  pthread_mutex_unlock(&m->stats_lock);
+  if (grown == NULL) mrlog__mirror_mq_free(mq);
+  return 0;
+}
+
+/* Reads the log's queue list: adds new matching queues, drops deleted
+ * ones (their in-flight confirms are then ignored). */
+int mrlog__mirror_refresh(struct mrlog_mirror *m) {
+  int rc;
+
+  for (size_t i = 0; i < m->nmqs; i++) m->mqs[i]->seen = 0;
+  rc = mrlog_list_queues(m->log, seen_queue, m);
+  if (rc != 0) return rc;
+  for (size_t i = 0; i < m->nmqs;) {
+    struct mrlog__mq *mq = m->mqs[i];
+    if (mq->seen) {
+      i++;
+      continue;
+    }
+    mrlog__mirror_rewind(m, mq);
+    pthread_mutex_lock(&m->stats_lock);
+    m->mqs[i] = m->mqs[--m->nmqs];
+    m->stats.queues = m->nmqs;
+    pthread_mutex_unlock(&m->stats_lock);
+    mrlog__mirror_mq_free(mq);
+  }
+  return 0;
+}
+
+/* Arms a watch that wakes the thread once records at or after mq->sent
+ * are visible; a queue whose visible records are not yet durable is
+ * polled instead (mq->wait_durable), since a watch would fire at once. */
+void mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  struct mrlog_queue_info info;
+
+  if (mq->watch != NULL) {
+    if (!mrlog_ready(mq->watch)) return;
+    mrlog_wait(mq->watch, NULL);
+    mq->watch = NULL;
+  }
+  mq->wait_durable = 0;
+  if (mrlog_queue_info(m->log, mq->name, &info) != 0) return;
+  if (info.durable_position > mq->sent) return; /* work to do now */
+  if (info.next_position > info.durable_position &&
+      info.next_position > mq->sent) {
+    mq->wait_durable = 1;
+    return;
+  }
+  mq->watch = mrlog_watch(m->log, mq->name, mq->sent, watch_done, m);
+}
+
+static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  char id[1100];
+  uint64_t tag;
+  struct mrlog__flight *f;
+  int rc;
+
+  f = calloc(1, sizeof(*f));
+  if (f == NULL) return MRLOG_ENOMEM;
+  mrlog__body_finish(&m->body);
+  snprintf(id, sizeof(id), "%s:%" PRIu64 "-%" PRIu64, mq->name,
+           m->body.first, m->body.last);
+  rc = mrlog__link_publish(&m->link, m->exchange, mq->name, id,
+                           m->body.first, m->body.count,
+                           mrlog__mirror_now_ms(), m->body.buf, m->body.len,
+                           &tag);
+  if (rc != 0) {
+    free(f);
+    return rc;
+  }
+  f->mq = mq;
+  f->tag = tag;
+  f->last = m->body.last;
+  f->count = m->body.count;
+  if (mq->tail) mq->tail->next = f;
+  else mq->head = f;
+  mq->tail = f;
+  f->tag_prev = m->tags_tail;
+  if (m->tags_tail) m->tags_tail->tag_next = f;
+  else m->tags_head = f;
+  m->tags_tail = f;
+  m->inflight++;
+  mq->sent = f->last + 1;
+  pthread_mutex_lock(&m->stats_lock);
+  m->stats.messages_published++;
+  m->stats.records_published += f->count;
+  pthread_mutex_unlock(&m->stats_lock);
+  return 0;
+}
+
+/* Publishes one message of mq's durable records from mq->sent.  Returns 1
+ * if it published, 0 if there was nothing to publish, or a negative code
+ * (the link failed). */
+int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  struct mrlog_queue_info info;
+  struct mrlog_record rec;
+  int rc;
+
+  if (mq->sent >= mq->durable) {
+    if (mrlog_queue_info(m->log, mq->name, &info) != 0) return 0;
+    pthread_mutex_lock(&m->stats_lock);
+    mq->durable = info.durable_position;
+    pthread_mutex_unlock(&m->stats_lock);
+    if (mq->sent >= mq->durable) return 0;
+  }
+  if (mrlog_cursor_position(mq->cursor) != mq->sent &&
+      mrlog_cursor_seek(mq->cursor, mq->sent) != 0)
+    return 0;
+  if (mrlog__body_begin(&m->body, mq->name, strlen(mq->name)) != 0)
+    return MRLOG_ENOMEM;
+  while (m->body.count < m->records_per_message) {
+    rc = mrlog_cursor_next(mq->cursor, &rec);
+    if (rc != 0) break; /* ENODATA: the visible end; ENOQUEUE: refresh */
+    if (rec.position >= mq->durable) {
+      mrlog_cursor_seek(mq->cursor, rec.position);
+      break;
+    }
+    if (m->body.count > 0 &&
+        m->body.len + MRLOG_BODY_RECORD_HEADER + rec.len > m->message_bytes) {
+      mrlog_cursor_seek(mq->cursor, rec.position);
+      break;
+    }
+    if (mrlog__body_add(&m->body, rec.position, rec.unix_ms, rec.data,
+                        (uint32_t)rec.len) != 0)
+      return MRLOG_ENOMEM;
+  }
+  if (m->body.count == 0) {
+    /* Everything in [sent, durable) was truncated away. */
+    uint64_t skip = mrlog_cursor_position(mq->cursor);
+    if (skip < mq->durable) skip = mq->durable;
+    mq->sent = skip;
+    if (mq->head == NULL) {
+      pthread_mutex_lock(&m->stats_lock);
+      mq->confirmed = skip;
+      pthread_mutex_unlock(&m->stats_lock);
+    }
+    return 0;
+  }
+  rc = publish(m, mq);
+  return rc == 0 ? 1 : rc;
+}
+
+/* Pops mq's confirmed messages off its FIFO's head and commits. */
+static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  struct mrlog__flight *f;
+  uint64_t to = mq->confirmed, msgs = 0, recs = 0;
+  mrlog_future *fut;
+
+  while ((f = mq->head) != NULL && f->acked) {
+    mq->head = f->next;
+    if (mq->head == NULL) mq->tail = NULL;
+    to = f->last + 1;
+    msgs++;
+    recs += f->count;
+    free(f);
+  }
+  if (msgs == 0) return;
+  fut = mrlog_commit(m->log, mq->name, m->consumer, to, NULL, NULL);
+  mrlog_forget(fut);
+  pthread_mutex_lock(&m->stats_lock);
+  mq->confirmed = to;
+  m->stats.messages_confirmed += msgs;
+  m->stats.records_confirmed += recs;
+  pthread_mutex_unlock(&m->stats_lock);
+}
+
+static struct mrlog__mq *find_mq(struct mrlog_mirror *m, const char *name) {
+  for (size_t i = 0; i < m->nmqs; i++)
+    if (strcmp(m->mqs[i]->name, name) == 0) return m->mqs[i];
+  return NULL;
+}
+
+/* Applies one broker event.  Returns 0. */
+int mrlog__mirror_event(struct mrlog_mirror *m,
+                        const struct mrlog__link_event *ev) {
+  struct mrlog__flight *f, *next;
+  struct mrlog__mq *mq;
+
+  if (ev->kind == MRLOG_LINK_RETURN) {
+    mq = find_mq(m, ev->routing_key);
+    pthread_mutex_lock(&m->stats_lock);
+    m->stats.returns++;
+    pthread_mutex_unlock(&m->stats_lock);
+    mrlog__mirror_say(m, MRLOG_LOG_WARN,
+                      "message of queue %s returned as unroutable; "
+                      "declaring its RabbitMQ queue again",
+                      ev->routing_key);
+    if (mq != NULL) {
+      mrlog__mirror_rewind(m, mq);
+      mq->declared = 0;
+    }
+    return 0;
+  }
+  for (f = m->tags_head; f != NULL && f->tag <= ev->tag; f = next) {
+    next = f->tag_next;
+    if (!ev->multiple && f->tag != ev->tag) continue;
+    mq = f->mq;
+    if (ev->kind == MRLOG_LINK_NACK) {
+      pthread_mutex_lock(&m->stats_lock);
+      m->stats.nacks++;
+      pthread_mutex_unlock(&m->stats_lock);
+      /* The rewind frees the queue's flights: restart the walk. */
+      mrlog__mirror_rewind(m, mq);
+      next = m->tags_head;
+      continue;
+    }
+    untag(m, f);
+    f->acked = 1;
+    advance(m, mq);
+  }
+  return 0;
+}

@@ -1,0 +1,372 @@
+/*
+ * mirror_test.c -- libmrlog_mirror against a real RabbitMQ cluster (run by
+ * tests/mirror_test.sh, which starts one and passes its URIs in
+ * MRLOG_AMQP_URIS).  Cases, each printing PASS or FAIL:
+ *
+ *   ship      4 queues x 5,000 records (0 to 299 bytes, with gaps of 5
+ *             positions from explicit-position appends) appended while the
+ *             mirror runs on a log with truncate_on_commit; the stop drains
+ *             (0); every queue is committed under "mirror" up to its next
+ *             position and truncated to empty; consuming the quorum queues
+ *             gives every record, byte for byte at its position, with no
+ *             other record, in messages whose id and headers match.
+ *   badauth   a wrong password: stats report MRLOG_EACCES with the broker's
+ *             ACCESS_REFUSED, the mirror retries with backoff (a bounded
+ *             number of attempts), nothing is committed.
+ *   novhost   a missing vhost: MRLOG_EACCES.
+ *   clash     the RabbitMQ queue exists as a classic queue: MRLOG_EEXIST
+ *             with the broker's "inequivalent arg" text.
+ *
+ * Ends with the line "N passed, N failed"; exits 1 if any failed.
+ */
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "body.h"
+#include "mrlog.h"
+#include "mrlog_mirror.h"
+
+#define QUEUES 4
+#define RECORDS 5000
+#define BATCH 100
+
+static int passed, failed;
+static char uri1[512];
+
+#define CHECK(cond, ...)                                 \
+  do {                                                   \
+    if (!(cond)) {                                       \
+      printf("  check failed (%s:%d): ", __FILE__, __LINE__); \
+      printf(__VA_ARGS__);                               \
+      printf("\n");                                      \
+      return 1;                                          \
+    }                                                    \
+  } while (0)
+
+static void report(const char *name, int bad) {
+  printf("%s %s\n", bad ? "FAIL" : "PASS", name);
+  fflush(stdout);
+  if (bad) failed++;
+  else passed++;
+}
+
+static void sleep_ms(unsigned ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+  nanosleep(&ts, NULL);
+}
+
+static size_t rec_len(int q, uint64_t pos) {
+  return (size_t)((pos * 37 + (uint64_t)q * 11) % 300);
+}
+
+static void rec_fill(int q, uint64_t pos, unsigned char *buf) {
+  size_t len = rec_len(q, pos);
+  for (size_t j = 0; j < len; j++)
+    buf[j] = (unsigned char)(pos * 131 + j * 7 + (uint64_t)q);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+static void rm_rf(const char *dir) {
+  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void quiet(void *arg, int level, const char *msg) {
+  (void)arg;
+  if (getenv("MIRROR_TEST_VERBOSE")) printf("  [log %d] %s\n", level, msg);
+}
+
+/* A plain AMQP connection to the first node, for the checks. */
+static amqp_connection_state_t connect_plain(void) {
+  struct amqp_connection_info info;
+  char copy[512];
+  amqp_connection_state_t conn = amqp_new_connection();
+  amqp_socket_t *sock = amqp_tcp_socket_new(conn);
+  amqp_rpc_reply_t r;
+
+  snprintf(copy, sizeof(copy), "%s", uri1);
+  if (amqp_parse_url(copy, &info) != 0 ||
+      amqp_socket_open(sock, info.host, info.port) != 0)
+    goto bad;
+  r = amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+                 info.user, info.password);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) goto bad;
+  amqp_channel_open(conn, 1);
+  if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL) goto bad;
+  return conn;
+bad:
+  amqp_destroy_connection(conn);
+  return NULL;
+}
+
+static int header_i64(const amqp_table_t *t, const char *key, int64_t *v) {
+  for (int i = 0; i < t->num_entries; i++) {
+    const amqp_table_entry_t *e = &t->entries[i];
+    if (e->key.len == strlen(key) && memcmp(e->key.bytes, key, e->key.len) ==
+        0 && e->value.kind == AMQP_FIELD_KIND_I64) {
+      *v = e->value.value.i64;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Consumes mrlog.<queue> to empty and checks every record against the
+ * expected set (seen[i] for positions[i]); duplicates must be identical. */
+static int verify_queue(amqp_connection_state_t conn, int q, const char *name,
+                        const uint64_t *positions, size_t n) {
+  char rq[64], id[128];
+  unsigned char *seen = calloc(n, 1), expect[300];
+  size_t got = 0, messages = 0, at;
+
+  snprintf(rq, sizeof(rq), "mrlog.%s", name);
+  for (;;) {
+    amqp_rpc_reply_t r = amqp_basic_get(conn, 1, amqp_cstring_bytes(rq), 1);
+    amqp_message_t msg;
+    struct mrlog__body_view v;
+    const unsigned char *cur;
+    const char *why = "";
+    uint64_t pos, ms;
+    const void *data;
+    uint32_t len;
+    int64_t first = -1, count = -1;
+
+    CHECK(r.reply_type == AMQP_RESPONSE_NORMAL, "basic.get %s failed", rq);
+    if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) break;
+    r = amqp_read_message(conn, 1, &msg, 0);
+    CHECK(r.reply_type == AMQP_RESPONSE_NORMAL, "read_message failed");
+    messages++;
+    CHECK(mrlog__body_parse(msg.body.bytes, msg.body.len, &v, &why) == 0,
+          "message %zu of %s: %s", messages, rq, why);
+    CHECK(v.queue_len == strlen(name) &&
+              memcmp(v.queue, name, v.queue_len) == 0,
+          "body names another queue");
+    snprintf(id, sizeof(id), "%s:%" PRIu64 "-%" PRIu64, name, v.first,
+             v.last);
+    CHECK(msg.properties.message_id.len == strlen(id) &&
+              memcmp(msg.properties.message_id.bytes, id, strlen(id)) == 0,
+          "message id is not %s", id);
+    CHECK(msg.properties.delivery_mode == 2, "not persistent");
+    CHECK(header_i64(&msg.properties.headers, "mrlog-first", &first) == 0 &&
+              header_i64(&msg.properties.headers, "mrlog-count", &count) ==
+                  0 &&
+              (uint64_t)first == v.first && (uint64_t)count == v.count,
+          "headers do not match the body");
+    cur = v.records;
+    at = 0;
+    while (mrlog__body_next(&v, &cur, &pos, &ms, &data, &len)) {
+      while (at < n && positions[at] < pos) at++;
+      CHECK(at < n && positions[at] == pos,
+            "%s: position %" PRIu64 " was never appended", name, pos);
+      CHECK(len == rec_len(q, pos), "%s@%" PRIu64 ": length %u, not %zu",
+            name, pos, len, rec_len(q, pos));
+      rec_fill(q, pos, expect);
+      CHECK(memcmp(data, expect, len) == 0, "%s@%" PRIu64 ": bytes differ",
+            name, pos);
+      CHECK(ms > 0, "no record time");
+      if (!seen[at]) got++;
+      seen[at] = 1;
+    }
+    amqp_destroy_message(&msg);
+    amqp_maybe_release_buffers(conn);
+  }
+  CHECK(got == n, "%s: %zu of %zu records in RabbitMQ", name, got, n);
+  printf("  %s: %zu records in %zu messages\n", rq, got, messages);
+  free(seen);
+  return 0;
+}
+
+static int test_ship(const char *uris) {
+  char dir[] = "/tmp/mrlog-mirror-test.XXXXXX";
+  static uint64_t positions[QUEUES][RECORDS];
+  static unsigned char buf[BATCH][300];
+  struct iovec iov[BATCH];
+  mrlog_policy policy;
+  mrlog *log;
+  struct mrlog_mirror_config cfg;
+  struct mrlog_mirror_stats st;
+  mrlog_mirror *mir;
+  char names[QUEUES][32];
+  uint64_t next[QUEUES] = {0};
+  amqp_connection_state_t conn;
+  int rc;
+
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  mrlog_policy_init(&policy);
+  policy.truncate_on_commit = 1;
+  CHECK(mrlog_open(dir, &policy, &log) == 0, "mrlog_open");
+  for (int q = 0; q < QUEUES; q++) {
+    snprintf(names[q], sizeof(names[q]), "ship%d", q);
+    CHECK(mrlog_wait(mrlog_create_queue(log, names[q], NULL, NULL), NULL) ==
+              0,
+          "create %s", names[q]);
+  }
+  mrlog_mirror_config_init(&cfg);
+  cfg.uris = uris;
+  cfg.records_per_message = 64;
+  cfg.messages_in_flight = 16;
+  cfg.log_fn = quiet;
+  CHECK(mrlog_mirror_start(log, &cfg, &mir) == 0, "mirror_start");
+  /* Batches of BATCH records; every tenth batch starts 5 positions past
+   * the queue's next one (an explicit-position append leaves a gap). */
+  for (int b = 0; b < RECORDS / BATCH; b++) {
+    for (int q = 0; q < QUEUES; q++) {
+      uint64_t first = next[q] + (b % 10 == 9 ? 5 : 0);
+      for (int i = 0; i < BATCH; i++) {
+        uint64_t pos = first + (uint64_t)i;
+        rec_fill(q, pos, buf[i]);
+        iov[i].iov_base = buf[i];
+        iov[i].iov_len = rec_len(q, pos);
+        positions[q][b * BATCH + i] = pos;
+      }
+      rc = mrlog_wait(mrlog_append_batch(log, names[q], &first, iov, BATCH,
+                                         NULL, NULL),
+                      NULL);
+      CHECK(rc == 0, "append_batch: %s", mrlog_strerror(rc));
+      next[q] = first + BATCH;
+    }
+  }
+  rc = mrlog_mirror_stats(mir, &st);
+  CHECK(rc == 0, "stats");
+  rc = mrlog_mirror_stop(mir, 60000);
+  CHECK(rc == 0, "mirror_stop did not drain: %s", mrlog_strerror(rc));
+  for (int q = 0; q < QUEUES; q++) {
+    struct mrlog_queue_info info;
+    uint64_t committed = 0;
+    CHECK(mrlog_committed(log, names[q], "mirror", &committed) == 0,
+          "no committed position for %s", names[q]);
+    CHECK(committed == next[q], "%s committed %" PRIu64 ", next %" PRIu64,
+          names[q], committed, next[q]);
+    CHECK(mrlog_queue_info(log, names[q], &info) == 0, "queue_info");
+    CHECK(info.records == 0 && info.first_position == next[q],
+          "%s keeps %" PRIu64 " records after commits", names[q],
+          info.records);
+  }
+  CHECK(mrlog_close(log) == 0, "close");
+  rm_rf(dir);
+  conn = connect_plain();
+  CHECK(conn != NULL, "cannot connect to %s to verify", uri1);
+  for (int q = 0; q < QUEUES; q++)
+    if (verify_queue(conn, q, names[q], positions[q], RECORDS) != 0)
+      return 1;
+  amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn);
+  return 0;
+}
+
+/* Starts a mirror on a one-queue log with uris and waits (10 s at most)
+ * for stats.last_error == want; checks its text holds `text`. */
+static int expect_error(const char *uris, const char *queue, int want,
+                        const char *text) {
+  char dir[] = "/tmp/mrlog-mirror-test.XXXXXX";
+  mrlog_policy policy;
+  mrlog *log;
+  struct mrlog_mirror_config cfg;
+  struct mrlog_mirror_stats st;
+  mrlog_mirror *mir;
+  uint64_t committed;
+  int rc;
+
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  mrlog_policy_init(&policy);
+  CHECK(mrlog_open(dir, &policy, &log) == 0, "mrlog_open");
+  CHECK(mrlog_wait(mrlog_create_queue(log, queue, NULL, NULL), NULL) == 0,
+        "create");
+  CHECK(mrlog_wait(mrlog_append(log, queue, NULL, "x", 1, NULL, NULL),
+                   NULL) == 0,
+        "append");
+  mrlog_mirror_config_init(&cfg);
+  cfg.uris = uris;
+  cfg.backoff_min_ms = 50;
+  cfg.backoff_max_ms = 400;
+  cfg.log_fn = quiet;
+  CHECK(mrlog_mirror_start(log, &cfg, &mir) == 0, "mirror_start");
+  for (int i = 0; i < 100; i++) {
+    mrlog_mirror_stats(mir, &st);
+    if (st.last_error == want) break;
+    sleep_ms(100);
+  }
+  sleep_ms(1000);
+  mrlog_mirror_stats(mir, &st);
+  rc = mrlog_mirror_stop(mir, 0);
+  printf("  error %s: %s (reconnects %" PRIu64 ")\n",
+         mrlog_err_name(st.last_error), st.last_error_text, st.reconnects);
+  CHECK(rc == MRLOG_ETIMEDOUT, "stop drained");
+  CHECK(st.last_error == want, "last_error %s, not %s",
+        mrlog_err_name(st.last_error), mrlog_err_name(want));
+  CHECK(strstr(st.last_error_text, text) != NULL, "text lacks \"%s\"", text);
+  /* Backoff: 50, 100, 200, 400, 400 ... ms over about 2 s. */
+  CHECK(st.reconnects >= 2 && st.reconnects <= 20,
+        "%" PRIu64 " attempts: no backoff?", st.reconnects);
+  CHECK(st.records_confirmed == 0, "confirmed records");
+  CHECK(mrlog_committed(log, queue, "mirror", &committed) == MRLOG_ENODATA,
+        "something was committed");
+  CHECK(mrlog_close(log) == 0, "close");
+  rm_rf(dir);
+  return 0;
+}
+
+/* Replaces the last occurrence of find in uri1 (the password, the
+ * vhost). */
+static void edit_uri(char *out, size_t size, const char *find,
+                     const char *repl) {
+  const char *at = NULL, *p = uri1;
+
+  while ((p = strstr(p, find)) != NULL) at = p++;
+  if (at == NULL) {
+    snprintf(out, size, "%s", uri1);
+    return;
+  }
+  snprintf(out, size, "%.*s%s%s", (int)(at - uri1), uri1, repl,
+           at + strlen(find));
+}
+
+static int test_clash(void) {
+  amqp_connection_state_t conn = connect_plain();
+
+  CHECK(conn != NULL, "connect");
+  amqp_queue_declare(conn, 1, amqp_cstring_bytes("mrlog.clash"), 0, 1, 0, 0,
+                     amqp_empty_table);
+  CHECK(amqp_get_rpc_reply(conn).reply_type == AMQP_RESPONSE_NORMAL,
+        "declare the classic queue");
+  amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn);
+  return expect_error(uri1, "clash", MRLOG_EEXIST, "inequivalent arg");
+}
+
+int main(void) {
+  const char *uris = getenv("MRLOG_AMQP_URIS");
+  char bad[600];
+  const char *comma;
+
+  if (uris == NULL || *uris == '\0') {
+    printf("MRLOG_AMQP_URIS is not set (run tests/mirror_test.sh)\n");
+    return 77;
+  }
+  comma = strchr(uris, ',');
+  snprintf(uri1, sizeof(uri1), "%.*s",
+           (int)(comma ? (size_t)(comma - uris) : strlen(uris)), uris);
+  report("ship", test_ship(uris));
+  edit_uri(bad, sizeof(bad), ":mrlog@", ":wrong@");
+  report("badauth", expect_error(bad, "q", MRLOG_EACCES, "ACCESS_REFUSED"));
+  edit_uri(bad, sizeof(bad), "/mrlog", "/novhost");
+  report("novhost", expect_error(bad, "q", MRLOG_EACCES, "NOT_ALLOWED"));
+  report("clash", test_clash());
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
