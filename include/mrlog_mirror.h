@@ -93,6 +93,12 @@ struct mrlog_mirror_stats {
   uint64_t queues;               /* log queues being shipped */
   uint64_t lag;                  /* positions durable in the log and not
                                     yet confirmed, summed over queues */
+  /* A replica's (mrlog_replica_start): */
+  uint64_t deliveries;           /* messages received, redeliveries
+                                    included */
+  uint64_t records_applied;      /* records appended at their positions */
+  uint64_t records_duplicate;    /* records already present (acked) */
+  uint64_t rejected;             /* malformed messages rejected */
   int last_error;                /* 0, or an MRLOG_E* code: EACCES
                                     (refused login, missing vhost or
                                     permission), EEXIST (the RabbitMQ
@@ -117,6 +123,20 @@ int mrlog_mirror_stats(mrlog_mirror *mirror, struct mrlog_mirror_stats *out);
  * queue, or MRLOG_EINVAL. */
 int mrlog_mirror_queue(mrlog_mirror *mirror, const char *queue,
                        uint64_t *next_confirmed, uint64_t *durable);
+
+/* Starts a replica of the mirrored queues into log: one thread that
+ * finds the mirrored queues in the catalog queue (config.exchange +
+ * "-catalog", which every mirror fills) within refresh_ms, keeps those
+ * matching config.queues, consumes their RabbitMQ queues (manual acks, at
+ * most messages_in_flight unacknowledged) and appends each record to the
+ * same-named queue of log, created as needed, at its original position.
+ * It acks a message once its records are durable; records already there
+ * complete with MRLOG_DUPLICATE and are acked too; a malformed message is
+ * rejected without requeueing, counted in stats.rejected and reported.
+ * Returns as mrlog_mirror_start; stop it with mrlog_mirror_stop (which
+ * returns 0 for a replica: what it has not acked is delivered again). */
+int mrlog_replica_start(mrlog *log, const struct mrlog_mirror_config *config,
+                        mrlog_mirror **out);
 
 /* Stops the mirror: ships what is durable when it is called, waits up to
  * timeout_ms for the broker's confirms, then closes the connection, joins

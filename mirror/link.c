@@ -186,10 +186,10 @@ out:
   return rc;
 }
 
+static int declare_quorum(struct mrlog__link *link, const char *queue);
+
 int mrlog__link_declare(struct mrlog__link *link, const char *exchange,
                         const char *queue, const char *routing_key) {
-  amqp_table_entry_t arg;
-  amqp_table_t args;
   int rc;
 
   amqp_exchange_declare(link->conn, 1, amqp_cstring_bytes(exchange),
@@ -198,6 +198,18 @@ int mrlog__link_declare(struct mrlog__link *link, const char *exchange,
   rc = reply_status(link, amqp_get_rpc_reply(link->conn),
                     "exchange.declare");
   if (rc != 0) return rc;
+  rc = declare_quorum(link, queue);
+  if (rc != 0) return rc;
+  amqp_queue_bind(link->conn, 1, amqp_cstring_bytes(queue),
+                  amqp_cstring_bytes(exchange),
+                  amqp_cstring_bytes(routing_key), amqp_empty_table);
+  return reply_status(link, amqp_get_rpc_reply(link->conn), "queue.bind");
+}
+
+static int declare_quorum(struct mrlog__link *link, const char *queue) {
+  amqp_table_entry_t arg;
+  amqp_table_t args;
+
   arg.key = amqp_cstring_bytes("x-queue-type");
   arg.value.kind = AMQP_FIELD_KIND_UTF8;
   arg.value.value.bytes = amqp_cstring_bytes("quorum");
@@ -205,12 +217,57 @@ int mrlog__link_declare(struct mrlog__link *link, const char *exchange,
   args.entries = &arg;
   amqp_queue_declare(link->conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0,
                      args);
-  rc = reply_status(link, amqp_get_rpc_reply(link->conn), "queue.declare");
+  return reply_status(link, amqp_get_rpc_reply(link->conn), "queue.declare");
+}
+
+int mrlog__link_catalog(struct mrlog__link *link, const char *catalog,
+                        const char *name) {
+  amqp_basic_properties_t props;
+  int rc = declare_quorum(link, catalog);
+
   if (rc != 0) return rc;
-  amqp_queue_bind(link->conn, 1, amqp_cstring_bytes(queue),
-                  amqp_cstring_bytes(exchange),
-                  amqp_cstring_bytes(routing_key), amqp_empty_table);
-  return reply_status(link, amqp_get_rpc_reply(link->conn), "queue.bind");
+  memset(&props, 0, sizeof(props));
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = 2;
+  rc = amqp_basic_publish(link->conn, 1, amqp_cstring_bytes(""),
+                          amqp_cstring_bytes(catalog), 0, 0, &props,
+                          amqp_cstring_bytes(name));
+  if (rc != AMQP_STATUS_OK)
+    return fail(link, MRLOG_EIO, "publish: %s", amqp_error_string2(rc));
+  link->next_tag++;
+  return 0;
+}
+
+int mrlog__link_read_catalog(struct mrlog__link *link, const char *catalog,
+                             void (*visit)(void *arg, const char *name),
+                             void *arg) {
+  int rc = declare_quorum(link, catalog);
+
+  if (rc != 0) return rc;
+  amqp_basic_consume(link->conn, 1, amqp_cstring_bytes(catalog),
+                     amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+  rc = reply_status(link, amqp_get_rpc_reply(link->conn), "basic.consume");
+  if (rc != 0) return rc;
+  for (;;) {
+    struct timeval tv = {0, 300000};
+    amqp_envelope_t env;
+    amqp_rpc_reply_t r;
+    char name[1025];
+    size_t n;
+
+    amqp_maybe_release_buffers(link->conn);
+    r = amqp_consume_message(link->conn, &env, &tv, 0);
+    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION &&
+        r.library_error == AMQP_STATUS_TIMEOUT)
+      return 0;
+    rc = reply_status(link, r, "catalog");
+    if (rc != 0) return rc;
+    n = env.message.body.len < 1024 ? env.message.body.len : 1024;
+    memcpy(name, env.message.body.bytes, n);
+    name[n] = '\0';
+    if (n > 0) visit(arg, name);
+    amqp_destroy_envelope(&env);
+  }
 }
 
 int mrlog__link_publish(struct mrlog__link *link, const char *exchange,

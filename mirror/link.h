@@ -57,6 +57,19 @@ int mrlog__link_open(struct mrlog__link *link, const struct mrlog__uri *uri,
  * unusable: close it). */
 int mrlog__link_declare(struct mrlog__link *link, const char *exchange,
                         const char *queue, const char *routing_key);
+/* Declares the durable quorum queue `catalog` and publishes name to it
+ * through the default exchange (persistent; its confirm is not waited
+ * for: it takes a delivery tag that no flight has).  0 or a negative
+ * code. */
+int mrlog__link_catalog(struct mrlog__link *link, const char *catalog,
+                        const char *name);
+/* Reads every name in the catalog queue without taking them: consumes
+ * with manual acks, calls visit(arg, name) for each, stops once none
+ * came for 300 ms; the caller then closes the link, which gives them
+ * back.  0 or a negative code. */
+int mrlog__link_read_catalog(struct mrlog__link *link, const char *catalog,
+                             void (*visit)(void *arg, const char *name),
+                             void *arg);
 /* Publishes a persistent, mandatory message; *tag (OUT) is its delivery
  * tag.  0 or a negative code. */
 int mrlog__link_publish(struct mrlog__link *link, const char *exchange,

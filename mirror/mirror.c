@@ -72,7 +72,7 @@ void mrlog_mirror_config_init(struct mrlog_mirror_config *config) {
   config->heartbeat_s = 10;
 }
 
-static void set_error(struct mrlog_mirror *m, int code, const char *text) {
+void mrlog__mirror_error(struct mrlog_mirror *m, int code, const char *text) {
   pthread_mutex_lock(&m->stats_lock);
   m->stats.last_error = code;
   snprintf(m->stats.last_error_text, sizeof(m->stats.last_error_text), "%s",
@@ -82,10 +82,10 @@ static void set_error(struct mrlog_mirror *m, int code, const char *text) {
 
 /* Drops the link after a failure: every queue resends from its confirmed
  * position on the next one. */
-static void link_lost(struct mrlog_mirror *m) {
+void mrlog__mirror_link_lost(struct mrlog_mirror *m) {
   const char *node = m->uris[m->cur_uri].display;
 
-  set_error(m, m->link.error, m->link.error_text);
+  mrlog__mirror_error(m, m->link.error, m->link.error_text);
   mrlog__mirror_say(m, MRLOG_LOG_ERROR, "mirror: %s: %s (%s)", node,
                     m->link.error_text, mrlog_err_name(m->link.error));
   mrlog__link_close(&m->link, 0);
@@ -100,7 +100,7 @@ static void link_lost(struct mrlog_mirror *m) {
   m->cur_uri = (m->cur_uri + 1) % m->nuris;
 }
 
-static int try_connect(struct mrlog_mirror *m) {
+int mrlog__mirror_connect(struct mrlog_mirror *m) {
   const struct mrlog__uri *u = &m->uris[m->cur_uri];
 
   pthread_mutex_lock(&m->stats_lock);
@@ -108,7 +108,7 @@ static int try_connect(struct mrlog_mirror *m) {
   pthread_mutex_unlock(&m->stats_lock);
   if (mrlog__link_open(&m->link, u, m->heartbeat_s, CONNECT_TIMEOUT_MS) !=
       0) {
-    link_lost(m);
+    mrlog__mirror_link_lost(m);
     return -1;
   }
   pthread_mutex_lock(&m->stats_lock);
@@ -151,6 +151,11 @@ static int pass(struct mrlog_mirror *m) {
         0)
       return -1;
     mq->declared = 1;
+    if (!mq->cataloged) {
+      if (mrlog__link_catalog(&m->link, m->catalog, mq->name) != 0)
+        return -1;
+      mq->cataloged = 1;
+    }
   }
   while ((rc = mrlog__link_next(&m->link, &ev)) == 1) {
     mrlog__mirror_event(m, &ev);
@@ -166,7 +171,7 @@ static int pass(struct mrlog_mirror *m) {
       rc = mrlog__mirror_ship(m, mq);
       if (rc < 0) {
         if (rc == MRLOG_ENOMEM) {
-          set_error(m, rc, "out of memory building a message");
+          mrlog__mirror_error(m, rc, "out of memory building a message");
           break;
         }
         return -1;
@@ -218,7 +223,7 @@ static void *run(void *arg) {
       next_refresh = now + m->refresh_ms;
     }
     if (m->link.conn == NULL && now >= next_connect) {
-      if (try_connect(m) != 0) {
+      if (mrlog__mirror_connect(m) != 0) {
         next_connect = now + backoff;
         backoff = backoff * 2 > m->backoff_max_ms ? m->backoff_max_ms
                                                   : backoff * 2;
@@ -227,7 +232,7 @@ static void *run(void *arg) {
     if (m->link.conn != NULL) {
       done = pass(m);
       if (done < 0) {
-        link_lost(m);
+        mrlog__mirror_link_lost(m);
         next_connect = now + backoff;
         backoff = backoff * 2 > m->backoff_max_ms ? m->backoff_max_ms
                                                   : backoff * 2;
@@ -278,6 +283,7 @@ static void mirror_free(struct mrlog_mirror *m) {
   free(m->exchange);
   free(m->prefix);
   free(m->consumer);
+  free(m->catalog);
   mrlog__body_free(&m->body);
   if (m->wake_fd >= 0) close(m->wake_fd);
   pthread_mutex_destroy(&m->stats_lock);
@@ -286,6 +292,11 @@ static void mirror_free(struct mrlog_mirror *m) {
 
 int mrlog_mirror_start(mrlog *log, const struct mrlog_mirror_config *config,
                        mrlog_mirror **out) {
+  return mrlog__mirror_create(log, config, run, out);
+}
+
+int mrlog__mirror_create(mrlog *log, const struct mrlog_mirror_config *config,
+                         void *(*thread_fn)(void *), mrlog_mirror **out) {
   struct mrlog_mirror *m;
   const struct mrlog_mirror_config *c = config;
 
@@ -309,8 +320,11 @@ int mrlog_mirror_start(mrlog *log, const struct mrlog_mirror_config *config,
   m->prefix = strdup(c->queue_prefix ? c->queue_prefix : "mrlog.");
   m->consumer = strdup(c->consumer ? c->consumer : "mirror");
   m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (m->exchange != NULL &&
+      asprintf(&m->catalog, "%s-catalog", m->exchange) < 0)
+    m->catalog = NULL;
   if (m->glob == NULL || m->exchange == NULL || m->prefix == NULL ||
-      m->consumer == NULL || m->wake_fd < 0) {
+      m->consumer == NULL || m->catalog == NULL || m->wake_fd < 0) {
     mirror_free(m);
     return MRLOG_ENOMEM;
   }
@@ -323,7 +337,7 @@ int mrlog_mirror_start(mrlog *log, const struct mrlog_mirror_config *config,
   m->heartbeat_s = c->heartbeat_s;
   m->log_fn = c->log_fn;
   m->log_arg = c->log_arg;
-  if (pthread_create(&m->thread, NULL, run, m) != 0) {
+  if (pthread_create(&m->thread, NULL, thread_fn, m) != 0) {
     mirror_free(m);
     return MRLOG_ENOMEM;
   }
@@ -368,7 +382,7 @@ int mrlog_mirror_stop(mrlog_mirror *mirror, unsigned timeout_ms) {
   n = write(mirror->wake_fd, &one, sizeof(one));
   (void)n;
   pthread_join(mirror->thread, NULL);
-  rc = mirror->drained ? 0 : MRLOG_ETIMEDOUT;
+  rc = mirror->drained || mirror->is_replica ? 0 : MRLOG_ETIMEDOUT;
   /* The commits the thread submitted are durable once this barrier is. */
   sync = mrlog_sync(mirror->log, NULL, NULL);
   mrlog_wait(sync, NULL);

@@ -42,6 +42,8 @@ struct mrlog__mq {
   mrlog_cursor *cursor;        /* reads from sent */
   mrlog_future *watch;         /* pending watch, or NULL */
   int declared;                /* declared on the current connection */
+  int cataloged;               /* named in the catalog queue by this
+                                  mirror */
   int wait_durable;            /* visible beyond durable: poll, no watch */
   int seen;                    /* found by the last queue list */
   struct mrlog__flight *head;  /* in-flight messages, oldest first */
@@ -54,6 +56,7 @@ struct mrlog_mirror {
   struct mrlog__uri *uris;
   size_t nuris;
   char *glob, *exchange, *prefix, *consumer;
+  char *catalog;                       /* exchange + "-catalog" */
   unsigned records_per_message, messages_in_flight;
   size_t message_bytes;
   unsigned backoff_min_ms, backoff_max_ms, refresh_ms, heartbeat_s;
@@ -65,6 +68,7 @@ struct mrlog_mirror {
   atomic_int stopping;                 /* set by mrlog_mirror_stop */
   uint64_t stop_deadline_ms;           /* written before stopping */
   int drained;                         /* thread's verdict at exit */
+  int is_replica;                      /* set by mrlog_replica_start */
 
   /* The thread's own state. */
   struct mrlog__link link;
@@ -84,6 +88,13 @@ struct mrlog_mirror {
 uint64_t mrlog__mirror_now_ms(void);
 void mrlog__mirror_say(struct mrlog_mirror *m, int level, const char *fmt,
                        ...) __attribute__((format(printf, 3, 4)));
+
+/* mirror.c, for replica.c too */
+int mrlog__mirror_create(mrlog *log, const struct mrlog_mirror_config *config,
+                         void *(*thread_fn)(void *), mrlog_mirror **out);
+int mrlog__mirror_connect(struct mrlog_mirror *m);
+void mrlog__mirror_link_lost(struct mrlog_mirror *m);
+void mrlog__mirror_error(struct mrlog_mirror *m, int code, const char *text);
 
 /* ship.c */
 int mrlog__mirror_refresh(struct mrlog_mirror *m);

@@ -23,12 +23,13 @@ libmrlog_mirror_la_SOURCES = \
 	mirror/link.c \
 	mirror/mirror.h \
 	mirror/mirror.c \
-	mirror/ship.c
+	mirror/ship.c \
+	mirror/replica.c
 libmrlog_mirror_la_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 libmrlog_mirror_la_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
 libmrlog_mirror_la_LIBADD = libmrlog.la $(AMQP_LIBS) $(PTHREAD_LIBS)
 libmrlog_mirror_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
-	-export-symbols-regex '^mrlog_mirror_[a-z]'
+	-export-symbols-regex '^mrlog_(mirror|replica)_[a-z]'
 
 check_PROGRAMS += tests/mirror_test
 TESTS += tests/mirror_test.sh

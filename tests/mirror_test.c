@@ -16,6 +16,12 @@
  *   novhost   a missing vhost: MRLOG_EACCES.
  *   clash     the RabbitMQ queue exists as a classic queue: MRLOG_EEXIST
  *             with the broker's "inequivalent arg" text.
+ *   replica   2 queues x 2,000 records (with gaps) shipped, then applied by
+ *             mrlog_replica_start to another log, which must hold exactly
+ *             the source's records at the same positions, byte for byte;
+ *             a foreign message in a mirrored queue is rejected (counted,
+ *             never applied); everything shipped again (another consumer
+ *             name) is acked as duplicates and changes nothing.
  *
  * Ends with the line "N passed, N failed"; exits 1 if any failed.
  */
@@ -349,6 +355,155 @@ static int test_clash(void) {
   return expect_error(uri1, "clash", MRLOG_EEXIST, "inequivalent arg");
 }
 
+#define REP_QUEUES 2
+#define REP_RECORDS 2000
+
+/* Appends REP_RECORDS to each rep<q> queue of log (gaps of 5 positions
+ * every 500) and records their positions. */
+static int fill_rep(mrlog *log, uint64_t positions[][REP_RECORDS]) {
+  unsigned char buf[300];
+
+  for (int q = 0; q < REP_QUEUES; q++) {
+    char name[16];
+    uint64_t pos = 0;
+    snprintf(name, sizeof(name), "rep%d", q);
+    CHECK(mrlog_wait(mrlog_create_queue(log, name, NULL, NULL), NULL) == 0,
+          "create");
+    for (int i = 0; i < REP_RECORDS; i++) {
+      if (i % 500 == 499) pos += 5;
+      rec_fill(q, pos, buf);
+      positions[q][i] = pos;
+      mrlog_forget(mrlog_append(log, name, &pos, buf, rec_len(q, pos), NULL,
+                                NULL));
+      pos++;
+    }
+  }
+  CHECK(mrlog_wait(mrlog_sync(log, NULL, NULL), NULL) == 0, "sync");
+  return 0;
+}
+
+/* The replica's queues hold exactly the source's records. */
+static int compare_rep(mrlog *log, uint64_t positions[][REP_RECORDS]) {
+  unsigned char expect[300];
+
+  for (int q = 0; q < REP_QUEUES; q++) {
+    char name[16];
+    mrlog_cursor *c;
+    struct mrlog_record rec;
+    int i = 0;
+    snprintf(name, sizeof(name), "rep%d", q);
+    CHECK(mrlog_cursor_open(log, name, 0, &c) == 0, "replica lacks %s",
+          name);
+    while (mrlog_cursor_next(c, &rec) == 0) {
+      CHECK(i < REP_RECORDS, "%s: extra record at %" PRIu64, name,
+            rec.position);
+      CHECK(rec.position == positions[q][i],
+            "%s: record %d at %" PRIu64 ", not %" PRIu64, name, i,
+            rec.position, positions[q][i]);
+      rec_fill(q, rec.position, expect);
+      CHECK(rec.len == rec_len(q, rec.position) &&
+                memcmp(rec.data, expect, rec.len) == 0,
+            "%s@%" PRIu64 ": bytes differ", name, rec.position);
+      i++;
+    }
+    mrlog_cursor_close(c);
+    CHECK(i == REP_RECORDS, "%s: %d of %d records", name, i, REP_RECORDS);
+  }
+  return 0;
+}
+
+/* Runs a replica of rep* into log until want_dup records are duplicates
+ * and want_applied applied (60 s at most). */
+static int run_replica(const char *uris, mrlog *log, uint64_t want_applied,
+                       uint64_t want_dup, uint64_t want_rejected) {
+  struct mrlog_mirror_config cfg;
+  struct mrlog_mirror_stats st;
+  mrlog_mirror *rep;
+
+  mrlog_mirror_config_init(&cfg);
+  cfg.uris = uris;
+  cfg.queues = "rep*";
+  cfg.refresh_ms = 200;
+  cfg.log_fn = quiet;
+  CHECK(mrlog_replica_start(log, &cfg, &rep) == 0, "replica_start");
+  for (int i = 0; i < 600; i++) {
+    mrlog_mirror_stats(rep, &st);
+    if (st.records_applied >= want_applied &&
+        st.records_duplicate >= want_dup && st.rejected >= want_rejected)
+      break;
+    sleep_ms(100);
+  }
+  sleep_ms(300); /* nothing more may come */
+  mrlog_mirror_stats(rep, &st);
+  CHECK(mrlog_mirror_stop(rep, 1000) == 0, "replica stop");
+  printf("  replica: %" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
+         " rejected in %" PRIu64 " deliveries\n",
+         st.records_applied, st.records_duplicate, st.rejected,
+         st.deliveries);
+  CHECK(st.records_applied == want_applied, "applied %" PRIu64,
+        st.records_applied);
+  CHECK(st.records_duplicate == want_dup, "duplicates %" PRIu64,
+        st.records_duplicate);
+  CHECK(st.rejected == want_rejected, "rejected %" PRIu64, st.rejected);
+  return 0;
+}
+
+static int ship_all(const char *uris, mrlog *log, const char *consumer) {
+  struct mrlog_mirror_config cfg;
+  mrlog_mirror *mir;
+
+  mrlog_mirror_config_init(&cfg);
+  cfg.uris = uris;
+  cfg.queues = "rep*";
+  cfg.consumer = consumer;
+  cfg.log_fn = quiet;
+  CHECK(mrlog_mirror_start(log, &cfg, &mir) == 0, "mirror_start");
+  CHECK(mrlog_mirror_stop(mir, 60000) == 0, "mirror did not drain");
+  return 0;
+}
+
+/* Source log -> mirror -> cluster -> replica log, byte for byte; a
+ * foreign message is rejected; a second shipping of everything (another
+ * consumer name) gives only duplicates. */
+static int test_replica(const char *uris) {
+  char src_dir[] = "/tmp/mrlog-mirror-src.XXXXXX";
+  char dst_dir[] = "/tmp/mrlog-mirror-dst.XXXXXX";
+  static uint64_t positions[REP_QUEUES][REP_RECORDS];
+  mrlog_policy policy;
+  mrlog *src, *dst;
+  amqp_connection_state_t conn;
+  amqp_basic_properties_t props;
+  const uint64_t total = REP_QUEUES * REP_RECORDS;
+
+  CHECK(mkdtemp(src_dir) != NULL && mkdtemp(dst_dir) != NULL, "mkdtemp");
+  mrlog_policy_init(&policy);
+  CHECK(mrlog_open(src_dir, &policy, &src) == 0, "open source");
+  CHECK(mrlog_open(dst_dir, &policy, &dst) == 0, "open replica");
+  if (fill_rep(src, positions) != 0) return 1;
+  if (ship_all(uris, src, "mirror") != 0) return 1;
+  conn = connect_plain();
+  CHECK(conn != NULL, "connect");
+  memset(&props, 0, sizeof(props));
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = 2;
+  CHECK(amqp_basic_publish(conn, 1, amqp_cstring_bytes(""),
+                           amqp_cstring_bytes("mrlog.rep0"), 0, 0, &props,
+                           amqp_cstring_bytes("not a body")) == 0,
+        "publish the foreign message");
+  amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn);
+  if (run_replica(uris, dst, total, 0, 1) != 0) return 1;
+  if (compare_rep(dst, positions) != 0) return 1;
+  if (ship_all(uris, src, "again") != 0) return 1;
+  if (run_replica(uris, dst, 0, total, 0) != 0) return 1;
+  if (compare_rep(dst, positions) != 0) return 1;
+  CHECK(mrlog_close(src) == 0 && mrlog_close(dst) == 0, "close");
+  rm_rf(src_dir);
+  rm_rf(dst_dir);
+  return 0;
+}
+
 /* docs/FORMAT.md 15.3: the worked example, byte for byte. */
 static int test_body_example(void) {
   static const unsigned char want[71] = {
@@ -399,6 +554,7 @@ int main(void) {
   edit_uri(bad, sizeof(bad), "/mrlog", "/novhost");
   report("novhost", expect_error(bad, "q", MRLOG_EACCES, "NOT_ALLOWED"));
   report("clash", test_clash());
+  report("replica", test_replica(uris));
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }
