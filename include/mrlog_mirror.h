@@ -126,7 +126,7 @@ int mrlog_mirror_queue(mrlog_mirror *mirror, const char *queue,
 
 /* Starts a replica of the mirrored queues into log: one thread that
  * finds the mirrored queues in the catalog queue (config.exchange +
- * "-catalog", which every mirror fills) within refresh_ms, keeps those
+ * "-catalog", which every mirror fills) within 10 x refresh_ms, keeps those
  * matching config.queues, consumes their RabbitMQ queues (manual acks, at
  * most messages_in_flight unacknowledged) and appends each record to the
  * same-named queue of log, created as needed, at its original position.

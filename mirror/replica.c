@@ -5,8 +5,8 @@
  * DESIGN.  One thread ("mrlog-replica") owns a consuming link (channel 1,
  * manual acks, prefetch messages_in_flight) and the list of mirrored
  * queues it found in the catalog queue.  Each pass it re-reads the catalog
- * when due (on a short-lived second link, so the names stay in it for
- * other replicas), starts consuming the new queues that match the glob,
+ * when due (every 10 x refresh_ms, on a short-lived second link, so the
+ * names stay in it for other replicas), starts consuming the new queues that match the glob,
  * and takes at most one delivery (waiting up to 200 ms: stop is seen
  * within that, and an idle replica costs five wake-ups a second).
  *
@@ -30,6 +30,9 @@
 #include "mirror.h"
 
 #define CONSUME_WAIT_MS 200
+/* The catalog is read every CATALOG_EVERY x refresh_ms: each read opens a
+ * connection and waits 300 ms for the last name. */
+#define CATALOG_EVERY 10
 
 struct rq {
   char *name;     /* log queue name */
@@ -254,7 +257,7 @@ static void *run_replica(void *arg) {
     }
     if (now >= next_refresh) {
       read_catalog(m, &r);
-      next_refresh = now + m->refresh_ms;
+      next_refresh = now + (uint64_t)m->refresh_ms * CATALOG_EVERY;
     }
     if (consume_new(m, &r) != 0 || take_one(m) != 0) {
       mrlog__mirror_link_lost(m);

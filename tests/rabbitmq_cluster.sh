@@ -91,9 +91,10 @@ node_env() {
   export RABBITMQ_ADVANCED_CONFIG_FILE=$ndir/advanced.config
   export RABBITMQ_PID_FILE=$ndir/rabbit.pid
   export RABBITMQ_SCHEDULER_BUSY_WAIT_THRESHOLD=none
-  # Distribution on loopback only; one scheduler pair per node is plenty
-  # for tests and leaves the machine's cores to the code under test.
-  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} +S 2:2 +A 8"
+  # Distribution on loopback only; two schedulers and 8 async threads per
+  # node are plenty for tests.
+  local erl_args="-kernel inet_dist_use_interface {127,0,0,1}"
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="$erl_args +S 2:2 +A 8"
 }
 
 load_ports() {
