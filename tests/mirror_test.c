@@ -22,6 +22,10 @@
  *             a foreign message in a mirrored queue is rejected (counted,
  *             never applied); everything shipped again (another consumer
  *             name) is acked as duplicates and changes nothing.
+ *   failover  (with MIRROR_TEST_KILL, a command that kills node 1) 2
+ *             queues x 5,000 records; node 1, which the mirror ships
+ *             through, is killed with SIGKILL halfway; the mirror moves to
+ *             another node and drains, and every record is in RabbitMQ.
  *
  * Ends with the line "N passed, N failed"; exits 1 if any failed.
  */
@@ -96,14 +100,14 @@ static void quiet(void *arg, int level, const char *msg) {
 }
 
 /* A plain AMQP connection to the first node, for the checks. */
-static amqp_connection_state_t connect_plain(void) {
+static amqp_connection_state_t connect_to(const char *uri) {
   struct amqp_connection_info info;
   char copy[512];
   amqp_connection_state_t conn = amqp_new_connection();
   amqp_socket_t *sock = amqp_tcp_socket_new(conn);
   amqp_rpc_reply_t r;
 
-  snprintf(copy, sizeof(copy), "%s", uri1);
+  snprintf(copy, sizeof(copy), "%s", uri);
   if (amqp_parse_url(copy, &info) != 0 ||
       amqp_socket_open(sock, info.host, info.port) != 0)
     goto bad;
@@ -116,6 +120,10 @@ static amqp_connection_state_t connect_plain(void) {
 bad:
   amqp_destroy_connection(conn);
   return NULL;
+}
+
+static amqp_connection_state_t connect_plain(void) {
+  return connect_to(uri1);
 }
 
 static int header_i64(const amqp_table_t *t, const char *key, int64_t *v) {
@@ -504,6 +512,84 @@ static int test_replica(const char *uris) {
   return 0;
 }
 
+/* kill -9 of node 1, the mirror's broker, halfway through appends to 2
+ * queues; the mirror moves on to another node, the stop drains, and node
+ * 2 holds every record (repeats allowed). */
+static int test_failover(const char *uris, const char *kill_cmd) {
+  char dir[] = "/tmp/mrlog-mirror-test.XXXXXX";
+  static uint64_t positions[2][RECORDS];
+  static unsigned char buf[BATCH][300];
+  struct iovec iov[BATCH];
+  mrlog_policy policy;
+  mrlog *log;
+  struct mrlog_mirror_config cfg;
+  struct mrlog_mirror_stats st;
+  mrlog_mirror *mir;
+  uint64_t next[2] = {0, 0};
+  char uri2[512];
+  const char *comma = strchr(uris, ',');
+  amqp_connection_state_t conn;
+  int rc;
+
+  CHECK(comma != NULL, "one URI only");
+  snprintf(uri2, sizeof(uri2), "%s", comma + 1);
+  if (strchr(uri2, ',')) *strchr(uri2, ',') = '\0';
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  mrlog_policy_init(&policy);
+  CHECK(mrlog_open(dir, &policy, &log) == 0, "mrlog_open");
+  for (int q = 0; q < 2; q++) {
+    char name[16];
+    snprintf(name, sizeof(name), "fo%d", q);
+    CHECK(mrlog_wait(mrlog_create_queue(log, name, NULL, NULL), NULL) == 0,
+          "create");
+  }
+  mrlog_mirror_config_init(&cfg);
+  cfg.uris = uris;
+  cfg.queues = "fo*";
+  cfg.records_per_message = 32;
+  cfg.log_fn = quiet;
+  CHECK(mrlog_mirror_start(log, &cfg, &mir) == 0, "mirror_start");
+  for (int b = 0; b < RECORDS / BATCH; b++) {
+    if (b == RECORDS / BATCH / 2) {
+      mrlog_mirror_stats(mir, &st);
+      printf("  killing node 1 after %" PRIu64 " confirmed records\n",
+             st.records_confirmed);
+      CHECK(system(kill_cmd) == 0, "%s failed", kill_cmd);
+    }
+    for (int q = 0; q < 2; q++) {
+      char name[16];
+      uint64_t first = next[q];
+      snprintf(name, sizeof(name), "fo%d", q);
+      for (int i = 0; i < BATCH; i++) {
+        rec_fill(q, first + (uint64_t)i, buf[i]);
+        iov[i].iov_base = buf[i];
+        iov[i].iov_len = rec_len(q, first + (uint64_t)i);
+        positions[q][b * BATCH + i] = first + (uint64_t)i;
+      }
+      rc = mrlog_wait(mrlog_append_batch(log, name, &first, iov, BATCH, NULL,
+                                         NULL),
+                      NULL);
+      CHECK(rc == 0, "append_batch: %s", mrlog_strerror(rc));
+      next[q] = first + BATCH;
+    }
+    sleep_ms(20);
+  }
+  rc = mrlog_mirror_stop(mir, 90000);
+  CHECK(rc == 0, "mirror_stop did not drain: %s", mrlog_strerror(rc));
+  CHECK(mrlog_close(log) == 0, "close");
+  rm_rf(dir);
+  conn = connect_to(uri2);
+  CHECK(conn != NULL, "cannot connect to %s", uri2);
+  for (int q = 0; q < 2; q++) {
+    char name[16];
+    snprintf(name, sizeof(name), "fo%d", q);
+    if (verify_queue(conn, q, name, positions[q], RECORDS) != 0) return 1;
+  }
+  amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+  amqp_destroy_connection(conn);
+  return 0;
+}
+
 /* docs/FORMAT.md 15.3: the worked example, byte for byte. */
 static int test_body_example(void) {
   static const unsigned char want[71] = {
@@ -555,6 +641,8 @@ int main(void) {
   report("novhost", expect_error(bad, "q", MRLOG_EACCES, "NOT_ALLOWED"));
   report("clash", test_clash());
   report("replica", test_replica(uris));
+  if (getenv("MIRROR_TEST_KILL") != NULL)
+    report("failover", test_failover(uris, getenv("MIRROR_TEST_KILL")));
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

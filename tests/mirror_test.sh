@@ -24,5 +24,8 @@ bash "$top_srcdir/tests/rabbitmq_cluster.sh" start "$cluster"
 # shellcheck disable=SC1091
 . "$cluster/env"
 export MRLOG_AMQP_URIS
+# The last case kills node 1 while the mirror ships through it.
+MIRROR_TEST_KILL="bash $top_srcdir/tests/rabbitmq_cluster.sh kill $cluster 1"
+export MIRROR_TEST_KILL
 "$top_builddir/tests/mirror_test"
 echo "mirror_test.sh: $(($(date +%s) - start)) s with the cluster's start"

@@ -5,6 +5,7 @@
 #   tests/rabbitmq_cluster.sh start DIR    start it; writes DIR/env
 #   tests/rabbitmq_cluster.sh stop DIR     stop every process start started
 #   tests/rabbitmq_cluster.sh status DIR   print the cluster's status
+#   tests/rabbitmq_cluster.sh kill DIR N   kill -9 node N (1-3) and wait
 #   tests/rabbitmq_cluster.sh ctl DIR N ARGS...
 #                                          rabbitmqctl ARGS on node N (1-3)
 #
@@ -43,7 +44,7 @@ die() {
 }
 
 usage() {
-  die "usage: $0 start|stop|status DIR  or  $0 ctl DIR N ARGS..."
+  die "usage: $0 start|stop|status DIR, $0 kill DIR N or $0 ctl DIR N ARGS..."
 }
 
 # Prints N distinct free TCP ports on 127.0.0.1, one per line.  They are
@@ -171,12 +172,23 @@ await_node() {
   ctl "$dir" "$n" await_startup --timeout "$START_TIMEOUT" >/dev/null
 }
 
+# Joins node N to node 1.  Nodes join one at a time: two mnesia schemas
+# merging into node 1's at once can fail a node's start_app.  A failed
+# attempt is retried from a reset node (twice at most).
 join_node() {
-  local dir=$1 n=$2
-  ctl "$dir" "$n" stop_app >/dev/null &&
-    ctl "$dir" "$n" join_cluster mrlog1@localhost \
-      >>"$dir/node$n/join.log" 2>&1 &&
-    ctl "$dir" "$n" start_app >/dev/null
+  local dir=$1 n=$2 try
+  for try in 1 2 3; do
+    if ctl "$dir" "$n" stop_app >>"$dir/node$n/join.log" 2>&1 &&
+      ctl "$dir" "$n" join_cluster mrlog1@localhost \
+        >>"$dir/node$n/join.log" 2>&1 &&
+      ctl "$dir" "$n" start_app >>"$dir/node$n/join.log" 2>&1; then
+      return 0
+    fi
+    say "node $n: join attempt $try failed (node$n/join.log)"
+    ctl "$dir" "$n" stop_app >>"$dir/node$n/join.log" 2>&1 || true
+    ctl "$dir" "$n" reset >>"$dir/node$n/join.log" 2>&1 || true
+  done
+  return 1
 }
 
 show_logs() {
@@ -223,11 +235,8 @@ do_start() {
   done
   for n in "${pids[@]}"; do wait "$n"; done
   say "3 nodes up after $(($(date +%s) - t0)) s; joining"
-  pids=()
-  for n in 2 3; do
-    join_node "$dir" "$n" & pids+=($!)
-  done
-  for n in "${pids[@]}"; do wait "$n"; done
+  join_node "$dir" 2
+  join_node "$dir" 3
   {
     local uris=()
     for n in "${NODES[@]}"; do
@@ -276,6 +285,20 @@ do_stop() {
   rm -f "$dir/pids" "$dir/env"
 }
 
+# kill -9 of node N's process group (the node and its helpers); it stays
+# in DIR/pids, so `stop` still makes sure it is gone.
+do_kill() {
+  local dir=$1 n=$2 pid i
+  pid=$(awk -v k="node$n" '$1 == k { print $2 }' "$dir/pids")
+  [[ -n $pid ]] || die "no node $n in $dir/pids"
+  kill -KILL -- "-$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 -- "-$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  die "node $n survived kill -9"
+}
+
 do_status() {
   local dir=$1
   load_ports "$dir"
@@ -293,6 +316,10 @@ case $cmd in
     do_stop "$(cd "$dir" && pwd)"
     ;;
   status) do_status "$dir" ;;
+  kill)
+    (($# == 3)) || usage
+    do_kill "$(cd "$dir" && pwd)" "$3"
+    ;;
   ctl)
     (($# >= 4)) || usage
     load_ports "$dir"
