@@ -574,8 +574,14 @@ static int test_failover(const char *uris, const char *kill_cmd) {
     }
     sleep_ms(20);
   }
+  mrlog_mirror_stats(mir, &st);
   rc = mrlog_mirror_stop(mir, 90000);
+  printf("  after the kill: connected to %s, %" PRIu64 " reconnects, "
+         "%" PRIu64 " messages published, %" PRIu64 " confirmed\n",
+         st.node, st.reconnects, st.messages_published,
+         st.messages_confirmed);
   CHECK(rc == 0, "mirror_stop did not drain: %s", mrlog_strerror(rc));
+  CHECK(st.reconnects >= 1, "the mirror never lost node 1");
   CHECK(mrlog_close(log) == 0, "close");
   rm_rf(dir);
   conn = connect_to(uri2);
