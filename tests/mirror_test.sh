@@ -2,12 +2,18 @@
 # mirror_test.sh -- runs tests/mirror_test (libmrlog_mirror) against a
 # 3-node RabbitMQ cluster on loopback that it starts itself
 # (tests/rabbitmq_cluster.sh) and always stops, on any exit.  Skips (77)
-# when rabbitmq-server is not installed (scripts/setup.sh installs it).
+# when rabbitmq-server is not installed (scripts/setup.sh installs it) or
+# MRLOG_CLUSTER_TESTS=0 (scripts/test.sh sets it for the builds that need
+# not start a cluster again: ThreadSanitizer and distcheck).
 # Run by `make check` from the top build directory.
 set -euo pipefail
 
 top_srcdir=${top_srcdir:-.}
 top_builddir=${top_builddir:-.}
+if [[ ${MRLOG_CLUSTER_TESTS:-1} == 0 ]]; then
+  echo "SKIP: MRLOG_CLUSTER_TESTS=0"
+  exit 77
+fi
 if [[ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
   echo "SKIP: rabbitmq-server is not installed (scripts/setup.sh installs it)"
   exit 77
