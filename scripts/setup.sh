@@ -47,6 +47,7 @@ PACKAGES=(
   liblmdb-dev
   libsqlite3-dev
   libuv1-dev
+  liburing-dev
   gnuplot-nox
   python3
 )
