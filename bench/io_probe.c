@@ -15,6 +15,12 @@
  *                 (fdatasync has no size or extent to persist).
  *   falloc        the same over a file fallocate'd first (unwritten
  *                 extents: each sync converts the ones written).
+ *   prezero       buffered, the writer zero-filling ahead of its frames
+ *                 inside the timed run as writer_frame.c does under the
+ *                 durable policy (steps of AHEAD_STEP in 1 MiB writes,
+ *                 writeback started on them, refilled when less than a
+ *                 quarter step is left): the cost of pre-extending a
+ *                 segment as it grows.
  *   direct        O_DIRECT: each frame is copied into an aligned staging
  *                 buffer behind the file's last partial block, written
  *                 from that block's start and padded to whole blocks (the
@@ -65,11 +71,12 @@
 #define BLOCK 4096u
 #define WB_BYTES (1u << 20)  /* the writer's writeback hint (writer.h) */
 #define CHUNK (256u << 10)   /* uring-direct's write unit */
+#define AHEAD_STEP (2u << 20) /* prezero's step (writer.h PREZERO_STEP) */
 #define MAX_RUNS 31
 #define MAX_SYNCS (1u << 20) /* latencies kept per mode */
 
 enum mode_kind { BUFFERED, DIRECT, URING, URING_DIRECT };
-enum prep { PREP_NONE, PREP_ZERO, PREP_FALLOC };
+enum prep { PREP_NONE, PREP_ZERO, PREP_FALLOC, PREP_AHEAD };
 
 struct mode {
   const char *name;
@@ -90,6 +97,7 @@ static struct mode modes[] = {
   { "buffered-over", BUFFERED, PREP_ZERO, false, false, {0}, {0}, 0, 0,
     NULL, 0 },
   { "falloc", BUFFERED, PREP_FALLOC, false, false, {0}, {0}, 0, 0, NULL, 0 },
+  { "prezero", BUFFERED, PREP_AHEAD, false, false, {0}, {0}, 0, 0, NULL, 0 },
   { "direct", DIRECT, PREP_NONE, false, false, {0}, {0}, 0, 0, NULL, 0 },
   { "direct-over", DIRECT, PREP_ZERO, false, false, {0}, {0}, 0, 0, NULL,
     0 },
@@ -200,14 +208,41 @@ flusher(void *arg)
   return NULL;
 }
 
+/* prezero: keeps a quarter step of zeros after the next frame. */
+static int
+zero_ahead(int fd, const uint8_t *zeros, uint64_t need, uint64_t *zero_end)
+{
+  uint64_t start = *zero_end, end = *zero_end + AHEAD_STEP;
+
+  if (need <= *zero_end)
+    return 0;
+  if (end < need)
+    end = need;
+  for (; *zero_end < end; *zero_end += WB_BYTES) {
+    if (pwrite_all(fd, zeros, WB_BYTES, (off_t)*zero_end) != 0)
+      return -1;
+  }
+  sync_file_range(fd, (off64_t)start, (off64_t)(*zero_end - start),
+                  SYNC_FILE_RANGE_WRITE);
+  return 0;
+}
+
 static int
 write_buffered(struct run *r, const uint8_t *frame)
 {
-  uint64_t off = 0, wb = 0;
+  uint64_t off = 0, wb = 0, zero_end = 0;
+  uint8_t *zeros = NULL;
+  int rc = -1;
 
+  if (r->m->prep == PREP_AHEAD && (zeros = calloc(1, WB_BYTES)) == NULL)
+    return -1;
   while (off < opt_bytes) {
+    if (zeros != NULL &&
+        zero_ahead(r->fd, zeros, off + opt_frame + AHEAD_STEP / 4,
+                   &zero_end) != 0)
+      goto out;
     if (pwrite_all(r->fd, frame, opt_frame, (off_t)off) != 0)
-      return -1;
+      goto out;
     off += opt_frame;
     atomic_store(&r->written, off);
     if (off - wb >= WB_BYTES) {
@@ -216,7 +251,11 @@ write_buffered(struct run *r, const uint8_t *frame)
       wb = off;
     }
   }
-  return 0;
+  /* The zero-filled room is cut, as at rotation. */
+  rc = zeros != NULL ? ftruncate(r->fd, (off_t)off) : 0;
+out:
+  free(zeros);
+  return rc;
 }
 
 /* O_DIRECT: staging holds the file's last partial block, then the frame;
