@@ -46,7 +46,9 @@
  * the median MB/s (bytes / time from the first write to the end of the
  * final fdatasync), the median CPU seconds of the process (user + system,
  * every thread, the ring's kernel workers included), the spread of MB/s
- * (min..max) and the p50/p99 of the syncs' latencies over all runs.
+ * (min..max) and the p50/p99 of the syncs' latencies over all runs (in
+ * the uring modes, from queueing the fsync to the writer's reaping its
+ * completion, which it does after each frame and whenever it waits).
  */
 #define _GNU_SOURCE /* O_DIRECT, sync_file_range */
 
@@ -125,6 +127,8 @@ struct run {
   struct mode *m;
   _Atomic uint64_t written;      /* bytes the writer's writes returned */
   _Atomic bool done;             /* the writer has finished */
+  pthread_mutex_t lock;          /* with wake: ends the flusher's wait */
+  pthread_cond_t wake;
 };
 
 static double
@@ -186,16 +190,31 @@ timed_sync(struct mode *m, int fd)
   return rc;
 }
 
-/* The flusher: fdatasync every interval while there is something new. */
+/* The flusher: fdatasync every interval while there is something new;
+ * the writer's end wakes it at once (run_one then makes the final sync).
+ * Its sleeps and the writer's end are under r->lock. */
 static void *
 flusher(void *arg)
 {
   struct run *r = arg;
   uint64_t synced = 0, w;
-  struct timespec ts = { 0, (long)opt_interval_ms * 1000000L };
+  struct timespec ts;
 
+  pthread_mutex_lock(&r->lock);
   while (!atomic_load(&r->done)) {
-    nanosleep(&ts, NULL);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += opt_interval_ms / 1000;
+    ts.tv_nsec += (long)(opt_interval_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    while (!atomic_load(&r->done) &&
+           pthread_cond_timedwait(&r->wake, &r->lock, &ts) == 0)
+      ;
+    if (atomic_load(&r->done))
+      break;
+    pthread_mutex_unlock(&r->lock);
     w = atomic_load(&r->written);
     if (w > synced) {
       if (timed_sync(r->m, r->fd) != 0) {
@@ -204,7 +223,9 @@ flusher(void *arg)
       }
       synced = w;
     }
+    pthread_mutex_lock(&r->lock);
   }
+  pthread_mutex_unlock(&r->lock);
   return NULL;
 }
 
@@ -561,6 +582,7 @@ run_one(struct mode *m, const uint8_t *frame)
   char path[4096];
   struct run r = { .fd = -1, .m = m };
   pthread_t th;
+  pthread_condattr_t ca;
   bool thread = m->kind == BUFFERED || m->kind == DIRECT;
   double t0, c0;
   void *trc = NULL;
@@ -587,10 +609,17 @@ run_one(struct mode *m, const uint8_t *frame)
     return -1;
   }
   r.fd = fd;
+  pthread_mutex_init(&r.lock, NULL);
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&r.wake, &ca);
+  pthread_condattr_destroy(&ca);
   sync();
   t0 = now_s();
   c0 = cpu_s();
   if (thread && pthread_create(&th, NULL, flusher, &r) != 0) {
+    pthread_cond_destroy(&r.wake);
+    pthread_mutex_destroy(&r.lock);
     close(fd);
     unlink(path);
     return -1;
@@ -606,9 +635,14 @@ run_one(struct mode *m, const uint8_t *frame)
   }
   if (rc != 0)
     perror("io-probe: write");
+  pthread_mutex_lock(&r.lock);
   atomic_store(&r.done, true);
+  pthread_cond_signal(&r.wake);
+  pthread_mutex_unlock(&r.lock);
   if (thread)
     pthread_join(th, &trc);
+  pthread_cond_destroy(&r.wake);
+  pthread_mutex_destroy(&r.lock);
   if (rc == 0 && trc == NULL)
     rc = timed_sync(m, fd); /* the final sync: everything durable */
   if (rc == 0 && trc == NULL) {
