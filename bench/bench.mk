@@ -25,6 +25,11 @@
 #   make bench-metrics bench/metrics_cost.sh: W1 appends/s with metrics on
 #                     and with MRLOG_METRICS_OFF=1, alternating (medians;
 #                     METRICS_BENCH_FLAGS: pairs of runs and scale).
+#   make bench-io     bench/io-probe: W3's I/O pattern (800 MiB in group-
+#                     commit frames, a sync every 10 ms) in each I/O mode:
+#                     buffered, O_DIRECT, io_uring, over pre-zeroed files
+#                     (medians of 5 interleaved runs; IO_PROBE_FLAGS adds
+#                     options, e.g. "--modes buffered,uring --runs 3").
 #   make bench-memory bench/mrlog-mem-bench: stats.memory_bytes and the
 #                     memory_limit charge against the growth of the
 #                     resident set (bench and bench-smoke run it too;
@@ -41,13 +46,20 @@
 
 pkglibexec_PROGRAMS = bench/mrlog-bench
 EXTRA_PROGRAMS = bench/alloc-check bench/mrlog-watch-bench \
-	bench/cursor-bench bench/mrlog-beyond-bench
+	bench/cursor-bench bench/mrlog-beyond-bench bench/io-probe
 
 # A log retaining four times its memory_limit, read back (bench/beyond_mem.c).
 bench_mrlog_beyond_bench_SOURCES = bench/beyond_mem.c
 bench_mrlog_beyond_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 bench_mrlog_beyond_bench_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 bench_mrlog_beyond_bench_LDADD = libmrlog.la $(PTHREAD_LIBS)
+
+# W3's I/O pattern on one file in several I/O modes, without the library
+# (bench/io_probe.c); liburing adds the io_uring modes when configure
+# found it.
+bench_io_probe_SOURCES = bench/io_probe.c
+bench_io_probe_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
+bench_io_probe_LDADD = $(LIBURING_LIBS) $(PTHREAD_LIBS)
 
 # Idle watches against the append path (bench/watch_bench.c).
 bench_mrlog_watch_bench_SOURCES = bench/watch_bench.c
@@ -187,6 +199,10 @@ CURSOR_BENCH_FLAGS =
 bench-cursor: bench/cursor-bench$(EXEEXT)
 	./bench/cursor-bench$(EXEEXT) $(CURSOR_BENCH_FLAGS)
 
+IO_PROBE_FLAGS =
+bench-io: bench/io-probe$(EXEEXT)
+	./bench/io-probe$(EXEEXT) $(IO_PROBE_FLAGS)
+
 # MRLOG_METRICS_OFF=1 against metrics on, W1 alternating (API.md 12).
 METRICS_BENCH_FLAGS = 16 0.3
 bench-metrics: bench/mrlog-bench$(EXEEXT)
@@ -194,4 +210,4 @@ bench-metrics: bench/mrlog-bench$(EXEEXT)
 	  ./bench/mrlog-bench$(EXEEXT) $(METRICS_BENCH_FLAGS)
 
 .PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \
-	bench-cursor bench-metrics bench-beyond
+	bench-cursor bench-metrics bench-beyond bench-io

@@ -53,6 +53,7 @@ PACKAGES=(
   liblmdb-dev
   libsqlite3-dev
   libuv1-dev
+  liburing-dev
   gnuplot-nox
   python3
 )
