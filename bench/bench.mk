@@ -30,6 +30,10 @@
 #                     buffered, O_DIRECT, io_uring, over pre-zeroed files
 #                     (medians of 5 interleaved runs; IO_PROBE_FLAGS adds
 #                     options, e.g. "--modes buffered,uring --runs 3").
+#   make bench-breakdown bench/breakdown.sh: one W1 run (mrlog-mapped,
+#                     scale 0.2) under `perf record -e cpu-clock`, its CPU
+#                     time per record split into the stages of the append
+#                     path (BREAKDOWN_FLAGS: workload, scale, engine).
 #   make bench-memory bench/mrlog-mem-bench: stats.memory_bytes and the
 #                     memory_limit charge against the growth of the
 #                     resident set (bench and bench-smoke run it too;
@@ -132,7 +136,7 @@ bench_mrlog_bench_LDADD = libmrlog.la $(ROCKSDB_LIBS) $(LMDB_LIBS) \
 bench_mrlog_bench_LDFLAGS = -export-dynamic
 
 EXTRA_DIST += bench/README.md bench/plot.sh bench/metrics_cost.sh \
-	bench/doc_tables.py
+	bench/doc_tables.py bench/breakdown.sh
 
 CLEANFILES = bench-memory.txt bench-results.json bench-results.txt bench-results.png \
 	bench-smoke.json bench-smoke.txt bench-smoke.png
@@ -209,5 +213,11 @@ bench-metrics: bench/mrlog-bench$(EXEEXT)
 	$(SHELL) $(top_srcdir)/bench/metrics_cost.sh \
 	  ./bench/mrlog-bench$(EXEEXT) $(METRICS_BENCH_FLAGS)
 
+# Where W1's CPU time goes, per stage of the append path (perf sampling).
+BREAKDOWN_FLAGS = W1 0.2 mrlog-mapped
+bench-breakdown: bench/mrlog-bench$(EXEEXT)
+	$(SHELL) $(top_srcdir)/bench/breakdown.sh \
+	  ./bench/mrlog-bench$(EXEEXT) $(BREAKDOWN_FLAGS)
+
 .PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \
-	bench-cursor bench-metrics bench-beyond bench-io
+	bench-cursor bench-metrics bench-beyond bench-io bench-breakdown
