@@ -88,6 +88,9 @@ exc_page_fault|asm_exc_page_fault               page faults
 ^(on_done|w1_|wl_|bench_|producer|run_|make_child|harness_|eng_|mrlog_bench)  harness
 ^(malloc|free|_int_malloc|_int_free|sysmalloc|calloc|realloc|cfree|malloc_consolidate|unlink_chunk)  malloc/free (unattributed)
 ^(_dl_|dl_main|_start|__libc_start|_Fork|__clone|exit_mmap|execve|do_exit)  process start/exit
+# Rows after this line are tried only when no frame matched a row above.
+^(__memcpy|__memmove|memcpy)                    memcpy (caller not unwound)
+pvm_irq_enable|^_raw_spin                       kernel, caller not unwound
 EOF
 
 # Only the forked child that ran the workload counts: the process whose
@@ -101,8 +104,9 @@ pids=$(perf script -i "$tmp/perf.data" -F pid,comm 2>/dev/null |
 perf script -i "$tmp/perf.data" -F pid,comm,period,ip,sym 2>/dev/null | awk \
   -v pids="$pids" -v records="$records" -v table="$tmp/table" '
   BEGIN {
-    n = 0
+    n = 0; last = 0
     while ((getline l < table) > 0) {
+      if (l ~ /^# Rows after/) { last = n; continue }
       if (l ~ /^#/ || l ~ /^[ \t]*$/) continue
       split(l, f, /[ \t][ \t]+/)
       n++; pat[n] = f[1]; stage[n] = f[2]
@@ -110,7 +114,10 @@ perf script -i "$tmp/perf.data" -F pid,comm,period,ip,sym 2>/dev/null | awk \
   }
   function classify(   i, j) {
     for (i = 1; i <= depth; i++)
-      for (j = 1; j <= n; j++)
+      for (j = 1; j <= last; j++)
+        if (frame[i] ~ pat[j]) return stage[j]
+    for (i = 1; i <= depth; i++)
+      for (j = last + 1; j <= n; j++)
         if (frame[i] ~ pat[j]) return stage[j]
     unmatched[frame[1]] += period
     return "other (unmatched)"
