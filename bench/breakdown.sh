@@ -39,7 +39,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/mrlog-breakdown.XXXXXX") || exit 1
 # BREAKDOWN_KEEP=1 keeps the directory (perf.data, the run's JSON).
 if [ -z "${BREAKDOWN_KEEP:-}" ]; then trap 'rm -rf "$tmp"' EXIT; fi
 
-if ! perf record -q -e cpu-clock -F "$freq" --call-graph "${BREAKDOWN_CALLGRAPH:-dwarf,16384}" \
+callgraph=${BREAKDOWN_CALLGRAPH:-dwarf,16384}
+if ! perf record -q -e cpu-clock -F "$freq" --call-graph "$callgraph" \
     -o "$tmp/perf.data" -- \
     "$bench" --engines "$engine" --workloads "$workload" --runs 1 \
     --scale "$scale" --no-device --json "$tmp/run.json" \
@@ -68,26 +69,51 @@ __x64_sys_madvise|__x64_sys_mmap|__x64_sys_munmap  mmap/madvise
 __x64_sys_fallocate|__x64_sys_ftruncate         fallocate/ftruncate
 exc_page_fault|asm_exc_page_fault               page faults
 ^crc32|mrlog__crc32c                            crc32c
-^(mrlog_append|mrlog_append_batch|submit_request|settle_new|deliver|mrlog__submit_internal)$  submit (lib/submit.c)
+^(mrlog_append|mrlog_append_batch|submit_request)$  submit (lib/submit.c)
+^(settle_new|deliver|mrlog__submit_internal)$  submit (lib/submit.c)
+^(mrlog__name_hash)$          submit (lib/submit.c)
 ^(mrlog__stage_|producer_of|release_slot|tls_init)  stage (lib/stage.c)
 ^(mrlog__admit|mem_reserve)$                    admit (lib/admit.c)
-^(mrlog__mem_|mrlog__create_charge|mrlog__heap_size|mrlog__wbuf_)  memory charging
+^(mrlog__mem_|mrlog__create_charge|mrlog__heap_size)  memory charging
+^(mrlog__wbuf_)               memory charging
 ^(mrlog__ring_|ring_enqueue_slot)               ring (lib/ring.c)
 ^(mrlog__batch_)                                batches (lib/batch.c)
-^(writer_main|handle|decide_append|maybe_cut|mrlog__writer_commit)  writer (workers/writer.c)
-^(mrlog__writer_emit_runs|mrlog__writer_flush|mrlog__writer_push_op|mrlog__writer_add_done|mrlog__frame_header|mrlog__pad_encode)  frames (writer_frame.c, format.c)
-^(mrlog__writer_open_segment|mrlog__writer_rotate|mrlog__writer_seal|pad_hot|seal_hot|mrlog__seal|mrlog__segment|mrlog__prefault|prefault_main)  segments, rotation, prefault
-^(mrlog__queue_store|mrlog__queue_store_|chunk_alloc|mapped_chunk_new|mrlog__chunk_|mrlog__runs_|runs_resize|mrlog__marks_|marks_resize|mrlog__apply_frame)  index/chunk store
-^(flusher_main|complete_list|deliver_detached|mrlog__datasync|mrlog__flusher_|needs_sync|mrlog__vis_|mrlog__visible_next|mrlog__durable_next)  flusher (workers/flusher.c)
+^(writer_main|handle|decide_append|maybe_cut)  writer (workers/writer.c)
+^(mrlog__writer_commit)       writer (workers/writer.c)
+^(mrlog__writer_emit_runs)    frames (writer_frame.c, format.c)
+^(mrlog__writer_flush|mrlog__writer_push_op)  frames (writer_frame.c, format.c)
+^(mrlog__writer_add_done|mrlog__frame_header)  frames (writer_frame.c, format.c)
+^(mrlog__pad_encode)          frames (writer_frame.c, format.c)
+^(mrlog__writer_open_segment|mrlog__writer_rotate)  segments, rotation, prefault
+^(mrlog__writer_seal|pad_hot|seal_hot|mrlog__seal)  segments, rotation, prefault
+^(mrlog__segment|mrlog__prefault|prefault_main)  segments, rotation, prefault
+^(mrlog__queue_store|mrlog__queue_store_|chunk_alloc)  index/chunk store
+^(mapped_chunk_new|mrlog__chunk_|mrlog__runs_|runs_resize)  index/chunk store
+^(mrlog__marks_|marks_resize|mrlog__apply_frame)  index/chunk store
+^(mrlog__index_|mrlog__twokey_)  index/chunk store
+^(flusher_main|complete_list|deliver_detached)  flusher (workers/flusher.c)
+^(mrlog__datasync|mrlog__flusher_|needs_sync)  flusher (workers/flusher.c)
+^(mrlog__vis_|mrlog__visible_next)  flusher (workers/flusher.c)
+^(mrlog__durable_next)        flusher (workers/flusher.c)
 ^(mrlog__req_)                                  requests (lib/req.c)
-^(mrlog__complete|mrlog__future_|mrlog_forget|mrlog_wait|mrlog_ready|cache_release|pool_init|mrlog__wake_)  futures (lib/future.c)
+^(mrlog__complete|mrlog__future_|mrlog_forget)  futures (lib/future.c)
+^(mrlog_wait|mrlog_ready|cache_release|pool_init)  futures (lib/future.c)
+^(mrlog__wake_)               futures (lib/future.c)
 ^(mrlog__metrics_|mrlog__hist_)                 metrics
-^(mrlog__recover|recover_one|mrlog__scan_|mrlog__read_file|mrlog__block_|mrlog__frame_check|mrlog__holes_|mrlog__get_varint)  recovery scan
-^(mrlog_range|range|mrlog_cursor_|next_slow|mrlog__readahead|readahead_main|mrlog__filemap_)  range reads
-^(mrlog_open|mrlog_close|mrlog__open_with_io|destroy|mrlog__index_|mrlog__queue_new|mrlog__queue_free)  open/close
-^(on_done|w1_|wl_|bench_|producer|run_|make_child|harness_|eng_|mrlog_bench)  harness
-^(malloc|free|_int_malloc|_int_free|sysmalloc|calloc|realloc|cfree|malloc_consolidate|unlink_chunk)  malloc/free (unattributed)
-^(_dl_|dl_main|_start|__libc_start|_Fork|__clone|exit_mmap|execve|do_exit)  process start/exit
+^(mrlog__recover|recover_one|mrlog__scan_|mrlog__read_file)  recovery scan
+^(mrlog__block_|mrlog__frame_check|mrlog__holes_)  recovery scan
+^(mrlog__get_varint)          recovery scan
+^(mrlog_range|range|mrlog_cursor_|next_slow|mrlog__readahead)  range reads
+^(readahead_main|mrlog__filemap_)  range reads
+^(mrlog_open|mrlog_close|mrlog__open_with_io|destroy)  open/close
+^(mrlog__queue_new|mrlog__queue_free)  open/close
+^(on_done|w1_|wl_|bench_|producer|run_|make_child|harness_|eng_)  harness
+^(mrlog_bench)                harness
+^(malloc|free|_int_malloc|_int_free|sysmalloc)  malloc/free (unattributed)
+^(calloc|realloc|cfree|malloc_consolidate)  malloc/free (unattributed)
+^(unlink_chunk)               malloc/free (unattributed)
+^(_dl_|dl_main|_start|__libc_start|_Fork|__clone|exit_mmap)  process start/exit
+^(execve|do_exit)             process start/exit
 # Rows after this line are tried only when no frame matched a row above.
 ^(__memcpy|__memmove|memcpy)                    memcpy (caller not unwound)
 pvm_irq_enable|^_raw_spin                       kernel, caller not unwound

@@ -1,7 +1,8 @@
 /*
  * crc32c.h -- CRC-32C (Castagnoli, the iSCSI polynomial 0x1EDC6F41,
  * reflected), the checksum of every frame.  Backed by ISA-L's
- * crc32_iscsi, which picks SSE4.2/PCLMUL code at run time.
+ * crc32_iscsi, which picks SSE4.2/PCLMUL code at run time, and below 256
+ * bytes by the CPU's crc32 instruction where it has one (crc32c.c).
  *
  * Conventions (those of RFC 3720 and of LevelDB's crc32c): the value of the
  * empty string is 0, and mrlog__crc32c_extend(mrlog__crc32c(a), b) equals
