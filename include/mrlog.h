@@ -90,7 +90,7 @@ extern "C" {
 #endif
 
 #define MRLOG_VERSION_MAJOR 0
-#define MRLOG_VERSION_MINOR 6
+#define MRLOG_VERSION_MINOR 7
 #define MRLOG_VERSION_PATCH 0
 /* MAJOR * 10000 + MINOR * 100 + PATCH of the header compiled against. */
 #define MRLOG_VERSION_NUMBER                                     \
@@ -164,13 +164,30 @@ typedef struct mrlog mrlog;
 typedef struct mrlog_future mrlog_future;
 
 /* Where the retained records are kept in RAM (mrlog_policy.record_store,
- * docs/DESIGN.md section 15).  Either way every retained record is in
- * memory, readable without a system call, and the files are only written
- * (and read at open); what differs is whose memory it is. */
+ * stats.record_store, docs/DESIGN.md section 15).  Either way every
+ * retained record is in memory, readable without a system call, and the
+ * files are only written (and read at open); what differs is whose memory
+ * it is.
+ *
+ * Which to choose: the default.  The mapped store appends faster at every
+ * record size and holds far less of the process's own memory (make -C
+ * build bench, W1 100 B: 2.07M against 1.61M records/s; W3 4 KiB: 488
+ * against 243 MB/s; peak RSS after W3: 18.5 MB against 856 MB).  Choose
+ * MRLOG_STORE_COPY when reads of retained records must not wait for the
+ * disk after the kernel has dropped its page cache (memory pressure, or
+ * more retained records than the page cache holds): the copy store reads
+ * its own memory, the mapped store faults the pages back in from the
+ * file.  bench/cursor-bench --drop-cache --records 2000000 --bytes 100
+ * --runs 5 (root): the first read after the drop goes 9436 MB/s copied
+ * against 1350 mapped (docs/DESIGN.md section 15.2). */
 enum mrlog_record_store {
-  /* Default.  Each record appended is copied into the library's own
-   * (anonymous) memory, which the kernel can only swap out. */
-  MRLOG_STORE_COPY = 0,
+  /* Default: MRLOG_STORE_MAPPED where the address space is 64-bit
+   * (pointers of 8 bytes or more), MRLOG_STORE_COPY otherwise.  An open
+   * log reports the store it resolved to in stats.record_store.  Since
+   * 0.7.0 (before it, 0 was MRLOG_STORE_COPY: a program built against an
+   * older header that leaves record_store 0 gets the mapped store, with
+   * the same reads and API semantics; docs/COMPATIBILITY.md). */
+  MRLOG_STORE_DEFAULT = 0,
   /* Records are read from a shared read-only mapping of the segment file
    * they were written to, i.e. from the kernel's page cache: no second
    * copy, no fresh memory to zero, and the RAM is page cache rather than
@@ -178,7 +195,11 @@ enum mrlog_record_store {
    * pressure the kernel may drop clean pages; a read then faults them back
    * in from the file.  Needs a 64-bit address space (see MAPPED READS
    * for the address space it takes and for what a damaged file does). */
-  MRLOG_STORE_MAPPED = 1
+  MRLOG_STORE_MAPPED = 1,
+  /* Each record appended is copied into the library's own (anonymous)
+   * memory, which the kernel can only swap out.  Since 0.7.0 (the value
+   * 0 had this meaning before). */
+  MRLOG_STORE_COPY = 2
 };
 
 /* Which records reads show (mrlog_policy.visibility). */
@@ -325,8 +346,10 @@ typedef struct mrlog_policy {
    * must not call into the log. */
   uint64_t (*now_ms)(void *arg);
   void *now_arg;
-  /* enum mrlog_record_store; default MRLOG_STORE_COPY (0).  Any other
-   * value is MRLOG_EINVAL.  Since 0.3.0 (it took a reserved word). */
+  /* enum mrlog_record_store; default MRLOG_STORE_DEFAULT (0): the
+   * mapped store on a 64-bit address space, the copy store otherwise.
+   * Any other value is MRLOG_EINVAL.  Since 0.3.0 (it took a reserved
+   * word); 0 means the default and 2 the copy store since 0.7.0. */
   int record_store;
   /* The longest a producer waits (policy.nonblocking == 0) when the ring
    * is full, memory is at memory_limit or its thread's small appends are
@@ -891,7 +914,15 @@ struct mrlog_stats {
   uint64_t skipped_records_at_least; /* records known lost with them (a
                                         lower bound: a damaged frame's
                                         records cannot always be counted) */
-  uint64_t reserved[1];          /* zero; room for fields of later versions */
+  int record_store;              /* the store the log uses:
+                                    MRLOG_STORE_MAPPED or
+                                    MRLOG_STORE_COPY, never the default
+                                    (policy.record_store resolved; a
+                                    read-only open: MRLOG_STORE_COPY).
+                                    Since 0.7.0; a library older than
+                                    that leaves it 0 */
+  int reserved_int;              /* zero; room for a field of a later
+                                    version */
 };
 typedef struct mrlog_stats mrlog_stats_t;
 

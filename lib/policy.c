@@ -90,6 +90,20 @@ mrlog__policy_copy(mrlog_policy *dst, const mrlog_policy *src)
   return 0;
 }
 
+/* The store the log uses: what the caller chose, with MRLOG_STORE_DEFAULT
+ * resolved (the mapped store needs 4 GiB of address space per segment, so
+ * only a 64-bit address space gets it).  A read-only open copies records
+ * whatever was chosen (readonly.c invariant 3), so it says so. */
+static int
+resolve_store(const mrlog_policy *p)
+{
+  if (p->read_only)
+    return MRLOG_STORE_COPY;
+  if (p->record_store != MRLOG_STORE_DEFAULT)
+    return p->record_store;
+  return sizeof(void *) >= 8 ? MRLOG_STORE_MAPPED : MRLOG_STORE_COPY;
+}
+
 int
 mrlog__policy_normalize(mrlog_policy *p)
 {
@@ -106,9 +120,11 @@ mrlog__policy_normalize(mrlog_policy *p)
   if (p->completion_mode != MRLOG_COMPLETE_ON_LIBRARY_THREAD &&
       p->completion_mode != MRLOG_COMPLETE_ON_POLL)
     return MRLOG_EINVAL;
-  if (p->record_store != MRLOG_STORE_COPY &&
+  if (p->record_store != MRLOG_STORE_DEFAULT &&
+      p->record_store != MRLOG_STORE_COPY &&
       p->record_store != MRLOG_STORE_MAPPED)
     return MRLOG_EINVAL;
+  p->record_store = resolve_store(p);
   if (p->segment_bytes == 0)
     p->segment_bytes = DEFAULT_SEGMENT_BYTES;
   if (p->segment_bytes < MIN_SEGMENT_BYTES)

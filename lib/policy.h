@@ -13,7 +13,9 @@
  * header's field this library does not know set to non-zero. */
 int mrlog__policy_copy(mrlog_policy *dst, const mrlog_policy *src);
 /* Fills in defaults for zero fields of *p and checks the rest: 0 or
- * MRLOG_EINVAL. */
+ * MRLOG_EINVAL.  On 0, p->record_store is the store the log uses,
+ * MRLOG_STORE_MAPPED or MRLOG_STORE_COPY, never MRLOG_STORE_DEFAULT: every
+ * test of it elsewhere sees the resolved value. */
 int mrlog__policy_normalize(mrlog_policy *p);
 
 #endif /* MRLOG_POLICY_H */

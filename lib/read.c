@@ -432,5 +432,6 @@ mrlog_stats(mrlog *log, struct mrlog_stats *st)
   st->skipped_ranges = log->skipped_ranges;
   st->skipped_records_at_least = log->skipped_records;
   st->ring_depth = ck_ring_size(&log->ring);
+  st->record_store = log->policy.record_store; /* resolved at open */
   return 0;
 }

@@ -153,10 +153,11 @@ uint64_t th_hash(const void *data, size_t len);
 
 /* ---- Synchronous wrappers ---------------------------------------------- */
 
-/* A policy with the defaults (mrlog_policy_init), except that
- * MRLOG_TEST_RECORD_STORE=mapped in the environment sets record_store to
- * MRLOG_STORE_MAPPED (scripts/test.sh runs the suites both ways).
- * th_open(dir, NULL) uses it too. */
+/* A policy with the defaults (mrlog_policy_init: the default record store,
+ * mapped on a 64-bit address space), except that MRLOG_TEST_RECORD_STORE
+ * in the environment sets record_store: "copy" to MRLOG_STORE_COPY,
+ * "mapped" to MRLOG_STORE_MAPPED (tests/check_copy.sh runs the suites once
+ * more with the copy store).  th_open(dir, NULL) uses it too. */
 mrlog_policy th_policy(void);
 /* Opens dir and asserts success.  policy may be NULL. */
 mrlog *th_open(const char *dir, const mrlog_policy *policy);

@@ -382,6 +382,8 @@ mrlog_policy th_policy(void) {
   mrlog_policy_init(&p);
   if (store != NULL && strcmp(store, "mapped") == 0)
     p.record_store = MRLOG_STORE_MAPPED;
+  else if (store != NULL && strcmp(store, "copy") == 0)
+    p.record_store = MRLOG_STORE_COPY;
   return p;
 }
 

@@ -19,9 +19,13 @@
  *    segment file (a byte changed in the file shows; under
  *    MRLOG_STORE_COPY it does not), read back whole across many
  *    rotations and a reopen, and their windows are released once they
- *    are truncated.  (tests/check_mapped.sh also runs every suite with
- *    that store; tests/test_mapfault.c checks a window that fails to
- *    map.)
+ *    are truncated.  (tests/check_copy.sh runs every suite once more
+ *    with the copy store; the default run uses the default store;
+ *    tests/test_mapfault.c checks a window that fails to map.)
+ *  - the default store (record_store 0) is the mapped one on a 64-bit
+ *    address space, 1 is mapped, 2 copy, 3 no store (MRLOG_EINVAL), and
+ *    stats.record_store reports the store in use (a read-only open: the
+ *    copy store).
  */
 #define _GNU_SOURCE /* memmem */
 #include "check_mrlog.h"
@@ -356,6 +360,68 @@ START_TEST(test_store_copy_reads_its_copy) {
 }
 END_TEST
 
+/* The default store (record_store 0, what mrlog_policy_init sets) is the
+ * mapped one on a 64-bit address space: the writer's records are read
+ * from the file. */
+START_TEST(test_store_default_reads_the_file) {
+  mrlog_policy p;
+
+  mrlog_policy_init(&p);
+  ck_assert_int_eq(p.record_store, MRLOG_STORE_DEFAULT);
+  ck_assert_int_eq(MRLOG_STORE_DEFAULT, 0);
+  check_reads_from(MRLOG_STORE_DEFAULT, sizeof(void *) >= 8
+                                            ? "SECOND-record"
+                                            : "second-record");
+}
+END_TEST
+
+/* Opens a log in `name` with record_store = store (and read_only) and
+ * returns the store stats.record_store reports. */
+static int store_in_use(const char *name, int store, int read_only) {
+  mrlog_policy p = store_policy(store);
+  char *dir = th_sub(name);
+  struct mrlog_stats st;
+  mrlog *log;
+
+  if (read_only) {
+    th_close(th_open(dir, NULL)); /* a read-only open needs a log */
+    p.read_only = 1;
+  }
+  log = th_open(dir, &p);
+  st = th_stats(log);
+  th_close(log);
+  free(dir);
+  return st.record_store;
+}
+
+/* stats.record_store says which store the log uses: the default resolved
+ * (never 0), 1 the mapped and 2 the copy store, and a read-only open the
+ * copy store whatever was asked; 3 and -1 are no store. */
+START_TEST(test_store_resolution) {
+  mrlog_policy p = store_policy(3);
+  mrlog *log = NULL;
+
+  ck_assert_int_eq(store_in_use("default", MRLOG_STORE_DEFAULT, 0),
+                   sizeof(void *) >= 8 ? MRLOG_STORE_MAPPED
+                                       : MRLOG_STORE_COPY);
+  ck_assert_int_eq(MRLOG_STORE_MAPPED, 1);
+  ck_assert_int_eq(store_in_use("mapped", MRLOG_STORE_MAPPED, 0),
+                   MRLOG_STORE_MAPPED);
+  ck_assert_int_eq(MRLOG_STORE_COPY, 2);
+  ck_assert_int_eq(store_in_use("copy", MRLOG_STORE_COPY, 0),
+                   MRLOG_STORE_COPY);
+  ck_assert_int_eq(store_in_use("ro-default", MRLOG_STORE_DEFAULT, 1),
+                   MRLOG_STORE_COPY);
+  ck_assert_int_eq(store_in_use("ro-mapped", MRLOG_STORE_MAPPED, 1),
+                   MRLOG_STORE_COPY);
+  ck_assert_int_eq(mrlog_open(th_dir, &p, &log), MRLOG_EINVAL);
+  ck_assert_ptr_null(log);
+  p.record_store = -1;
+  ck_assert_int_eq(mrlog_open(th_dir, &p, &log), MRLOG_EINVAL);
+  ck_assert_ptr_null(log);
+}
+END_TEST
+
 /* Many records over many rotated segments, big ones (written from their
  * requests) among them: every byte reads back, before and after a reopen,
  * and truncating everything releases the windows. */
@@ -450,6 +516,8 @@ Suite *make_mapped_suite(void) {
   tcase_set_timeout(tc, TH_TIMEOUT_IO);
   tcase_add_test(tc, test_store_mapped_reads_the_file);
   tcase_add_test(tc, test_store_copy_reads_its_copy);
+  tcase_add_test(tc, test_store_default_reads_the_file);
+  tcase_add_test(tc, test_store_resolution);
   tcase_add_test(tc, test_store_mapped_rotation_and_release);
   suite_add_tcase(s, tc);
   return s;
