@@ -13,9 +13,21 @@
  * records per second of the reading thread's CPU time, and the cursor's
  * ratio to each.
  *
+ * With --drop-cache it measures instead what a read costs once the kernel
+ * has dropped its page cache (memory pressure, or a log larger than RAM):
+ * each run writes the queue into a fresh log, syncs, drops the page cache
+ * (writes 3 to /proc/sys/vm/drop_caches: needs root), then reads the
+ * whole queue with mrlog_range twice, timed by the wall clock (the cold
+ * read waits for the disk, which CPU time does not count), and counts the
+ * major faults of the cold read.  The copy store reads its own anonymous
+ * memory, which the drop leaves in place; the mapped store reads the
+ * page cache, so its cold read faults every page back in from the disk.
+ * Prints the medians of the runs, in MB/s of payload.
+ *
  * Options: --records N (default 2,000,000), --bytes N (default 100),
- * --runs N (default 9), --store copy|mapped|both (default both).  Exit status: 0, or 1 on any error or a checksum
- * that differs.
+ * --runs N (default 9), --store copy|mapped|both (default both),
+ * --drop-cache (no value).  Exit status: 0, or 1 on any error or a
+ * checksum that differs.
  */
 #define _GNU_SOURCE
 #include <mrlog.h>
@@ -23,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -62,6 +75,22 @@ static int visit_time(void *arg, uint64_t position, uint64_t unix_ms,
   (void)unix_ms;
   s->check += len + (len ? *(const unsigned char *)data : 0);
   return 0;
+}
+
+/* Wall-clock time, for reads that wait for the disk. */
+static double wall_s(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Major page faults of the process so far. */
+static long major_faults(void) {
+  struct rusage ru;
+
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_majflt;
 }
 
 static int by_range(mrlog *log, struct sum *s) {
@@ -195,21 +224,113 @@ static int run_store(const char *name, int store, long records, size_t bytes,
   return 0;
 }
 
+/* Writes 3 to drop_caches after a sync: clean page cache that no process
+ * has mapped is dropped (pages a mapping has faulted in stay, which is why
+ * each run reads a fresh log). */
+static int drop_page_cache(void) {
+  FILE *f;
+
+  sync();
+  f = fopen("/proc/sys/vm/drop_caches", "w");
+  if (f == NULL || fputs("3\n", f) == EOF || fclose(f) != 0) {
+    perror("/proc/sys/vm/drop_caches (needs root)");
+    return 1;
+  }
+  return 0;
+}
+
+/* One run of --drop-cache: a fresh log, filled, the cache dropped, one
+ * cold and one warm read.  OUT: cold and warm seconds, cold major
+ * faults. */
+static int drop_cache_run(int store, long records, size_t bytes,
+                          double *cold, double *warm, long *faults) {
+  char dir[] = "/tmp/mrlog-cursor-bench-XXXXXX";
+  char cmd[sizeof(dir) + 16];
+  struct sum s = { 0, 0 };
+  mrlog_policy p;
+  mrlog *log = NULL;
+  double t0;
+  long f0 = 0;
+  int rc;
+
+  if (mkdtemp(dir) == NULL) {
+    perror("mkdtemp");
+    return 1;
+  }
+  mrlog_policy_init(&p);
+  p.record_store = store;
+  p.memory_limit = 8ull << 30;
+  rc = mrlog_open(dir, &p, &log);
+  if (rc == 0)
+    rc = fill(log, records, bytes);
+  if (rc == 0)
+    rc = drop_page_cache();
+  if (rc == 0) {
+    f0 = major_faults();
+    t0 = wall_s();
+    rc = by_range(log, &s);
+    *cold = wall_s() - t0;
+    *faults = major_faults() - f0;
+  }
+  if (rc == 0 && s.records != (uint64_t)records)
+    rc = 1;
+  if (rc == 0) {
+    s.records = 0;
+    t0 = wall_s();
+    rc = by_range(log, &s);
+    *warm = wall_s() - t0;
+  }
+  if (rc == 0 && s.records != (uint64_t)records)
+    rc = 1;
+  if (log != NULL && mrlog_close(log) != 0 && rc == 0)
+    rc = 1;
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+  if (system(cmd) != 0)
+    fprintf(stderr, "could not remove %s\n", dir);
+  if (rc < 0)
+    fprintf(stderr, "%s\n", mrlog_strerror(rc));
+  return rc != 0;
+}
+
+static int run_drop_cache(const char *name, int store, long records,
+                          size_t bytes, int runs) {
+  double cold[MAX_RUNS], warm[MAX_RUNS], faults[MAX_RUNS];
+  double mb = (double)records * (double)bytes / 1e6;
+  int i;
+
+  for (i = 0; i < runs; i++) {
+    long f = 0;
+
+    if (drop_cache_run(store, records, bytes, &cold[i], &warm[i], &f) != 0)
+      return 1;
+    faults[i] = (double)f;
+  }
+  printf("%-6s %ld records of %zu B after drop_caches, MB/s (medians of %d "
+         "runs): cold read %.0f (%.0f major faults), warm read %.0f\n",
+         name, records, bytes, runs, mb / median(cold, runs),
+         median(faults, runs), mb / median(warm, runs));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   long records = 2000000;
   size_t bytes = 100;
   const char *store = "both";
-  int i, runs = 9;
+  int i, runs = 9, drop = 0;
 
-  for (i = 1; i + 1 < argc; i += 2) {
-    if (strcmp(argv[i], "--records") == 0)
-      records = atol(argv[i + 1]);
-    else if (strcmp(argv[i], "--bytes") == 0)
-      bytes = (size_t)atol(argv[i + 1]);
-    else if (strcmp(argv[i], "--runs") == 0)
-      runs = atoi(argv[i + 1]);
-    else if (strcmp(argv[i], "--store") == 0)
-      store = argv[i + 1];
+  for (i = 1; i < argc; i++) {
+    const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+
+    if (strcmp(argv[i], "--drop-cache") == 0)
+      drop = 1;
+    else if (val != NULL && strcmp(argv[i], "--records") == 0)
+      records = atol(argv[++i]);
+    else if (val != NULL && strcmp(argv[i], "--bytes") == 0)
+      bytes = (size_t)atol(argv[++i]);
+    else if (val != NULL && strcmp(argv[i], "--runs") == 0)
+      runs = atoi(argv[++i]);
+    else if (val != NULL && strcmp(argv[i], "--store") == 0)
+      store = argv[++i];
     else
       break;
   }
@@ -218,9 +339,19 @@ int main(int argc, char **argv) {
                           strcmp(store, "mapped") != 0 &&
                           strcmp(store, "both") != 0)) {
     fprintf(stderr, "usage: %s [--records N] [--bytes 1..65536] "
-            "[--runs 1..%d] [--store copy|mapped|both]\n", argv[0],
-            MAX_RUNS);
+            "[--runs 1..%d] [--store copy|mapped|both] [--drop-cache]\n",
+            argv[0], MAX_RUNS);
     return 1;
+  }
+  if (drop) {
+    if (strcmp(store, "mapped") != 0 &&
+        run_drop_cache("copy", MRLOG_STORE_COPY, records, bytes, runs) != 0)
+      return 1;
+    if (strcmp(store, "copy") != 0 &&
+        run_drop_cache("mapped", MRLOG_STORE_MAPPED, records, bytes,
+                       runs) != 0)
+      return 1;
+    return 0;
   }
   if (strcmp(store, "mapped") != 0 &&
       run_store("copy", MRLOG_STORE_COPY, records, bytes, runs) != 0)

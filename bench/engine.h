@@ -88,7 +88,7 @@ struct engine {
 
 /* The engines compiled in (see main.c for the list and "not built"). */
 extern const struct engine bench_engine_mrlog;
-extern const struct engine bench_engine_mrlog_mapped;
+extern const struct engine bench_engine_mrlog_copy;
 #ifdef HAVE_ROCKSDB
 extern const struct engine bench_engine_rocksdb;
 #endif
