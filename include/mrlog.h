@@ -179,7 +179,7 @@ typedef struct mrlog_future mrlog_future;
  * its own memory, the mapped store faults the pages back in from the
  * file.  bench/cursor-bench --drop-cache --records 2000000 --bytes 100
  * --runs 5 (root): the first read after the drop goes 9436 MB/s copied
- * against 1350 mapped (docs/DESIGN.md section 15.2). */
+ * against 1350 mapped (docs/DESIGN.md section 15.3). */
 enum mrlog_record_store {
   /* Default: MRLOG_STORE_MAPPED where the address space is 64-bit
    * (pointers of 8 bytes or more), MRLOG_STORE_COPY otherwise.  An open
