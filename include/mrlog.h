@@ -186,7 +186,9 @@ enum mrlog_record_store {
    * log reports the store it resolved to in stats.record_store.  Since
    * 0.7.0 (before it, 0 was MRLOG_STORE_COPY: a program built against an
    * older header that leaves record_store 0 gets the mapped store, with
-   * the same reads and API semantics; docs/COMPATIBILITY.md). */
+   * the same reads, completions and statuses, but a memory_limit that
+   * bounds the process's own memory rather than the retained volume;
+   * docs/COMPATIBILITY.md). */
   MRLOG_STORE_DEFAULT = 0,
   /* Records are read from a shared read-only mapping of the segment file
    * they were written to, i.e. from the kernel's page cache: no second

@@ -229,7 +229,7 @@ START_TEST(test_live_big_chunks) {
   int q, i;
 
   p.fsync_interval_ms = 5;
-  p.record_store = MRLOG_STORE_COPY; /* also under check_mapped.sh */
+  p.record_store = MRLOG_STORE_COPY; /* whatever th_policy() gives */
   log = th_open(th_dir, &p);
   ck_assert_int_eq(threads_named("mrlog-prefault"), 0);
   for (q = 0; q < QUEUES; q++) {
