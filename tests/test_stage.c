@@ -1464,6 +1464,9 @@ START_TEST(test_nonblocking_memory_limit) {
   ck_assert_ptr_nonnull(o);
   group_init(&g);
   outcomes_init(o, NB_ROUNDS * NB_CAP, &g);
+  /* Retained records fill memory_limit only under the copy store (the
+   * mapped store's payload is page cache, not charged). */
+  pol.record_store = MRLOG_STORE_COPY;
   pol.nonblocking = 1;
   pol.memory_limit = 64 * 1024;
   pol.fsync_interval_ms = 5;
@@ -1609,6 +1612,9 @@ START_TEST(test_nonblocking_refusals_bounded) {
   int st;
   mrlog *log;
 
+  /* Retained records fill memory_limit only under the copy store (the
+   * mapped store's payload is page cache, not charged). */
+  pol.record_store = MRLOG_STORE_COPY;
   pol.nonblocking = 1;
   pol.memory_limit = 64 * 1024;
   pol.fsync_interval_ms = 5;
