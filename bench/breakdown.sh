@@ -5,7 +5,7 @@
 #   MRLOG_BENCH  path of bench/mrlog-bench
 #   WORKLOAD     W1 (default), W1b or W4warm
 #   SCALE        --scale of the run (default 0.2: 200,000 records)
-#   ENGINE       mrlog-mapped (default) or mrlog
+#   ENGINE       mrlog (default: the default, mapped store) or mrlog-copy
 #
 # It runs one run of the workload under `perf record -e cpu-clock -g`
 # (software sampling: hardware cycle counters are often missing in
@@ -27,7 +27,7 @@ set -u
 bench=${1:?usage: breakdown.sh MRLOG_BENCH [WORKLOAD [SCALE [ENGINE]]]}
 workload=${2:-W1}
 scale=${3:-0.2}
-engine=${4:-mrlog-mapped}
+engine=${4:-mrlog}
 freq=${BREAKDOWN_FREQ:-4999}
 
 if ! command -v perf >/dev/null 2>&1; then

@@ -203,7 +203,7 @@ def main():
                            ("freed MB", "space_freed_bytes", "MB", False)])
     if t:
         print("**W5: truncate W1's log to its midpoint; until durable and "
-              "until 40% of the payload is free on disk**\n\n%s" % t)
+              "until 40%% of the payload is free on disk**\n\n%s" % t)
     return 0
 
 
