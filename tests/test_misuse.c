@@ -430,12 +430,15 @@ static int append_until_efull(mrlog *log, size_t len, int max) {
 }
 
 /* A producer held at memory_limit (nothing is truncated, so nothing will
- * free memory) gives up after block_timeout_ms with MRLOG_EFULL. */
+ * free memory) gives up after block_timeout_ms with MRLOG_EFULL.  The copy
+ * store charges retained payload to memory_limit, so a few appends fill
+ * it (the default, mapped store charges only the process's own memory). */
 START_TEST(test_block_timeout_memory) {
   mrlog_policy pol = th_policy();
   mrlog *log;
   int ok;
 
+  pol.record_store = MRLOG_STORE_COPY;
   pol.memory_limit = 8192;
   pol.block_timeout_ms = 200;
   log = th_open(th_dir, &pol);
@@ -461,6 +464,7 @@ START_TEST(test_block_warns_once) {
 
   atomic_init(&w.warn, 0);
   atomic_init(&w.other, 0);
+  pol.record_store = MRLOG_STORE_COPY; /* charges payload, as above */
   pol.memory_limit = 8192;
   pol.block_timeout_ms = 1300;
   pol.log_fn = count_warn;
