@@ -2,7 +2,7 @@
  * alloc_check.c -- checks that mrlog_append allocates nothing in steady
  * state, one of the benchmark's targets: the append fast path is free of
  * locks, system calls and allocations in steady state (DESIGN.md section
- * 13, PERFORMANCE.md section 7).
+ * 13, PERFORMANCE.md section 9).
  *
  * bench/malloc_interpose.c replaces malloc and its kin with versions that
  * count their calls; this program is linked with it (and with

@@ -30,7 +30,7 @@
 #                     buffered, O_DIRECT, io_uring, over pre-zeroed files
 #                     (medians of 5 interleaved runs; IO_PROBE_FLAGS adds
 #                     options, e.g. "--modes buffered,uring --runs 3").
-#   make bench-breakdown bench/breakdown.sh: one W1 run (mrlog-mapped,
+#   make bench-breakdown bench/breakdown.sh: one W1 run (mrlog,
 #                     scale 0.2) under `perf record -e cpu-clock`, its CPU
 #                     time per record split into the stages of the append
 #                     path (BREAKDOWN_FLAGS: workload, scale, engine).
@@ -214,7 +214,7 @@ bench-metrics: bench/mrlog-bench$(EXEEXT)
 	  ./bench/mrlog-bench$(EXEEXT) $(METRICS_BENCH_FLAGS)
 
 # Where W1's CPU time goes, per stage of the append path (perf sampling).
-BREAKDOWN_FLAGS = W1 0.2 mrlog-mapped
+BREAKDOWN_FLAGS = W1 0.2 mrlog
 bench-breakdown: bench/mrlog-bench$(EXEEXT)
 	$(SHELL) $(top_srcdir)/bench/breakdown.sh \
 	  ./bench/mrlog-bench$(EXEEXT) $(BREAKDOWN_FLAGS)
