@@ -557,11 +557,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         s = new_slot(MRLOG_ENOQUEUE, ANY_POS);
       } else {
         first = explicit ? p : q->next;
-        if (explicit && first < q->next) {
-          s = new_slot(MRLOG_DUPLICATE, first + count - 1);
-        } else if (first > MRLOG_POSITION_MAX ||
-                   count - 1 > MRLOG_POSITION_MAX - first) {
+        /* A range that would pass MRLOG_POSITION_MAX is MRLOG_EINVAL,
+         * never MRLOG_DUPLICATE, even when it starts below next. */
+        if (first > MRLOG_POSITION_MAX ||
+            count - 1 > MRLOG_POSITION_MAX - first) {
           s = new_slot(MRLOG_EINVAL, ANY_POS);
+        } else if (explicit && first < q->next) {
+          s = new_slot(MRLOG_DUPLICATE, first + count - 1);
         } else {
           s = new_slot(0, first + count - 1);
           for (k = 0; k < count; k++)
