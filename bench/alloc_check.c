@@ -11,11 +11,10 @@
  * callback per record, fsync every 10 ms) twice: a warm-up, in which the
  * future pool, the staging batches and the RAM chunks grow, and a measured
  * phase of the same size.  Chunks of 64 KiB or more are mmap'd, not
- * malloc'd, so what the measured phase counts are the index chunks of the
- * default (mapped) store, one per queue per segment once a queue has a
- * segment behind it, and the doubling of a queue's time marks; none of
- * the producers' calls allocates, nor the writer or the flusher per
- * record.
+ * malloc'd.  What the measured phase counts (34 calls here, none of them
+ * on a producer's call) is what grows with the retained records, not with
+ * each append: every queue's run list and time marks doubling once (16
+ * each), and the segment and mapping of a rotation (2).
  *
  * Exit status: 0 if the measured phase made at most one allocation per
  * 10,000 appends (a queue's run list may still double once), 1 otherwise,
@@ -105,12 +104,12 @@ main(int argc, char **argv)
   memset(payload, 0xa5, sizeof(payload));
   mrlog_policy_init(&policy);
   policy.fsync_interval_ms = 10;
-  /* The default (mapped) store gives each queue one index chunk per
-   * segment, sized from the queue's records in the segment before; in a
-   * queue's first segment there is none, and its chunks grow by an eighth
-   * at a time.  Segments of 32 MiB put the first rotation in the warm-up
-   * (about 43 MB) and one more in the measured phase: that one costs an
-   * allocation per queue, the steady-state price of a segment. */
+  /* The default (mapped) store sizes a queue's index chunk for a segment
+   * from its records in the segment before; in a queue's first segment
+   * there is none, and its chunks start small (malloc'd) and grow by an
+   * eighth at a time.  Segments of 32 MiB put the first rotation in the
+   * warm-up (about 43 MB), so the measured phase sees the steady state:
+   * one chunk per queue per segment, large enough to be mmap'd. */
   policy.segment_bytes = (uint64_t)32 << 20;
   rc = mrlog_open(path, &policy, &log_);
   if (rc != 0) {

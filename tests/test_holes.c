@@ -126,6 +126,16 @@ measure_baseline(bool map, const mrlog_policy *p)
   free(copy);
 }
 
+/* What the last open faulted in stays within TOUCH_BOUND of what the
+ * baseline open of the undamaged log did. */
+static void
+assert_faults_bounded(void)
+{
+  ck_assert_msg(faulted <= baseline_faulted + TOUCH_BOUND,
+                "%zu bytes of pages faulted in at open (%zu without the "
+                "hole)", faulted, baseline_faulted);
+}
+
 /* Bytes of path's pages in the page cache (mincore on a mapping of it):
  * after drop_cache, what was read since. */
 static size_t
@@ -198,9 +208,7 @@ hole_tail(bool map, off_t size)
   fprintf(stderr, "holes: %s open of a %jd-byte segment: %zu bytes cached, "
           "%zu read, %zu faulted\n", map ? "mapped" : "pread",
           (intmax_t)size, cached, pread_bytes, faulted);
-  ck_assert_msg(faulted <= baseline_faulted + TOUCH_BOUND,
-                "%zu bytes of pages faulted in at open (%zu without the "
-                "hole)", faulted, baseline_faulted);
+  assert_faults_bounded();
   ck_assert_msg(cached <= TOUCH_BOUND,
                 "%zu bytes of the segment read into the page cache at open",
                 cached);
@@ -249,9 +257,7 @@ START_TEST(test_torn_frame_then_hole)
   th_close(log);
   fprintf(stderr, "holes: torn frame then a hole: %zu bytes cached, %zu "
           "faulted (%zu without it)\n", cached, faulted, baseline_faulted);
-  ck_assert_msg(faulted <= baseline_faulted + TOUCH_BOUND,
-                "%zu bytes of pages faulted in at open (%zu without the "
-                "hole)", faulted, baseline_faulted);
+  assert_faults_bounded();
   ck_assert_msg(cached <= TOUCH_BOUND,
                 "%zu bytes of the segment read into the page cache at open",
                 cached);
@@ -322,9 +328,7 @@ START_TEST(test_huge_length_into_hole)
   ck_assert_msg(cached <= TOUCH_BOUND,
                 "%zu bytes of the segment read into the page cache at open",
                 cached);
-  ck_assert_msg(faulted <= baseline_faulted + TOUCH_BOUND,
-                "%zu bytes of pages faulted in at open (%zu without the "
-                "hole)", faulted, baseline_faulted);
+  assert_faults_bounded();
   ck_assert_int_le(th_file_size(last), seal + MRLOG_SEAL_FRAME_MAX);
   free(last);
 }
