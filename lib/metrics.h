@@ -79,7 +79,12 @@ uint64_t mrlog__hist_upper(unsigned i);
 
 /* req.c: an append request is about to complete. */
 void mrlog__metrics_append_done(struct mrlog *log,
-                                const struct mrlog__req *req);
+                                struct mrlog__req *req);
+/* flusher.c: the requests of list (linked by next) are about to complete,
+ * in order: takes every append's sample now, before any callback runs,
+ * with one clock read, and marks them taken (mrlog__metrics_append_done
+ * then records nothing for them). */
+void mrlog__metrics_append_list(struct mrlog *log, struct mrlog__req *list);
 /* An fdatasync that began at start (mrlog__metrics_now) has returned. */
 void mrlog__metrics_fsync(struct mrlog *log, uint64_t start);
 /* A group commit made durable the records the writer had counted on the

@@ -307,6 +307,7 @@ complete_list(struct mrlog *log, struct mrlog__req *r, bool *saw_stop)
                                           memory_order_acquire);
   struct mrlog__req *next;
 
+  mrlog__metrics_append_list(log, r);
   for (; r != NULL; r = next) {
     next = r->next;
     if (r->type == MRLOG_REQ_STOP) {

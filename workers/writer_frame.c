@@ -60,6 +60,19 @@ mrlog__writer_push_op(struct mrlog__writer *w, int kind)
   return op;
 }
 
+/* Copies a record below EXT_MIN bytes into the frame.  gcc, knowing the
+ * length is below EXT_MIN, would inline the copy as `rep movsq`, whose
+ * start-up cost dominates at 100 bytes (a fifth of the writer's CPU at
+ * W1b); hiding the bound makes it call the library's memcpy, which copies
+ * such sizes with a few vector moves. */
+static inline uint8_t *
+put_record_bytes(uint8_t *o, const uint8_t *p, size_t len)
+{
+  __asm__("" : "+r"(len));
+  memcpy(o, p, len);
+  return o + len;
+}
+
 /* Ends the current sub-frame (if it holds anything) and reserves the
  * header of the next one in the buffer (SUBFRAME_TARGET). */
 static int
@@ -169,8 +182,7 @@ mrlog__writer_emit_runs(struct mrlog *log, struct mrlog__writer *w, struct mrlog
               (struct ext_piece){ (size_t)(o - w->frame.data), p, r->lens[i] };
           w->ext_bytes += r->lens[i];
         } else {
-          memcpy(o, p, r->lens[i]);
-          o += r->lens[i];
+          o = put_record_bytes(o, p, r->lens[i]);
         }
         p += r->lens[i];
       }
