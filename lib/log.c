@@ -410,7 +410,7 @@ open_once(const char *dir, const mrlog_policy *policy,
         mrlog__ring_push(log, stop, true);
         mrlog__writer_join(log);
       } else {
-        mrlog__flusher_submit(log, stop, stop, 0, 0, 0);
+        mrlog__flusher_submit(log, stop, stop, true, 0, 0, 0);
       }
       mrlog__flusher_join(log);
     }
@@ -476,7 +476,7 @@ mrlog_close(mrlog *log)
   stop->type = MRLOG_REQ_STOP;
   if (log->policy.read_only) {
     /* The flusher is its only thread (readonly.c invariant 5). */
-    mrlog__flusher_submit(log, stop, stop, 0, 0, 0);
+    mrlog__flusher_submit(log, stop, stop, true, 0, 0, 0);
     mrlog__flusher_join(log);
   } else {
     mrlog__ring_push(log, stop, true);

@@ -90,6 +90,8 @@ struct mrlog__flusher {
   pthread_cond_t idle_cond;     /* the sync token was given back */
   struct mrlog__req *first;     /* written requests, oldest first */
   struct mrlog__req *last;
+  bool barrier;                 /* the list first..last holds a SYNC or
+                                   STOP request */
   struct mrlog__req *early_first; /* settled at submit time */
   struct mrlog__req *early_last;
   int fd;                       /* hot segment fd (the writer's) */
@@ -152,12 +154,14 @@ mrlog__flusher_free(struct mrlog *log)
 
 void
 mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
-                      struct mrlog__req *last, uint64_t written_lsn,
-                      uint64_t unsynced_bytes, uint64_t unsynced_records)
+                      struct mrlog__req *last, bool barrier,
+                      uint64_t written_lsn, uint64_t unsynced_bytes,
+                      uint64_t unsynced_records)
 {
   struct mrlog__flusher *f = log->flusher;
 
   pthread_mutex_lock(&f->mutex);
+  f->barrier |= barrier;
   if (f->last)
     f->last->next = first;
   else
@@ -327,11 +331,15 @@ complete_list(struct mrlog *log, struct mrlog__req *r, bool *saw_stop)
  * (nor the batches and memory they free).  Returns the rest of the list.
  */
 static struct mrlog__req *
-complete_written(struct mrlog *log, struct mrlog__req *list)
+complete_written(struct mrlog *log, struct mrlog__req *list, bool barrier)
 {
   struct mrlog__req *r, *cut = NULL, *rest;
   bool unused = false;
 
+  if (!barrier) {
+    complete_list(log, list, &unused);
+    return NULL;
+  }
   for (r = list; r != NULL; r = r->next) {
     if (r->type == MRLOG_REQ_SYNC || r->type == MRLOG_REQ_STOP)
       break;
@@ -347,11 +355,10 @@ complete_written(struct mrlog *log, struct mrlog__req *list)
 
 static bool
 needs_sync(struct mrlog *log, struct mrlog__flusher *f, struct mrlog__req *list,
-           bool timer_due)
+           bool barrier, bool timer_due)
 {
   uint64_t durable = atomic_load_explicit(&log->durable_lsn,
                                           memory_order_acquire);
-  struct mrlog__req *r;
 
   if (f->written_lsn <= durable || f->fd < 0 ||
       atomic_load_explicit(&log->failed, memory_order_acquire))
@@ -366,10 +373,7 @@ needs_sync(struct mrlog *log, struct mrlog__flusher *f, struct mrlog__req *list,
   if (log->policy.fsync_writes > 0 &&
       f->unsynced_recs - f->unsynced_recs_mark >= log->policy.fsync_writes)
     return true;
-  for (r = list; r != NULL; r = r->next)
-    if (r->type == MRLOG_REQ_SYNC || r->type == MRLOG_REQ_STOP)
-      return true;
-  return false;
+  return barrier;
 }
 
 static bool
@@ -390,7 +394,7 @@ flusher_main(void *arg)
   unsigned interval = log->policy.fsync_interval_ms;
   struct mrlog__req *list, *early;
   struct timespec next_sync;
-  bool stop = false, sync, timer_due, first;
+  bool stop = false, sync, timer_due, first, barrier;
   uint64_t target, unsynced, unsynced_recs;
   int fd, rc, err;
 
@@ -417,9 +421,11 @@ flusher_main(void *arg)
       timer_due = true;
     list = f->first;
     early = f->early_first;
+    barrier = f->barrier;
     f->first = f->last = NULL;
+    f->barrier = false;
     f->early_first = f->early_last = NULL;
-    sync = needs_sync(log, f, list, timer_due);
+    sync = needs_sync(log, f, list, barrier, timer_due);
     if (sync && f->syncing) {
       /* The writer holds the sync token for a rotation (invariant 1).
        * What needs no sync is delivered meanwhile; then the decision is
@@ -429,11 +435,11 @@ flusher_main(void *arg)
       complete_list(log, early, &stop);
       early = NULL;
       if (interval > 0)
-        list = complete_written(log, list);
+        list = complete_written(log, list, barrier);
       pthread_mutex_lock(&f->mutex);
       while (f->syncing)
         pthread_cond_wait(&f->idle_cond, &f->mutex);
-      sync = needs_sync(log, f, list, timer_due);
+      sync = needs_sync(log, f, list, barrier, timer_due);
     }
     target = f->written_lsn;
     unsynced = f->unsynced;
@@ -449,7 +455,7 @@ flusher_main(void *arg)
     /* Early requests: their status is settled; no lock held. */
     complete_list(log, early, &stop);
     if (interval > 0)
-      list = complete_written(log, list);
+      list = complete_written(log, list, barrier);
     if (sync) {
       rc = mrlog__datasync(log, fd);
       err = errno;

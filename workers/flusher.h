@@ -15,10 +15,13 @@ struct mrlog__req;
 int mrlog__flusher_init(struct mrlog *log);
 int mrlog__flusher_start(struct mrlog *log);
 void mrlog__flusher_free(struct mrlog *log);
-/* Writer: hands written requests (a list, oldest first) to the flusher. */
+/* Writer: hands written requests (a list, oldest first) to the flusher.
+ * barrier: the list holds a SYNC or STOP request (the flusher then does
+ * not look for one). */
 void mrlog__flusher_submit(struct mrlog *log, struct mrlog__req *first,
-                           struct mrlog__req *last, uint64_t written_lsn,
-                           uint64_t unsynced_bytes, uint64_t unsynced_records);
+                           struct mrlog__req *last, bool barrier,
+                           uint64_t written_lsn, uint64_t unsynced_bytes,
+                           uint64_t unsynced_records);
 /* Writer, at rotation: fdatasyncs the hot fd, which holds everything
  * written up to end_lsn, as the one sync in flight on it (flusher.c
  * invariant 1).  On success durable_lsn rises to end_lsn; on failure the

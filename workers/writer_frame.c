@@ -433,6 +433,7 @@ mrlog__writer_flush(struct mrlog *log)
   uint32_t body_len;
   uint64_t lsn, appended, total;
   struct mrlog__req *r;
+  bool barrier;
   int rc, failed;
 
   rc = emit_all_runs(log, w);
@@ -491,8 +492,10 @@ mrlog__writer_flush(struct mrlog *log)
   w->sub_bytes = 0;
   lsn = MRLOG_LSN(w->seg->segno, w->off);
   appended = 0;
+  barrier = false;
   for (r = w->done_first; r != NULL; r = r->next) {
     r->lsn = lsn;
+    barrier |= r->type == MRLOG_REQ_SYNC || r->type == MRLOG_REQ_STOP;
     /* Its reservation returns when it completes (memory.c). */
     if (r->type == MRLOG_REQ_APPEND && r->status == 0)
       appended += r->count;
@@ -502,8 +505,8 @@ mrlog__writer_flush(struct mrlog *log)
                               memory_order_relaxed);
   w->unsynced_recs += appended;
   if (w->done_first != NULL)
-    mrlog__flusher_submit(log, w->done_first, w->done_last, lsn, w->unsynced,
-                          w->unsynced_recs);
+    mrlog__flusher_submit(log, w->done_first, w->done_last, barrier, lsn,
+                          w->unsynced, w->unsynced_recs);
   w->done_first = w->done_last = NULL;
   /* Rotate at segment_bytes, but only once the segment holds at least as
    * much after its checkpoint as the checkpoint itself: with many queues
