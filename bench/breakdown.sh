@@ -69,7 +69,7 @@ __x64_sys_madvise|__x64_sys_mmap|__x64_sys_munmap  mmap/madvise
 __x64_sys_fallocate|__x64_sys_ftruncate         fallocate/ftruncate
 exc_page_fault|asm_exc_page_fault               page faults
 ^crc32|mrlog__crc32c                            crc32c
-^(mrlog_append|mrlog_append_batch|submit_request)$  submit (lib/submit.c)
+^(mrlog_append|mrlog_append_batch|mrlog_append_cb|mrlog_append_batch_cb|submit_request)$  submit (lib/submit.c)
 ^(settle_new|deliver|mrlog__submit_internal)$  submit (lib/submit.c)
 ^(mrlog__name_hash)$          submit (lib/submit.c)
 ^(mrlog__stage_|producer_of|release_slot|tls_init)  stage (lib/stage.c)

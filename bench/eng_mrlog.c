@@ -3,9 +3,10 @@
  * (include/mrlog.h) and nothing else.
  *
  * Invariants:
- *   1. Each append is one mrlog_append (count 1) or one mrlog_append_batch
- *      call, with the workload's callback passed straight through (the
- *      signatures match); the future is given up with mrlog_forget.
+ *   1. Each append is one mrlog_append_cb (count 1) or one
+ *      mrlog_append_batch_cb call, with the workload's callback passed
+ *      straight through (the signatures match): the calls without a
+ *      future, as a server that acts on callbacks alone uses them.
  *   2. Policy: ENG_INTERVAL is fsync_interval_ms = sync_interval_ms (10);
  *      ENG_DURABLE is the default policy (0: group commit).  segment_bytes
  *      comes from the config (8 MiB by default, so W5 can free whole
@@ -94,15 +95,12 @@ static int
 eng_append(struct eng *e, unsigned q, const struct iovec *records,
            size_t count, eng_done_fn done, void *arg)
 {
-  mrlog_future *f;
-
   if (count == 1)
-    f = mrlog_append(e->log, e->names[q], NULL, records[0].iov_base,
-                     records[0].iov_len, done, arg);
+    mrlog_append_cb(e->log, e->names[q], NULL, records[0].iov_base,
+                    records[0].iov_len, done, arg);
   else
-    f = mrlog_append_batch(e->log, e->names[q], NULL, records, count, done,
-                           arg);
-  mrlog_forget(f);
+    mrlog_append_batch_cb(e->log, e->names[q], NULL, records, count, done,
+                          arg);
   return 0;
 }
 

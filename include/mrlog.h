@@ -562,6 +562,22 @@ MRLOG_EXPORT mrlog_future *mrlog_append_batch(mrlog *log, const char *queue,
                                               void *arg);
 
 /*
+ * mrlog_append and mrlog_append_batch without a future: the same
+ * arguments, checks, statuses and positions, delivered to done only
+ * (done NULL: nobody learns the outcome).  No future is taken, completed
+ * or freed, which saves a few atomic operations and cache-line transfers
+ * per call: for servers that act on callbacks alone.  Since 0.7.0.
+ */
+MRLOG_EXPORT void mrlog_append_cb(mrlog *log, const char *queue,
+                                  const uint64_t *position, const void *data,
+                                  size_t len, mrlog_done_fn done, void *arg);
+MRLOG_EXPORT void mrlog_append_batch_cb(mrlog *log, const char *queue,
+                                        const uint64_t *first_position,
+                                        const struct iovec *records,
+                                        size_t count, mrlog_done_fn done,
+                                        void *arg);
+
+/*
  * Removes every record at or below position.  next becomes
  * max(next, position + 1) (capped at UINT64_MAX, after which the queue
  * takes no more appends).  Position reported: the argument.

@@ -160,9 +160,9 @@ static mrlog_future *
 submit_request(struct mrlog *log, int type, const char *name,
                bool has_position, uint64_t position, const struct iovec *recs,
                size_t count, const char *consumer, mrlog_done_fn done,
-               void *arg)
+               void *arg, bool with_future)
 {
-  mrlog_future *future = mrlog__future_new();
+  mrlog_future *future = with_future ? mrlog__future_new() : NULL;
   struct mrlog__block blk = { .started = false };
   struct mrlog__req *req;
   size_t name_len = 0;
@@ -198,6 +198,11 @@ submit_request(struct mrlog *log, int type, const char *name,
   } else if (log->policy.read_only) {
     status = MRLOG_EINVAL; /* readonly.c invariant 5 */
   }
+  /* A call without a future in poll mode takes one all the same: it is
+   * the node that carries the completion to the polling thread
+   * (completion.c invariant 1); its caller forgets it at once. */
+  if (!with_future && log != NULL && mrlog__poll_mode(&log->poll))
+    future = mrlog__future_new();
   if (future != NULL && log != NULL && mrlog__poll_mode(&log->poll))
     future->poll_log = log; /* future.c invariant 8 */
   if (status != 0)
@@ -247,7 +252,7 @@ submit(struct mrlog *log, int type, const char *name, bool has_position,
 {
   return mrlog__future_handle(submit_request(log, type, name, has_position,
                                              position, recs, count, NULL,
-                                             done, arg));
+                                             done, arg, true));
 }
 
 mrlog_future *
@@ -257,7 +262,7 @@ mrlog__submit_consumer(struct mrlog *log, int type, const char *queue,
 {
   return mrlog__future_handle(submit_request(log, type, queue, true,
                                              position, NULL, 0, consumer,
-                                             done, arg));
+                                             done, arg, true));
 }
 
 mrlog_future *
@@ -292,6 +297,29 @@ mrlog_append_batch(mrlog *log, const char *queue,
   return submit(log, MRLOG_REQ_APPEND, queue, first_position != NULL,
                 first_position ? *first_position : 0, records, count, done,
                 arg);
+}
+
+void
+mrlog_append_cb(mrlog *log, const char *queue, const uint64_t *position,
+                const void *data, size_t len, mrlog_done_fn done, void *arg)
+{
+  struct iovec iov = { (void *)data, len };
+
+  mrlog_forget(mrlog__future_handle(submit_request(
+      log, MRLOG_REQ_APPEND, queue, position != NULL, position ? *position : 0,
+      &iov, 1, NULL, done, arg, false)));
+}
+
+void
+mrlog_append_batch_cb(mrlog *log, const char *queue,
+                      const uint64_t *first_position,
+                      const struct iovec *records, size_t count,
+                      mrlog_done_fn done, void *arg)
+{
+  mrlog_forget(mrlog__future_handle(submit_request(
+      log, MRLOG_REQ_APPEND, queue, first_position != NULL,
+      first_position ? *first_position : 0, records, count, NULL, done, arg,
+      false)));
 }
 
 mrlog_future *

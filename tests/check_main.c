@@ -14,6 +14,7 @@ int main(void) {
   int failed;
 
   srunner_add_suite(sr, make_api_suite());
+  srunner_add_suite(sr, make_append_cb_suite());
   srunner_add_suite(sr, make_semantics_suite());
   srunner_add_suite(sr, make_persist_suite());
   srunner_add_suite(sr, make_recovery_suite());

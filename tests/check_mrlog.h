@@ -22,6 +22,7 @@
 /* One suite per module; check_main.c adds every one to a single runner. */
 Suite *make_unit_suite(void);
 Suite *make_api_suite(void);
+Suite *make_append_cb_suite(void);
 Suite *make_semantics_suite(void);
 Suite *make_persist_suite(void);
 Suite *make_recovery_suite(void);
