@@ -172,18 +172,19 @@ add_target(void *arg, const char *queue)
   return 0;
 }
 
-/* Invariant 2. */
-static bool
-done(struct run *r)
+/* How many targets are not yet confirmed up to their durable position:
+ * 0 is done (invariant 2). */
+static size_t
+unconfirmed(struct run *r)
 {
   uint64_t next, durable;
-  size_t i;
+  size_t i, n = 0;
 
   for (i = 0; i < r->ntargets; i++)
     if (mrlog_mirror_queue(r->m, r->targets[i].name, &next, &durable) != 0 ||
         next < r->targets[i].durable)
-      return false;
-  return true;
+      n++;
+  return n;
 }
 
 static int
@@ -302,24 +303,27 @@ static bool
 wait_done(struct run *r, struct mrlog_mirror_stats *s)
 {
   uint64_t confirmed = UINT64_MAX, since = 0;
+  size_t left;
 
   for (;;) {
     mrlog_mirror_stats(r->m, s);
     progress(r, s, false);
-    if (done(r))
+    left = unconfirmed(r);
+    if (left == 0)
       return true;
     if (s->records_confirmed != confirmed) {
       confirmed = s->records_confirmed;
       since = now_ms();
     } else if (r->o->timeout_s != 0 &&
                now_ms() - since >= r->o->timeout_s * 1000) {
-      tool_warn("gave up: %" PRIu64 " s without a record confirmed, %"
-                PRIu64 " record(s) unconfirmed", r->o->timeout_s, s->lag);
+      tool_warn("gave up: %" PRIu64 " s without a record confirmed; %zu of "
+                "%zu queue(s) not confirmed", r->o->timeout_s, left,
+                r->ntargets);
       return false;
     }
     if (wait_tick(r) != 0) {
-      tool_warn("stopped by a signal with %" PRIu64
-                " record(s) unconfirmed", s->lag);
+      tool_warn("stopped by a signal; %zu of %zu queue(s) not confirmed",
+                left, r->ntargets);
       return false;
     }
   }
