@@ -80,8 +80,8 @@ static const struct option longopts[] = {
   "none)\n"                                                               \
   "      --interval S          a progress line on stderr at most every S " \
   "seconds,\n"                                                            \
-  "                            when something changed (default 5; 0: "   \
-  "none)\n"                                                               \
+  "                            when something changed, and one at exit\n" \
+  "                            (default 5; 0: only the one at exit)\n"   \
   "      --json                the final stats as one JSON object on "    \
   "stdout\n"                                                              \
   "  -q, --quiet               no progress lines or diagnostics; errors " \
