@@ -402,9 +402,7 @@ tool_mirror_run(const struct tool_mirror_opts *o)
   rc = open_log(&r);
   if (rc != 0)
     return rc;
-  rc = run(&r);
-  if (r.m != NULL)
-    mrlog_mirror_stop(r.m, 0); /* start's caller failed after it */
+  rc = run(&r); /* the mirror is stopped when it returns */
   status = mrlog_close(r.log);
   if (status != 0 && rc == 0) {
     tool_warn("closing the log: %s", mrlog_strerror(status));
