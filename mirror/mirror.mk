@@ -6,10 +6,13 @@
 #                        mrlog_mirror.pc; uses libmrlog's public API only.
 #   tests/mirror_test.sh starts a 3-node cluster (tests/rabbitmq_cluster.sh)
 #                        and runs tests/mirror_test against it; it skips
-#                        (exit 77) when rabbitmq-server is not installed.
+#                        (exit 77) when rabbitmq-server is not installed;
+#                        then it runs tests/mirror_cli_test.sh on the same
+#                        cluster: the tool's mirror and replica commands
+#                        (tools/tools.mk).
 
 EXTRA_DIST += mrlog_mirror.pc.in tests/rabbitmq_cluster.sh \
-	tests/mirror_test.sh
+	tests/mirror_test.sh tests/mirror_cli_test.sh
 
 if HAVE_AMQP
 include_HEADERS += include/mrlog_mirror.h

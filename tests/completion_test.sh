@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # completion_test.sh -- tools/completion/mrlog, sourced in bash:
 # `mrlog <TAB>` offers the subcommands, `mrlog dump --<TAB>` dump's
-# options, `mrlog dump --format <TAB>` the formats.
+# options (and mirror's, replica's), `mrlog dump --format <TAB>` the
+# formats.
 set -euo pipefail
 
 src=${top_srcdir:-${srcdir:-.}}/tools/completion/mrlog
@@ -24,7 +25,7 @@ complete_words() {
 }
 
 complete_words mrlog ""
-for c in stat dump verify tail salvage bench help; do
+for c in stat dump verify tail salvage bench mirror replica help; do
   [[ " $got" == *" $c "* ]] || fail "mrlog <TAB>: no $c in: $got"
 done
 complete_words mrlog sa
@@ -36,6 +37,18 @@ done
 [[ " $got" != *" --follow "* ]] || fail "dump offers --follow"
 complete_words mrlog tail --f
 [[ $got == "--follow --format --from " ]] || fail "mrlog tail --f<TAB>: $got"
+complete_words mrlog mirror --
+for o in --to --queues --once --timeout --json --consumer \
+  --records-per-message --messages-in-flight --quiet --help; do
+  [[ " $got" == *" $o "* ]] || fail "mrlog mirror --<TAB>: no $o in: $got"
+done
+[[ " $got" != *" --from "* ]] || fail "mirror offers --from"
+complete_words mrlog replica --f
+[[ $got == "--from " ]] || fail "mrlog replica --f<TAB>: $got"
+complete_words mrlog mirror --to ""
+[[ -z ${got// /} ]] || fail "mirror --to <TAB>: $got"
+complete_words mrlog help re
+[[ $got == "replica " ]] || fail "mrlog help re<TAB>: $got"
 complete_words mrlog dump --format ""
 [[ $got == "hex json text " ]] || fail "--format <TAB>: $got"
 echo "PASS: completion_test.sh"

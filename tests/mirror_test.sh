@@ -5,7 +5,9 @@
 # when rabbitmq-server is not installed (scripts/setup.sh installs it) or
 # MRLOG_CLUSTER_TESTS=0 (scripts/test.sh sets it for the builds that need
 # not start a cluster again: ThreadSanitizer and distcheck).
-# Run by `make check` from the top build directory.
+# Then tests/mirror_cli_test.sh runs `mrlog mirror` and `mrlog replica`
+# against the same cluster.  Run by `make check` from the top build
+# directory.
 set -euo pipefail
 
 top_srcdir=${top_srcdir:-.}
@@ -34,4 +36,5 @@ export MRLOG_AMQP_URIS
 MIRROR_TEST_KILL="bash $top_srcdir/tests/rabbitmq_cluster.sh kill $cluster 1"
 export MIRROR_TEST_KILL
 "$top_builddir/tests/mirror_test"
+top_builddir=$top_builddir bash "$top_srcdir/tests/mirror_cli_test.sh"
 echo "mirror_test.sh: $(($(date +%s) - start)) s with the cluster's start"

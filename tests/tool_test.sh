@@ -145,7 +145,7 @@ run 0 "$M" --help
 contains "$work/out" "usage: mrlog"
 run 0 "$M" --version
 grep -qE '^mrlog [0-9]+\.[0-9]+\.[0-9]+$' "$work/out" || fail "--version"
-for c in stat dump verify tail salvage; do
+for c in stat dump verify tail salvage mirror replica; do
   run 0 "$M" "$c" --help
   contains "$work/out" "usage: mrlog $c"
   run 0 "$M" "$c" -h
@@ -163,6 +163,13 @@ run 64 "$M" dump --to 12x "$work"
 run 64 "$M" tail "$work"
 run 64 "$M" tail "$work" --queue q --max many
 run 64 "$M" verify
+# mirror and replica parse their options in any build (with or without
+# librabbitmq); tests/mirror_cli_test.sh runs them against a cluster.
+run 64 "$M" mirror "$work"
+run 64 "$M" mirror "$work" --from amqp://localhost
+run 64 "$M" mirror "$work" --to amqp://localhost --messages-in-flight 0
+run 64 "$M" replica "$work" --from amqp://localhost --once
+run 64 "$M" replica --from amqp://localhost
 ok "usage and --help"
 
 for c in stat dump verify; do

@@ -2,10 +2,12 @@
  * main.c -- the `mrlog` command: --help, --version, and dispatch to one
  * subcommand (git and sqlite3 style), each in its own cmd_*.c.
  *
- * Every subcommand but bench and salvage is a read-only inspector of a log
- * directory: none takes the log's lock or writes anything (scan.c,
- * view.c); salvage writes only its new log, DST.  Exit codes
- * are listed in tool.h and documented in mrlog(1).
+ * stat, dump, verify and tail are read-only inspectors of a log directory:
+ * none takes the log's lock or writes anything (scan.c, view.c); salvage
+ * writes only its new log, DST; bench runs the benchmark suite; mirror
+ * and replica open a log for writing, take its lock and run
+ * libmrlog_mirror on it (mirror_run.c).  Exit codes are listed in tool.h
+ * and documented in mrlog(1).
  */
 #include "tool.h"
 
@@ -26,6 +28,8 @@ static const struct command commands[] = {
   { "tail", tool_cmd_tail },
   { "salvage", tool_cmd_salvage },
   { "bench", tool_cmd_bench },
+  { "mirror", tool_cmd_mirror },
+  { "replica", tool_cmd_replica },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -35,7 +39,9 @@ usage(FILE *out)
 {
   fputs("usage: mrlog [--version] [--help] COMMAND [ARGS]\n"
         "Inspects an mrlog log directory without changing it (no lock "
-        "taken).\n"
+        "taken);\n"
+        "mirror and replica ship a log to RabbitMQ and back "
+        "(libmrlog_mirror).\n"
         "commands:\n"
         "  stat DIR             segments, queues, totals, tail, holder\n"
         "  dump DIR             the records mrlog_open would recover\n"
@@ -44,6 +50,10 @@ usage(FILE *out)
         "  tail DIR --queue Q   a queue's records; --follow for new ones\n"
         "  salvage SRC DST      copy every readable record into a new log\n"
         "  bench [ARGS]         run the benchmark suite (mrlog-bench)\n"
+        "  mirror DIR --to URI  ship the log's durable records to RabbitMQ;\n"
+        "                       --once: until all are confirmed\n"
+        "  replica DIR --from URI  append the mirrored records to the log "
+        "in DIR\n"
         "  help COMMAND         the options of a command\n"
         "Exit status: 0 success; 1 verify: torn tail only, dump/tail: no "
         "such queue;\n"
@@ -51,8 +61,11 @@ usage(FILE *out)
         "64 usage;\n"
         "65 unsupported format version; 66 not a readable log directory; "
         "69 mrlog-bench\n"
-        "not found; 71 system error; 73 salvage: DST not empty; 74 read "
-        "error.\n"
+        "not found, or mirror, replica: built without librabbitmq; 71 "
+        "system error;\n"
+        "73 salvage: DST not empty; 74 read error; 75 mirror: records left "
+        "unconfirmed,\n"
+        "mirror, replica: the log is held by another process.\n"
         "See mrlog(1).\n", out);
 }
 

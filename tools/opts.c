@@ -15,6 +15,9 @@
  *   -q, --quiet      no messages on stderr but errors
  *   -h, --help
  *
+ * mirror and replica parse their own table (cmd_mirror.c): there --to and
+ * --from name brokers and --queues takes a glob.
+ *
  * Invariants:
  *  1. An option a command does not accept is a usage error (64) naming
  *     the command, like an unknown one.

@@ -7,7 +7,8 @@
  * so that its reading cross-checks the library's; and the library's
  * read-only open through the public API (view.c: dump, tail with and
  * without --follow, salvage, and the "library" part of stat and verify).
- * salvage alone writes: a new log, through the public API.
+ * salvage writes a new log, through the public API; mirror and replica
+ * open a log for writing (mrlog_open) and run libmrlog_mirror on it.
  *
  * Module map (one job per file):
  *   util.c      allocation that exits on failure, messages, argument parsing
@@ -29,8 +30,13 @@
  *   view.c      the library's read-only view (dump, tail, stat, salvage)
  *   follow.h    what follow.c and follow_look.c share
  *   cmd_*.c     one file per subcommand; main.c dispatches
+ *   cmd_mirror.c   mirror and replica: their options and usage
+ *   mirror_run.c   running a mirror or a replica (built with librabbitmq)
+ *   mirror_none.c  its stand-in in a build without librabbitmq (exit 69)
  *
- * Threads: the tool is single-threaded.  Ownership: a struct tool_log owns
+ * Threads: the tool is single-threaded, except while mirror or replica
+ * runs: then the library's and the mirror's threads run beside the main
+ * one, which only waits for signals (sigtimedwait) and prints.  Ownership: a struct tool_log owns
  * its segments, and each segment owns its file descriptor and window.
  */
 #ifndef MRLOG_TOOL_H
@@ -82,10 +88,14 @@ enum tool_exit {
   TOOL_EXIT_USAGE = 64,      /* bad command line (EX_USAGE) */
   TOOL_EXIT_VERSION = 65,    /* a segment of another format version */
   TOOL_EXIT_NOINPUT = 66,    /* missing, unreadable or foreign directory */
-  TOOL_EXIT_UNAVAILABLE = 69, /* bench: mrlog-bench not found */
+  TOOL_EXIT_UNAVAILABLE = 69, /* bench: mrlog-bench not found; mirror,
+                                replica: built without librabbitmq */
   TOOL_EXIT_OSERR = 71,      /* out of memory, inotify, too many files */
   TOOL_EXIT_CANTCREAT = 73,  /* salvage: DST not empty or not creatable */
-  TOOL_EXIT_IOERR = 74       /* a read failed */
+  TOOL_EXIT_IOERR = 74,      /* a read failed */
+  TOOL_EXIT_TEMPFAIL = 75    /* mirror: records left unconfirmed; mirror,
+                                replica: the log is held by another
+                                process (EX_TEMPFAIL) */
 };
 
 /* ---- util.c ------------------------------------------------------------ */
@@ -604,5 +614,37 @@ int tool_cmd_verify(int argc, char **argv);
 int tool_cmd_tail(int argc, char **argv);
 int tool_cmd_bench(int argc, char **argv);
 int tool_cmd_salvage(int argc, char **argv);
+int tool_cmd_mirror(int argc, char **argv);
+int tool_cmd_replica(int argc, char **argv);
+
+/* ---- mirror_run.c (or mirror_none.c) ----------------------------------- */
+
+/* What mirror and replica are asked to do (cmd_mirror.c fills it).  A
+ * count of TOOL_MIRROR_DEFAULT leaves libmrlog_mirror's default. */
+#define TOOL_MIRROR_DEFAULT UINT64_MAX
+
+struct tool_mirror_opts {
+  bool replica;                 /* replica (true) or mirror (false) */
+  const char *dir;              /* the log directory */
+  const char *uris;             /* --to (mirror) or --from (replica) */
+  const char *queues;           /* --queues GLOB, or NULL: every queue */
+  const char *exchange;         /* --exchange, or NULL */
+  const char *queue_prefix;     /* --queue-prefix, or NULL */
+  const char *consumer;         /* --consumer (mirror), or NULL */
+  uint64_t records_per_message; /* --records-per-message (mirror) */
+  uint64_t message_bytes;       /* --message-bytes (mirror) */
+  uint64_t messages_in_flight;  /* --messages-in-flight */
+  uint64_t heartbeat_s;         /* --heartbeat */
+  uint64_t timeout_s;           /* --timeout: confirm wait, seconds */
+  uint64_t interval_s;          /* --interval: progress lines; 0: none */
+  bool once;                    /* --once (mirror) */
+  bool json;                    /* --json: final stats on stdout */
+  bool quiet;                   /* -q: no progress, no diagnostics */
+};
+
+/* Runs the mirror or the replica until it ends (cmd_mirror.c and
+ * mirror_run.c say when).  Returns an exit code, after a message unless
+ * it is 0. */
+int tool_mirror_run(const struct tool_mirror_opts *o);
 
 #endif /* MRLOG_TOOL_H */

@@ -7,6 +7,12 @@
 # which cross-checks the library's; dump, tail (with and without
 # --follow), salvage, stat and verify open it through the public API,
 # read-only (view.c), to show what the library recovers.
+# mirror and replica (tools/cmd_mirror.c) run libmrlog_mirror in this
+# process: when configure finds librabbitmq (HAVE_AMQP), the mirror's
+# sources are compiled into the tool (tools/mirror_run.c drives them), as
+# the tool links the library's core statically and linking
+# libmrlog_mirror.la would load a second copy of libmrlog, the shared one;
+# without it, tools/mirror_none.c makes both commands exit 69.
 # `mrlog bench` execs mrlog-bench (bench/bench.mk installs it in
 # $(pkglibexecdir)); the build tree's copy is the fallback, so the path of
 # this build directory is compiled in.
@@ -45,13 +51,30 @@ tools_mrlog_SOURCES = \
 	tools/cmd_verify.c \
 	tools/cmd_tail.c \
 	tools/cmd_salvage.c \
-	tools/cmd_bench.c
+	tools/cmd_bench.c \
+	tools/cmd_mirror.c
 tools_mrlog_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/lib \
 	-D_GNU_SOURCE \
 	-DMRLOG_BENCH_INSTALLED='"$(pkglibexecdir)/mrlog-bench$(EXEEXT)"' \
 	-DMRLOG_BENCH_BUILD='"$(abs_top_builddir)/bench/mrlog-bench$(EXEEXT)"'
 tools_mrlog_CFLAGS = $(AM_CFLAGS) $(PTHREAD_CFLAGS)
 tools_mrlog_LDADD = libmrlog_core.la $(CK_LIBS) $(ISAL_LIBS) $(PTHREAD_LIBS)
+if HAVE_AMQP
+tools_mrlog_SOURCES += \
+	tools/mirror_run.c \
+	mirror/body.h \
+	mirror/body.c \
+	mirror/link.h \
+	mirror/link.c \
+	mirror/mirror.h \
+	mirror/mirror.c \
+	mirror/ship.c \
+	mirror/replica.c
+tools_mrlog_CFLAGS += $(AMQP_CFLAGS)
+tools_mrlog_LDADD += $(AMQP_LIBS)
+else
+tools_mrlog_SOURCES += tools/mirror_none.c
+endif
 
 man1_MANS = docs/man/mrlog.1
 
