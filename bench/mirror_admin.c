@@ -1,0 +1,154 @@
+/*
+ * mirror_admin.c -- the benchmark's own AMQP connection (mirror_admin.h):
+ * the queues are declared once before the first case, so no case pays for
+ * starting quorum queues' Raft groups, purged between cases, and deleted
+ * at the end.  Every call is a synchronous RPC on channel 1 (librabbitmq).
+ */
+#include "mirror_admin.h"
+
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct admin {
+  amqp_connection_state_t conn; /* owned */
+};
+
+/* Prints what went wrong with an RPC; returns 0 for a normal reply. */
+static int check(struct admin *a, const char *what) {
+  amqp_rpc_reply_t r = amqp_get_rpc_reply(a->conn);
+
+  if (r.reply_type == AMQP_RESPONSE_NORMAL) return 0;
+  if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+    fprintf(stderr, "mirror-bench: %s: %s\n", what,
+            amqp_error_string2(r.library_error));
+  else
+    fprintf(stderr, "mirror-bench: %s: the broker refused it\n", what);
+  return -1;
+}
+
+struct admin *admin_open(const char *uris) {
+  struct amqp_connection_info info;
+  struct admin *a = calloc(1, sizeof(*a));
+  char first[512];
+  size_t len = strcspn(uris, ",");
+  amqp_socket_t *sock;
+  amqp_rpc_reply_t r;
+
+  if (a == NULL || len >= sizeof(first)) goto bad;
+  memcpy(first, uris, len);
+  first[len] = '\0';
+  a->conn = amqp_new_connection();
+  sock = a->conn ? amqp_tcp_socket_new(a->conn) : NULL;
+  if (sock == NULL || amqp_parse_url(first, &info) != AMQP_STATUS_OK ||
+      amqp_socket_open(sock, info.host, info.port) != AMQP_STATUS_OK) {
+    fprintf(stderr, "mirror-bench: cannot connect to the first URI\n");
+    goto bad;
+  }
+  r = amqp_login(a->conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
+                 info.user, info.password);
+  if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+    fprintf(stderr, "mirror-bench: login refused\n");
+    goto bad;
+  }
+  amqp_channel_open(a->conn, 1);
+  if (check(a, "channel.open") != 0) goto bad;
+  return a;
+bad:
+  admin_close(a);
+  return NULL;
+}
+
+void admin_close(struct admin *a) {
+  if (a == NULL) return;
+  if (a->conn != NULL) {
+    amqp_connection_close(a->conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(a->conn);
+  }
+  free(a);
+}
+
+/* Declares the quorum queue rq (passive: only reads its message count
+ * into *count when count is not NULL). */
+static int quorum(struct admin *a, const char *rq, int passive,
+                  uint64_t *count) {
+  amqp_table_entry_t arg;
+  amqp_table_t args = {0, NULL};
+  amqp_queue_declare_ok_t *ok;
+
+  if (!passive) {
+    arg.key = amqp_cstring_bytes("x-queue-type");
+    arg.value.kind = AMQP_FIELD_KIND_UTF8;
+    arg.value.value.bytes = amqp_cstring_bytes("quorum");
+    args.num_entries = 1;
+    args.entries = &arg;
+  }
+  ok = amqp_queue_declare(a->conn, 1, amqp_cstring_bytes(rq), passive, 1, 0,
+                          0, args);
+  if (check(a, "queue.declare") != 0 || ok == NULL) return -1;
+  if (count != NULL) *count = ok->message_count;
+  return 0;
+}
+
+int admin_declare(struct admin *a, const char *exchange, const char *prefix,
+                  const char *catalog, char *const *names, unsigned n) {
+  char rq[512];
+
+  amqp_exchange_declare(a->conn, 1, amqp_cstring_bytes(exchange),
+                        amqp_cstring_bytes("direct"), 0, 1, 0, 0,
+                        amqp_empty_table);
+  if (check(a, "exchange.declare") != 0) return -1;
+  if (quorum(a, catalog, 0, NULL) != 0) return -1;
+  for (unsigned i = 0; i < n; i++) {
+    snprintf(rq, sizeof(rq), "%s%s", prefix, names[i]);
+    if (quorum(a, rq, 0, NULL) != 0) return -1;
+    amqp_queue_bind(a->conn, 1, amqp_cstring_bytes(rq),
+                    amqp_cstring_bytes(exchange),
+                    amqp_cstring_bytes(names[i]), amqp_empty_table);
+    if (check(a, "queue.bind") != 0) return -1;
+  }
+  return 0;
+}
+
+int admin_purge(struct admin *a, const char *prefix, const char *catalog,
+                char *const *names, unsigned n) {
+  char rq[512];
+
+  for (unsigned i = 0; i <= n; i++) {
+    if (i < n) snprintf(rq, sizeof(rq), "%s%s", prefix, names[i]);
+    else snprintf(rq, sizeof(rq), "%s", catalog);
+    amqp_queue_purge(a->conn, 1, amqp_cstring_bytes(rq));
+    if (check(a, "queue.purge") != 0) return -1;
+  }
+  return 0;
+}
+
+int admin_count(struct admin *a, const char *prefix, char *const *names,
+                unsigned n, uint64_t *out) {
+  char rq[512];
+  uint64_t sum = 0, c;
+
+  for (unsigned i = 0; i < n; i++) {
+    snprintf(rq, sizeof(rq), "%s%s", prefix, names[i]);
+    if (quorum(a, rq, 1, &c) != 0) return -1;
+    sum += c;
+  }
+  *out = sum;
+  return 0;
+}
+
+int admin_delete(struct admin *a, const char *exchange, const char *prefix,
+                 const char *catalog, char *const *names, unsigned n) {
+  char rq[512];
+
+  for (unsigned i = 0; i <= n; i++) {
+    if (i < n) snprintf(rq, sizeof(rq), "%s%s", prefix, names[i]);
+    else snprintf(rq, sizeof(rq), "%s", catalog);
+    amqp_queue_delete(a->conn, 1, amqp_cstring_bytes(rq), 0, 0);
+    if (check(a, "queue.delete") != 0) return -1;
+  }
+  amqp_exchange_delete(a->conn, 1, amqp_cstring_bytes(exchange), 0);
+  return check(a, "exchange.delete");
+}

@@ -1,0 +1,60 @@
+/*
+ * mirror_bench.h -- what bench/mirror_bench.c (options, runs, report)
+ * and bench/mirror_cases.c (the measured cases) share.
+ */
+#ifndef MRLOG_BENCH_MIRROR_BENCH_H
+#define MRLOG_BENCH_MIRROR_BENCH_H
+
+#include <stdint.h>
+
+#include "mirror_admin.h"
+
+/* The RabbitMQ names every case ships to: log queue "bN" goes to quorum
+ * queue MB_PREFIX "bN" through exchange MB_EXCHANGE. */
+#define MB_EXCHANGE "mrlog-bench"
+#define MB_PREFIX "mrlog-bench."
+#define MB_CATALOG "mrlog-bench-catalog"
+#define MB_MAX_QUEUES 256
+
+/* One case's setting and environment, shared by every run. */
+struct mb_env {
+  const char *uris;        /* the cluster (MRLOG_AMQP_URIS) */
+  const char *dir;         /* where the logs' temporary directories go */
+  struct admin *admin;     /* the benchmark's own AMQP connection */
+  char *names[MB_MAX_QUEUES]; /* log queue names "b0", "b1", ... */
+  unsigned queues;         /* how many of them are used */
+  unsigned timeout_s;      /* a case still waiting after this fails */
+  unsigned lat_rate;       /* latency case: records appended per second */
+  double lat_seconds;      /* latency case: for this long */
+  unsigned in_flight;      /* messages_in_flight; 0: the default (64) */
+};
+
+/* What one run of one case measured. */
+struct mb_result {
+  double rate;          /* records/s over the measured span */
+  double seconds;       /* the measured span */
+  double setup_ms;      /* from the start call to the first publish
+                           (backlog, e2e: the first delivery) */
+  double total_s;       /* from the first start call to the end */
+  double append_rate;   /* live: records/s appended and durable */
+  double cpu_s;         /* the process's CPU time (all its threads: the
+                           log's, the mirror's, the replica's) */
+  uint64_t messages;    /* messages the mirror published */
+  uint64_t samples;     /* latency: records timed */
+  double p50_ms, p99_ms, max_ms; /* latency */
+};
+
+/* The cases (mirror_cases.c).  Each purges the queues first, works in a
+ * fresh log directory that it removes, and returns 0, or -1 after
+ * printing what failed (a timeout, a verification that failed, an API
+ * error). */
+int mb_backlog(struct mb_env *env, unsigned bytes, unsigned rpm,
+               uint64_t records, struct mb_result *out);
+int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
+           uint64_t records, struct mb_result *out);
+int mb_live(struct mb_env *env, unsigned bytes, unsigned rpm,
+            uint64_t records, struct mb_result *out);
+int mb_latency(struct mb_env *env, unsigned bytes, unsigned rpm,
+               struct mb_result *out);
+
+#endif

@@ -1,0 +1,574 @@
+/*
+ * mirror_cases.c -- the cases of bench/mirror-bench, each one run against
+ * the cluster (mirror_bench.h).
+ *
+ *   backlog  a log already holding N durable records over the queues; a
+ *            mirror started on it; measured from its first published
+ *            message to the first stats poll that shows records_confirmed
+ *            == N and lag == 0.  Then the messages in the quorum queues
+ *            are counted: they must be the messages published.
+ *   e2e      the same log and a mirror, and a replica (a second, empty
+ *            log fed by mrlog_replica_start) started once the mirror has a
+ *            confirm (the catalog names the queues by then); measured from
+ *            the replica's first delivery to the first poll that shows
+ *            records_applied == N.  Then both logs are compared record by
+ *            record: same positions, same bytes.
+ *   live     a mirror on a log with empty queues (one record per queue
+ *            shipped first, so the link is up and the queues declared);
+ *            then N records appended as fast as the log takes them while
+ *            the mirror ships; measured from the first append to the poll
+ *            that shows them all confirmed.
+ *   latency  the same start as live; then one record appended every
+ *            1 / lat_rate s, round robin over the queues, for lat_seconds.
+ *            Each record's latency runs from its append's completion
+ *            callback (the record is durable: the log acknowledges after
+ *            the fdatasync) to the first poll of mrlog_mirror_queue, every
+ *            LAT_POLL_US on a thread of its own, that shows next_confirmed
+ *            past it (confirmed by the broker and committed).
+ *
+ * Invariants:
+ *   1. Every log is opened with the default policy (group commit: an
+ *      append completes once an fdatasync covers it) in a fresh directory
+ *      under env->dir, removed when the case ends, failed or not.
+ *   2. Record k of queue q holds payload(q, position) (deterministic), so
+ *      any two logs of the same case compare byte for byte.
+ *   3. The stats are polled every POLL_US (1 ms): each measured span is
+ *      late by at most that at either end.
+ */
+#include <mrlog.h>
+#include <mrlog_mirror.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mirror_bench.h"
+
+#define POLL_US 1000
+#define LAT_POLL_US 100
+#define BATCH 64
+#define STOP_MS 30000
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static double cpu_s(void) {
+  struct rusage ru;
+
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void sleep_us(unsigned us) {
+  struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
+
+  nanosleep(&ts, NULL);
+}
+
+/* Invariant 2: xorshift64 from a seed of (queue, position). */
+static void payload(unsigned q, uint64_t pos, unsigned char *buf,
+                    size_t len) {
+  uint64_t x = ((uint64_t)q << 48) ^ (pos * 0x9e3779b97f4a7c15ull) ^ 1;
+  size_t i;
+
+  for (i = 0; i + 8 <= len; i += 8) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    memcpy(buf + i, &x, 8);
+  }
+  for (; i < len; i++) buf[i] = (unsigned char)(x >> (8 * (i & 7)));
+}
+
+static void say(void *arg, int level, const char *msg) {
+  (void)arg;
+  if (level <= MRLOG_LOG_WARN) fprintf(stderr, "  [mirror] %s\n", msg);
+}
+
+static int rm_one(const char *path, const struct stat *sb, int flag,
+                  struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(path);
+  return 0;
+}
+
+/* A log in a fresh directory (invariant 1) with the env's queues. */
+static int open_log(struct mb_env *env, char *dir, size_t size, mrlog **out) {
+  mrlog_policy p;
+  int rc;
+
+  snprintf(dir, size, "%s/mrlog-mirror-bench.XXXXXX", env->dir);
+  if (mkdtemp(dir) == NULL) {
+    perror("mirror-bench: mkdtemp");
+    return -1;
+  }
+  mrlog_policy_init(&p);
+  rc = mrlog_open(dir, &p, out);
+  for (unsigned q = 0; rc == 0 && q < env->queues; q++)
+    rc = mrlog_wait(mrlog_create_queue(*out, env->names[q], NULL, NULL),
+                    NULL);
+  if (rc != 0) {
+    fprintf(stderr, "mirror-bench: open %s: %s\n", dir, mrlog_strerror(rc));
+    return -1;
+  }
+  return 0;
+}
+
+static void close_log(mrlog *log, const char *dir) {
+  if (log != NULL) mrlog_close(log);
+  nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Appends positions [from, from + per) of every queue, round robin in
+ * batches of BATCH, and waits until all are durable. */
+static int fill(struct mb_env *env, mrlog *log, unsigned bytes, uint64_t from,
+                uint64_t per) {
+  struct iovec iov[BATCH];
+  unsigned char *buf = malloc((size_t)bytes * BATCH);
+  int rc = 0;
+
+  if (buf == NULL) return -1;
+  for (uint64_t at = from; rc == 0 && at < from + per; at += BATCH) {
+    size_t n = from + per - at < BATCH ? (size_t)(from + per - at) : BATCH;
+    for (unsigned q = 0; q < env->queues; q++) {
+      for (size_t i = 0; i < n; i++) {
+        payload(q, at + i, buf + i * bytes, bytes);
+        iov[i].iov_base = buf + i * bytes;
+        iov[i].iov_len = bytes;
+      }
+      /* The batch is copied at submission: buf is free again. */
+      mrlog_forget(mrlog_append_batch(log, env->names[q], &at, iov, n, NULL,
+                                      NULL));
+    }
+  }
+  rc = mrlog_wait(mrlog_sync(log, NULL, NULL), NULL);
+  free(buf);
+  if (rc != 0) fprintf(stderr, "mirror-bench: fill: %s\n", mrlog_strerror(rc));
+  return rc == 0 ? 0 : -1;
+}
+
+static void config(struct mrlog_mirror_config *c, struct mb_env *env,
+                   unsigned rpm) {
+  mrlog_mirror_config_init(c);
+  c->uris = env->uris;
+  c->exchange = MB_EXCHANGE;
+  c->queue_prefix = MB_PREFIX;
+  c->records_per_message = rpm;
+  if (env->in_flight != 0) c->messages_in_flight = env->in_flight;
+  c->log_fn = say;
+}
+
+static int purge(struct mb_env *env) {
+  return admin_purge(env->admin, MB_PREFIX, MB_CATALOG, env->names,
+                     env->queues);
+}
+
+static int timed_out(struct mb_env *env, int64_t since, const char *what,
+                     const struct mrlog_mirror_stats *st) {
+  if (now_ns() - since < (int64_t)env->timeout_s * 1000000000) return 0;
+  fprintf(stderr, "mirror-bench: %s: not done after %u s (published %ju, "
+          "confirmed %ju, applied %ju, lag %ju, last error %s)\n", what,
+          env->timeout_s, (uintmax_t)st->records_published,
+          (uintmax_t)st->records_confirmed, (uintmax_t)st->records_applied,
+          (uintmax_t)st->lag, st->last_error_text);
+  return 1;
+}
+
+/* Stops the mirror; it must have drained (everything confirmed). */
+static int stop(mrlog_mirror *m, const char *what) {
+  int rc = mrlog_mirror_stop(m, STOP_MS);
+
+  if (rc != 0)
+    fprintf(stderr, "mirror-bench: %s: mrlog_mirror_stop: %s\n", what,
+            mrlog_strerror(rc));
+  return rc == 0 ? 0 : -1;
+}
+
+int mb_backlog(struct mb_env *env, unsigned bytes, unsigned rpm,
+               uint64_t records, struct mb_result *out) {
+  struct mrlog_mirror_config c;
+  struct mrlog_mirror_stats st;
+  mrlog_mirror *m = NULL;
+  mrlog *log = NULL;
+  char dir[4096];
+  int64_t t0, t_first = 0, t_end;
+  double cpu0;
+  uint64_t in_queues = 0;
+  int rc = -1;
+
+  memset(out, 0, sizeof(*out));
+  dir[0] = '\0';
+  if (purge(env) != 0 || open_log(env, dir, sizeof(dir), &log) != 0 ||
+      fill(env, log, bytes, 0, records / env->queues) != 0)
+    goto out;
+  config(&c, env, rpm);
+  cpu0 = cpu_s();
+  t0 = now_ns();
+  if (mrlog_mirror_start(log, &c, &m) != 0) goto out;
+  for (;;) {
+    mrlog_mirror_stats(m, &st);
+    if (t_first == 0 && st.messages_published > 0) t_first = now_ns();
+    if (st.records_confirmed >= records && st.lag == 0) break;
+    if (timed_out(env, t0, "backlog", &st)) goto out;
+    sleep_us(POLL_US);
+  }
+  t_end = now_ns();
+  out->cpu_s = cpu_s() - cpu0;
+  rc = stop(m, "backlog");
+  m = NULL;
+  if (rc != 0) goto out;
+  rc = -1;
+  if (admin_count(env->admin, MB_PREFIX, env->names, env->queues,
+                  &in_queues) != 0)
+    goto out;
+  /* At least once: a resend (after a nack, a return or a lost link) adds
+   * messages; without one, the queues hold exactly what was published. */
+  if (in_queues < st.messages_confirmed ||
+      (st.nacks + st.returns + st.reconnects == 0 &&
+       in_queues != st.messages_published)) {
+    fprintf(stderr, "mirror-bench: backlog: the quorum queues hold %ju "
+            "messages, the mirror published %ju\n", (uintmax_t)in_queues,
+            (uintmax_t)st.messages_published);
+    goto out;
+  }
+  out->seconds = (t_end - t_first) / 1e9;
+  out->rate = records / out->seconds;
+  out->setup_ms = (t_first - t0) / 1e6;
+  out->total_s = (t_end - t0) / 1e9;
+  out->messages = st.messages_published;
+  rc = 0;
+out:
+  if (m != NULL) mrlog_mirror_stop(m, 0);
+  if (dir[0] != '\0') close_log(log, dir);
+  return rc;
+}
+
+/* Both logs hold the same records at the same positions (invariant 2). */
+static int compare(struct mb_env *env, mrlog *src, mrlog *rep,
+                   uint64_t per) {
+  for (unsigned q = 0; q < env->queues; q++) {
+    mrlog_cursor *a = NULL, *b = NULL;
+    struct mrlog_record ra, rb;
+    uint64_t n = 0;
+    int ea = 0, eb = 0, bad = 0;
+
+    if (mrlog_cursor_open(src, env->names[q], 0, &a) != 0 ||
+        mrlog_cursor_open(rep, env->names[q], 0, &b) != 0) {
+      fprintf(stderr, "mirror-bench: e2e: replica lacks queue %s\n",
+              env->names[q]);
+      mrlog_cursor_close(a);
+      return -1;
+    }
+    for (;;) {
+      ea = mrlog_cursor_next(a, &ra);
+      eb = mrlog_cursor_next(b, &rb);
+      if (ea != 0 || eb != 0) break;
+      if (ra.position != rb.position || ra.len != rb.len ||
+          memcmp(ra.data, rb.data, ra.len) != 0) {
+        fprintf(stderr, "mirror-bench: e2e: %s@%ju differs\n",
+                env->names[q], (uintmax_t)ra.position);
+        bad = 1;
+        break;
+      }
+      n++;
+    }
+    mrlog_cursor_close(a);
+    mrlog_cursor_close(b);
+    if (bad) return -1;
+    if (ea != MRLOG_ENODATA || eb != MRLOG_ENODATA || n != per) {
+      fprintf(stderr, "mirror-bench: e2e: %s: %ju records compared of %ju "
+              "(%s, %s)\n", env->names[q], (uintmax_t)n, (uintmax_t)per,
+              mrlog_err_name(ea), mrlog_err_name(eb));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
+           uint64_t records, struct mb_result *out) {
+  struct mrlog_mirror_config c;
+  struct mrlog_mirror_stats st, rst;
+  mrlog_mirror *m = NULL, *r = NULL;
+  mrlog *src = NULL, *rep = NULL;
+  char dir[4096], rdir[4096];
+  uint64_t per = records / env->queues;
+  int64_t t0, t_first = 0, t_end;
+  double cpu0;
+  int rc = -1;
+
+  memset(out, 0, sizeof(*out));
+  dir[0] = rdir[0] = '\0';
+  if (purge(env) != 0 || open_log(env, dir, sizeof(dir), &src) != 0 ||
+      fill(env, src, bytes, 0, per) != 0)
+    goto out;
+  /* The replica's log starts without queues: it creates them. */
+  snprintf(rdir, sizeof(rdir), "%s/mrlog-mirror-bench.XXXXXX", env->dir);
+  if (mkdtemp(rdir) == NULL ||
+      mrlog_open(rdir, NULL, &rep) != 0) {
+    fprintf(stderr, "mirror-bench: e2e: cannot open the replica's log\n");
+    goto out;
+  }
+  config(&c, env, rpm);
+  cpu0 = cpu_s();
+  t0 = now_ns();
+  if (mrlog_mirror_start(src, &c, &m) != 0) goto out;
+  do {
+    mrlog_mirror_stats(m, &st);
+    if (timed_out(env, t0, "e2e (mirror)", &st)) goto out;
+    sleep_us(POLL_US);
+  } while (st.messages_confirmed == 0);
+  if (mrlog_replica_start(rep, &c, &r) != 0) goto out;
+  for (;;) {
+    mrlog_mirror_stats(r, &rst);
+    if (t_first == 0 && rst.deliveries > 0) t_first = now_ns();
+    if (rst.records_applied >= records) break;
+    if (timed_out(env, t0, "e2e (replica)", &rst)) goto out;
+    sleep_us(POLL_US);
+  }
+  t_end = now_ns();
+  out->cpu_s = cpu_s() - cpu0;
+  mrlog_mirror_stats(m, &st);
+  rc = stop(m, "e2e");
+  m = NULL;
+  mrlog_mirror_stop(r, STOP_MS);
+  r = NULL;
+  if (rc != 0) goto out;
+  rc = -1;
+  if (rst.records_duplicate != 0 || rst.rejected != 0)
+    fprintf(stderr, "mirror-bench: e2e: %ju duplicates, %ju rejected\n",
+            (uintmax_t)rst.records_duplicate, (uintmax_t)rst.rejected);
+  if (compare(env, src, rep, per) != 0) goto out;
+  out->seconds = (t_end - t_first) / 1e9;
+  out->rate = records / out->seconds;
+  out->setup_ms = (t_first - t0) / 1e6;
+  out->total_s = (t_end - t0) / 1e9;
+  out->messages = st.messages_published;
+  rc = 0;
+out:
+  if (m != NULL) mrlog_mirror_stop(m, 0);
+  if (r != NULL) mrlog_mirror_stop(r, 0);
+  if (dir[0] != '\0') close_log(src, dir);
+  if (rdir[0] != '\0') close_log(rep, rdir);
+  return rc;
+}
+
+/* Starts a mirror on a fresh log and ships one record per queue, so the
+ * link is up and every queue declared before anything is measured. */
+static int warm_start(struct mb_env *env, unsigned bytes, unsigned rpm,
+                      char *dir, size_t size, mrlog **log, mrlog_mirror **m) {
+  struct mrlog_mirror_config c;
+  struct mrlog_mirror_stats st;
+  int64_t t0 = now_ns();
+
+  if (purge(env) != 0 || open_log(env, dir, size, log) != 0 ||
+      fill(env, *log, bytes, 0, 1) != 0)
+    return -1;
+  config(&c, env, rpm);
+  if (mrlog_mirror_start(*log, &c, m) != 0) return -1;
+  do {
+    mrlog_mirror_stats(*m, &st);
+    if (timed_out(env, t0, "warm-up", &st)) return -1;
+    sleep_us(POLL_US);
+  } while (st.records_confirmed < env->queues || st.lag != 0);
+  return 0;
+}
+
+int mb_live(struct mb_env *env, unsigned bytes, unsigned rpm,
+            uint64_t records, struct mb_result *out) {
+  struct mrlog_mirror_stats st;
+  mrlog_mirror *m = NULL;
+  mrlog *log = NULL;
+  char dir[4096];
+  uint64_t per = records / env->queues;
+  int64_t t0, t_durable, t_end;
+  double cpu0;
+  int rc = -1;
+
+  memset(out, 0, sizeof(*out));
+  dir[0] = '\0';
+  if (warm_start(env, bytes, rpm, dir, sizeof(dir), &log, &m) != 0) goto out;
+  cpu0 = cpu_s();
+  t0 = now_ns();
+  if (fill(env, log, bytes, 1, per) != 0) goto out;
+  t_durable = now_ns();
+  for (;;) {
+    mrlog_mirror_stats(m, &st);
+    if (st.records_confirmed >= env->queues + records && st.lag == 0) break;
+    if (timed_out(env, t0, "live", &st)) goto out;
+    sleep_us(POLL_US);
+  }
+  t_end = now_ns();
+  out->cpu_s = cpu_s() - cpu0;
+  rc = stop(m, "live");
+  m = NULL;
+  out->seconds = (t_end - t0) / 1e9;
+  out->rate = records / out->seconds;
+  out->append_rate = records / ((t_durable - t0) / 1e9);
+  out->total_s = out->seconds;
+  out->messages = st.messages_published;
+out:
+  if (m != NULL) mrlog_mirror_stop(m, 0);
+  if (dir[0] != '\0') close_log(log, dir);
+  return rc;
+}
+
+/* The latency case's shared state: t_done is written by the log's
+ * completion thread, t_conf by the poller, both read after the join. */
+struct lat {
+  struct mb_env *env;
+  mrlog_mirror *m;
+  uint64_t samples;
+  _Atomic int64_t *t_done;  /* [samples]: append completed (durable) */
+  int64_t *t_conf;          /* [samples]: first poll past it */
+  atomic_int stop;          /* set by the main thread on a timeout */
+  int error;                /* poller: a call failed */
+};
+
+static void appended(void *arg, int status, uint64_t position) {
+  (void)position;
+  /* A failed append leaves 0: the case reports it. */
+  if (status == 0) atomic_store((_Atomic int64_t *)arg, now_ns());
+}
+
+/* Sample i is queue i % Q at position 1 + i / Q (position 0 is the
+ * warm-up's record). */
+static void *poller(void *arg) {
+  struct lat *l = arg;
+  unsigned Q = l->env->queues;
+  uint64_t seen[MB_MAX_QUEUES], done = 0;
+
+  for (unsigned q = 0; q < Q; q++) seen[q] = 1;
+  while (done < l->samples && !atomic_load(&l->stop)) {
+    sleep_us(LAT_POLL_US);
+    for (unsigned q = 0; q < Q; q++) {
+      uint64_t next;
+      int64_t t;
+      if (mrlog_mirror_queue(l->m, l->env->names[q], &next, NULL) != 0) {
+        l->error = 1;
+        return NULL;
+      }
+      if (next <= seen[q]) continue;
+      t = now_ns();
+      for (uint64_t p = seen[q]; p < next; p++) {
+        uint64_t i = (p - 1) * Q + q;
+        if (i < l->samples) {
+          l->t_conf[i] = t;
+          done++;
+        }
+      }
+      seen[q] = next;
+    }
+  }
+  return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+  return x < y ? -1 : x > y;
+}
+
+int mb_latency(struct mb_env *env, unsigned bytes, unsigned rpm,
+               struct mb_result *out) {
+  struct lat l;
+  pthread_t th;
+  mrlog_mirror *m = NULL;
+  mrlog *log = NULL;
+  char dir[4096];
+  unsigned char *buf = malloc(bytes);
+  int64_t period = 1000000000 / (env->lat_rate ? env->lat_rate : 1), t0;
+  int64_t *lat = NULL;
+  uint64_t early = 0;
+  int rc = -1, started = 0;
+
+  memset(out, 0, sizeof(*out));
+  memset(&l, 0, sizeof(l));
+  dir[0] = '\0';
+  l.env = env;
+  l.samples = (uint64_t)(env->lat_rate * env->lat_seconds);
+  l.t_done = calloc(l.samples, sizeof(*l.t_done));
+  l.t_conf = calloc(l.samples, sizeof(*l.t_conf));
+  lat = calloc(l.samples, sizeof(*lat));
+  if (buf == NULL || l.samples == 0 || l.t_done == NULL ||
+      l.t_conf == NULL || lat == NULL)
+    goto out;
+  if (warm_start(env, bytes, rpm, dir, sizeof(dir), &log, &m) != 0) goto out;
+  l.m = m;
+  if (pthread_create(&th, NULL, poller, &l) != 0) goto out;
+  started = 1;
+  t0 = now_ns();
+  for (uint64_t i = 0; i < l.samples; i++) {
+    int64_t at = t0 + (int64_t)i * period;
+    struct timespec ts = {at / 1000000000, at % 1000000000};
+    unsigned q = (unsigned)(i % env->queues);
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    payload(q, 1 + i / env->queues, buf, bytes);
+    mrlog_forget(mrlog_append(log, env->names[q], NULL, buf, bytes, appended,
+                              (void *)&l.t_done[i]));
+  }
+  while (now_ns() - t0 < (int64_t)env->timeout_s * 1000000000) {
+    int left = 0;
+    for (uint64_t i = 0; i < l.samples && !left; i++)
+      left = l.t_conf[i] == 0;
+    if (!left || l.error) break;
+    sleep_us(10 * POLL_US);
+  }
+  atomic_store(&l.stop, 1);
+  pthread_join(th, NULL);
+  started = 0;
+  for (uint64_t i = 0; i < l.samples; i++) {
+    int64_t d = atomic_load(&l.t_done[i]);
+    if (d == 0 || l.t_conf[i] == 0) {
+      fprintf(stderr, "mirror-bench: latency: record %ju %s\n",
+              (uintmax_t)i, d == 0 ? "not appended" : "not confirmed");
+      goto out;
+    }
+    /* The completion callback may run after the poll saw the record
+     * confirmed (it is durable before its callback runs): count it as
+     * 0 and report how many. */
+    lat[i] = l.t_conf[i] - d;
+    if (lat[i] < 0) {
+      lat[i] = 0;
+      early++;
+    }
+  }
+  qsort(lat, l.samples, sizeof(*lat), cmp_i64);
+  out->samples = l.samples;
+  out->p50_ms = lat[l.samples / 2] / 1e6;
+  out->p99_ms = lat[l.samples * 99 / 100] / 1e6;
+  out->max_ms = lat[l.samples - 1] / 1e6;
+  if (early)
+    fprintf(stderr, "  latency: %ju of %ju confirms seen before the "
+            "append's callback ran (counted as 0)\n", (uintmax_t)early,
+            (uintmax_t)l.samples);
+  rc = stop(m, "latency");
+  m = NULL;
+out:
+  if (started) {
+    atomic_store(&l.stop, 1);
+    pthread_join(th, NULL);
+  }
+  if (m != NULL) mrlog_mirror_stop(m, 0);
+  if (dir[0] != '\0') close_log(log, dir);
+  free(buf);
+  free(l.t_done);
+  free(l.t_conf);
+  free(lat);
+  return rc;
+}
