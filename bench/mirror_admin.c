@@ -11,9 +11,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct admin {
   amqp_connection_state_t conn; /* owned */
+  int confirming;               /* channel 2 is open in confirm mode */
+  uint64_t tag;                 /* channel 2's last delivery tag */
 };
 
 /* Prints what went wrong with an RPC; returns 0 for a normal reply. */
@@ -151,4 +154,84 @@ int admin_delete(struct admin *a, const char *exchange, const char *prefix,
   }
   amqp_exchange_delete(a->conn, 1, amqp_cstring_bytes(exchange), 0);
   return check(a, "exchange.delete");
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+  int64_t u = *(const int64_t *)x, v = *(const int64_t *)y;
+
+  return u < v ? -1 : u > v;
+}
+
+/* Waits for the confirm of delivery tag on channel 2.  0 or -1. */
+static int confirmed(struct admin *a, uint64_t tag) {
+  struct timeval tv = {30, 0};
+  amqp_frame_t f;
+
+  for (;;) {
+    if (amqp_simple_wait_frame_noblock(a->conn, &f, &tv) != AMQP_STATUS_OK)
+      return -1;
+    if (f.channel != 2 || f.frame_type != AMQP_FRAME_METHOD) continue;
+    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+      amqp_basic_ack_t *ack = f.payload.method.decoded;
+      if (ack->delivery_tag >= tag) return 0;
+      continue;
+    }
+    return -1; /* a nack, or the channel closed */
+  }
+}
+
+int admin_confirm_latency(struct admin *a, const char *exchange,
+                          char *const *names, unsigned nnames, size_t len,
+                          unsigned n, int64_t period_ns, double *p50_ms,
+                          double *p99_ms) {
+  amqp_basic_properties_t props;
+  unsigned char *body = calloc(1, len ? len : 1);
+  int64_t *t = calloc(n ? n : 1, sizeof(*t)), next = now_ns();
+  int rc = -1;
+
+  if (body == NULL || t == NULL || n == 0) goto out;
+  if (!a->confirming) {
+    amqp_channel_open(a->conn, 2);
+    if (check(a, "channel.open") != 0) goto out;
+    amqp_confirm_select(a->conn, 2);
+    if (check(a, "confirm.select") != 0) goto out;
+    a->confirming = 1;
+  }
+  memset(&props, 0, sizeof(props));
+  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG;
+  props.delivery_mode = 2; /* persistent, as the mirror's */
+  for (unsigned i = 0; i < n; i++) {
+    amqp_bytes_t b = {len, body};
+    struct timespec ts = {next / 1000000000, next % 1000000000};
+    int64_t t0;
+
+    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+    t0 = now_ns();
+    next = t0 + period_ns;
+    if (amqp_basic_publish(a->conn, 2, amqp_cstring_bytes(exchange),
+                           amqp_cstring_bytes(names[i % nnames]), 0, 0,
+                           &props, b) !=
+            AMQP_STATUS_OK ||
+        confirmed(a, ++a->tag) != 0) {
+      fprintf(stderr, "mirror-bench: no confirm from the broker\n");
+      goto out;
+    }
+    t[i] = now_ns() - t0;
+    amqp_maybe_release_buffers(a->conn);
+  }
+  qsort(t, n, sizeof(*t), cmp_i64);
+  *p50_ms = t[n / 2] / 1e6;
+  *p99_ms = t[(size_t)n * 99 / 100] / 1e6;
+  rc = 0;
+out:
+  free(body);
+  free(t);
+  return rc;
 }

@@ -7,6 +7,7 @@
 #ifndef MRLOG_BENCH_MIRROR_ADMIN_H
 #define MRLOG_BENCH_MIRROR_ADMIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct admin;
@@ -28,6 +29,17 @@ int admin_purge(struct admin *a, const char *prefix, const char *catalog,
 /* The messages ready in the n queues, summed, into *out (OUT).  0 or -1. */
 int admin_count(struct admin *a, const char *prefix, char *const *names,
                 unsigned n, uint64_t *out);
+/* The broker's own confirm latency, for comparison with the mirror's:
+ * on channel 2 in confirm mode, publishes n persistent messages of len
+ * bytes to exchange, with routing keys names[0], names[1], ... in turn
+ * (nnames of them), one at a time: each once the previous one is
+ * confirmed and period_ns after the previous one's publish at the
+ * earliest.  *p50_ms, *p99_ms (OUT) are the times from a publish to its
+ * confirm.  0 or -1. */
+int admin_confirm_latency(struct admin *a, const char *exchange,
+                          char *const *names, unsigned nnames, size_t len,
+                          unsigned n, int64_t period_ns, double *p50_ms,
+                          double *p99_ms);
 /* Deletes the n queues, the catalog and the exchange.  0 or -1. */
 int admin_delete(struct admin *a, const char *exchange, const char *prefix,
                  const char *catalog, char *const *names, unsigned n);

@@ -42,6 +42,8 @@ struct mb_result {
   uint64_t messages;    /* messages the mirror published */
   uint64_t samples;     /* latency: records timed */
   double p50_ms, p99_ms, max_ms; /* latency */
+  double floor_p50_ms, floor_p99_ms; /* latency: the broker's own, one
+                                        message at a time (mirror_admin.h) */
 };
 
 /* The cases (mirror_cases.c).  Each purges the queues first, works in a

@@ -24,7 +24,10 @@
  *            callback (the record is durable: the log acknowledges after
  *            the fdatasync) to the first poll of mrlog_mirror_queue, every
  *            LAT_POLL_US on a thread of its own, that shows next_confirmed
- *            past it (confirmed by the broker and committed).
+ *            past it (confirmed by the broker and committed).  Then the
+ *            broker alone: the benchmark's own connection publishes
+ *            messages of that size one at a time, round robin over the
+ *            same queues, and times each confirm.
  *
  * Invariants:
  *   1. Every log is opened with the default policy (group commit: an
@@ -56,6 +59,9 @@
 #define LAT_POLL_US 100
 #define BATCH 64
 #define STOP_MS 30000
+/* A one-record message's body beyond the record: header, record header,
+ * the queue name "b0" (docs/FORMAT.md 15.2). */
+#define LAT_BODY_EXTRA (28 + 20 + 2)
 
 static int64_t now_ns(void) {
   struct timespec ts;
@@ -559,6 +565,13 @@ int mb_latency(struct mb_env *env, unsigned bytes, unsigned rpm,
             (uintmax_t)l.samples);
   rc = stop(m, "latency");
   m = NULL;
+  /* The broker alone, with a body of the mirror's size for one record. */
+  if (rc == 0)
+    rc = admin_confirm_latency(env->admin, MB_EXCHANGE, env->names,
+                               env->queues, bytes + LAT_BODY_EXTRA,
+                               l.samples < 500 ? (unsigned)l.samples : 500,
+                               period, &out->floor_p50_ms,
+                               &out->floor_p99_ms);
 out:
   if (started) {
     atomic_store(&l.stop, 1);
