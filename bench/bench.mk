@@ -245,8 +245,8 @@ bench-mirror: bench/mirror-bench$(EXEEXT)
 	  ./bench/mirror-bench$(EXEEXT) $(MIRROR_BENCH_FLAGS)
 else
 bench-mirror:
-	@echo "bench-mirror: SKIPPED: built without AMQP (configure found no" \
-	  "librabbitmq; scripts/setup.sh installs librabbitmq-dev)"
+	@echo "bench-mirror: SKIPPED: built without AMQP (librabbitmq not" \
+	  "found, or --without-amqp; scripts/setup.sh installs librabbitmq-dev)"
 endif
 
 .PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \

@@ -14,8 +14,9 @@
  *
  * Options: --uris LIST (default $MRLOG_AMQP_URIS), --runs N (3),
  * --queues N (16), --records N[,M] (100 B records per case: N batched,
- * 1,000,000; M one per message, 15,000), --records-4k N[,M] (4 KiB:
- * 50,000 and 10,000), --rpm N (the batched records_per_message, 256),
+ * 1,500,000; M one per message, 20,000), --records-4k N[,M] (4 KiB:
+ * 50,000 and 15,000), --e2e-div N (the e2e case ships a 1/N part of
+ * those, 4), --rpm N (the batched records_per_message, 256),
  * --in-flight N (messages_in_flight; the default 64), --lat-rate N
  * (records/s, 1000), --lat-seconds S (2), --cases LIST
  * (backlog,e2e,live,latency), --dir DIR ($TMPDIR or /tmp), --timeout S
@@ -44,6 +45,7 @@ struct opts {
   unsigned runs;
   uint64_t records[2][2]; /* [size: 100 B, 4 KiB][rpm: batched, 1] */
   unsigned rpm;           /* the batched setting (the default 256) */
+  unsigned e2e_div;       /* e2e ships records[][] / e2e_div */
   int cases;
   const char *json;
 };
@@ -108,7 +110,7 @@ static void records(const char *v, uint64_t out[2]) {
 static void usage(void) {
   fprintf(stderr, "usage: mirror-bench [--uris LIST] [--runs N] "
           "[--queues N] [--records N[,M]] [--records-4k N[,M]] [--rpm N] "
-          "[--in-flight N] [--lat-rate N] [--lat-seconds S] [--cases LIST] [--dir DIR] "
+          "[--e2e-div N] [--in-flight N] [--lat-rate N] [--lat-seconds S] [--cases LIST] [--dir DIR] "
           "[--timeout S] [--json FILE]\n");
   exit(2);
 }
@@ -119,9 +121,10 @@ static double report_case(int c, const struct opts *o, unsigned queues,
   printf("\n%s\n", c == 0 ? "SHIPPED AND CONFIRMED: a log holding N durable "
                             "records, mirror started; first publish to "
                             "records_confirmed == N, lag 0"
-                 : c == 1 ? "END TO END: the same, plus a replica log fed "
-                            "by mrlog_replica_start; its first delivery to "
-                            "all N applied (then compared byte for byte)"
+                 : c == 1 ? "END TO END: the same with a replica (a log fed "
+                            "by mrlog_replica_start) consuming; first "
+                            "publish to all N applied by the replica (then "
+                            "compared byte for byte)"
                           : "LIVE: mirror running on empty queues; N "
                             "records appended as fast as the log takes "
                             "them; first append to all N confirmed");
@@ -132,7 +135,7 @@ static double report_case(int c, const struct opts *o, unsigned queues,
     for (int k = 0; k < 2; k++) {
       double v[MAX_RUNS], w[MAX_RUNS], x[MAX_RUNS], y[MAX_RUNS], lo, hi, d;
       unsigned rpm = k == 0 ? o->rpm : 1;
-      uint64_t n = o->records[s][k];
+      uint64_t n = o->records[s][k] / (c == 1 ? o->e2e_div : 1);
       char range[64];
       for (unsigned r = 0; r < o->runs; r++) {
         v[r] = res[c][s][k][r].rate;
@@ -162,7 +165,7 @@ static double report_case(int c, const struct opts *o, unsigned queues,
 
 int main(int argc, char **argv) {
   struct mb_env env;
-  struct opts o = {3, {{1000000, 15000}, {50000, 10000}}, 256,
+  struct opts o = {3, {{1500000, 20000}, {50000, 15000}}, 256, 4,
                    C_BACKLOG | C_E2E | C_LIVE | C_LATENCY, NULL};
   double rates[3][2][2];
   FILE *json = NULL;
@@ -185,6 +188,7 @@ int main(int argc, char **argv) {
     else if (strcmp(a, "--records") == 0) records(v, o.records[0]);
     else if (strcmp(a, "--records-4k") == 0) records(v, o.records[1]);
     else if (strcmp(a, "--rpm") == 0) o.rpm = (unsigned)atoi(v);
+    else if (strcmp(a, "--e2e-div") == 0) o.e2e_div = (unsigned)atoi(v);
     else if (strcmp(a, "--in-flight") == 0) env.in_flight = (unsigned)atoi(v);
     else if (strcmp(a, "--lat-rate") == 0) env.lat_rate = (unsigned)atoi(v);
     else if (strcmp(a, "--lat-seconds") == 0) env.lat_seconds = atof(v);
@@ -197,7 +201,7 @@ int main(int argc, char **argv) {
   }
   if (env.uris == NULL || o.runs < 1 || o.runs > MAX_RUNS ||
       env.queues < 1 || env.queues > MB_MAX_QUEUES || o.rpm < 1 ||
-      o.cases == 0) {
+      o.e2e_div < 1 || o.cases == 0) {
     fprintf(stderr, "mirror-bench: need --uris or MRLOG_AMQP_URIS, 1 to %d "
             "runs, 1 to %d queues, a case\n", MAX_RUNS, MB_MAX_QUEUES);
     usage();
@@ -226,7 +230,7 @@ int main(int argc, char **argv) {
       for (int s = 0; s < 2 && !failed; s++) {
         for (int k = 0; k < 2 && !failed; k++) {
           unsigned rpm = k == 0 ? o.rpm : 1;
-          uint64_t n = o.records[s][k];
+          uint64_t n = o.records[s][k] / (c == 1 ? o.e2e_div : 1);
           struct mb_result *out = &res[c][s][k][r];
           int rc;
           n = n / env.queues * env.queues;

@@ -33,8 +33,8 @@ struct mb_env {
 struct mb_result {
   double rate;          /* records/s over the measured span */
   double seconds;       /* the measured span */
-  double setup_ms;      /* from the start call to the first publish
-                           (backlog, e2e: the first delivery) */
+  double setup_ms;      /* backlog, e2e: from the mirror's start call
+                           to its first published message */
   double total_s;       /* from the first start call to the end */
   double append_rate;   /* live: records/s appended and durable */
   double cpu_s;         /* the process's CPU time (all its threads: the

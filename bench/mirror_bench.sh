@@ -13,7 +13,7 @@ set -uo pipefail
 top_srcdir=${top_srcdir:-$(dirname "$0")/..}
 prog=${1:?usage: mirror_bench.sh MIRROR_BENCH [OPTIONS...]}
 shift
-if [[ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ]]; then
+if [[ ! -x ${RABBITMQ_SBIN:-/usr/lib/rabbitmq/bin}/rabbitmq-server ]]; then
   echo "bench-mirror: SKIPPED: rabbitmq-server is not installed" \
     "(scripts/setup.sh installs it)"
   exit 0

@@ -7,11 +7,14 @@
  *            message to the first stats poll that shows records_confirmed
  *            == N and lag == 0.  Then the messages in the quorum queues
  *            are counted: they must be the messages published.
- *   e2e      the same log and a mirror, and a replica (a second, empty
- *            log fed by mrlog_replica_start) started once the mirror has a
- *            confirm (the catalog names the queues by then); measured from
- *            the replica's first delivery to the first poll that shows
- *            records_applied == N.  Then both logs are compared record by
+ *   e2e      a replica (a second, empty log fed by mrlog_replica_start)
+ *            and a mirror warmed up with one record per queue (shipped
+ *            and applied, so the replica consumes every queue); the
+ *            mirror stopped, N records appended and made durable, a
+ *            mirror started again (it resumes from the committed
+ *            positions); measured from its first published message to
+ *            the first poll that shows the replica's records_applied ==
+ *            N + the warm-up's.  Then both logs are compared record by
  *            record: same positions, same bytes.
  *   live     a mirror on a log with empty queues (one record per queue
  *            shipped first, so the link is up and the queues declared);
@@ -306,6 +309,19 @@ static int compare(struct mb_env *env, mrlog *src, mrlog *rep,
   return 0;
 }
 
+/* Waits until the replica has applied want records. */
+static int applied(struct mb_env *env, mrlog_mirror *r, uint64_t want,
+                   int64_t since, const char *what) {
+  struct mrlog_mirror_stats st;
+
+  for (;;) {
+    mrlog_mirror_stats(r, &st);
+    if (st.records_applied >= want) return 0;
+    if (timed_out(env, since, what, &st)) return -1;
+    sleep_us(POLL_US);
+  }
+}
+
 int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
            uint64_t records, struct mb_result *out) {
   struct mrlog_mirror_config c;
@@ -320,38 +336,44 @@ int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
 
   memset(out, 0, sizeof(*out));
   dir[0] = rdir[0] = '\0';
+  /* The warm-up: one record per queue shipped and applied, so the
+   * replica consumes every queue before anything is measured. */
   if (purge(env) != 0 || open_log(env, dir, sizeof(dir), &src) != 0 ||
-      fill(env, src, bytes, 0, per) != 0)
+      fill(env, src, bytes, 0, 1) != 0)
     goto out;
   /* The replica's log starts without queues: it creates them. */
   snprintf(rdir, sizeof(rdir), "%s/mrlog-mirror-bench.XXXXXX", env->dir);
-  if (mkdtemp(rdir) == NULL ||
-      mrlog_open(rdir, NULL, &rep) != 0) {
+  if (mkdtemp(rdir) == NULL || mrlog_open(rdir, NULL, &rep) != 0) {
     fprintf(stderr, "mirror-bench: e2e: cannot open the replica's log\n");
     goto out;
   }
   config(&c, env, rpm);
+  t0 = now_ns();
+  if (mrlog_mirror_start(src, &c, &m) != 0 ||
+      mrlog_replica_start(rep, &c, &r) != 0 ||
+      applied(env, r, env->queues, t0, "e2e (warm-up)") != 0 ||
+      stop(m, "e2e (warm-up)") != 0)
+    goto out;
+  m = NULL;
+  /* The backlog, then a mirror that resumes from the committed
+   * positions. */
+  if (fill(env, src, bytes, 1, per) != 0) goto out;
   cpu0 = cpu_s();
   t0 = now_ns();
   if (mrlog_mirror_start(src, &c, &m) != 0) goto out;
-  do {
-    mrlog_mirror_stats(m, &st);
-    if (timed_out(env, t0, "e2e (mirror)", &st)) goto out;
-    sleep_us(POLL_US);
-  } while (st.messages_confirmed == 0);
-  if (mrlog_replica_start(rep, &c, &r) != 0) goto out;
   for (;;) {
+    mrlog_mirror_stats(m, &st);
     mrlog_mirror_stats(r, &rst);
-    if (t_first == 0 && rst.deliveries > 0) t_first = now_ns();
-    if (rst.records_applied >= records) break;
-    if (timed_out(env, t0, "e2e (replica)", &rst)) goto out;
+    if (t_first == 0 && st.messages_published > 0) t_first = now_ns();
+    if (rst.records_applied >= env->queues + records) break;
+    if (timed_out(env, t0, "e2e", &rst)) goto out;
     sleep_us(POLL_US);
   }
   t_end = now_ns();
   out->cpu_s = cpu_s() - cpu0;
-  mrlog_mirror_stats(m, &st);
   rc = stop(m, "e2e");
   m = NULL;
+  mrlog_mirror_stats(r, &rst);
   mrlog_mirror_stop(r, STOP_MS);
   r = NULL;
   if (rc != 0) goto out;
@@ -359,7 +381,7 @@ int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
   if (rst.records_duplicate != 0 || rst.rejected != 0)
     fprintf(stderr, "mirror-bench: e2e: %ju duplicates, %ju rejected\n",
             (uintmax_t)rst.records_duplicate, (uintmax_t)rst.rejected);
-  if (compare(env, src, rep, per) != 0) goto out;
+  if (compare(env, src, rep, per + 1) != 0) goto out;
   out->seconds = (t_end - t_first) / 1e9;
   out->rate = records / out->seconds;
   out->setup_ms = (t_first - t0) / 1e6;
