@@ -169,22 +169,35 @@ static int cmp_i64(const void *x, const void *y) {
   return u < v ? -1 : u > v;
 }
 
-/* Waits for the confirm of delivery tag on channel 2.  0 or -1. */
-static int confirmed(struct admin *a, uint64_t tag) {
-  struct timeval tv = {30, 0};
+/* Reads one frame (waiting until deadline_ns at most) and applies a
+ * confirm on channel 2: with the multiple flag every tag in (base, its
+ * tag] not yet confirmed, else its tag alone, is confirmed at the time of
+ * the read (t_ack[tag - base - 1]).  0, or -1 for a
+ * nack, a closed channel or a broken connection. */
+static int read_confirm(struct admin *a, uint64_t base, int64_t *t_ack,
+                        unsigned n, int64_t deadline_ns) {
+  int64_t wait = deadline_ns - now_ns();
+  struct timeval tv;
   amqp_frame_t f;
+  int rc;
 
-  for (;;) {
-    if (amqp_simple_wait_frame_noblock(a->conn, &f, &tv) != AMQP_STATUS_OK)
-      return -1;
-    if (f.channel != 2 || f.frame_type != AMQP_FRAME_METHOD) continue;
-    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
-      amqp_basic_ack_t *ack = f.payload.method.decoded;
-      if (ack->delivery_tag >= tag) return 0;
-      continue;
-    }
-    return -1; /* a nack, or the channel closed */
+  if (wait < 0) wait = 0;
+  tv.tv_sec = wait / 1000000000;
+  tv.tv_usec = (wait % 1000000000) / 1000;
+  rc = amqp_simple_wait_frame_noblock(a->conn, &f, &tv);
+  if (rc == AMQP_STATUS_TIMEOUT) return 0;
+  if (rc != AMQP_STATUS_OK) return -1;
+  if (f.channel != 2 || f.frame_type != AMQP_FRAME_METHOD) return 0;
+  if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+    amqp_basic_ack_t *ack = f.payload.method.decoded;
+    int64_t t = now_ns();
+    uint64_t from = ack->multiple ? base + 1 : ack->delivery_tag;
+    for (uint64_t tag = from; tag <= ack->delivery_tag; tag++)
+      if (tag > base && tag <= base + n && t_ack[tag - base - 1] == 0)
+        t_ack[tag - base - 1] = t;
+    return 0;
   }
+  return -1;
 }
 
 int admin_confirm_latency(struct admin *a, const char *exchange,
@@ -193,10 +206,14 @@ int admin_confirm_latency(struct admin *a, const char *exchange,
                           double *p99_ms) {
   amqp_basic_properties_t props;
   unsigned char *body = calloc(1, len ? len : 1);
-  int64_t *t = calloc(n ? n : 1, sizeof(*t)), next = now_ns();
+  int64_t *t_pub = calloc(n ? n : 1, sizeof(*t_pub));
+  int64_t *t_ack = calloc(n ? n : 1, sizeof(*t_ack));
+  int64_t t0 = now_ns(), end;
+  uint64_t base = a->tag;
+  unsigned left = n;
   int rc = -1;
 
-  if (body == NULL || t == NULL || n == 0) goto out;
+  if (body == NULL || t_pub == NULL || t_ack == NULL || n == 0) goto out;
   if (!a->confirming) {
     amqp_channel_open(a->conn, 2);
     if (check(a, "channel.open") != 0) goto out;
@@ -209,29 +226,40 @@ int admin_confirm_latency(struct admin *a, const char *exchange,
   props.delivery_mode = 2; /* persistent, as the mirror's */
   for (unsigned i = 0; i < n; i++) {
     amqp_bytes_t b = {len, body};
-    struct timespec ts = {next / 1000000000, next % 1000000000};
-    int64_t t0;
+    int64_t at = t0 + (int64_t)i * period_ns;
 
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    t0 = now_ns();
-    next = t0 + period_ns;
+    /* Confirms that come in before this publish is due. */
+    while (now_ns() < at)
+      if (read_confirm(a, base, t_ack, n, at) != 0) goto broken;
+    t_pub[i] = now_ns();
     if (amqp_basic_publish(a->conn, 2, amqp_cstring_bytes(exchange),
                            amqp_cstring_bytes(names[i % nnames]), 0, 0,
-                           &props, b) !=
-            AMQP_STATUS_OK ||
-        confirmed(a, ++a->tag) != 0) {
-      fprintf(stderr, "mirror-bench: no confirm from the broker\n");
-      goto out;
-    }
-    t[i] = now_ns() - t0;
-    amqp_maybe_release_buffers(a->conn);
+                           &props, b) != AMQP_STATUS_OK)
+      goto broken;
+    a->tag++;
   }
-  qsort(t, n, sizeof(*t), cmp_i64);
-  *p50_ms = t[n / 2] / 1e6;
-  *p99_ms = t[(size_t)n * 99 / 100] / 1e6;
+  end = now_ns() + 30 * (int64_t)1000000000;
+  for (;;) {
+    left = 0;
+    for (unsigned i = 0; i < n; i++) left += t_ack[i] == 0;
+    if (left == 0 || now_ns() > end) break;
+    if (read_confirm(a, base, t_ack, n, now_ns() + 100000000) != 0)
+      goto broken;
+  }
+  if (left != 0) goto broken;
+  for (unsigned i = 0; i < n; i++) t_ack[i] -= t_pub[i];
+  qsort(t_ack, n, sizeof(*t_ack), cmp_i64);
+  *p50_ms = t_ack[n / 2] / 1e6;
+  *p99_ms = t_ack[(size_t)n * 99 / 100] / 1e6;
   rc = 0;
+  goto out;
+broken:
+  fprintf(stderr, "mirror-bench: the broker did not confirm every "
+          "message\n");
 out:
+  amqp_maybe_release_buffers(a->conn);
   free(body);
-  free(t);
+  free(t_pub);
+  free(t_ack);
   return rc;
 }

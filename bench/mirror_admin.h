@@ -31,11 +31,10 @@ int admin_count(struct admin *a, const char *prefix, char *const *names,
                 unsigned n, uint64_t *out);
 /* The broker's own confirm latency, for comparison with the mirror's:
  * on channel 2 in confirm mode, publishes n persistent messages of len
- * bytes to exchange, with routing keys names[0], names[1], ... in turn
- * (nnames of them), one at a time: each once the previous one is
- * confirmed and period_ns after the previous one's publish at the
- * earliest.  *p50_ms, *p99_ms (OUT) are the times from a publish to its
- * confirm.  0 or -1. */
+ * bytes to exchange, one every period_ns, with routing keys names[0],
+ * names[1], ... in turn (nnames of them), without waiting for confirms
+ * (as the mirror publishes a paced stream); *p50_ms, *p99_ms (OUT) are
+ * the times from a publish to the read of its confirm.  0 or -1. */
 int admin_confirm_latency(struct admin *a, const char *exchange,
                           char *const *names, unsigned nnames, size_t len,
                           unsigned n, int64_t period_ns, double *p50_ms,

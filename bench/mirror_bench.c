@@ -286,8 +286,9 @@ int main(int argc, char **argv) {
                median(f9, o.runs, &d, &d));
       }
       printf("  (medians of the runs' figures; broker: the benchmark's own "
-             "connection publishing one persistent message of the same "
-             "body size at a time, publish to confirm)\n");
+             "connection publishing persistent messages of a one-record "
+             "body's size at the same pace, round robin, publish to "
+             "confirm)\n");
     }
     if (o.cases & C_BACKLOG) {
       double rate = rates[0][0][0], ratio = rates[0][0][1] > 0
