@@ -229,13 +229,15 @@ bench-breakdown: bench/mrlog-bench$(EXEEXT)
 	  ./bench/mrlog-bench$(EXEEXT) $(BREAKDOWN_FLAGS)
 
 # libmrlog_mirror against a RabbitMQ cluster that the script starts and
-# stops (bench/mirror_bench.c, mirror_cases.c, mirror_admin.c).
+# stops (bench/mirror_bench.c, mirror_cases.c, mirror_latency.c,
+# mirror_admin.c).
 EXTRA_DIST += bench/mirror_bench.sh
 MIRROR_BENCH_FLAGS =
 if HAVE_AMQP
 EXTRA_PROGRAMS += bench/mirror-bench
 bench_mirror_bench_SOURCES = bench/mirror_bench.h bench/mirror_bench.c \
-	bench/mirror_cases.c bench/mirror_admin.h bench/mirror_admin.c
+	bench/mirror_cases.c bench/mirror_latency.c bench/mirror_admin.h \
+	bench/mirror_admin.c
 bench_mirror_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 bench_mirror_bench_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
 bench_mirror_bench_LDADD = libmrlog_mirror.la libmrlog.la $(AMQP_LIBS) \

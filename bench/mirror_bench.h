@@ -5,6 +5,9 @@
 #ifndef MRLOG_BENCH_MIRROR_BENCH_H
 #define MRLOG_BENCH_MIRROR_BENCH_H
 
+#include <mrlog.h>
+#include <mrlog_mirror.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "mirror_admin.h"
@@ -46,7 +49,10 @@ struct mb_result {
                                         message at a time (mirror_admin.h) */
 };
 
-/* The cases (mirror_cases.c).  Each purges the queues first, works in a
+/* The stats are polled this often (microseconds) while a case waits. */
+#define MB_POLL_US 1000
+
+/* The cases (mirror_cases.c; mb_latency: mirror_latency.c).  Each purges the queues first, works in a
  * fresh log directory that it removes, and returns 0, or -1 after
  * printing what failed (a timeout, a verification that failed, an API
  * error). */
@@ -58,5 +64,20 @@ int mb_live(struct mb_env *env, unsigned bytes, unsigned rpm,
             uint64_t records, struct mb_result *out);
 int mb_latency(struct mb_env *env, unsigned bytes, unsigned rpm,
                struct mb_result *out);
+
+/* Helpers of mirror_cases.c that mirror_latency.c shares. */
+int64_t mb_now_ns(void);                  /* CLOCK_MONOTONIC */
+void mb_sleep_us(unsigned us);
+/* The payload of queue q's record at pos (deterministic). */
+void mb_payload(unsigned q, uint64_t pos, unsigned char *buf, size_t len);
+/* Closes log (if not NULL) and removes its directory. */
+void mb_close_log(mrlog *log, const char *dir);
+/* Stops a mirror that must have drained.  0 or -1. */
+int mb_stop(mrlog_mirror *m, const char *what);
+/* Purges the queues, opens a fresh log in dir (OUT, size bytes) with one
+ * record per queue, starts a mirror and waits until those are confirmed.
+ * 0 or -1; *log and *m (OUT) are set as far as it got. */
+int mb_warm_start(struct mb_env *env, unsigned bytes, unsigned rpm,
+                  char *dir, size_t size, mrlog **log, mrlog_mirror **m);
 
 #endif

@@ -21,25 +21,15 @@
  *            then N records appended as fast as the log takes them while
  *            the mirror ships; measured from the first append to the poll
  *            that shows them all confirmed.
- *   latency  the same start as live; then one record appended every
- *            1 / lat_rate s, round robin over the queues, for lat_seconds.
- *            Each record's latency runs from its append's completion
- *            callback (the record is durable: the log acknowledges after
- *            the fdatasync) to the first poll of mrlog_mirror_queue, every
- *            LAT_POLL_US on a thread of its own, that shows next_confirmed
- *            past it (confirmed by the broker and committed).  Then the
- *            broker alone: the benchmark's own connection publishes as
- *            many messages of a one-record body's size at the same pace,
- *            round robin over the same queues, without waiting for
- *            confirms, and times each publish to its confirm.
+ *   latency  in mirror_latency.c.
  *
  * Invariants:
  *   1. Every log is opened with the default policy (group commit: an
  *      append completes once an fdatasync covers it) in a fresh directory
  *      under env->dir, removed when the case ends, failed or not.
- *   2. Record k of queue q holds payload(q, position) (deterministic), so
+ *   2. Record k of queue q holds mb_payload(q, position) (deterministic), so
  *      any two logs of the same case compare byte for byte.
- *   3. The stats are polled every POLL_US (1 ms): each measured span is
+ *   3. The stats are polled every MB_POLL_US (1 ms): each measured span is
  *      late by at most that at either end.
  */
 #include <mrlog.h>
@@ -47,8 +37,6 @@
 
 #include <errno.h>
 #include <ftw.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,15 +47,10 @@
 
 #include "mirror_bench.h"
 
-#define POLL_US 1000
-#define LAT_POLL_US 100
 #define BATCH 64
 #define STOP_MS 30000
-/* A one-record message's body beyond the record: header, record header,
- * the queue name "b0" (docs/FORMAT.md 15.2). */
-#define LAT_BODY_EXTRA (28 + 20 + 2)
 
-static int64_t now_ns(void) {
+int64_t mb_now_ns(void) {
   struct timespec ts;
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -82,14 +65,14 @@ static double cpu_s(void) {
          (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
 }
 
-static void sleep_us(unsigned us) {
+void mb_sleep_us(unsigned us) {
   struct timespec ts = {us / 1000000, (long)(us % 1000000) * 1000};
 
   nanosleep(&ts, NULL);
 }
 
 /* Invariant 2: xorshift64 from a seed of (queue, position). */
-static void payload(unsigned q, uint64_t pos, unsigned char *buf,
+void mb_payload(unsigned q, uint64_t pos, unsigned char *buf,
                     size_t len) {
   uint64_t x = ((uint64_t)q << 48) ^ (pos * 0x9e3779b97f4a7c15ull) ^ 1;
   size_t i;
@@ -139,7 +122,7 @@ static int open_log(struct mb_env *env, char *dir, size_t size, mrlog **out) {
   return 0;
 }
 
-static void close_log(mrlog *log, const char *dir) {
+void mb_close_log(mrlog *log, const char *dir) {
   if (log != NULL) mrlog_close(log);
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -157,7 +140,7 @@ static int fill(struct mb_env *env, mrlog *log, unsigned bytes, uint64_t from,
     size_t n = from + per - at < BATCH ? (size_t)(from + per - at) : BATCH;
     for (unsigned q = 0; q < env->queues; q++) {
       for (size_t i = 0; i < n; i++) {
-        payload(q, at + i, buf + i * bytes, bytes);
+        mb_payload(q, at + i, buf + i * bytes, bytes);
         iov[i].iov_base = buf + i * bytes;
         iov[i].iov_len = bytes;
       }
@@ -190,7 +173,7 @@ static int purge(struct mb_env *env) {
 
 static int timed_out(struct mb_env *env, int64_t since, const char *what,
                      const struct mrlog_mirror_stats *st) {
-  if (now_ns() - since < (int64_t)env->timeout_s * 1000000000) return 0;
+  if (mb_now_ns() - since < (int64_t)env->timeout_s * 1000000000) return 0;
   fprintf(stderr, "mirror-bench: %s: not done after %u s (published %ju, "
           "confirmed %ju, applied %ju, lag %ju, last error %s)\n", what,
           env->timeout_s, (uintmax_t)st->records_published,
@@ -200,7 +183,7 @@ static int timed_out(struct mb_env *env, int64_t since, const char *what,
 }
 
 /* Stops the mirror; it must have drained (everything confirmed). */
-static int stop(mrlog_mirror *m, const char *what) {
+int mb_stop(mrlog_mirror *m, const char *what) {
   int rc = mrlog_mirror_stop(m, STOP_MS);
 
   if (rc != 0)
@@ -228,18 +211,18 @@ int mb_backlog(struct mb_env *env, unsigned bytes, unsigned rpm,
     goto out;
   config(&c, env, rpm);
   cpu0 = cpu_s();
-  t0 = now_ns();
+  t0 = mb_now_ns();
   if (mrlog_mirror_start(log, &c, &m) != 0) goto out;
   for (;;) {
     mrlog_mirror_stats(m, &st);
-    if (t_first == 0 && st.messages_published > 0) t_first = now_ns();
+    if (t_first == 0 && st.messages_published > 0) t_first = mb_now_ns();
     if (st.records_confirmed >= records && st.lag == 0) break;
     if (timed_out(env, t0, "backlog", &st)) goto out;
-    sleep_us(POLL_US);
+    mb_sleep_us(MB_POLL_US);
   }
-  t_end = now_ns();
+  t_end = mb_now_ns();
   out->cpu_s = cpu_s() - cpu0;
-  rc = stop(m, "backlog");
+  rc = mb_stop(m, "backlog");
   m = NULL;
   if (rc != 0) goto out;
   rc = -1;
@@ -264,7 +247,7 @@ int mb_backlog(struct mb_env *env, unsigned bytes, unsigned rpm,
   rc = 0;
 out:
   if (m != NULL) mrlog_mirror_stop(m, 0);
-  if (dir[0] != '\0') close_log(log, dir);
+  if (dir[0] != '\0') mb_close_log(log, dir);
   return rc;
 }
 
@@ -319,7 +302,7 @@ static int applied(struct mb_env *env, mrlog_mirror *r, uint64_t want,
     mrlog_mirror_stats(r, &st);
     if (st.records_applied >= want) return 0;
     if (timed_out(env, since, what, &st)) return -1;
-    sleep_us(POLL_US);
+    mb_sleep_us(MB_POLL_US);
   }
 }
 
@@ -349,30 +332,30 @@ int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
     goto out;
   }
   config(&c, env, rpm);
-  t0 = now_ns();
+  t0 = mb_now_ns();
   if (mrlog_mirror_start(src, &c, &m) != 0 ||
       mrlog_replica_start(rep, &c, &r) != 0 ||
       applied(env, r, env->queues, t0, "e2e (warm-up)") != 0 ||
-      stop(m, "e2e (warm-up)") != 0)
+      mb_stop(m, "e2e (warm-up)") != 0)
     goto out;
   m = NULL;
   /* The backlog, then a mirror that resumes from the committed
    * positions. */
   if (fill(env, src, bytes, 1, per) != 0) goto out;
   cpu0 = cpu_s();
-  t0 = now_ns();
+  t0 = mb_now_ns();
   if (mrlog_mirror_start(src, &c, &m) != 0) goto out;
   for (;;) {
     mrlog_mirror_stats(m, &st);
     mrlog_mirror_stats(r, &rst);
-    if (t_first == 0 && st.messages_published > 0) t_first = now_ns();
+    if (t_first == 0 && st.messages_published > 0) t_first = mb_now_ns();
     if (rst.records_applied >= env->queues + records) break;
     if (timed_out(env, t0, "e2e", &rst)) goto out;
-    sleep_us(POLL_US);
+    mb_sleep_us(MB_POLL_US);
   }
-  t_end = now_ns();
+  t_end = mb_now_ns();
   out->cpu_s = cpu_s() - cpu0;
-  rc = stop(m, "e2e");
+  rc = mb_stop(m, "e2e");
   m = NULL;
   mrlog_mirror_stats(r, &rst);
   mrlog_mirror_stop(r, STOP_MS);
@@ -392,18 +375,18 @@ int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
 out:
   if (m != NULL) mrlog_mirror_stop(m, 0);
   if (r != NULL) mrlog_mirror_stop(r, 0);
-  if (dir[0] != '\0') close_log(src, dir);
-  if (rdir[0] != '\0') close_log(rep, rdir);
+  if (dir[0] != '\0') mb_close_log(src, dir);
+  if (rdir[0] != '\0') mb_close_log(rep, rdir);
   return rc;
 }
 
 /* Starts a mirror on a fresh log and ships one record per queue, so the
  * link is up and every queue declared before anything is measured. */
-static int warm_start(struct mb_env *env, unsigned bytes, unsigned rpm,
-                      char *dir, size_t size, mrlog **log, mrlog_mirror **m) {
+int mb_warm_start(struct mb_env *env, unsigned bytes, unsigned rpm,
+                  char *dir, size_t size, mrlog **log, mrlog_mirror **m) {
   struct mrlog_mirror_config c;
   struct mrlog_mirror_stats st;
-  int64_t t0 = now_ns();
+  int64_t t0 = mb_now_ns();
 
   if (purge(env) != 0 || open_log(env, dir, size, log) != 0 ||
       fill(env, *log, bytes, 0, 1) != 0)
@@ -413,7 +396,7 @@ static int warm_start(struct mb_env *env, unsigned bytes, unsigned rpm,
   do {
     mrlog_mirror_stats(*m, &st);
     if (timed_out(env, t0, "warm-up", &st)) return -1;
-    sleep_us(POLL_US);
+    mb_sleep_us(MB_POLL_US);
   } while (st.records_confirmed < env->queues || st.lag != 0);
   return 0;
 }
@@ -431,20 +414,20 @@ int mb_live(struct mb_env *env, unsigned bytes, unsigned rpm,
 
   memset(out, 0, sizeof(*out));
   dir[0] = '\0';
-  if (warm_start(env, bytes, rpm, dir, sizeof(dir), &log, &m) != 0) goto out;
+  if (mb_warm_start(env, bytes, rpm, dir, sizeof(dir), &log, &m) != 0) goto out;
   cpu0 = cpu_s();
-  t0 = now_ns();
+  t0 = mb_now_ns();
   if (fill(env, log, bytes, 1, per) != 0) goto out;
-  t_durable = now_ns();
+  t_durable = mb_now_ns();
   for (;;) {
     mrlog_mirror_stats(m, &st);
     if (st.records_confirmed >= env->queues + records && st.lag == 0) break;
     if (timed_out(env, t0, "live", &st)) goto out;
-    sleep_us(POLL_US);
+    mb_sleep_us(MB_POLL_US);
   }
-  t_end = now_ns();
+  t_end = mb_now_ns();
   out->cpu_s = cpu_s() - cpu0;
-  rc = stop(m, "live");
+  rc = mb_stop(m, "live");
   m = NULL;
   out->seconds = (t_end - t0) / 1e9;
   out->rate = records / out->seconds;
@@ -453,158 +436,6 @@ int mb_live(struct mb_env *env, unsigned bytes, unsigned rpm,
   out->messages = st.messages_published;
 out:
   if (m != NULL) mrlog_mirror_stop(m, 0);
-  if (dir[0] != '\0') close_log(log, dir);
-  return rc;
-}
-
-/* The latency case's shared state: t_done is written by the log's
- * completion thread, t_conf by the poller, both read after the join. */
-struct lat {
-  struct mb_env *env;
-  mrlog_mirror *m;
-  uint64_t samples;
-  _Atomic int64_t *t_done;  /* [samples]: append completed (durable) */
-  int64_t *t_conf;          /* [samples]: first poll past it */
-  atomic_int stop;          /* set by the main thread on a timeout */
-  int error;                /* poller: a call failed */
-};
-
-static void appended(void *arg, int status, uint64_t position) {
-  (void)position;
-  /* A failed append leaves 0: the case reports it. */
-  if (status == 0) atomic_store((_Atomic int64_t *)arg, now_ns());
-}
-
-/* Sample i is queue i % Q at position 1 + i / Q (position 0 is the
- * warm-up's record). */
-static void *poller(void *arg) {
-  struct lat *l = arg;
-  unsigned Q = l->env->queues;
-  uint64_t seen[MB_MAX_QUEUES], done = 0;
-
-  for (unsigned q = 0; q < Q; q++) seen[q] = 1;
-  while (done < l->samples && !atomic_load(&l->stop)) {
-    sleep_us(LAT_POLL_US);
-    for (unsigned q = 0; q < Q; q++) {
-      uint64_t next;
-      int64_t t;
-      if (mrlog_mirror_queue(l->m, l->env->names[q], &next, NULL) != 0) {
-        l->error = 1;
-        return NULL;
-      }
-      if (next <= seen[q]) continue;
-      t = now_ns();
-      for (uint64_t p = seen[q]; p < next; p++) {
-        uint64_t i = (p - 1) * Q + q;
-        if (i < l->samples) {
-          l->t_conf[i] = t;
-          done++;
-        }
-      }
-      seen[q] = next;
-    }
-  }
-  return NULL;
-}
-
-static int cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-  return x < y ? -1 : x > y;
-}
-
-int mb_latency(struct mb_env *env, unsigned bytes, unsigned rpm,
-               struct mb_result *out) {
-  struct lat l;
-  pthread_t th;
-  mrlog_mirror *m = NULL;
-  mrlog *log = NULL;
-  char dir[4096];
-  unsigned char *buf = malloc(bytes);
-  int64_t period = 1000000000 / (env->lat_rate ? env->lat_rate : 1), t0;
-  int64_t *lat = NULL;
-  uint64_t early = 0;
-  int rc = -1, started = 0;
-
-  memset(out, 0, sizeof(*out));
-  memset(&l, 0, sizeof(l));
-  dir[0] = '\0';
-  l.env = env;
-  l.samples = (uint64_t)(env->lat_rate * env->lat_seconds);
-  l.t_done = calloc(l.samples, sizeof(*l.t_done));
-  l.t_conf = calloc(l.samples, sizeof(*l.t_conf));
-  lat = calloc(l.samples, sizeof(*lat));
-  if (buf == NULL || l.samples == 0 || l.t_done == NULL ||
-      l.t_conf == NULL || lat == NULL)
-    goto out;
-  if (warm_start(env, bytes, rpm, dir, sizeof(dir), &log, &m) != 0) goto out;
-  l.m = m;
-  if (pthread_create(&th, NULL, poller, &l) != 0) goto out;
-  started = 1;
-  t0 = now_ns();
-  for (uint64_t i = 0; i < l.samples; i++) {
-    int64_t at = t0 + (int64_t)i * period;
-    struct timespec ts = {at / 1000000000, at % 1000000000};
-    unsigned q = (unsigned)(i % env->queues);
-    clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
-    payload(q, 1 + i / env->queues, buf, bytes);
-    mrlog_forget(mrlog_append(log, env->names[q], NULL, buf, bytes, appended,
-                              (void *)&l.t_done[i]));
-  }
-  while (now_ns() - t0 < (int64_t)env->timeout_s * 1000000000) {
-    int left = 0;
-    for (uint64_t i = 0; i < l.samples && !left; i++)
-      left = l.t_conf[i] == 0;
-    if (!left || l.error) break;
-    sleep_us(10 * POLL_US);
-  }
-  atomic_store(&l.stop, 1);
-  pthread_join(th, NULL);
-  started = 0;
-  for (uint64_t i = 0; i < l.samples; i++) {
-    int64_t d = atomic_load(&l.t_done[i]);
-    if (d == 0 || l.t_conf[i] == 0) {
-      fprintf(stderr, "mirror-bench: latency: record %ju %s\n",
-              (uintmax_t)i, d == 0 ? "not appended" : "not confirmed");
-      goto out;
-    }
-    /* The completion callback may run after the poll saw the record
-     * confirmed (it is durable before its callback runs): count it as
-     * 0 and report how many. */
-    lat[i] = l.t_conf[i] - d;
-    if (lat[i] < 0) {
-      lat[i] = 0;
-      early++;
-    }
-  }
-  qsort(lat, l.samples, sizeof(*lat), cmp_i64);
-  out->samples = l.samples;
-  out->p50_ms = lat[l.samples / 2] / 1e6;
-  out->p99_ms = lat[l.samples * 99 / 100] / 1e6;
-  out->max_ms = lat[l.samples - 1] / 1e6;
-  if (early)
-    fprintf(stderr, "  latency: %ju of %ju confirms seen before the "
-            "append's callback ran (counted as 0)\n", (uintmax_t)early,
-            (uintmax_t)l.samples);
-  rc = stop(m, "latency");
-  m = NULL;
-  /* The broker alone, with a body of the mirror's size for one record. */
-  if (rc == 0)
-    rc = admin_confirm_latency(env->admin, MB_EXCHANGE, env->names,
-                               env->queues, bytes + LAT_BODY_EXTRA,
-                               (unsigned)l.samples, period,
-                               &out->floor_p50_ms,
-                               &out->floor_p99_ms);
-out:
-  if (started) {
-    atomic_store(&l.stop, 1);
-    pthread_join(th, NULL);
-  }
-  if (m != NULL) mrlog_mirror_stop(m, 0);
-  if (dir[0] != '\0') close_log(log, dir);
-  free(buf);
-  free(l.t_done);
-  free(l.t_conf);
-  free(lat);
+  if (dir[0] != '\0') mb_close_log(log, dir);
   return rc;
 }
