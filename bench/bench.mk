@@ -44,6 +44,15 @@
 #                     peak anonymous and file RSS, against the same with a
 #                     limit above the data (BEYOND_BENCH_FLAGS adds
 #                     options, e.g. "--runs 3 --drop-cache").
+#   make bench-mirror bench/mirror_bench.sh: starts a 3-node RabbitMQ
+#                     cluster on loopback (tests/rabbitmq_cluster.sh),
+#                     runs bench/mirror-bench against it (libmrlog_mirror:
+#                     records/s shipped and confirmed, end to end to a
+#                     replica, live, confirm latency; targets), stops it;
+#                     writes bench-mirror.txt and bench-mirror.json
+#                     (MIRROR_BENCH_FLAGS adds options, e.g. "--runs 1").
+#                     Built only with AMQP (HAVE_AMQP); without it, or
+#                     without rabbitmq-server, it says it skips.
 # Peers (RocksDB, LMDB, SQLite) are compiled in when configure found them
 # (HAVE_ROCKSDB, HAVE_LMDB, HAVE_SQLITE); the others are "not built".
 # See bench/README.md.
@@ -138,7 +147,7 @@ bench_mrlog_bench_LDFLAGS = -export-dynamic
 EXTRA_DIST += bench/README.md bench/plot.sh bench/metrics_cost.sh \
 	bench/doc_tables.py bench/breakdown.sh
 
-CLEANFILES = bench-memory.txt bench-results.json bench-results.txt bench-results.png \
+CLEANFILES = bench-mirror.txt bench-mirror.json bench-memory.txt bench-results.json bench-results.txt bench-results.png \
 	bench-smoke.json bench-smoke.txt bench-smoke.png
 
 BENCH_FLAGS =
@@ -219,5 +228,29 @@ bench-breakdown: bench/mrlog-bench$(EXEEXT)
 	$(SHELL) $(top_srcdir)/bench/breakdown.sh \
 	  ./bench/mrlog-bench$(EXEEXT) $(BREAKDOWN_FLAGS)
 
+# libmrlog_mirror against a RabbitMQ cluster that the script starts and
+# stops (bench/mirror_bench.c, mirror_cases.c, mirror_latency.c,
+# mirror_admin.c).
+EXTRA_DIST += bench/mirror_bench.sh
+MIRROR_BENCH_FLAGS =
+if HAVE_AMQP
+EXTRA_PROGRAMS += bench/mirror-bench
+bench_mirror_bench_SOURCES = bench/mirror_bench.h bench/mirror_bench.c \
+	bench/mirror_cases.c bench/mirror_latency.c bench/mirror_admin.h \
+	bench/mirror_admin.c
+bench_mirror_bench_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
+bench_mirror_bench_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
+bench_mirror_bench_LDADD = libmrlog_mirror.la libmrlog.la $(AMQP_LIBS) \
+	$(PTHREAD_LIBS)
+bench-mirror: bench/mirror-bench$(EXEEXT)
+	top_srcdir=$(top_srcdir) $(SHELL) $(top_srcdir)/bench/mirror_bench.sh \
+	  ./bench/mirror-bench$(EXEEXT) $(MIRROR_BENCH_FLAGS)
+else
+bench-mirror:
+	@echo "bench-mirror: SKIPPED: built without AMQP (librabbitmq not" \
+	  "found, or --without-amqp; scripts/setup.sh installs librabbitmq-dev)"
+endif
+
 .PHONY: bench bench-smoke bench-alloc bench-memory bench-watch \
-	bench-cursor bench-metrics bench-beyond bench-io bench-breakdown
+	bench-cursor bench-metrics bench-beyond bench-io bench-breakdown \
+	bench-mirror
