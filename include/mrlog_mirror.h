@@ -105,6 +105,9 @@ struct mrlog_mirror_stats {
                                     queue exists with other arguments),
                                     EIO (network or broker), ETIMEDOUT */
   char last_error_text[256];     /* what the broker or system said */
+  uint64_t deletes;              /* delete markers a mirror had confirmed,
+                                    or a replica applied (docs/FORMAT.md
+                                    15.5) */
 };
 
 /* Starts a mirror of log.  Returns 0 and *out (OUT; the caller's until
