@@ -20,6 +20,13 @@
  *   3. A failed append (a full or failed log) acks nothing: the link is
  *      dropped, so the broker delivers the message again after the
  *      backoff.
+ *   4. A delete marker (docs/FORMAT.md 15.5) deletes the local queue of
+ *      its name, if it exists, and is acked only once the deletion is
+ *      durable: a replica that crashes before the ack gets the marker
+ *      again and deletes again (nothing, or the records of the next
+ *      incarnation that it had applied after the marker, which follow it
+ *      again in the RabbitMQ queue).  It never deletes a queue whose
+ *      records arrived after it unless they come again after it.
  */
 #include <fnmatch.h>
 #include <poll.h>
@@ -89,7 +96,43 @@ static int reject(struct mrlog_mirror *m, uint64_t tag, const char *why) {
   return amqp_basic_reject(m->link.conn, 1, tag, 0) == 0 ? 0 : -1;
 }
 
-/* Applies one delivery (invariants 1 to 3).  0, or -1 to drop the link. */
+/* Applies a delete marker (invariant 4).  0, or -1 to drop the link. */
+static int apply_delete(struct mrlog_mirror *m, amqp_envelope_t *env) {
+  char name[MRLOG_QUEUE_NAME_MAX + 1];
+  const char *why = "", *queue;
+  size_t len;
+  int rc;
+
+  if (mrlog__body_parse_delete(env->message.body.bytes, env->message.body.len,
+                               &queue, &len, &why) != 0)
+    return reject(m, env->delivery_tag, why);
+  if (len > MRLOG_QUEUE_NAME_MAX || len != env->routing_key.len ||
+      memcmp(queue, env->routing_key.bytes, len) != 0)
+    return reject(m, env->delivery_tag, "queue name differs from its key");
+  memcpy(name, queue, len);
+  name[len] = '\0';
+  rc = mrlog_wait(mrlog_delete_queue(m->log, name, NULL, NULL), NULL);
+  if (rc != 0 && rc != MRLOG_ENOQUEUE) {
+    mrlog__mirror_error(m, rc, "cannot delete the local queue");
+    return -1;
+  }
+  if (rc == 0) {
+    rc = mrlog_wait(mrlog_sync(m->log, NULL, NULL), NULL);
+    if (rc != 0) {
+      mrlog__mirror_error(m, rc, "sync failed");
+      return -1;
+    }
+    mrlog__mirror_say(m, MRLOG_LOG_INFO, "replica: queue %s deleted", name);
+  }
+  if (amqp_basic_ack(m->link.conn, 1, env->delivery_tag, 0) != 0) return -1;
+  pthread_mutex_lock(&m->stats_lock);
+  m->stats.deletes++;
+  m->stats.messages_confirmed++;
+  pthread_mutex_unlock(&m->stats_lock);
+  return 0;
+}
+
+/* Applies one delivery (invariants 1 to 4).  0, or -1 to drop the link. */
 static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   struct mrlog__body_view v;
   const char *why = "";
@@ -105,6 +148,8 @@ static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   pthread_mutex_lock(&m->stats_lock);
   m->stats.deliveries++;
   pthread_mutex_unlock(&m->stats_lock);
+  if (mrlog__body_is_delete(env->message.body.bytes, env->message.body.len))
+    return apply_delete(m, env);
   if (mrlog__body_parse(env->message.body.bytes, env->message.body.len, &v,
                         &why) != 0)
     return reject(m, env->delivery_tag, why);
