@@ -245,6 +245,7 @@ int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   }
   mq->wait_durable = 0;
   if (mq->marker && !mq->marker_sent) return 1;
+  attach(m, mq); /* re-created since its incarnation ended? */
   if (mq->cursor == NULL) return 0;
   if (mrlog_queue_info(m->log, mq->name, &info) != 0) return 0;
   if (info.durable_position > mq->sent) return 0; /* work to do now */

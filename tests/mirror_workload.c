@@ -15,6 +15,7 @@
 
 #define LOAD_BATCH 50
 #define SHIP_BATCH 20
+#define LOAD_PACE_MS 30
 
 static void append_batch(mrlog *log, const char *name, unsigned inc,
                          uint64_t first, unsigned count,
@@ -103,10 +104,12 @@ int run_load(const char *src, const char *manifest, const char *exchange,
     }
     for (unsigned q = 0; q < queues; q++)
       if (futs[q] != NULL) must(futs[q], "append", m.e[q].name);
-    /* A truncation every 5 rounds, a deletion and re-creation every 9,
-     * each on another queue; the last queue deleted for good at 3/4. */
-    if (r % 5 == 4) {
-      struct entry *e = &m.e[(r / 5) % queues];
+    /* A truncation every 2 rounds, a deletion and re-creation every 3,
+     * each on another queue; the last queue deleted for good at 3/4.  The
+     * rounds are paced so that the mirror ships while they come. */
+    sleep_ms(LOAD_PACE_MS);
+    if (r % 2 == 1) {
+      struct entry *e = &m.e[(r / 2) % queues];
       if (e->live && e->next > LOAD_BATCH) {
         must(mrlog_truncate(log, e->name, e->next - LOAD_BATCH / 2 - 1, NULL,
                             NULL),
@@ -115,8 +118,8 @@ int run_load(const char *src, const char *manifest, const char *exchange,
         truncs++;
       }
     }
-    if (r % 9 == 8) {
-      struct entry *e = &m.e[(r / 9 + 3) % queues];
+    if (r % 3 == 2) {
+      struct entry *e = &m.e[(r / 3 + 3) % queues];
       if (e->live) {
         must(mrlog_delete_queue(log, e->name, NULL, NULL), "delete",
              e->name);
