@@ -42,6 +42,10 @@ struct mrlog__mq {
   uint64_t durable;            /* durable_position when last read
                                   (stats_lock to write) */
   uint64_t stop_target;        /* durable_position at mrlog_mirror_stop */
+  uint64_t sent_end;           /* one past the last record of the last
+                                  message published (header mrlog-from of
+                                  the next one: ship.c, invariant 7) */
+  uint64_t confirmed_end;      /* the same for the last confirmed one */
   mrlog_cursor *cursor;        /* reads from sent; bound to the queue's
                                   incarnation; NULL while the name has
                                   none (deleted, marker not yet

@@ -30,6 +30,13 @@
  *      name) starts with a marker too.  A confirmed marker is recorded
  *      by a commit on the current incarnation (at its confirmed position,
  *      0 if nothing else), so a restart does not send it again.
+ *   7. Every record message carries mrlog-from: one past the last record
+ *      of the message published before it in this incarnation's stream
+ *      (sent_end; after a rewind, of the last confirmed one).  A nack or
+ *      a lost link can leave a later message in the RabbitMQ queue ahead
+ *      of the resent earlier one; a replica whose next position is below
+ *      mrlog-from drops such a message, whose records always come again
+ *      after the resent ones (docs/FORMAT.md 15.1).
  *   6. A commit names the queue, not its incarnation: advance commits only
  *      after a probe finds the cursor's queue alive.  A delete and
  *      re-create landing between that probe and the commit's turn in the
@@ -96,6 +103,7 @@ void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   }
   mq->head = mq->tail = NULL;
   mq->sent = mq->confirmed;
+  mq->sent_end = mq->confirmed_end;
   mq->marker_sent = 0;
 }
 
@@ -122,6 +130,7 @@ static void attach(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mq->confirmed = mq->sent = 0;
   mq->durable = 0;
   pthread_mutex_unlock(&m->stats_lock);
+  mq->sent_end = mq->confirmed_end = 0;
 }
 
 /* The incarnation the cursor followed is gone (invariant 5). */
@@ -161,6 +170,7 @@ static struct mrlog__mq *mq_new(struct mrlog_mirror *m, const char *name) {
   if (rc != 0 && rc != MRLOG_ENODATA) goto bad;
   mq->marker = rc == MRLOG_ENODATA; /* invariant 5 */
   mq->confirmed = mq->sent = committed;
+  mq->confirmed_end = mq->sent_end = committed;
   if (mrlog_cursor_open(m->log, name, committed, &mq->cursor) != 0) goto bad;
   return mq;
 bad:
@@ -311,7 +321,7 @@ static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   snprintf(id, sizeof(id), "%s:%" PRIu64 "-%" PRIu64, mq->name,
            m->body.first, m->body.last);
   rc = mrlog__link_publish(&m->link, m->exchange, mq->name, id,
-                           m->body.first, m->body.count,
+                           mq->sent_end, m->body.first, m->body.count,
                            mrlog__mirror_now_ms(), m->body.buf, m->body.len,
                            &tag);
   if (rc != 0) {
@@ -323,7 +333,7 @@ static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   f->last = m->body.last;
   f->count = m->body.count;
   track(m, mq, f);
-  mq->sent = f->last + 1;
+  mq->sent = mq->sent_end = f->last + 1;
   pthread_mutex_lock(&m->stats_lock);
   m->stats.messages_published++;
   m->stats.records_published += f->count;
@@ -406,7 +416,7 @@ static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     if (f->marker) {
       marker = 1;
     } else {
-      to = f->last + 1;
+      to = mq->confirmed_end = f->last + 1;
       msgs++;
       recs += f->count;
     }

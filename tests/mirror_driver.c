@@ -329,9 +329,10 @@ int await_replica(mrlog_mirror *rep, mrlog *dst, const struct manifest *m,
   mrlog_mirror_stats(rep, &st);
   write_progress(progress, &st);
   printf("  replica: %" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
-         " deletes, %" PRIu64 " rejected in %" PRIu64 " deliveries%s\n",
+         " deletes, %" PRIu64 " rejected, %" PRIu64 " out of order in %" PRIu64
+         " deliveries%s\n",
          st.records_applied, st.records_duplicate, st.deletes, st.rejected,
-         st.deliveries, reached ? "" : " (did not reach the source)");
+         st.out_of_order, st.deliveries, reached ? "" : " (did not reach the source)");
   if (!reached && st.last_error)
     printf("  replica's last error: %s %s\n", mrlog_err_name(st.last_error),
            st.last_error_text);

@@ -40,7 +40,7 @@ cl() { bash "$top_srcdir/tests/rabbitmq_cluster.sh" "$@"; }
 say() { printf '  [%s] %s\n' "$(date +%T)" "$*"; }
 cleanup() {
   [[ -n $bg ]] && kill -KILL "$bg" 2>/dev/null || true
-  rm -rf "$work"
+  [[ -n ${MRLOG_SCEN_KEEP:-} ]] && echo "kept $work" || rm -rf "$work"
 }
 trap cleanup EXIT
 fail() {
@@ -56,11 +56,11 @@ field() {
   echo "${v:-0}"
 }
 
-# wait_until SECONDS WHAT CMD...: polls CMD every 0.2 s.
+# wait_until SECONDS WHAT CMD...: polls CMD every 0.2 s for SECONDS.
 wait_until() {
-  local limit=$1 what=$2 i
+  local limit=$1 what=$2 end=$((SECONDS + $1))
   shift 2
-  for ((i = 0; i < limit * 5; i++)); do
+  while ((SECONDS < end)); do
     "$@" && return 0
     sleep 0.2
   done
@@ -109,7 +109,7 @@ replica_and_verify() {
 
 # The leader node (1-3) of RabbitMQ queue $1, asked of node $2.
 leader_of() {
-  cl ctl "$cluster" "$2" list_queues name leader 2>/dev/null |
+  cl ctl "$cluster" "$2" list_queues -p mrlog name leader 2>/dev/null |
     awk -v q="$1" '$1 == q { sub(/^mrlog/, "", $2); sub(/@.*/, "", $2);
                              print $2 }'
 }

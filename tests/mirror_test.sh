@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mirror_test.sh -- runs tests/mirror_test (libmrlog_mirror) against a
 # 3-node RabbitMQ cluster on loopback that it starts itself
-# (tests/rabbitmq_cluster.sh) and always stops, on any exit.  Skips (77)
+# (tests/rabbitmq_cluster.sh) and always stops, on any exit, then the
+# failure scenarios (tests/mirror_scenarios.sh) on it.  Skips (77)
 # when rabbitmq-server is not installed (scripts/setup.sh installs it) or
 # MRLOG_CLUSTER_TESTS=0 (scripts/test.sh sets it for the builds that need
 # not start a cluster again: ThreadSanitizer and distcheck).
@@ -34,4 +35,5 @@ export MRLOG_AMQP_URIS
 MIRROR_TEST_KILL="bash $top_srcdir/tests/rabbitmq_cluster.sh kill $cluster 1"
 export MIRROR_TEST_KILL
 "$top_builddir/tests/mirror_test"
+bash "$top_srcdir/tests/mirror_scenarios.sh" "$cluster"
 echo "mirror_test.sh: $(($(date +%s) - start)) s with the cluster's start"
