@@ -188,8 +188,12 @@ scen_outage() {
   (($(field "$d/prog" appended) > a0)) ||
     fail "no append accepted while the cluster was down"
   say "$(cat "$d/prog"); starting the nodes"
-  for n in 1 2 3; do cl start-node "$cluster" "$n" & done
-  wait
+  local starts=()
+  for n in 1 2 3; do
+    cl start-node "$cluster" "$n" &
+    starts+=($!)
+  done
+  for n in "${starts[@]}"; do wait "$n" || fail "start-node failed"; done
   for n in 1 2 3; do node_alive "$n" || fail "node $n did not start"; done
   join_bg 400 "$d/log"
   replica_and_verify "$d" scenoutage
