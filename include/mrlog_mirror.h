@@ -105,6 +105,13 @@ struct mrlog_mirror_stats {
                                     queue exists with other arguments),
                                     EIO (network or broker), ETIMEDOUT */
   char last_error_text[256];     /* what the broker or system said */
+  uint64_t deletes;              /* delete markers a mirror had confirmed,
+                                    or a replica applied (docs/FORMAT.md
+                                    15.5) */
+  uint64_t out_of_order;         /* replica: messages dropped because an
+                                    earlier one of their queue's stream is
+                                    missing (it comes again, then they do:
+                                    docs/REPLICATION.md) */
 };
 
 /* Starts a mirror of log.  Returns 0 and *out (OUT; the caller's until

@@ -9,6 +9,8 @@
  *      strictly increasing positions, the first equal to `first` and the
  *      last to `last`, and ends exactly after its last record: decoding
  *      never reads outside [data, data + len).
+ *   3. A delete marker is MRLOG_DELETE_HEADER bytes and its name, nothing
+ *      after: mrlog__body_parse_delete accepts nothing else.
  */
 #include "body.h"
 
@@ -181,4 +183,48 @@ int mrlog__body_next(const struct mrlog__body_view *view,
   *data = r + MRLOG_BODY_RECORD_HEADER;
   *cursor = r + MRLOG_BODY_RECORD_HEADER + *len;
   return 1;
+}
+
+int mrlog__body_delete(struct mrlog__body *body, const char *queue,
+                       size_t name_len) {
+  if (name_len == 0 || name_len > 0xffff) return -1;
+  body->len = 0;
+  body->count = 0;
+  body->first = body->last = 0;
+  if (reserve(body, MRLOG_DELETE_HEADER + name_len) != 0) return -1;
+  memcpy(body->buf, MRLOG_DELETE_MAGIC, 4);
+  body->buf[4] = MRLOG_BODY_VERSION;
+  body->buf[5] = 0;
+  put16(body->buf + 6, (uint16_t)name_len);
+  memcpy(body->buf + MRLOG_DELETE_HEADER, queue, name_len);
+  body->len = MRLOG_DELETE_HEADER + name_len;
+  return 0;
+}
+
+int mrlog__body_is_delete(const void *data, size_t len) {
+  return len >= 4 && memcmp(data, MRLOG_DELETE_MAGIC, 4) == 0;
+}
+
+int mrlog__body_parse_delete(const void *data, size_t len,
+                             const char **queue, size_t *queue_len,
+                             const char **why) {
+  const unsigned char *p = data;
+  size_t name_len;
+
+  if (len < MRLOG_DELETE_HEADER || !mrlog__body_is_delete(data, len)) {
+    *why = "not a delete marker";
+    return -1;
+  }
+  if (p[4] != MRLOG_BODY_VERSION || p[5] != 0) {
+    *why = "unknown delete marker version";
+    return -1;
+  }
+  name_len = get16(p + 6);
+  if (name_len == 0 || name_len != len - MRLOG_DELETE_HEADER) {
+    *why = "bad delete marker name length";
+    return -1;
+  }
+  *queue = (const char *)p + MRLOG_DELETE_HEADER;
+  *queue_len = name_len;
+  return 0;
 }

@@ -14,6 +14,10 @@
 /* magic 4, version 1, reserved 1, name length 2, count 4, first 8,
  * last 8. */
 #define MRLOG_BODY_HEADER 28
+/* A delete marker (docs/FORMAT.md 15.5): magic 4, version 1, reserved 1,
+ * name length 2, then the name. */
+#define MRLOG_DELETE_MAGIC "MRLD"
+#define MRLOG_DELETE_HEADER 8
 /* position 8, unix_ms 8, length 4. */
 #define MRLOG_BODY_RECORD_HEADER 20
 
@@ -59,5 +63,17 @@ int mrlog__body_parse(const void *data, size_t len,
 int mrlog__body_next(const struct mrlog__body_view *view,
                      const unsigned char **cursor, uint64_t *position,
                      uint64_t *unix_ms, const void **data, uint32_t *len);
+
+/* Encodes a delete marker for queue (name_len bytes, 1 .. 65535) into
+ * body (count 0).  Returns 0 or -1 (out of memory, bad length). */
+int mrlog__body_delete(struct mrlog__body *body, const char *queue,
+                       size_t name_len);
+/* True when data starts with the delete marker's magic. */
+int mrlog__body_is_delete(const void *data, size_t len);
+/* Checks a delete marker; on success *queue and *queue_len name its
+ * queue (into data).  Returns 0, or -1 with a static reason in *why. */
+int mrlog__body_parse_delete(const void *data, size_t len,
+                             const char **queue, size_t *queue_len,
+                             const char **why);
 
 #endif

@@ -74,8 +74,15 @@ int mrlog__link_read_catalog(struct mrlog__link *link, const char *catalog,
  * tag.  0 or a negative code. */
 int mrlog__link_publish(struct mrlog__link *link, const char *exchange,
                         const char *routing_key, const char *message_id,
-                        uint64_t first, uint32_t count, uint64_t unix_ms,
+                        uint64_t from, uint64_t first, uint32_t count,
+                        uint64_t unix_ms,
                         const void *body, size_t len, uint64_t *tag);
+/* Publishes a delete marker (docs/FORMAT.md 15.5) the same way; body is
+ * the marker's encoding.  0 or a negative code. */
+int mrlog__link_publish_delete(struct mrlog__link *link,
+                               const char *exchange, const char *routing_key,
+                               const char *message_id, uint64_t unix_ms,
+                               const void *body, size_t len, uint64_t *tag);
 /* The socket to poll for input, -1 when closed. */
 int mrlog__link_fd(const struct mrlog__link *link);
 /* True when frames are buffered already (poll would not see them). */

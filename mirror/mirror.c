@@ -16,7 +16,8 @@
  *   3. applies every event the broker has sent (ship.c);
  *   4. publishes while fewer than messages_in_flight are unconfirmed;
  *   5. when stopping: leaves once every queue is confirmed up to its
- *      durable_position at the stop, or at the stop's deadline;
+ *      durable_position at the stop and no delete marker is pending, or
+ *      at the stop's deadline;
  *   6. with nothing done, arms watches and sleeps in poll(2) on the
  *      socket and the eventfd (at most 1 s, for heartbeats and timers):
  *      never a busy loop.
@@ -123,7 +124,9 @@ int mrlog__mirror_connect(struct mrlog_mirror *m) {
 /* True once every queue is confirmed up to its stop target. */
 static int drained(struct mrlog_mirror *m) {
   for (size_t i = 0; i < m->nmqs; i++)
-    if (m->mqs[i]->confirmed < m->mqs[i]->stop_target) return 0;
+    if (m->mqs[i]->confirmed < m->mqs[i]->stop_target ||
+        m->mqs[i]->marker)
+      return 0;
   return 1;
 }
 
@@ -133,7 +136,7 @@ static void set_stop_targets(struct mrlog_mirror *m) {
   for (size_t i = 0; i < m->nmqs; i++) {
     struct mrlog__mq *mq = m->mqs[i];
     mq->stop_target = 0;
-    if (mrlog_queue_info(m->log, mq->name, &info) == 0)
+    if (mq->cursor != NULL && mrlog_queue_info(m->log, mq->name, &info) == 0)
       mq->stop_target = info.durable_position;
   }
 }
@@ -249,11 +252,15 @@ static void *run(void *arg) {
       if (wait < (uint64_t)timeout) timeout = (int)wait;
     } else {
       if (mrlog__link_buffered(&m->link)) continue;
+      int marker = 0;
       for (size_t i = 0; i < m->nmqs; i++) {
-        mrlog__mirror_arm(m, m->mqs[i]);
+        marker |= mrlog__mirror_arm(m, m->mqs[i]);
         if (m->mqs[i]->wait_durable && timeout > DURABLE_POLL_MS)
           timeout = DURABLE_POLL_MS;
       }
+      /* A delete marker to publish: no sleep unless the window is full
+       * (a confirm then wakes the loop). */
+      if (marker && m->inflight < m->messages_in_flight) continue;
       pfd[1].fd = mrlog__link_fd(&m->link);
       pfd[1].events = POLLIN;
       nfd = 2;

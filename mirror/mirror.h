@@ -23,13 +23,16 @@ struct mrlog__flight {
   struct mrlog__mq *mq;            /* its queue */
   uint64_t tag;                    /* delivery tag */
   uint64_t last;                   /* last record's position */
-  uint32_t count;                  /* records */
+  uint32_t count;                  /* records; 0 for a delete marker */
+  int marker;                      /* a delete marker (ship.c, 5) */
   int acked;                       /* confirmed, waiting for the FIFO's
                                       earlier messages */
 };
 
 /* One log queue being shipped.  Owned by the mirror's thread; confirmed
- * and durable are also read under stats_lock by mrlog_mirror_queue. */
+ * and durable are also read under stats_lock by mrlog_mirror_queue.  It
+ * follows one incarnation of the queue at a time, the one its cursor is
+ * bound to (ship.c, invariant 5). */
 struct mrlog__mq {
   char *name;                  /* the log queue's name */
   char *rq_name;               /* its RabbitMQ queue: prefix + name */
@@ -39,7 +42,18 @@ struct mrlog__mq {
   uint64_t durable;            /* durable_position when last read
                                   (stats_lock to write) */
   uint64_t stop_target;        /* durable_position at mrlog_mirror_stop */
-  mrlog_cursor *cursor;        /* reads from sent */
+  uint64_t sent_end;           /* one past the last record of the last
+                                  message published (header mrlog-from of
+                                  the next one: ship.c, invariant 7) */
+  uint64_t confirmed_end;      /* the same for the last confirmed one */
+  mrlog_cursor *cursor;        /* reads from sent; bound to the queue's
+                                  incarnation; NULL while the name has
+                                  none (deleted, marker not yet
+                                  confirmed) */
+  int marker;                  /* a delete marker must be confirmed
+                                  before any record of this incarnation
+                                  counts as confirmed */
+  int marker_sent;             /* that marker is in flight */
   mrlog_future *watch;         /* pending watch, or NULL */
   int declared;                /* declared on the current connection */
   int cataloged;               /* named in the catalog queue by this
@@ -102,7 +116,7 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq);
 int mrlog__mirror_event(struct mrlog_mirror *m,
                         const struct mrlog__link_event *ev);
 void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq);
-void mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq);
+int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq);
 void mrlog__mirror_mq_free(struct mrlog__mq *mq);
 
 #endif

@@ -7,12 +7,14 @@
 #   tests/mirror_test.sh starts a 3-node cluster (tests/rabbitmq_cluster.sh)
 #                        and runs tests/mirror_test against it; it skips
 #                        (exit 77) when rabbitmq-server is not installed;
-#                        then it runs tests/mirror_cli_test.sh on the same
-#                        cluster: the tool's mirror and replica commands
-#                        (tools/tools.mk).
+#                        then, on the same cluster, tests/mirror_cli_test.sh
+#                        (the tool's mirror and replica commands,
+#                        tools/tools.mk) and tests/mirror_scenarios.sh
+#                        (failure scenarios with tests/mirror_driver).
 
 EXTRA_DIST += mrlog_mirror.pc.in tests/rabbitmq_cluster.sh \
-	tests/mirror_test.sh tests/mirror_cli_test.sh
+	tests/mirror_test.sh tests/mirror_cli_test.sh \
+	tests/mirror_scenarios.sh
 
 if HAVE_AMQP
 include_HEADERS += include/mrlog_mirror.h
@@ -42,6 +44,14 @@ tests_mirror_test_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/mirror \
 tests_mirror_test_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
 tests_mirror_test_LDADD = libmrlog_mirror.la libmrlog.la $(AMQP_LIBS) \
 	$(PTHREAD_LIBS)
+
+check_PROGRAMS += tests/mirror_driver
+tests_mirror_driver_SOURCES = tests/mirror_driver.h tests/mirror_driver.c \
+	tests/mirror_workload.c tests/mirror_cases.c mirror/body.c
+tests_mirror_driver_CPPFLAGS = $(tests_mirror_test_CPPFLAGS)
+tests_mirror_driver_CFLAGS = $(tests_mirror_test_CFLAGS)
+tests_mirror_driver_LDADD = $(tests_mirror_test_LDADD)
 else
-EXTRA_DIST += include/mrlog_mirror.h
+EXTRA_DIST += include/mrlog_mirror.h tests/mirror_driver.h \
+	tests/mirror_driver.c tests/mirror_workload.c tests/mirror_cases.c
 endif

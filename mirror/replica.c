@@ -20,6 +20,19 @@
  *   3. A failed append (a full or failed log) acks nothing: the link is
  *      dropped, so the broker delivers the message again after the
  *      backoff.
+ *   4. A delete marker (docs/FORMAT.md 15.5) deletes the local queue of
+ *      its name, if it exists, and is acked only once the deletion is
+ *      durable: a replica that crashes before the ack gets the marker
+ *      again and deletes again (nothing, or the records of the next
+ *      incarnation that it had applied after the marker, which follow it
+ *      again in the RabbitMQ queue).  It never deletes a queue whose
+ *      records arrived after it unless they come again after it.
+ *   5. A message whose header mrlog-from is above the local queue's next
+ *      position (0 when the queue is missing) is acked and dropped
+ *      unapplied (stats.out_of_order): an earlier message of its stream
+ *      was nacked or lost while it got through, and the mirror resends
+ *      both, in order (ship.c, invariant 7).  Applying it would leave a
+ *      gap that the resent earlier message could no longer fill.
  */
 #include <fnmatch.h>
 #include <poll.h>
@@ -89,7 +102,55 @@ static int reject(struct mrlog_mirror *m, uint64_t tag, const char *why) {
   return amqp_basic_reject(m->link.conn, 1, tag, 0) == 0 ? 0 : -1;
 }
 
-/* Applies one delivery (invariants 1 to 3).  0, or -1 to drop the link. */
+/* The header mrlog-from, 0 when absent. */
+static uint64_t header_from(const amqp_basic_properties_t *p) {
+  if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG)) return 0;
+  for (int i = 0; i < p->headers.num_entries; i++) {
+    const amqp_table_entry_t *e = &p->headers.entries[i];
+    if (e->key.len == 10 && memcmp(e->key.bytes, "mrlog-from", 10) == 0 &&
+        e->value.kind == AMQP_FIELD_KIND_I64 && e->value.value.i64 >= 0)
+      return (uint64_t)e->value.value.i64;
+  }
+  return 0;
+}
+
+/* Applies a delete marker (invariant 4).  0, or -1 to drop the link. */
+static int apply_delete(struct mrlog_mirror *m, amqp_envelope_t *env) {
+  char name[MRLOG_QUEUE_NAME_MAX + 1];
+  const char *why = "", *queue;
+  size_t len;
+  int rc;
+
+  if (mrlog__body_parse_delete(env->message.body.bytes, env->message.body.len,
+                               &queue, &len, &why) != 0)
+    return reject(m, env->delivery_tag, why);
+  if (len > MRLOG_QUEUE_NAME_MAX || len != env->routing_key.len ||
+      memcmp(queue, env->routing_key.bytes, len) != 0)
+    return reject(m, env->delivery_tag, "queue name differs from its key");
+  memcpy(name, queue, len);
+  name[len] = '\0';
+  rc = mrlog_wait(mrlog_delete_queue(m->log, name, NULL, NULL), NULL);
+  if (rc != 0 && rc != MRLOG_ENOQUEUE) {
+    mrlog__mirror_error(m, rc, "cannot delete the local queue");
+    return -1;
+  }
+  if (rc == 0) {
+    rc = mrlog_wait(mrlog_sync(m->log, NULL, NULL), NULL);
+    if (rc != 0) {
+      mrlog__mirror_error(m, rc, "sync failed");
+      return -1;
+    }
+    mrlog__mirror_say(m, MRLOG_LOG_INFO, "replica: queue %s deleted", name);
+  }
+  if (amqp_basic_ack(m->link.conn, 1, env->delivery_tag, 0) != 0) return -1;
+  pthread_mutex_lock(&m->stats_lock);
+  m->stats.deletes++;
+  m->stats.messages_confirmed++;
+  pthread_mutex_unlock(&m->stats_lock);
+  return 0;
+}
+
+/* Applies one delivery (invariants 1 to 4).  0, or -1 to drop the link. */
 static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   struct mrlog__body_view v;
   const char *why = "";
@@ -97,7 +158,7 @@ static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   const unsigned char *cur;
   mrlog_future **futs;
   struct mrlog_queue_info info;
-  uint64_t pos, ms, applied = 0, dup = 0;
+  uint64_t pos, ms, applied = 0, dup = 0, from;
   const void *data;
   uint32_t len, i = 0;
   int rc, bad = 0;
@@ -105,15 +166,28 @@ static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   pthread_mutex_lock(&m->stats_lock);
   m->stats.deliveries++;
   pthread_mutex_unlock(&m->stats_lock);
+  if (mrlog__body_is_delete(env->message.body.bytes, env->message.body.len))
+    return apply_delete(m, env);
   if (mrlog__body_parse(env->message.body.bytes, env->message.body.len, &v,
                         &why) != 0)
     return reject(m, env->delivery_tag, why);
+  from = header_from(&env->message.properties);
   if (v.queue_len > MRLOG_QUEUE_NAME_MAX ||
       v.queue_len != env->routing_key.len ||
       memcmp(v.queue, env->routing_key.bytes, v.queue_len) != 0)
     return reject(m, env->delivery_tag, "queue name differs from its key");
   memcpy(name, v.queue, v.queue_len);
   name[v.queue_len] = '\0';
+  /* Invariant 5: an earlier message of the stream is missing. */
+  if (mrlog_queue_info(m->log, name, &info) != 0) info.next_position = 0;
+  if (from > info.next_position) {
+    if (amqp_basic_ack(m->link.conn, 1, env->delivery_tag, 0) != 0)
+      return -1;
+    pthread_mutex_lock(&m->stats_lock);
+    m->stats.out_of_order++;
+    pthread_mutex_unlock(&m->stats_lock);
+    return 0;
+  }
   if (!mrlog_queue_exists(m->log, name)) {
     rc = mrlog_wait(mrlog_create_queue(m->log, name, NULL, NULL), NULL);
     if (rc != 0 && rc != MRLOG_EEXIST) {

@@ -14,7 +14,35 @@
  *      the broker has not confirmed.
  *   4. A nack or a return rewinds the queue: its in-flight messages are
  *      forgotten (later confirms for their tags are ignored) and it
- *      publishes again from mq->confirmed.
+ *      publishes again from mq->confirmed (and its delete marker again if
+ *      that was not confirmed).
+ *   5. An mq follows one incarnation of its queue, the one its cursor is
+ *      bound to.  MRLOG_ENOQUEUE from the cursor or its wait, a failed
+ *      identity probe at a refresh, or the name missing from the queue
+ *      list ends it (end_incarnation): the in-flight messages are
+ *      forgotten and mq->marker is set.  While mq->marker is set, the
+ *      first message published for the queue is a delete marker
+ *      (docs/FORMAT.md 15.5); on the one channel the broker keeps publish
+ *      order, so every consumer gets it after each record of the old
+ *      incarnation and before each record of the next one, whatever is
+ *      resent.  A queue taken up with no committed position for the
+ *      consumer (new, re-created while no mirror ran, or a new consumer
+ *      name) starts with a marker too.  A confirmed marker is recorded
+ *      by a commit on the current incarnation (at its confirmed position,
+ *      0 if nothing else), so a restart does not send it again.
+ *   7. Every record message carries mrlog-from: one past the last record
+ *      of the message published before it in this incarnation's stream
+ *      (sent_end; after a rewind, of the last confirmed one).  A nack or
+ *      a lost link can leave a later message in the RabbitMQ queue ahead
+ *      of the resent earlier one; a replica whose next position is below
+ *      mrlog-from drops such a message, whose records always come again
+ *      after the resent ones (docs/FORMAT.md 15.1).
+ *   6. A commit names the queue, not its incarnation: advance commits only
+ *      after a probe finds the cursor's queue alive.  A delete and
+ *      re-create landing between that probe and the commit's turn in the
+ *      log (microseconds) would commit on the new queue; the re-created
+ *      queue is still shipped from 0, since a queue taken up again after
+ *      end_incarnation ignores its committed position.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -75,6 +103,56 @@ void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   }
   mq->head = mq->tail = NULL;
   mq->sent = mq->confirmed;
+  mq->sent_end = mq->confirmed_end;
+  mq->marker_sent = 0;
+}
+
+/* True unless the cursor's queue is gone (invariant 5): reads one record
+ * and seeks back. */
+static int alive(struct mrlog__mq *mq) {
+  struct mrlog_record rec;
+  uint64_t at = mrlog_cursor_position(mq->cursor);
+  int rc = mrlog_cursor_next(mq->cursor, &rec);
+
+  mrlog_cursor_seek(mq->cursor, at);
+  return rc != MRLOG_ENOQUEUE;
+}
+
+/* Takes up the queue's current incarnation from position 0 (invariant
+ * 6), if the name exists now. */
+static void attach(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  if (mq->cursor != NULL || !mrlog_queue_exists(m->log, mq->name)) return;
+  if (mrlog_cursor_open(m->log, mq->name, 0, &mq->cursor) != 0) {
+    mq->cursor = NULL;
+    return;
+  }
+  pthread_mutex_lock(&m->stats_lock);
+  mq->confirmed = mq->sent = 0;
+  mq->durable = 0;
+  pthread_mutex_unlock(&m->stats_lock);
+  mq->sent_end = mq->confirmed_end = 0;
+}
+
+/* The incarnation the cursor followed is gone (invariant 5). */
+static void end_incarnation(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  mrlog__mirror_rewind(m, mq);
+  if (mq->watch != NULL) {
+    mrlog_cancel(mq->watch);
+    mrlog_wait(mq->watch, NULL);
+    mq->watch = NULL;
+  }
+  mrlog_cursor_close(mq->cursor);
+  mq->cursor = NULL;
+  mq->marker = 1;
+  mq->wait_durable = 0;
+  pthread_mutex_lock(&m->stats_lock);
+  mq->confirmed = mq->sent = 0;
+  mq->durable = 0;
+  pthread_mutex_unlock(&m->stats_lock);
+  mrlog__mirror_say(m, MRLOG_LOG_INFO,
+                    "mirror: queue %s was deleted; a delete marker follows "
+                    "its records", mq->name);
+  attach(m, mq);
 }
 
 static struct mrlog__mq *mq_new(struct mrlog_mirror *m, const char *name) {
@@ -90,7 +168,9 @@ static struct mrlog__mq *mq_new(struct mrlog_mirror *m, const char *name) {
   strcat(mq->rq_name, name);
   rc = mrlog_committed(m->log, name, m->consumer, &committed);
   if (rc != 0 && rc != MRLOG_ENODATA) goto bad;
+  mq->marker = rc == MRLOG_ENODATA; /* invariant 5 */
   mq->confirmed = mq->sent = committed;
+  mq->confirmed_end = mq->sent_end = committed;
   if (mrlog_cursor_open(m->log, name, committed, &mq->cursor) != 0) goto bad;
   return mq;
 bad:
@@ -127,8 +207,9 @@ static int seen_queue(void *arg, const char *queue) {
   return 0;
 }
 
-/* Reads the log's queue list: adds new matching queues, drops deleted
- * ones (their in-flight confirms are then ignored). */
+/* Reads the log's queue list: adds new matching queues, ends the
+ * incarnations that are gone (invariant 5), takes up re-created ones, and
+ * drops a deleted queue once its delete marker is confirmed. */
 int mrlog__mirror_refresh(struct mrlog_mirror *m) {
   int rc;
 
@@ -137,7 +218,11 @@ int mrlog__mirror_refresh(struct mrlog_mirror *m) {
   if (rc != 0) return rc;
   for (size_t i = 0; i < m->nmqs;) {
     struct mrlog__mq *mq = m->mqs[i];
-    if (mq->seen) {
+    if (mq->cursor != NULL && (!mq->seen || !alive(mq)))
+      end_incarnation(m, mq);
+    else if (mq->cursor == NULL && mq->seen)
+      attach(m, mq);
+    if (mq->cursor != NULL || mq->marker || mq->head != NULL) {
       i++;
       continue;
     }
@@ -151,26 +236,77 @@ int mrlog__mirror_refresh(struct mrlog_mirror *m) {
   return 0;
 }
 
-/* Arms a watch that wakes the thread once records at or after mq->sent
- * are visible; a queue whose visible records are not yet durable is
- * polled instead (mq->wait_durable), since a watch would fire at once. */
-void mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+/* Arms a watch (on the cursor: it fails once the incarnation is gone)
+ * that wakes the thread once records at or after mq->sent are visible; a
+ * queue whose visible records are not yet durable is polled instead
+ * (mq->wait_durable), since a watch would fire at once.  Returns 1 when a
+ * delete marker is to be published now, else 0. */
+int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   struct mrlog_queue_info info;
 
   if (mq->watch != NULL) {
-    if (!mrlog_ready(mq->watch)) return;
-    mrlog_wait(mq->watch, NULL);
+    if (!mrlog_ready(mq->watch)) return 0;
+    if (mrlog_wait(mq->watch, NULL) == MRLOG_ENOQUEUE) {
+      mq->watch = NULL;
+      end_incarnation(m, mq);
+      return 1;
+    }
     mq->watch = NULL;
   }
   mq->wait_durable = 0;
-  if (mrlog_queue_info(m->log, mq->name, &info) != 0) return;
-  if (info.durable_position > mq->sent) return; /* work to do now */
+  if (mq->marker && !mq->marker_sent) return 1;
+  attach(m, mq); /* re-created since its incarnation ended? */
+  if (mq->cursor == NULL) return 0;
+  if (mrlog_queue_info(m->log, mq->name, &info) != 0) return 0;
+  if (info.durable_position > mq->sent) return 0; /* work to do now */
   if (info.next_position > info.durable_position &&
       info.next_position > mq->sent) {
     mq->wait_durable = 1;
-    return;
+    return 0;
   }
-  mq->watch = mrlog_watch(m->log, mq->name, mq->sent, watch_done, m);
+  if (mrlog_cursor_position(mq->cursor) != mq->sent)
+    mrlog_cursor_seek(mq->cursor, mq->sent);
+  mq->watch = mrlog_cursor_wait(mq->cursor, watch_done, m);
+  return 0;
+}
+
+/* Links a published message into mq's FIFO and the tag list. */
+static void track(struct mrlog_mirror *m, struct mrlog__mq *mq,
+                  struct mrlog__flight *f) {
+  if (mq->tail) mq->tail->next = f;
+  else mq->head = f;
+  mq->tail = f;
+  f->tag_prev = m->tags_tail;
+  if (m->tags_tail) m->tags_tail->tag_next = f;
+  else m->tags_head = f;
+  m->tags_tail = f;
+  m->inflight++;
+}
+
+/* Publishes mq's delete marker (invariant 5).  0 or a negative code. */
+static int publish_marker(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  char id[1100];
+  struct mrlog__flight *f = calloc(1, sizeof(*f));
+  int rc;
+
+  if (f == NULL) return MRLOG_ENOMEM;
+  if (mrlog__body_delete(&m->body, mq->name, strlen(mq->name)) != 0) {
+    free(f);
+    return MRLOG_ENOMEM;
+  }
+  snprintf(id, sizeof(id), "%s:delete", mq->name);
+  rc = mrlog__link_publish_delete(&m->link, m->exchange, mq->name, id,
+                                  mrlog__mirror_now_ms(), m->body.buf,
+                                  m->body.len, &f->tag);
+  if (rc != 0) {
+    free(f);
+    return rc;
+  }
+  f->mq = mq;
+  f->marker = 1;
+  track(m, mq, f);
+  mq->marker_sent = 1;
+  return 0;
 }
 
 static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
@@ -185,7 +321,7 @@ static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   snprintf(id, sizeof(id), "%s:%" PRIu64 "-%" PRIu64, mq->name,
            m->body.first, m->body.last);
   rc = mrlog__link_publish(&m->link, m->exchange, mq->name, id,
-                           m->body.first, m->body.count,
+                           mq->sent_end, m->body.first, m->body.count,
                            mrlog__mirror_now_ms(), m->body.buf, m->body.len,
                            &tag);
   if (rc != 0) {
@@ -196,15 +332,8 @@ static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   f->tag = tag;
   f->last = m->body.last;
   f->count = m->body.count;
-  if (mq->tail) mq->tail->next = f;
-  else mq->head = f;
-  mq->tail = f;
-  f->tag_prev = m->tags_tail;
-  if (m->tags_tail) m->tags_tail->tag_next = f;
-  else m->tags_head = f;
-  m->tags_tail = f;
-  m->inflight++;
-  mq->sent = f->last + 1;
+  track(m, mq, f);
+  mq->sent = mq->sent_end = f->last + 1;
   pthread_mutex_lock(&m->stats_lock);
   m->stats.messages_published++;
   m->stats.records_published += f->count;
@@ -220,6 +349,11 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   struct mrlog_record rec;
   int rc;
 
+  if (mq->marker && !mq->marker_sent) {
+    rc = publish_marker(m, mq);
+    return rc == 0 ? 1 : rc;
+  }
+  if (mq->cursor == NULL) return 0;
   if (mq->sent >= mq->durable) {
     if (mrlog_queue_info(m->log, mq->name, &info) != 0) return 0;
     pthread_mutex_lock(&m->stats_lock);
@@ -234,7 +368,11 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     return MRLOG_ENOMEM;
   while (m->body.count < m->records_per_message) {
     rc = mrlog_cursor_next(mq->cursor, &rec);
-    if (rc != 0) break; /* ENODATA: the visible end; ENOQUEUE: refresh */
+    if (rc == MRLOG_ENOQUEUE && m->body.count == 0) {
+      end_incarnation(m, mq);
+      return 1;
+    }
+    if (rc != 0) break; /* ENODATA: the visible end; ENOQUEUE: next call */
     if (rec.position >= mq->durable) {
       mrlog_cursor_seek(mq->cursor, rec.position);
       break;
@@ -270,17 +408,32 @@ static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   uint64_t to = mq->confirmed, msgs = 0, recs = 0;
   mrlog_future *fut;
 
+  int marker = 0;
+
   while ((f = mq->head) != NULL && f->acked) {
     mq->head = f->next;
     if (mq->head == NULL) mq->tail = NULL;
-    to = f->last + 1;
-    msgs++;
-    recs += f->count;
+    if (f->marker) {
+      marker = 1;
+    } else {
+      to = mq->confirmed_end = f->last + 1;
+      msgs++;
+      recs += f->count;
+    }
     free(f);
   }
-  if (msgs == 0) return;
-  fut = mrlog_commit(m->log, mq->name, m->consumer, to, NULL, NULL);
-  mrlog_forget(fut);
+  if (msgs == 0 && !marker) return;
+  if (marker) {
+    mq->marker = mq->marker_sent = 0;
+    pthread_mutex_lock(&m->stats_lock);
+    m->stats.deletes++;
+    pthread_mutex_unlock(&m->stats_lock);
+  }
+  /* Invariant 6: only on the incarnation the records came from. */
+  if (mq->cursor != NULL && alive(mq)) {
+    fut = mrlog_commit(m->log, mq->name, m->consumer, to, NULL, NULL);
+    mrlog_forget(fut);
+  }
   pthread_mutex_lock(&m->stats_lock);
   mq->confirmed = to;
   m->stats.messages_confirmed += msgs;

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # mirror_test.sh -- runs tests/mirror_test (libmrlog_mirror) against a
 # 3-node RabbitMQ cluster on loopback that it starts itself
-# (tests/rabbitmq_cluster.sh) and always stops, on any exit.  Skips (77)
-# when rabbitmq-server is not installed (scripts/setup.sh installs it) or
-# MRLOG_CLUSTER_TESTS=0 (scripts/test.sh sets it for the builds that need
-# not start a cluster again: ThreadSanitizer and distcheck).
-# Then tests/mirror_cli_test.sh runs `mrlog mirror` and `mrlog replica`
-# against the same cluster.  Run by `make check` from the top build
-# directory.
+# (tests/rabbitmq_cluster.sh) and always stops, on any exit; then, on
+# the same cluster, tests/mirror_cli_test.sh (`mrlog mirror` and `mrlog
+# replica`) and the failure scenarios (tests/mirror_scenarios.sh).  Skips
+# (77) when rabbitmq-server is not installed (scripts/setup.sh installs
+# it) or MRLOG_CLUSTER_TESTS=0 (scripts/test.sh sets it for the builds
+# that need not start a cluster again: ThreadSanitizer and distcheck).
+# Run by `make check` from the top build directory.
 set -euo pipefail
 
 top_srcdir=${top_srcdir:-.}
@@ -37,4 +37,5 @@ MIRROR_TEST_KILL="bash $top_srcdir/tests/rabbitmq_cluster.sh kill $cluster 1"
 export MIRROR_TEST_KILL
 "$top_builddir/tests/mirror_test"
 top_builddir=$top_builddir bash "$top_srcdir/tests/mirror_cli_test.sh"
+bash "$top_srcdir/tests/mirror_scenarios.sh" "$cluster"
 echo "mirror_test.sh: $(($(date +%s) - start)) s with the cluster's start"

@@ -6,6 +6,10 @@
 #   tests/rabbitmq_cluster.sh stop DIR     stop every process start started
 #   tests/rabbitmq_cluster.sh status DIR   print the cluster's status
 #   tests/rabbitmq_cluster.sh kill DIR N   kill -9 node N (1-3) and wait
+#   tests/rabbitmq_cluster.sh start-node DIR N
+#                                          start node N again (after kill or
+#                                          a stop of the node) and wait until
+#                                          it runs and is back in the cluster
 #   tests/rabbitmq_cluster.sh ctl DIR N ARGS...
 #                                          rabbitmqctl ARGS on node N (1-3)
 #
@@ -29,6 +33,11 @@
 #        MRLOG_AMQP_URIS  the three nodes' URIs, comma separated
 #        MRLOG_AMQP_URI1..3, MRLOG_AMQP_PORT1..3, MRLOG_RABBIT_NODE1..3
 #   5. A failed start stops what it started and prints the nodes' logs' tails.
+#   6. start-node reuses the node's data, ports and name: the node rejoins
+#      the cluster it belongs to.  DIR/pids is rewritten under flock(1) on
+#      DIR/pids.lock, so several start-node commands may run at once (all
+#      three nodes after they were all killed must start together: each
+#      waits for its peers' tables).
 #
 # Runs as root or as any user (the nodes run as the caller).
 set -euo pipefail
@@ -44,7 +53,8 @@ die() {
 }
 
 usage() {
-  die "usage: $0 start|stop|status DIR, $0 kill DIR N or $0 ctl DIR N ARGS..."
+  die "usage: $0 start|stop|status DIR, $0 kill|start-node DIR N or" \
+    "$0 ctl DIR N ARGS..."
 }
 
 # Prints N distinct free TCP ports on 127.0.0.1, one per line.  They are
@@ -151,10 +161,21 @@ start_node() {
   local dir=$1 n=$2
   (
     node_env "$dir" "$n"
-    exec setsid "$SBIN/rabbitmq-server" >"$dir/node$n/stdout.log" 2>&1 \
+    exec setsid "$SBIN/rabbitmq-server" >>"$dir/node$n/stdout.log" 2>&1 \
       </dev/null
   ) &
-  echo "node$n $!" >>"$dir/pids"
+  set_pid "$dir" "node$n" $!
+}
+
+# Records pid as NAME's process group in DIR/pids, replacing an older line.
+set_pid() {
+  local dir=$1 name=$2 pid=$3
+  (
+    flock 9
+    { grep -v "^$name " "$dir/pids" || true; } >"$dir/pids.new"
+    echo "$name $pid" >>"$dir/pids.new"
+    mv "$dir/pids.new" "$dir/pids"
+  ) 9>"$dir/pids.lock"
 }
 
 # Waits until node N answers, failing early if its process has died.
@@ -282,7 +303,7 @@ do_stop() {
     sleep 0.1
   done
   ((alive == 0)) || die "processes of $dir/pids still alive"
-  rm -f "$dir/pids" "$dir/env"
+  rm -f "$dir/pids" "$dir/env" "$dir/pids.lock"
 }
 
 # kill -9 of node N's process group (the node and its helpers); it stays
@@ -297,6 +318,25 @@ do_kill() {
     sleep 0.1
   done
   die "node $n survived kill -9"
+}
+
+# Starts node N again with its own data and waits until the node runs
+# (await_startup: it has rejoined its cluster).
+do_start_node() {
+  local dir=$1 n=$2 pid
+  load_ports "$dir"
+  cluster_env "$dir"
+  pid=$(awk -v k="node$n" '$1 == k { print $2 }' "$dir/pids")
+  [[ -n $pid ]] || die "no node $n in $dir/pids"
+  if kill -0 -- "-$pid" 2>/dev/null; then
+    die "node $n is still running (process group $pid)"
+  fi
+  start_node "$dir" "$n"
+  await_node "$dir" "$n" || {
+    show_logs "$dir"
+    die "node $n did not start again"
+  }
+  say "node $n running again"
 }
 
 do_status() {
@@ -319,6 +359,10 @@ case $cmd in
   kill)
     (($# == 3)) || usage
     do_kill "$(cd "$dir" && pwd)" "$3"
+    ;;
+  start-node)
+    (($# == 3)) || usage
+    do_start_node "$(cd "$dir" && pwd)" "$3"
     ;;
   ctl)
     (($# >= 4)) || usage
