@@ -72,6 +72,9 @@ struct mrlog_mirror_config {
    * none.  The message is valid during the call only. */
   mrlog_log_fn log_fn;
   void *log_arg;
+  /* Zero (mrlog_mirror_config_init): room for settings of later
+   * versions; a non-zero word is refused with MRLOG_EINVAL. */
+  uint64_t reserved[8];
 };
 
 /* Fills *config with the defaults (uris NULL). */
@@ -112,12 +115,14 @@ struct mrlog_mirror_stats {
                                     earlier one of their queue's stream is
                                     missing (it comes again, then they do:
                                     docs/REPLICATION.md) */
+  uint64_t reserved[8];          /* zero; room for later fields */
 };
 
 /* Starts a mirror of log.  Returns 0 and *out (OUT; the caller's until
  * mrlog_mirror_stop), MRLOG_EINVAL (NULL argument, no or malformed URI,
- * zero limits) or MRLOG_ENOMEM.  Connection failures are not errors here:
- * the mirror retries and reports them in its stats. */
+ * zero limits, a non-zero reserved word) or MRLOG_ENOMEM.  Connection
+ * failures are not errors here: the mirror retries and reports them in
+ * its stats. */
 int mrlog_mirror_start(mrlog *log, const struct mrlog_mirror_config *config,
                        mrlog_mirror **out);
 

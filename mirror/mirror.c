@@ -257,6 +257,10 @@ static void *run(void *arg) {
         marker |= mrlog__mirror_arm(m, m->mqs[i]);
         if (m->mqs[i]->wait_durable && timeout > DURABLE_POLL_MS)
           timeout = DURABLE_POLL_MS;
+        /* A queue held after a nack (ship.c invariant 4) is due again. */
+        if (m->mqs[i]->hold_until_ms > now &&
+            m->mqs[i]->hold_until_ms - now < (uint64_t)timeout)
+          timeout = (int)(m->mqs[i]->hold_until_ms - now);
       }
       /* A delete marker to publish: no sleep unless the window is full
        * (a confirm then wakes the loop). */
@@ -313,6 +317,8 @@ int mrlog__mirror_create(mrlog *log, const struct mrlog_mirror_config *config,
       c->message_bytes == 0 || c->backoff_min_ms == 0 ||
       c->backoff_max_ms < c->backoff_min_ms || c->refresh_ms == 0)
     return MRLOG_EINVAL;
+  for (size_t i = 0; i < sizeof(c->reserved) / sizeof(c->reserved[0]); i++)
+    if (c->reserved[i] != 0) return MRLOG_EINVAL;
   m = calloc(1, sizeof(*m));
   if (m == NULL) return MRLOG_ENOMEM;
   m->wake_fd = -1;

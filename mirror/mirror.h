@@ -60,6 +60,9 @@ struct mrlog__mq {
                                   mirror */
   int wait_durable;            /* visible beyond durable: poll, no watch */
   int seen;                    /* found by the last queue list */
+  uint64_t hold_until_ms;      /* after a nack or a return: publish
+                                  nothing before (ship.c, invariant 4) */
+  unsigned hold_ms;            /* the last hold; 0 once a confirm came */
   struct mrlog__flight *head;  /* in-flight messages, oldest first */
   struct mrlog__flight *tail;
 };

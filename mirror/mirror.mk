@@ -16,8 +16,18 @@ EXTRA_DIST += mrlog_mirror.pc.in tests/rabbitmq_cluster.sh \
 	tests/mirror_test.sh tests/mirror_cli_test.sh \
 	tests/mirror_scenarios.sh
 
+# mrlog_mirror(3) and one page per call that sources it.
+MIRROR_MANS = docs/man/mrlog_mirror.3 \
+	docs/man/mrlog_mirror_config_init.3 \
+	docs/man/mrlog_mirror_start.3 \
+	docs/man/mrlog_mirror_stats.3 \
+	docs/man/mrlog_mirror_queue.3 \
+	docs/man/mrlog_replica_start.3 \
+	docs/man/mrlog_mirror_stop.3
+
 if HAVE_AMQP
 include_HEADERS += include/mrlog_mirror.h
+man3_MANS += $(MIRROR_MANS)
 lib_LTLIBRARIES += libmrlog_mirror.la
 pkgconfig_DATA += mrlog_mirror.pc
 
@@ -52,6 +62,6 @@ tests_mirror_driver_CPPFLAGS = $(tests_mirror_test_CPPFLAGS)
 tests_mirror_driver_CFLAGS = $(tests_mirror_test_CFLAGS)
 tests_mirror_driver_LDADD = $(tests_mirror_test_LDADD)
 else
-EXTRA_DIST += include/mrlog_mirror.h tests/mirror_driver.h \
+EXTRA_DIST += include/mrlog_mirror.h $(MIRROR_MANS) tests/mirror_driver.h \
 	tests/mirror_driver.c tests/mirror_workload.c tests/mirror_cases.c
 endif

@@ -15,7 +15,11 @@
  *   4. A nack or a return rewinds the queue: its in-flight messages are
  *      forgotten (later confirms for their tags are ignored) and it
  *      publishes again from mq->confirmed (and its delete marker again if
- *      that was not confirmed).
+ *      that was not confirmed), but not before a hold: backoff_min_ms,
+ *      doubling with each nack or return up to backoff_max_ms, back to
+ *      nothing at the next confirm.  A queue whose leader is being
+ *      elected nacks everything: without the hold it would be sent again
+ *      and again as fast as the broker can refuse it.
  *   5. An mq follows one incarnation of its queue, the one its cursor is
  *      bound to.  MRLOG_ENOQUEUE from the cursor or its wait, a failed
  *      identity probe at a refresh, or the name missing from the queue
@@ -30,6 +34,12 @@
  *      name) starts with a marker too.  A confirmed marker is recorded
  *      by a commit on the current incarnation (at its confirmed position,
  *      0 if nothing else), so a restart does not send it again.
+ *   6. A commit names the queue, not its incarnation: advance commits only
+ *      after a probe finds the cursor's queue alive.  A delete and
+ *      re-create landing between that probe and the commit's turn in the
+ *      log (microseconds) would commit on the new queue; the re-created
+ *      queue is still shipped from 0, since a queue taken up again after
+ *      end_incarnation ignores its committed position.
  *   7. Every record message carries mrlog-from: one past the last record
  *      of the message published before it in this incarnation's stream
  *      (sent_end; after a rewind, of the last confirmed one).  A nack or
@@ -37,12 +47,6 @@
  *      of the resent earlier one; a replica whose next position is below
  *      mrlog-from drops such a message, whose records always come again
  *      after the resent ones (docs/FORMAT.md 15.1).
- *   6. A commit names the queue, not its incarnation: advance commits only
- *      after a probe finds the cursor's queue alive.  A delete and
- *      re-create landing between that probe and the commit's turn in the
- *      log (microseconds) would commit on the new queue; the re-created
- *      queue is still shipped from 0, since a queue taken up again after
- *      end_incarnation ignores its committed position.
  */
 #include <errno.h>
 #include <fnmatch.h>
@@ -105,6 +109,16 @@ void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mq->sent = mq->confirmed;
   mq->sent_end = mq->confirmed_end;
   mq->marker_sent = 0;
+}
+
+/* Rewinds mq after a nack or a return, and holds it (invariant 4). */
+static void rewind_and_hold(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  unsigned hold = mq->hold_ms == 0 ? m->backoff_min_ms : 2 * mq->hold_ms;
+
+  if (hold > m->backoff_max_ms) hold = m->backoff_max_ms;
+  mrlog__mirror_rewind(m, mq);
+  mq->hold_ms = hold;
+  mq->hold_until_ms = mrlog__mirror_now_ms() + hold;
 }
 
 /* True unless the cursor's queue is gone (invariant 5): reads one record
@@ -254,7 +268,10 @@ int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     mq->watch = NULL;
   }
   mq->wait_durable = 0;
-  if (mq->marker && !mq->marker_sent) return 1;
+  /* A marker to publish is work now, unless the queue is held (the loop
+   * then sleeps until the hold ends). */
+  if (mq->marker && !mq->marker_sent)
+    return mrlog__mirror_now_ms() >= mq->hold_until_ms;
   attach(m, mq); /* re-created since its incarnation ended? */
   if (mq->cursor == NULL) return 0;
   if (mrlog_queue_info(m->log, mq->name, &info) != 0) return 0;
@@ -349,6 +366,10 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   struct mrlog_record rec;
   int rc;
 
+  if (mq->hold_until_ms != 0) {
+    if (mrlog__mirror_now_ms() < mq->hold_until_ms) return 0;
+    mq->hold_until_ms = 0;
+  }
   if (mq->marker && !mq->marker_sent) {
     rc = publish_marker(m, mq);
     return rc == 0 ? 1 : rc;
@@ -423,6 +444,7 @@ static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     free(f);
   }
   if (msgs == 0 && !marker) return;
+  mq->hold_ms = 0; /* the queue takes messages again (invariant 4) */
   if (marker) {
     mq->marker = mq->marker_sent = 0;
     pthread_mutex_lock(&m->stats_lock);
@@ -463,7 +485,7 @@ int mrlog__mirror_event(struct mrlog_mirror *m,
                       "declaring its RabbitMQ queue again",
                       ev->routing_key);
     if (mq != NULL) {
-      mrlog__mirror_rewind(m, mq);
+      rewind_and_hold(m, mq);
       mq->declared = 0;
     }
     return 0;
@@ -477,7 +499,7 @@ int mrlog__mirror_event(struct mrlog_mirror *m,
       m->stats.nacks++;
       pthread_mutex_unlock(&m->stats_lock);
       /* The rewind frees the queue's flights: restart the walk. */
-      mrlog__mirror_rewind(m, mq);
+      rewind_and_hold(m, mq);
       next = m->tags_head;
       continue;
     }

@@ -620,6 +620,54 @@ static int test_failover(const char *uris, const char *kill_cmd) {
 }
 
 /* docs/FORMAT.md 15.3: the worked example, byte for byte. */
+/* mrlog_mirror_start and mrlog_replica_start refuse bad arguments, before
+ * any connection: MRLOG_EINVAL and *out NULL. */
+static int test_start_args(const char *uris) {
+  char dir[] = "/tmp/mrlog-mirror-test.XXXXXX";
+  struct mrlog_mirror_config cfg;
+  mrlog_mirror *mir = (mrlog_mirror *)&cfg;
+  mrlog *log;
+  int bad = 0;
+
+  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+  CHECK(mrlog_open(dir, NULL, &log) == 0, "mrlog_open");
+  for (int which = 0; which < 2; which++) {
+    int (*start)(mrlog *, const struct mrlog_mirror_config *,
+                 mrlog_mirror **) =
+        which == 0 ? mrlog_mirror_start : mrlog_replica_start;
+    for (int k = 0; k < 7; k++) {
+      mrlog_log_fn fn = quiet;
+      mrlog *l = log;
+
+      mrlog_mirror_config_init(&cfg);
+      cfg.uris = uris;
+      cfg.log_fn = fn;
+      switch (k) {
+      case 0: l = NULL; break;
+      case 1: cfg.uris = NULL; break;
+      case 2: cfg.uris = "http://mrlog:mrlog@127.0.0.1:1/mrlog"; break;
+      case 3: cfg.records_per_message = 0; break;
+      case 4: cfg.messages_in_flight = 0; break;
+      case 5: cfg.backoff_max_ms = cfg.backoff_min_ms - 1; break;
+      case 6: cfg.reserved[7] = 1; break;
+      }
+      mir = (mrlog_mirror *)&cfg;
+      if (start(l, &cfg, &mir) != MRLOG_EINVAL || mir != NULL) {
+        printf("  %s, case %d: not refused\n",
+               which == 0 ? "mirror" : "replica", k);
+        bad = 1;
+        if (mir != NULL && mir != (mrlog_mirror *)&cfg)
+          mrlog_mirror_stop(mir, 0);
+      }
+    }
+  }
+  CHECK(mrlog_mirror_stop(NULL, 0) == MRLOG_EINVAL, "stop NULL");
+  CHECK(mrlog_mirror_stats(NULL, NULL) == MRLOG_EINVAL, "stats NULL");
+  mrlog_close(log);
+  rm_rf(dir);
+  return bad;
+}
+
 static int test_body_example(void) {
   static const unsigned char want[71] = {
       0x4d, 0x52, 0x4c, 0x4d, 0x01, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00,
@@ -663,6 +711,7 @@ int main(void) {
   snprintf(uri1, sizeof(uri1), "%.*s",
            (int)(comma ? (size_t)(comma - uris) : strlen(uris)), uris);
   report("body", test_body_example());
+  report("args", test_start_args(uris));
   report("ship", test_ship(uris));
   edit_uri(bad, sizeof(bad), ":mrlog@", ":wrong@");
   report("badauth", expect_error(bad, "q", MRLOG_EACCES, "ACCESS_REFUSED"));
