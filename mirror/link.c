@@ -270,40 +270,37 @@ int mrlog__link_read_catalog(struct mrlog__link *link, const char *catalog,
   }
 }
 
-int mrlog__link_publish(struct mrlog__link *link, const char *exchange,
-                        const char *routing_key, const char *message_id,
-                        uint64_t from, uint64_t first, uint32_t count,
-                        uint64_t unix_ms,
-                        const void *body, size_t len, uint64_t *tag) {
+static void header_i64(amqp_table_entry_t *h, const char *key, int64_t v) {
+  h->key = amqp_cstring_bytes(key);
+  h->value.kind = AMQP_FIELD_KIND_I64;
+  h->value.value.i64 = v;
+}
+
+/* Publishes one persistent message, mandatory, with its first header
+ * mrlog-queue (the routing key), mrlog-time-ms, then the n - 2 headers
+ * already in h[2..n).  Its delivery tag goes to *tag. */
+static int publish(struct mrlog__link *link, const char *exchange,
+                   const char *routing_key, const char *message_id,
+                   const char *content_type, uint64_t unix_ms,
+                   amqp_table_entry_t *h, int n, const void *body, size_t len,
+                   uint64_t *tag) {
   amqp_basic_properties_t props;
-  amqp_table_entry_t h[5];
   amqp_bytes_t b = {len, (void *)body};
   int rc;
 
   h[0].key = amqp_cstring_bytes("mrlog-queue");
   h[0].value.kind = AMQP_FIELD_KIND_UTF8;
   h[0].value.value.bytes = amqp_cstring_bytes(routing_key);
-  h[1].key = amqp_cstring_bytes("mrlog-first");
-  h[1].value.kind = AMQP_FIELD_KIND_I64;
-  h[1].value.value.i64 = (int64_t)first;
-  h[2].key = amqp_cstring_bytes("mrlog-count");
-  h[2].value.kind = AMQP_FIELD_KIND_I64;
-  h[2].value.value.i64 = count;
-  h[3].key = amqp_cstring_bytes("mrlog-time-ms");
-  h[3].value.kind = AMQP_FIELD_KIND_I64;
-  h[3].value.value.i64 = (int64_t)unix_ms;
-  h[4].key = amqp_cstring_bytes("mrlog-from");
-  h[4].value.kind = AMQP_FIELD_KIND_I64;
-  h[4].value.value.i64 = (int64_t)from;
+  header_i64(&h[1], "mrlog-time-ms", (int64_t)unix_ms);
   memset(&props, 0, sizeof(props));
   props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
                  AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG |
                  AMQP_BASIC_TIMESTAMP_FLAG;
   props.delivery_mode = 2; /* persistent */
   props.message_id = amqp_cstring_bytes(message_id);
-  props.content_type = amqp_cstring_bytes("application/x-mrlog-records");
+  props.content_type = amqp_cstring_bytes(content_type);
   props.timestamp = unix_ms / 1000;
-  props.headers.num_entries = 5;
+  props.headers.num_entries = n;
   props.headers.entries = h;
   rc = amqp_basic_publish(link->conn, 1, amqp_cstring_bytes(exchange),
                           amqp_cstring_bytes(routing_key), 1, 0, &props, b);
@@ -313,37 +310,29 @@ int mrlog__link_publish(struct mrlog__link *link, const char *exchange,
   return 0;
 }
 
+int mrlog__link_publish(struct mrlog__link *link, const char *exchange,
+                        const char *routing_key, const char *message_id,
+                        uint64_t from, uint64_t first, uint32_t count,
+                        uint64_t unix_ms,
+                        const void *body, size_t len, uint64_t *tag) {
+  amqp_table_entry_t h[5];
+
+  header_i64(&h[2], "mrlog-first", (int64_t)first);
+  header_i64(&h[3], "mrlog-count", count);
+  header_i64(&h[4], "mrlog-from", (int64_t)from);
+  return publish(link, exchange, routing_key, message_id,
+                 "application/x-mrlog-records", unix_ms, h, 5, body, len,
+                 tag);
+}
+
 int mrlog__link_publish_delete(struct mrlog__link *link,
                                const char *exchange, const char *routing_key,
                                const char *message_id, uint64_t unix_ms,
                                const void *body, size_t len, uint64_t *tag) {
-  amqp_basic_properties_t props;
   amqp_table_entry_t h[2];
-  amqp_bytes_t b = {len, (void *)body};
-  int rc;
 
-  h[0].key = amqp_cstring_bytes("mrlog-queue");
-  h[0].value.kind = AMQP_FIELD_KIND_UTF8;
-  h[0].value.value.bytes = amqp_cstring_bytes(routing_key);
-  h[1].key = amqp_cstring_bytes("mrlog-time-ms");
-  h[1].value.kind = AMQP_FIELD_KIND_I64;
-  h[1].value.value.i64 = (int64_t)unix_ms;
-  memset(&props, 0, sizeof(props));
-  props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_MESSAGE_ID_FLAG |
-                 AMQP_BASIC_HEADERS_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG |
-                 AMQP_BASIC_TIMESTAMP_FLAG;
-  props.delivery_mode = 2; /* persistent */
-  props.message_id = amqp_cstring_bytes(message_id);
-  props.content_type = amqp_cstring_bytes("application/x-mrlog-delete");
-  props.timestamp = unix_ms / 1000;
-  props.headers.num_entries = 2;
-  props.headers.entries = h;
-  rc = amqp_basic_publish(link->conn, 1, amqp_cstring_bytes(exchange),
-                          amqp_cstring_bytes(routing_key), 1, 0, &props, b);
-  if (rc != AMQP_STATUS_OK)
-    return fail(link, MRLOG_EIO, "publish: %s", amqp_error_string2(rc));
-  *tag = link->next_tag++;
-  return 0;
+  return publish(link, exchange, routing_key, message_id,
+                 "application/x-mrlog-delete", unix_ms, h, 2, body, len, tag);
 }
 
 int mrlog__link_fd(const struct mrlog__link *link) {

@@ -180,7 +180,7 @@ else
     "--enable-sanitizers${CONFIGURE_ARGS:+ $CONFIGURE_ARGS}" \
     ASAN_OPTIONS=detect_leaks=1 \
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    CK_TIMEOUT_MULTIPLIER=4
+    CK_TIMEOUT_MULTIPLIER=4 MRLOG_SCEN_RECORDS=100000
 fi
 
 if [[ "$SKIP_TSAN" == 1 ]]; then

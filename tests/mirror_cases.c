@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "amqp_connect.h"
 #include "body.h"
 #include "mirror_driver.h"
 
@@ -121,29 +122,6 @@ int case_deletes(void) {
   return 0;
 }
 
-static amqp_connection_state_t connect_to(const char *uri) {
-  struct amqp_connection_info info;
-  char copy[512];
-  amqp_connection_state_t conn = amqp_new_connection();
-  amqp_socket_t *sock = amqp_tcp_socket_new(conn);
-  amqp_rpc_reply_t r;
-
-  snprintf(copy, sizeof(copy), "%s", uri);
-  if (strchr(copy, ',')) *strchr(copy, ',') = '\0';
-  if (amqp_parse_url(copy, &info) != 0 ||
-      amqp_socket_open(sock, info.host, info.port) != 0)
-    goto bad;
-  r = amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                 info.user, info.password);
-  if (r.reply_type != AMQP_RESPONSE_NORMAL) goto bad;
-  amqp_channel_open(conn, 1);
-  if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL) goto bad;
-  return conn;
-bad:
-  amqp_destroy_connection(conn);
-  return NULL;
-}
-
 static int publish_raw(amqp_connection_state_t conn, const char *rq,
                        const void *body, size_t len) {
   amqp_basic_properties_t props;
@@ -197,7 +175,7 @@ int case_badinput(void) {
         "the mirror did not drain past an unreachable first URI");
   /* Foreign messages after the records: another queue's records, a
    * delete marker for another queue, a cut delete marker. */
-  conn = connect_to(real);
+  conn = test_amqp_connect(real);
   CHECK(conn != NULL, "connect");
   CHECK(mrlog__body_begin(&body, "B9", 2) == 0 &&
             mrlog__body_add(&body, 0, 1, "x", 1) == 0,

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "amqp_connect.h"
 #include "body.h"
 #include "mrlog.h"
 #include "mrlog_mirror.h"
@@ -100,31 +101,8 @@ static void quiet(void *arg, int level, const char *msg) {
   if (getenv("MIRROR_TEST_VERBOSE")) printf("  [log %d] %s\n", level, msg);
 }
 
-/* A plain AMQP connection to the first node, for the checks. */
-static amqp_connection_state_t connect_to(const char *uri) {
-  struct amqp_connection_info info;
-  char copy[512];
-  amqp_connection_state_t conn = amqp_new_connection();
-  amqp_socket_t *sock = amqp_tcp_socket_new(conn);
-  amqp_rpc_reply_t r;
-
-  snprintf(copy, sizeof(copy), "%s", uri);
-  if (amqp_parse_url(copy, &info) != 0 ||
-      amqp_socket_open(sock, info.host, info.port) != 0)
-    goto bad;
-  r = amqp_login(conn, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN,
-                 info.user, info.password);
-  if (r.reply_type != AMQP_RESPONSE_NORMAL) goto bad;
-  amqp_channel_open(conn, 1);
-  if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL) goto bad;
-  return conn;
-bad:
-  amqp_destroy_connection(conn);
-  return NULL;
-}
-
 static amqp_connection_state_t connect_plain(void) {
-  return connect_to(uri1);
+  return test_amqp_connect(uri1);
 }
 
 static int header_i64(const amqp_table_t *t, const char *key, int64_t *v) {
@@ -607,7 +585,7 @@ static int test_failover(const char *uris, const char *kill_cmd) {
   CHECK(st.reconnects >= 1, "the mirror never lost node 1");
   CHECK(mrlog_close(log) == 0, "close");
   rm_rf(dir);
-  conn = connect_to(uri2);
+  conn = test_amqp_connect(uri2);
   CHECK(conn != NULL, "cannot connect to %s", uri2);
   for (int q = 0; q < 2; q++) {
     char name[16];
