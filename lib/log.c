@@ -427,7 +427,8 @@ int
 mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
                     const struct mrlog__io *io, mrlog **out)
 {
-  int rc, attempt = 0;
+  struct mrlog__ro_tries tries;
+  int rc;
 
   if (out != NULL)
     *out = NULL;
@@ -445,9 +446,10 @@ mrlog__open_with_io(const char *dir, const mrlog_policy *policy,
   }
   /* A read-only open that met a running writer's changes is made again
    * (readonly.c invariant 4). */
+  mrlog__ro_tries_init(&tries, policy, dir);
   while ((rc = open_once(dir, policy, io, out)) != 0 &&
-         mrlog__ro_retry(policy, rc, attempt))
-    attempt++;
+         mrlog__ro_retry(&tries, policy, dir, rc))
+    ;
   return rc;
 }
 

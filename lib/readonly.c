@@ -26,8 +26,14 @@
  *     MRLOG_EIO), and a
  *     frame may be read before the writer wrote it while a later frame
  *     that witnesses it is read after (ECORRUPT).  An open that fails so
- *     is made again from the start, up to RO_ATTEMPTS times in all: real
- *     damage fails every attempt the same way.
+ *     is made again from the start.  An attempt that failed while the
+ *     directory changed (a segment came or went, or changed size: the
+ *     listing of names and sizes differs from the one before the attempt)
+ *     met a writer, and up to RO_RACES of those are made again; failures
+ *     in an unchanged directory are real damage unless a retry clears
+ *     them, and end the open after RO_ATTEMPTS of them.  (A loaded
+ *     machine can deschedule an attempt for longer than the writer takes
+ *     to rotate and clean a segment, many times in a row.)
  *  5. No writer and no cleaner thread run.  The flusher runs alone, only
  *     to complete mutating calls, which fail at submit (submit.c) with
  *     MRLOG_EINVAL and complete on it (THE COMPLETION RULE); close (log.c)
@@ -37,6 +43,7 @@
 #include "dir.h"
 #include "flusher.h"
 #include "readonly.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -44,11 +51,13 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* Attempts of a read-only open that keeps meeting a running writer's
- * changes (invariant 4). */
+/* Failed attempts of a read-only open in an unchanged directory, and in a
+ * changing one (invariant 4). */
 #define RO_ATTEMPTS 8
+#define RO_RACES 1000
 
 int
 mrlog__ro_open_dir(struct mrlog *log, const char *dir)
@@ -79,14 +88,62 @@ mrlog__ro_skip(struct mrlog *log, const char *fmt, ...)
   return true;
 }
 
-bool
-mrlog__ro_retry(const mrlog_policy *policy, int rc, int attempt)
+/* A hash of the segments' names and sizes in dir, 0 if it cannot be
+ * read (invariant 4).  Reads the directory and stats; changes nothing. */
+static uint64_t
+listing(const char *dir)
 {
-  if (policy == NULL || !policy->read_only || attempt + 1 >= RO_ATTEMPTS)
+  uint64_t h = 1469598103934665603ULL, *segnos;
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  size_t n, i;
+  struct stat st;
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0)
+    return 0;
+  if (mrlog__segment_list(fd, &segnos, &n) != 0) {
+    close(fd);
+    return 0;
+  }
+  for (i = 0; i < n; i++) {
+    mrlog__segment_name(name, segnos[i]);
+    h = (h ^ segnos[i]) * 1099511628211ULL;
+    if (fstatat(fd, name, &st, 0) == 0)
+      h = (h ^ (uint64_t)st.st_size) * 1099511628211ULL;
+  }
+  free(segnos);
+  close(fd);
+  return h;
+}
+
+void
+mrlog__ro_tries_init(struct mrlog__ro_tries *t, const mrlog_policy *policy,
+                     const char *dir)
+{
+  t->failures = 0;
+  t->races = 0;
+  t->listing = policy != NULL && policy->read_only ? listing(dir) : 0;
+}
+
+bool
+mrlog__ro_retry(struct mrlog__ro_tries *t, const mrlog_policy *policy,
+                const char *dir, int rc)
+{
+  uint64_t now;
+
+  if (policy == NULL || !policy->read_only)
     return false;
   /* A segment removed under us reads as MRLOG_EIO (ENOENT). */
   if (rc != MRLOG_ECORRUPT && rc != MRLOG_EIO)
     return false;
+  now = listing(dir);
+  if (now != t->listing) {
+    t->listing = now;
+    if (++t->races >= RO_RACES)
+      return false;
+  } else if (++t->failures >= RO_ATTEMPTS) {
+    return false;
+  }
   /* Let the writer finish what it was writing. */
   sched_yield();
   return true;

@@ -14,6 +14,7 @@
  */
 #include "check_mrlog.h"
 #include "internal.h"
+#include "segment.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,8 +35,31 @@ static const char *rec_first;
 static int rec_errno;
 static bool rec_writes_only;
 /* Opens of segment files for reading that fail with ENOENT, as if a
- * writer's cleaner had just removed the file, before they pass. */
+ * writer's cleaner had just removed the file, before they pass.  With
+ * rec_vanish_grows, each such failure also appends a zero byte to the
+ * newest segment, as a running writer changes the directory meanwhile. */
 static atomic_int rec_vanish;
+static bool rec_vanish_grows;
+
+/* Appends one zero byte to the newest segment in dir_fd. */
+static void
+grow_newest(int dir_fd)
+{
+  uint64_t *segnos;
+  size_t n;
+  char name[MRLOG_SEGMENT_NAME_LEN + 1];
+  int fd;
+
+  if (mrlog__segment_list(dir_fd, &segnos, &n) != 0 || n == 0)
+    return;
+  mrlog__segment_name(name, segnos[n - 1]);
+  free(segnos);
+  fd = openat(dir_fd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd >= 0) {
+    ck_assert_int_eq(write(fd, "", 1), 1);
+    close(fd);
+  }
+}
 
 /* Counts a mutating call; true if it is to fail (errno set). */
 static bool
@@ -59,6 +83,8 @@ rec_openat(void *ctx, int dir_fd, const char *name, int flags, mode_t mode)
     return -1;
   if ((flags & (O_WRONLY | O_RDWR)) == 0 && strstr(name, ".mrlog") != NULL &&
       atomic_load(&rec_vanish) > 0 && atomic_fetch_sub(&rec_vanish, 1) > 0) {
+    if (rec_vanish_grows)
+      grow_newest(dir_fd);
     errno = ENOENT;
     return -1;
   }
@@ -139,6 +165,7 @@ rec_arm(int fail_errno, bool writes_only)
   rec_errno = fail_errno;
   rec_writes_only = writes_only;
   atomic_store(&rec_vanish, 0);
+  rec_vanish_grows = false;
 }
 
 #define expect_no_mutation()                                             \
@@ -559,6 +586,39 @@ START_TEST(test_ro_retry_and_real_damage) {
 }
 END_TEST
 
+/* A read-only open that keeps meeting a changing directory (a writer's
+ * cleaner removing segments, its writes growing them) is made again for
+ * as long as the directory changes, not a fixed number of times; in an
+ * unchanged directory the same failure ends it after a few attempts. */
+START_TEST(test_ro_retry_while_directory_changes) {
+  mrlog_policy p = ro_policy();
+  mrlog *log = NULL;
+  char *snap;
+
+  make_crashed_log(th_dir, 0);
+  snap = writer_snapshot(th_dir);
+  rec_arm(0, false);
+  rec_vanish_grows = true;
+  atomic_store(&rec_vanish, 40);
+  log = ro_open(th_dir);
+  ck_assert_int_eq(atomic_load(&rec_vanish), 0);
+  {
+    char *ro = th_snapshot(log);
+    ck_assert_str_eq(ro, snap);
+    free(ro);
+  }
+  ck_assert_int_eq(mrlog_close(log), 0);
+
+  rec_vanish_grows = false;
+  atomic_store(&rec_vanish, 40);
+  ck_assert_int_eq(mrlog__open_with_io(th_dir, &p, &rec_io, &log), MRLOG_EIO);
+  ck_assert_ptr_null(log);
+  ck_assert_int_gt(atomic_load(&rec_vanish), 0); /* gave up early */
+  expect_no_mutation();
+  free(snap);
+}
+END_TEST
+
 /* ---- Beside a running writer ------------------------------------------ */
 
 struct writer_arg {
@@ -663,6 +723,7 @@ make_readonly_suite(void)
   tcase_add_test(tc, test_ro_missing_and_empty_dir);
   tcase_add_test(tc, test_ro_writer_opens_beside);
   tcase_add_test(tc, test_ro_retry_and_real_damage);
+  tcase_add_test(tc, test_ro_retry_while_directory_changes);
   tcase_add_test(tc, test_ro_beside_running_writer);
   suite_add_tcase(s, tc);
   return s;
