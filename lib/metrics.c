@@ -5,9 +5,11 @@
  *
  * Invariants:
  *  1. Recording takes no lock and makes no system call: a stamp (rdtsc,
- *     or the vDSO's CLOCK_MONOTONIC: invariant 6) and relaxed atomic
- *     adds.  Nothing orders the buckets against each other; a reader may
- *     see a sample's bucket before or after its sum and max.
+ *     or the vDSO's CLOCK_MONOTONIC: invariant 6) and atomic adds.  A
+ *     sample's sum is added first, then its bucket and max with release;
+ *     a reader loads max and the buckets with acquire, then the sum, so
+ *     a sample whose bucket or max it saw is in the sum it reads (sum >=
+ *     max).  Nothing orders the buckets against each other.
  *  2. A histogram's count is the sum of the buckets a reader loaded, and
  *     each percentile is the upper bound of the bucket holding its rank
  *     (ceil(q * count)), capped at the max read: so p50 <= p90 <= p99 <=
@@ -193,13 +195,14 @@ mrlog__hist_record(struct mrlog__hist *h, uint64_t v)
 {
   uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
 
-  atomic_fetch_add_explicit(&h->buckets[mrlog__hist_bucket(v)], 1,
-                            memory_order_relaxed);
+  /* Invariant 1: the sum first. */
   atomic_fetch_add_explicit(&h->sum, v, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->buckets[mrlog__hist_bucket(v)], 1,
+                            memory_order_release);
   /* A new max is rare: the CAS runs only then. */
   while (v > max &&
          !atomic_compare_exchange_weak_explicit(&h->max, &max, v,
-                                                memory_order_relaxed,
+                                                memory_order_release,
                                                 memory_order_relaxed))
     ;
 }
@@ -228,33 +231,41 @@ mrlog__metrics_append_list(struct mrlog *log, struct mrlog__req *list)
 
   if (mrlog__metrics_off)
     return;
+  /* Invariant 1: the list's sum goes in before any of its buckets, so
+   * the samples are taken in a first walk and their buckets added in a
+   * second. */
   for (r = list; r != NULL; r = r->next) {
     if (r->type != MRLOG_REQ_APPEND || r->submit_stamp == 0)
       continue;
     if (now == 0)
       now = mrlog__metrics_now();
     v = now > r->submit_stamp ? now - r->submit_stamp : 0;
-    r->submit_stamp = 0;
-    b = mrlog__hist_bucket(v);
-    if (run > 0 && b != bucket) {
-      atomic_fetch_add_explicit(&h->buckets[bucket], run,
-                                memory_order_relaxed);
-      run = 0;
-    }
-    bucket = b;
-    run++;
     sum += v;
     if (v > max)
       max = v;
   }
-  if (run == 0)
+  if (now == 0)
     return;
-  atomic_fetch_add_explicit(&h->buckets[bucket], run, memory_order_relaxed);
   atomic_fetch_add_explicit(&h->sum, sum, memory_order_relaxed);
+  for (r = list; r != NULL; r = r->next) {
+    if (r->type != MRLOG_REQ_APPEND || r->submit_stamp == 0)
+      continue;
+    v = now > r->submit_stamp ? now - r->submit_stamp : 0;
+    r->submit_stamp = 0;
+    b = mrlog__hist_bucket(v);
+    if (run > 0 && b != bucket) {
+      atomic_fetch_add_explicit(&h->buckets[bucket], run,
+                                memory_order_release);
+      run = 0;
+    }
+    bucket = b;
+    run++;
+  }
+  atomic_fetch_add_explicit(&h->buckets[bucket], run, memory_order_release);
   v = atomic_load_explicit(&h->max, memory_order_relaxed);
   while (max > v &&
          !atomic_compare_exchange_weak_explicit(&h->max, &v, max,
-                                                memory_order_relaxed,
+                                                memory_order_release,
                                                 memory_order_relaxed))
     ;
 }
@@ -333,14 +344,15 @@ summarize(struct mrlog__hist *h, struct mrlog_histogram_summary *out,
   unsigned i, top = 0;
 
   memset(out, 0, sizeof(*out));
-  max = atomic_load_explicit(&h->max, memory_order_relaxed);
-  out->sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
+  /* Invariant 1: max and the buckets before the sum. */
+  max = atomic_load_explicit(&h->max, memory_order_acquire);
   for (i = 0; i < MRLOG__HIST_BUCKETS; i++) {
-    b[i] = atomic_load_explicit(&h->buckets[i], memory_order_relaxed);
+    b[i] = atomic_load_explicit(&h->buckets[i], memory_order_acquire);
     count += b[i];
     if (b[i] != 0)
       top = i;
   }
+  out->sum = atomic_load_explicit(&h->sum, memory_order_relaxed);
   out->count = count;
   if (count == 0)
     return;
