@@ -48,8 +48,9 @@ libmrlog_mirror_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
 
 check_PROGRAMS += tests/mirror_test
 TESTS += tests/mirror_test.sh
-tests_mirror_test_SOURCES = tests/mirror_test.c tests/amqp_connect.h \
-	tests/amqp_connect.c mirror/body.c
+tests_mirror_test_SOURCES = tests/mirror_test.h tests/mirror_test.c \
+	tests/mirror_test_local.c tests/amqp_connect.h tests/amqp_connect.c \
+	mirror/body.c
 tests_mirror_test_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/mirror \
 	-D_GNU_SOURCE
 tests_mirror_test_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
@@ -58,13 +59,14 @@ tests_mirror_test_LDADD = libmrlog_mirror.la libmrlog.la $(AMQP_LIBS) \
 
 check_PROGRAMS += tests/mirror_driver
 tests_mirror_driver_SOURCES = tests/mirror_driver.h tests/mirror_driver.c \
-	tests/mirror_workload.c tests/mirror_cases.c tests/amqp_connect.h \
-	tests/amqp_connect.c mirror/body.c
+	tests/mirror_workload.c tests/mirror_cases.c tests/mirror_test.h \
+	tests/amqp_connect.h tests/amqp_connect.c mirror/body.c
 tests_mirror_driver_CPPFLAGS = $(tests_mirror_test_CPPFLAGS)
 tests_mirror_driver_CFLAGS = $(tests_mirror_test_CFLAGS)
 tests_mirror_driver_LDADD = $(tests_mirror_test_LDADD)
 else
 EXTRA_DIST += include/mrlog_mirror.h $(MIRROR_MANS) tests/mirror_driver.h \
 	tests/mirror_driver.c tests/mirror_workload.c tests/mirror_cases.c \
-	tests/amqp_connect.h tests/amqp_connect.c
+	tests/amqp_connect.h tests/amqp_connect.c tests/mirror_test.h \
+	tests/mirror_test_local.c
 endif

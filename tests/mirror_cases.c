@@ -19,16 +19,7 @@
 #include "amqp_connect.h"
 #include "body.h"
 #include "mirror_driver.h"
-
-#define CHECK(cond, ...)                                          \
-  do {                                                            \
-    if (!(cond)) {                                                \
-      printf("  check failed (%s:%d): ", __FILE__, __LINE__);     \
-      printf(__VA_ARGS__);                                        \
-      printf("\n");                                               \
-      return 1;                                                   \
-    }                                                             \
-  } while (0)
+#include "mirror_test.h"
 
 static int fill(mrlog *log, struct entry *e, uint64_t count) {
   unsigned char buf[DRIVER_RECORD_MAX];

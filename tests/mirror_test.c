@@ -42,6 +42,7 @@
 
 #include "amqp_connect.h"
 #include "body.h"
+#include "mirror_test.h"
 #include "mrlog.h"
 #include "mrlog_mirror.h"
 
@@ -51,16 +52,6 @@
 
 static int passed, failed;
 static char uri1[512];
-
-#define CHECK(cond, ...)                                 \
-  do {                                                   \
-    if (!(cond)) {                                       \
-      printf("  check failed (%s:%d): ", __FILE__, __LINE__); \
-      printf(__VA_ARGS__);                               \
-      printf("\n");                                      \
-      return 1;                                          \
-    }                                                    \
-  } while (0)
 
 static void report(const char *name, int bad) {
   printf("%s %s\n", bad ? "FAIL" : "PASS", name);
@@ -92,7 +83,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag,
   return remove(path);
 }
 
-static void rm_rf(const char *dir) {
+void mirror_test_rm_rf(const char *dir) {
   nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
@@ -263,7 +254,7 @@ static int test_ship(const char *uris) {
           info.records);
   }
   CHECK(mrlog_close(log) == 0, "close");
-  rm_rf(dir);
+  mirror_test_rm_rf(dir);
   conn = connect_plain();
   CHECK(conn != NULL, "cannot connect to %s to verify", uri1);
   for (int q = 0; q < QUEUES; q++)
@@ -323,7 +314,7 @@ static int expect_error(const char *uris, const char *queue, int want,
   CHECK(mrlog_committed(log, queue, "mirror", &committed) == MRLOG_ENODATA,
         "something was committed");
   CHECK(mrlog_close(log) == 0, "close");
-  rm_rf(dir);
+  mirror_test_rm_rf(dir);
   return 0;
 }
 
@@ -508,8 +499,8 @@ static int test_replica(const char *uris) {
   if (run_replica(uris, dst, total, 0, 0, REP_QUEUES) != 0) return 1;
   if (compare_rep(dst, positions) != 0) return 1;
   CHECK(mrlog_close(src) == 0 && mrlog_close(dst) == 0, "close");
-  rm_rf(src_dir);
-  rm_rf(dst_dir);
+  mirror_test_rm_rf(src_dir);
+  mirror_test_rm_rf(dst_dir);
   return 0;
 }
 
@@ -584,7 +575,7 @@ static int test_failover(const char *uris, const char *kill_cmd) {
   CHECK(rc == 0, "mirror_stop did not drain: %s", mrlog_strerror(rc));
   CHECK(st.reconnects >= 1, "the mirror never lost node 1");
   CHECK(mrlog_close(log) == 0, "close");
-  rm_rf(dir);
+  mirror_test_rm_rf(dir);
   conn = test_amqp_connect(uri2);
   CHECK(conn != NULL, "cannot connect to %s", uri2);
   for (int q = 0; q < 2; q++) {
@@ -598,84 +589,6 @@ static int test_failover(const char *uris, const char *kill_cmd) {
 }
 
 /* docs/FORMAT.md 15.3: the worked example, byte for byte. */
-/* mrlog_mirror_start and mrlog_replica_start refuse bad arguments, before
- * any connection: MRLOG_EINVAL and *out NULL. */
-static int test_start_args(const char *uris) {
-  char dir[] = "/tmp/mrlog-mirror-test.XXXXXX";
-  struct mrlog_mirror_config cfg;
-  mrlog_mirror *mir = (mrlog_mirror *)&cfg;
-  mrlog *log;
-  int bad = 0;
-
-  CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-  CHECK(mrlog_open(dir, NULL, &log) == 0, "mrlog_open");
-  for (int which = 0; which < 2; which++) {
-    int (*start)(mrlog *, const struct mrlog_mirror_config *,
-                 mrlog_mirror **) =
-        which == 0 ? mrlog_mirror_start : mrlog_replica_start;
-    for (int k = 0; k < 7; k++) {
-      mrlog_log_fn fn = quiet;
-      mrlog *l = log;
-
-      mrlog_mirror_config_init(&cfg);
-      cfg.uris = uris;
-      cfg.log_fn = fn;
-      switch (k) {
-      case 0: l = NULL; break;
-      case 1: cfg.uris = NULL; break;
-      case 2: cfg.uris = "http://mrlog:mrlog@127.0.0.1:1/mrlog"; break;
-      case 3: cfg.records_per_message = 0; break;
-      case 4: cfg.messages_in_flight = 0; break;
-      case 5: cfg.backoff_max_ms = cfg.backoff_min_ms - 1; break;
-      case 6: cfg.reserved[7] = 1; break;
-      }
-      mir = (mrlog_mirror *)&cfg;
-      if (start(l, &cfg, &mir) != MRLOG_EINVAL || mir != NULL) {
-        printf("  %s, case %d: not refused\n",
-               which == 0 ? "mirror" : "replica", k);
-        bad = 1;
-        if (mir != NULL && mir != (mrlog_mirror *)&cfg)
-          mrlog_mirror_stop(mir, 0);
-      }
-    }
-  }
-  CHECK(mrlog_mirror_stop(NULL, 0) == MRLOG_EINVAL, "stop NULL");
-  CHECK(mrlog_mirror_stats(NULL, NULL) == MRLOG_EINVAL, "stats NULL");
-  mrlog_close(log);
-  rm_rf(dir);
-  return bad;
-}
-
-static int test_body_example(void) {
-  static const unsigned char want[71] = {
-      0x4d, 0x52, 0x4c, 0x4d, 0x01, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00,
-      0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x09, 0x00, 0x00, 0x00,
-      0x00, 0x00, 0x00, 0x00, 0x71, 0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-      0x00, 0x00, 0x68, 0xe5, 0xcf, 0x8b, 0x01, 0x00, 0x00, 0x02, 0x00, 0x00,
-      0x00, 0x68, 0x69, 0x09, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01,
-      0x68, 0xe5, 0xcf, 0x8b, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
-  struct mrlog__body body = {0};
-  struct mrlog__body_view v;
-  const char *why = "";
-  unsigned char bad[71];
-
-  CHECK(mrlog__body_begin(&body, "q", 1) == 0, "begin");
-  CHECK(mrlog__body_add(&body, 7, 1700000000000ull, "hi", 2) == 0, "add");
-  CHECK(mrlog__body_add(&body, 9, 1700000000001ull, NULL, 0) == 0, "add");
-  mrlog__body_finish(&body);
-  CHECK(body.len == sizeof(want) && memcmp(body.buf, want, body.len) == 0,
-        "the encoding differs from docs/FORMAT.md 15.3");
-  CHECK(mrlog__body_parse(want, sizeof(want), &v, &why) == 0, "%s", why);
-  CHECK(v.count == 2 && v.first == 7 && v.last == 9, "parsed header");
-  /* Each rule: a cut body, a changed position, a trailing byte. */
-  CHECK(mrlog__body_parse(want, sizeof(want) - 1, &v, &why) != 0, "cut");
-  memcpy(bad, want, sizeof(bad));
-  bad[51] = 0x06; /* second record's position 9 -> 6 */
-  CHECK(mrlog__body_parse(bad, sizeof(bad), &v, &why) != 0, "order");
-  mrlog__body_free(&body);
-  return 0;
-}
-
 int main(void) {
   const char *uris = getenv("MRLOG_AMQP_URIS");
   char bad[600];
@@ -688,8 +601,8 @@ int main(void) {
   comma = strchr(uris, ',');
   snprintf(uri1, sizeof(uri1), "%.*s",
            (int)(comma ? (size_t)(comma - uris) : strlen(uris)), uris);
-  report("body", test_body_example());
-  report("args", test_start_args(uris));
+  report("body", mirror_test_body_example());
+  report("args", mirror_test_start_args(uris));
   report("ship", test_ship(uris));
   edit_uri(bad, sizeof(bad), ":mrlog@", ":wrong@");
   report("badauth", expect_error(bad, "q", MRLOG_EACCES, "ACCESS_REFUSED"));
