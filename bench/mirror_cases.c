@@ -182,6 +182,18 @@ static int timed_out(struct mb_env *env, int64_t since, const char *what,
   return 1;
 }
 
+/* The figures of a case timed from the mirror's first publish (t_first)
+ * to the end (t_end), after a start at t0. */
+static void timed_from_first_publish(struct mb_result *out, uint64_t records,
+                                     int64_t t0, int64_t t_first,
+                                     int64_t t_end, uint64_t messages) {
+  out->seconds = (t_end - t_first) / 1e9;
+  out->rate = records / out->seconds;
+  out->setup_ms = (t_first - t0) / 1e6;
+  out->total_s = (t_end - t0) / 1e9;
+  out->messages = messages;
+}
+
 /* Stops the mirror; it must have drained (everything confirmed). */
 int mb_stop(mrlog_mirror *m, const char *what) {
   int rc = mrlog_mirror_stop(m, STOP_MS);
@@ -243,11 +255,8 @@ int mb_backlog(struct mb_env *env, unsigned bytes, unsigned rpm,
             (uintmax_t)st.deletes);
     goto out;
   }
-  out->seconds = (t_end - t_first) / 1e9;
-  out->rate = records / out->seconds;
-  out->setup_ms = (t_first - t0) / 1e6;
-  out->total_s = (t_end - t0) / 1e9;
-  out->messages = st.messages_published;
+  timed_from_first_publish(out, records, t0, t_first, t_end,
+                           st.messages_published);
   rc = 0;
 out:
   if (m != NULL) mrlog_mirror_stop(m, 0);
@@ -370,11 +379,8 @@ int mb_e2e(struct mb_env *env, unsigned bytes, unsigned rpm,
     fprintf(stderr, "mirror-bench: e2e: %ju duplicates, %ju rejected\n",
             (uintmax_t)rst.records_duplicate, (uintmax_t)rst.rejected);
   if (compare(env, src, rep, per + 1) != 0) goto out;
-  out->seconds = (t_end - t_first) / 1e9;
-  out->rate = records / out->seconds;
-  out->setup_ms = (t_first - t0) / 1e6;
-  out->total_s = (t_end - t0) / 1e9;
-  out->messages = st.messages_published;
+  timed_from_first_publish(out, records, t0, t_first, t_end,
+                           st.messages_published);
   rc = 0;
 out:
   if (m != NULL) mrlog_mirror_stop(m, 0);

@@ -23,7 +23,8 @@
  *     complete sees at least N samples: by the flusher for a whole
  *     completion list before the list's first callback (one clock read:
  *     a request's acknowledgement is the moment its list is taken up),
- *     else in mrlog__req_finish.  A taken sample zeroes submit_stamp.
+ *     else in mrlog__req_finish.  The list's walk zeroes the stamps it
+ *     took, so mrlog__req_finish takes none of them again.
  *  4. The per-queue counters are [state] fields: the writer adds to them
  *     with state_lock held for writing (never during recovery: they count
  *     what happened since open), readers load them under the read lock.
@@ -208,19 +209,27 @@ mrlog__hist_record(struct mrlog__hist *h, uint64_t v)
 }
 
 void
-mrlog__metrics_append_done(struct mrlog *log, struct mrlog__req *req)
+mrlog__metrics_append_done(struct mrlog *log, const struct mrlog__req *req)
 {
   if (log == NULL || req->type != MRLOG_REQ_APPEND || req->submit_stamp == 0)
     return;
   mrlog__hist_record(&log->metrics.latency, since(req->submit_stamp));
-  req->submit_stamp = 0;
+}
+
+/* Adds run samples of one bucket whose total is sum (invariant 1: the
+ * sum first). */
+static void
+add_run(struct mrlog__hist *h, unsigned bucket, uint64_t run, uint64_t sum)
+{
+  atomic_fetch_add_explicit(&h->sum, sum, memory_order_relaxed);
+  atomic_fetch_add_explicit(&h->buckets[bucket], run, memory_order_release);
 }
 
 /* A clock read costs 50 to 60 ns in the virtual machines measured, and a
  * locked add about 20: with one append per request, a read and two adds
  * per request were a tenth of W1's CPU.  Requests of a list were
  * submitted in about the order they complete, so neighbours mostly share
- * a bucket: a run of them costs one add. */
+ * a bucket: a run of them costs two adds. */
 void
 mrlog__metrics_append_list(struct mrlog *log, struct mrlog__req *list)
 {
@@ -231,37 +240,28 @@ mrlog__metrics_append_list(struct mrlog *log, struct mrlog__req *list)
 
   if (mrlog__metrics_off)
     return;
-  /* Invariant 1: the list's sum goes in before any of its buckets, so
-   * the samples are taken in a first walk and their buckets added in a
-   * second. */
+  /* Invariant 1: each run's sum goes in before its bucket. */
   for (r = list; r != NULL; r = r->next) {
     if (r->type != MRLOG_REQ_APPEND || r->submit_stamp == 0)
       continue;
     if (now == 0)
       now = mrlog__metrics_now();
     v = now > r->submit_stamp ? now - r->submit_stamp : 0;
+    r->submit_stamp = 0;
+    b = mrlog__hist_bucket(v);
+    if (run > 0 && b != bucket) {
+      add_run(h, bucket, run, sum);
+      run = sum = 0;
+    }
+    bucket = b;
+    run++;
     sum += v;
     if (v > max)
       max = v;
   }
-  if (now == 0)
+  if (run == 0)
     return;
-  atomic_fetch_add_explicit(&h->sum, sum, memory_order_relaxed);
-  for (r = list; r != NULL; r = r->next) {
-    if (r->type != MRLOG_REQ_APPEND || r->submit_stamp == 0)
-      continue;
-    v = now > r->submit_stamp ? now - r->submit_stamp : 0;
-    r->submit_stamp = 0;
-    b = mrlog__hist_bucket(v);
-    if (run > 0 && b != bucket) {
-      atomic_fetch_add_explicit(&h->buckets[bucket], run,
-                                memory_order_release);
-      run = 0;
-    }
-    bucket = b;
-    run++;
-  }
-  atomic_fetch_add_explicit(&h->buckets[bucket], run, memory_order_release);
+  add_run(h, bucket, run, sum);
   v = atomic_load_explicit(&h->max, memory_order_relaxed);
   while (max > v &&
          !atomic_compare_exchange_weak_explicit(&h->max, &v, max,

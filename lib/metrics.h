@@ -79,7 +79,7 @@ uint64_t mrlog__hist_upper(unsigned i);
 
 /* req.c: an append request is about to complete. */
 void mrlog__metrics_append_done(struct mrlog *log,
-                                struct mrlog__req *req);
+                                const struct mrlog__req *req);
 /* flusher.c: the requests of list (linked by next) are about to complete,
  * in order: takes every append's sample now, before any callback runs,
  * with one clock read, and marks them taken (mrlog__metrics_append_done

@@ -198,13 +198,15 @@ submit_request(struct mrlog *log, int type, const char *name,
   } else if (log->policy.read_only) {
     status = MRLOG_EINVAL; /* readonly.c invariant 5 */
   }
-  /* A call without a future in poll mode takes one all the same: it is
-   * the node that carries the completion to the polling thread
-   * (completion.c invariant 1); its caller forgets it at once. */
-  if (!with_future && log != NULL && mrlog__poll_mode(&log->poll))
-    future = mrlog__future_new();
-  if (future != NULL && log != NULL && mrlog__poll_mode(&log->poll))
-    future->poll_log = log; /* future.c invariant 8 */
+  if (log != NULL && mrlog__poll_mode(&log->poll)) {
+    /* A call without a future takes one all the same: it is the node
+     * that carries the completion to the polling thread (completion.c
+     * invariant 1); its caller forgets it at once. */
+    if (!with_future)
+      future = mrlog__future_new();
+    if (future != NULL)
+      future->poll_log = log; /* future.c invariant 8 */
+  }
   if (status != 0)
     return settle_new(log, type, future, done, arg, status);
   if (name_len > 0)

@@ -132,6 +132,15 @@ static int alive(struct mrlog__mq *mq) {
   return rc != MRLOG_ENOQUEUE;
 }
 
+/* Starts mq's stream again from position 0 (a new incarnation). */
+static void reset_positions(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+  pthread_mutex_lock(&m->stats_lock);
+  mq->confirmed = mq->sent = 0;
+  mq->durable = 0;
+  pthread_mutex_unlock(&m->stats_lock);
+  mq->sent_end = mq->confirmed_end = 0;
+}
+
 /* Takes up the queue's current incarnation from position 0 (invariant
  * 6), if the name exists now. */
 static void attach(struct mrlog_mirror *m, struct mrlog__mq *mq) {
@@ -140,11 +149,7 @@ static void attach(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     mq->cursor = NULL;
     return;
   }
-  pthread_mutex_lock(&m->stats_lock);
-  mq->confirmed = mq->sent = 0;
-  mq->durable = 0;
-  pthread_mutex_unlock(&m->stats_lock);
-  mq->sent_end = mq->confirmed_end = 0;
+  reset_positions(m, mq);
 }
 
 /* The incarnation the cursor followed is gone (invariant 5). */
@@ -159,10 +164,7 @@ static void end_incarnation(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mq->cursor = NULL;
   mq->marker = 1;
   mq->wait_durable = 0;
-  pthread_mutex_lock(&m->stats_lock);
-  mq->confirmed = mq->sent = 0;
-  mq->durable = 0;
-  pthread_mutex_unlock(&m->stats_lock);
+  reset_positions(m, mq);
   mrlog__mirror_say(m, MRLOG_LOG_INFO,
                     "mirror: queue %s was deleted; a delete marker follows "
                     "its records", mq->name);
@@ -428,7 +430,6 @@ static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   struct mrlog__flight *f;
   uint64_t to = mq->confirmed, msgs = 0, recs = 0;
   mrlog_future *fut;
-
   int marker = 0;
 
   while ((f = mq->head) != NULL && f->acked) {
