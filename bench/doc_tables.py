@@ -177,6 +177,8 @@ def main():
                            ("p50 us", "p50_us", "", False),
                            ("p99 us", "p99_us", "", True),
                            ("p99.9 us", "p999_us", "", True),
+                           ("sync p50 us", "sync_p50_us", "", False),
+                           ("sync p99.9 us", "sync_p999_us", "", True),
                            ("CPU s", "cpu_s", "", False)])
     if t:
         print("**W2: 64 threads, each appends one 100 B record and waits "

@@ -45,6 +45,26 @@ report_f_p999(const struct bench_result *r)
 }
 
 double
+report_f_sync_p50(const struct bench_result *r)
+{
+  return r->sync_p50_us;
+}
+
+double
+report_f_sync_p999(const struct bench_result *r)
+{
+  return r->sync_p999_us;
+}
+
+/* Records per device sync: what one group commit carried on average. */
+double
+report_f_recs_per_sync(const struct bench_result *r)
+{
+  return r->syncs_timed > 0 ? (double)r->records / (double)r->syncs_timed
+                            : (double)NAN;
+}
+
+double
 report_f_cpu_s(const struct bench_result *r)
 {
   return r->cpu_s;

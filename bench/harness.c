@@ -161,6 +161,8 @@ bench_result_init(struct bench_result *r, const char *engine,
   r->cpu_s = NAN;
   r->fsyncs = r->fsyncs_interposed = -1;
   r->p50_us = r->p99_us = r->p999_us = NAN;
+  r->syncs_timed = -1;
+  r->sync_p50_us = r->sync_p99_us = r->sync_p999_us = r->sync_max_us = NAN;
   r->durable_ms = r->space_back_ms = r->space_freed_bytes = NAN;
   r->dir_back_ms = NAN;
   r->drop_caches = -1;

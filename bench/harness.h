@@ -78,6 +78,10 @@ struct bench_result {
   int64_t fsyncs;               /* mrlog: stats.fsyncs; peers: interposed */
   int64_t fsyncs_interposed;    /* fsync-family calls seen by the wrappers */
   double p50_us, p99_us, p999_us; /* W2 acknowledgement latency */
+  /* The engine's device syncs between its open and its close (every
+   * workload that writes): their count and durations. */
+  int64_t syncs_timed;
+  double sync_p50_us, sync_p99_us, sync_p999_us, sync_max_us;
   double durable_ms;            /* W5: truncation durable after */
   double space_back_ms;         /* W5: space back after (NAN: timed out) */
   double dir_back_ms;           /* W5: the files were out of the directory
@@ -160,5 +164,15 @@ void bench_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg);
 /* Count of fsync/fdatasync/sync_file_range/msync calls made by this process
  * so far (bench/fsync_count.c interposes them). */
 int64_t bench_fsync_calls(void);
+
+/* Durations of the syncs that wait for the device (fsync, fdatasync,
+ * msync with MS_SYNC) since bench_sync_reset, from the same wrappers;
+ * percentiles are 1 us bucket bounds, NAN when count is 0. */
+struct bench_sync_summary {
+  int64_t count;
+  double p50_us, p99_us, p999_us, max_us;
+};
+void bench_sync_reset(void);
+void bench_sync_summary(struct bench_sync_summary *s);
 
 #endif /* BENCH_HARNESS_H */

@@ -104,6 +104,11 @@ report_json(FILE *out, const struct bench_result *r)
     jnum(out, "p50_us", r->p50_us);
     jnum(out, "p99_us", r->p99_us);
     jnum(out, "p999_us", r->p999_us);
+    jnum(out, "syncs_timed", report_i64(r->syncs_timed));
+    jnum(out, "sync_p50_us", r->sync_p50_us);
+    jnum(out, "sync_p99_us", r->sync_p99_us);
+    jnum(out, "sync_p999_us", r->sync_p999_us);
+    jnum(out, "sync_max_us", r->sync_max_us);
     jnum(out, "durable_ms", r->durable_ms);
     jnum(out, "space_back_ms", r->space_back_ms);
     jnum(out, "dir_back_ms", r->dir_back_ms);

@@ -73,6 +73,9 @@ double report_f_rec_per_s(const struct bench_result *r);
 double report_f_mb_per_s(const struct bench_result *r);
 double report_f_p99(const struct bench_result *r);
 double report_f_p999(const struct bench_result *r);
+double report_f_sync_p50(const struct bench_result *r);  /* device syncs */
+double report_f_sync_p999(const struct bench_result *r);
+double report_f_recs_per_sync(const struct bench_result *r);
 double report_f_cpu_s(const struct bench_result *r);     /* whole child */
 double report_f_seconds(const struct bench_result *r);   /* timed part */
 double report_f_space_back_ms(const struct bench_result *r);

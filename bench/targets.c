@@ -96,7 +96,18 @@ limit_note(char *buf, size_t size, const struct report *rep, const char *me,
                        "CPU/record", cpu / secs, rep->config->cores,
                        cpu / recs * 1e9);
   if (peer != NULL && !isnan(pcpu) && precs > 0 && n < size)
-    snprintf(buf + n, size - n, " (%s %.0f ns)", peer, pcpu / precs * 1e9);
+    n += (size_t)snprintf(buf + n, size - n, " (%s %.0f ns)", peer,
+                          pcpu / precs * 1e9);
+  /* A durable workload's rate is records per sync times syncs per second. */
+  if (strcmp(w, "W2") == 0 && n < size)
+    n += (size_t)snprintf(buf + n, size - n, "; %.1f records per device "
+                          "sync, sync p50 %.0f us",
+                          median(rep, me, w, report_f_recs_per_sync),
+                          median(rep, me, w, report_f_sync_p50));
+  if (strcmp(w, "W2") == 0 && peer != NULL && n < size)
+    snprintf(buf + n, size - n, " (%s %.1f, %.0f us)", peer,
+             median(rep, peer, w, report_f_recs_per_sync),
+             median(rep, peer, w, report_f_sync_p50));
 }
 
 /* mrlog's median of f against factor x one peer's (peer NULL: the best
@@ -106,7 +117,7 @@ vs_peer_f(FILE *out, const struct report *rep, const char *me, const char *w,
           const char *peer, report_field f, const char *unit, double factor,
           const char *what)
 {
-  char detail[320], note[160];
+  char detail[400], note[240];
   double m = median(rep, me, w, f), theirs;
   size_t n;
 
@@ -151,7 +162,7 @@ static void
 w2_latency(FILE *out, const struct report *rep, const char *me,
            report_field f, const char *what)
 {
-  char detail[160];
+  char detail[240];
   double mine = median(rep, me, "W2", f), best, theirs;
   const char *peer = report_best_peer(rep, "W2", report_f_rec_per_s, 1, &best);
 
@@ -160,7 +171,12 @@ w2_latency(FILE *out, const struct report *rep, const char *me,
     return;
   }
   theirs = median(rep, peer, "W2", f);
-  snprintf(detail, sizeof(detail), "%s's", peer);
+  snprintf(detail, sizeof(detail), "%s's; device syncs p50 / p99.9: %s "
+           "%.0f / %.0f us, %s %.0f / %.0f us", peer, me,
+           median(rep, me, "W2", report_f_sync_p50),
+           median(rep, me, "W2", report_f_sync_p999), peer,
+           median(rep, peer, "W2", report_f_sync_p50),
+           median(rep, peer, "W2", report_f_sync_p999));
   line(out, what, mine, theirs, AT_MOST, " us", 1, detail);
 }
 

@@ -36,6 +36,7 @@ wl_open(const struct wl_params *p, enum eng_durability durability,
     bench_result_fail(r, "open: %s", err[0] ? err : "failed");
     run->e = NULL;
   }
+  bench_sync_reset();
   return rc;
 }
 
@@ -44,10 +45,17 @@ wl_close(const struct wl_params *p, struct wl_run *run, uint64_t records,
          uint64_t retained, struct bench_result *r)
 {
   struct eng_stats st;
+  struct bench_sync_summary sync;
   int64_t disk;
   int rc;
 
   r->retained_bytes = (double)retained;
+  bench_sync_summary(&sync);
+  r->syncs_timed = sync.count;
+  r->sync_p50_us = sync.p50_us;
+  r->sync_p99_us = sync.p99_us;
+  r->sync_p999_us = sync.p999_us;
+  r->sync_max_us = sync.max_us;
   if (p->engine->stats(run->e, &st) == 0) {
     r->fsyncs_interposed = bench_fsync_calls() - run->fsync0;
     r->fsyncs = st.fsyncs >= 0 ? st.fsyncs : r->fsyncs_interposed;
