@@ -47,8 +47,12 @@ void mrlog__wbuf_trim_frame(struct mrlog__buf *frame);
  * the flusher's fdatasyncs overwrite allocated blocks and need no journal
  * commit for a new size (measured here: ~110 us instead of ~330 us per
  * 4 KiB append+fdatasync).  A step is written once fewer than a quarter
- * of a step of zeroed bytes remain ahead. */
-#define PREZERO_STEP (2u << 20)
+ * of a step of zeroed bytes remain ahead.  The fdatasync that follows a
+ * step waits for the step's zeros to reach the disk (it waits for every
+ * page of the file under writeback), so the step bounds that sync's extra
+ * time: 256 KiB steps took W2's p99.9 fdatasync from ~1.4 ms to ~0.55 ms
+ * against 2 MiB ones, for the same records/s (PERFORMANCE.md). */
+#define PREZERO_STEP (256u << 10)
 #define PREZERO_FIRST (64u << 10) /* first step of a segment */
 #define PREZERO_CHUNK (1u << 20) /* bytes per zero-fill write */
 /* Written policy: start writeback of every WRITEBACK_BYTES written, so
