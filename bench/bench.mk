@@ -107,6 +107,7 @@ bench_mrlog_bench_SOURCES = \
 	bench/harness.c \
 	bench/runner.c \
 	bench/fsync_count.c \
+	bench/thread_cpu.c \
 	bench/engine.h \
 	bench/peer.h \
 	bench/groupcommit.h \

@@ -64,6 +64,31 @@ report_f_recs_per_sync(const struct bench_result *r)
                             : (double)NAN;
 }
 
+/* The busiest thread's share of its window: near 1, that thread (a
+ * serial stage) bounds the run. */
+double
+report_f_busiest_share(const struct bench_result *r)
+{
+  return r->busiest_window_s > 0 ? r->busiest_cpu_s / r->busiest_window_s
+                                 : (double)NAN;
+}
+
+/* The share of the window the busiest thread waited runnable for a core. */
+double
+report_f_busiest_wait_share(const struct bench_result *r)
+{
+  return r->busiest_window_s > 0 ? r->busiest_wait_s / r->busiest_window_s
+                                 : (double)NAN;
+}
+
+/* The busiest thread's CPU per record, in ns. */
+double
+report_f_busiest_ns_per_rec(const struct bench_result *r)
+{
+  return r->records > 0 ? r->busiest_cpu_s * 1e9 / (double)r->records
+                        : (double)NAN;
+}
+
 double
 report_f_cpu_s(const struct bench_result *r)
 {
@@ -125,6 +150,21 @@ report_f_peak_rss(const struct bench_result *r)
 /* ------------------------------------------------------------------------
  * Medians.
  * --------------------------------------------------------------------- */
+
+const char *
+report_busiest_name(const struct report *rep, const char *engine,
+                    const char *workload)
+{
+  size_t i;
+
+  for (i = 0; i < rep->n_runs; i++) {
+    const struct bench_result *r = &rep->runs[i];
+    if (strcmp(r->engine, engine) == 0 &&
+        strcmp(r->workload, workload) == 0 && r->busiest_thread[0] != '\0')
+      return r->busiest_thread;
+  }
+  return NULL;
+}
 
 int
 report_median(const struct report *rep, const char *engine,

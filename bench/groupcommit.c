@@ -255,11 +255,13 @@ gc_start(struct gc **out, const struct gc_ops *ops, void *ctx,
     free(gc);
     return -EAGAIN;
   }
+  pthread_setname_np(gc->writer, "gc-writer");
   if (config->sync_every_ms > 0 && ops->sync != NULL) {
     if (pthread_create(&gc->ticker, NULL, ticker_main, gc) != 0) {
       gc_stop(gc);
       return -EAGAIN;
     }
+    pthread_setname_np(gc->ticker, "gc-ticker");
     gc->have_ticker = true;
   }
   *out = gc;

@@ -162,6 +162,8 @@ bench_result_init(struct bench_result *r, const char *engine,
   r->fsyncs = r->fsyncs_interposed = -1;
   r->p50_us = r->p99_us = r->p999_us = NAN;
   r->syncs_timed = -1;
+  r->busiest_thread[0] = '\0';
+  r->busiest_cpu_s = r->busiest_wait_s = r->busiest_window_s = NAN;
   r->sync_p50_us = r->sync_p99_us = r->sync_p999_us = r->sync_max_us = NAN;
   r->durable_ms = r->space_back_ms = r->space_freed_bytes = NAN;
   r->dir_back_ms = NAN;
@@ -208,6 +210,9 @@ bench_thread_start(pthread_t *thread, void *(*fn)(void *), void *arg)
     fprintf(stderr, "mrlog-bench: pthread_create: %s\n", strerror(rc));
     _exit(3);
   }
+  /* Named, so the busiest-thread figure tells the harness's threads
+   * from the engine's (thread_cpu.c). */
+  pthread_setname_np(*thread, "bench-worker");
 }
 
 /* ------------------------------------------------------------------------

@@ -82,6 +82,12 @@ struct bench_result {
    * workload that writes): their count and durations. */
   int64_t syncs_timed;
   double sync_p50_us, sync_p99_us, sync_p999_us, sync_max_us;
+  /* The thread that ran most from the engine's open to the end of the
+   * timed part ("" if not measured): the run's serial stage. */
+  char busiest_thread[16];
+  double busiest_cpu_s;         /* its CPU seconds in that window */
+  double busiest_wait_s;        /* seconds it waited runnable for a core */
+  double busiest_window_s;      /* the window's seconds */
   double durable_ms;            /* W5: truncation durable after */
   double space_back_ms;         /* W5: space back after (NAN: timed out) */
   double dir_back_ms;           /* W5: the files were out of the directory
@@ -174,5 +180,28 @@ struct bench_sync_summary {
 };
 void bench_sync_reset(void);
 void bench_sync_summary(struct bench_sync_summary *s);
+
+/* CPU time per thread of this process (bench/thread_cpu.c). */
+#define BENCH_THREADS_MAX 256
+struct bench_thread_cpu_one {
+  int tid;
+  uint64_t ran_ns;   /* schedstat: nanoseconds on a core so far */
+  uint64_t waited_ns; /* schedstat: nanoseconds runnable, not running */
+  char name[16];     /* comm */
+};
+struct bench_thread_cpu {
+  uint64_t at_ns;    /* bench_now_ns() when taken */
+  size_t n;          /* threads in t */
+  size_t dropped;    /* threads past BENCH_THREADS_MAX, left out */
+  struct bench_thread_cpu_one t[BENCH_THREADS_MAX];
+};
+void bench_thread_cpu_snapshot(struct bench_thread_cpu *s);
+/* The thread that ran most between two snapshots: its name, its CPU
+ * seconds, the seconds it waited runnable for a core, and the seconds
+ * between the snapshots.  -1 if none. */
+int bench_thread_cpu_busiest(const struct bench_thread_cpu *before,
+                             const struct bench_thread_cpu *after,
+                             char *name, size_t name_size, double *cpu_s,
+                             double *wait_s, double *window_s);
 
 #endif /* BENCH_HARNESS_H */

@@ -109,6 +109,11 @@ report_json(FILE *out, const struct bench_result *r)
     jnum(out, "sync_p99_us", r->sync_p99_us);
     jnum(out, "sync_p999_us", r->sync_p999_us);
     jnum(out, "sync_max_us", r->sync_max_us);
+    if (r->busiest_thread[0] != '\0')
+      jstr(out, "busiest_thread", r->busiest_thread);
+    jnum(out, "busiest_cpu_s", r->busiest_cpu_s);
+    jnum(out, "busiest_wait_s", r->busiest_wait_s);
+    jnum(out, "busiest_window_s", r->busiest_window_s);
     jnum(out, "durable_ms", r->durable_ms);
     jnum(out, "space_back_ms", r->space_back_ms);
     jnum(out, "dir_back_ms", r->dir_back_ms);

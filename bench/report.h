@@ -76,6 +76,13 @@ double report_f_p999(const struct bench_result *r);
 double report_f_sync_p50(const struct bench_result *r);  /* device syncs */
 double report_f_sync_p999(const struct bench_result *r);
 double report_f_recs_per_sync(const struct bench_result *r);
+double report_f_busiest_share(const struct bench_result *r);
+double report_f_busiest_wait_share(const struct bench_result *r);
+double report_f_busiest_ns_per_rec(const struct bench_result *r);
+/* The busiest thread's name in the first run of (engine, workload) that
+ * has one, or NULL. */
+const char *report_busiest_name(const struct report *rep, const char *engine,
+                                const char *workload);
 double report_f_cpu_s(const struct bench_result *r);     /* whole child */
 double report_f_seconds(const struct bench_result *r);   /* timed part */
 double report_f_space_back_ms(const struct bench_result *r);

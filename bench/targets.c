@@ -98,6 +98,16 @@ limit_note(char *buf, size_t size, const struct report *rep, const char *me,
   if (peer != NULL && !isnan(pcpu) && precs > 0 && n < size)
     n += (size_t)snprintf(buf + n, size - n, " (%s %.0f ns)", peer,
                           pcpu / precs * 1e9);
+  /* The serial stage: the thread that ran most, and how much of the run. */
+  if (report_busiest_name(rep, me, w) != NULL && n < size)
+    n += (size_t)snprintf(buf + n, size - n, "; busiest thread %s: on a "
+                          "core %.0f%% of the run, waiting for one %.0f%%, "
+                          "%.0f ns/record",
+                          report_busiest_name(rep, me, w),
+                          100 * median(rep, me, w, report_f_busiest_share),
+                          100 * median(rep, me, w,
+                                       report_f_busiest_wait_share),
+                          median(rep, me, w, report_f_busiest_ns_per_rec));
   /* A durable workload's rate is records per sync times syncs per second. */
   if (strcmp(w, "W2") == 0 && n < size)
     n += (size_t)snprintf(buf + n, size - n, "; %.1f records per device "
@@ -117,7 +127,7 @@ vs_peer_f(FILE *out, const struct report *rep, const char *me, const char *w,
           const char *peer, report_field f, const char *unit, double factor,
           const char *what)
 {
-  char detail[400], note[240];
+  char detail[480], note[320];
   double m = median(rep, me, w, f), theirs;
   size_t n;
 
@@ -144,7 +154,7 @@ absolute(FILE *out, const struct report *rep, const char *me, const char *w,
          report_field f, enum cmp cmp, double target, double div,
          const char *unit, const char *what)
 {
-  char note[160];
+  char note[320];
   double m = median(rep, me, w, f);
   int met = cmp == AT_LEAST ? m >= target : m <= target;
 

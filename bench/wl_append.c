@@ -163,6 +163,7 @@ wl_append(const struct wl_params *p, struct bench_result *r)
   while (!run.finished)
     pthread_cond_wait(&run.cond, &run.mutex);
   pthread_mutex_unlock(&run.mutex);
+  wl_timed_end(&wr, r);
   for (t = 0; t < p->producers; t++)
     pthread_join(prs[t].thread, NULL);
 

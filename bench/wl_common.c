@@ -10,10 +10,13 @@
  *      peers it is the interposed count over the same window (open .. just
  *      before close).  fsyncs_interposed is that window for every engine.
  *   3. Disk figures are allocated bytes (st_blocks) after close.
+ *   4. The busiest thread is measured from just after the open to
+ *      wl_timed_end, which a workload calls when its timed part ends.
  */
 #include "workloads.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 int
@@ -37,7 +40,23 @@ wl_open(const struct wl_params *p, enum eng_durability durability,
     run->e = NULL;
   }
   bench_sync_reset();
+  bench_thread_cpu_snapshot(&run->cpu0);
   return rc;
+}
+
+void
+wl_timed_end(struct wl_run *run, struct bench_result *r)
+{
+  struct bench_thread_cpu *now = malloc(sizeof(*now));
+
+  if (now == NULL)
+    return;
+  bench_thread_cpu_snapshot(now);
+  if (bench_thread_cpu_busiest(&run->cpu0, now, r->busiest_thread,
+                               sizeof(r->busiest_thread), &r->busiest_cpu_s,
+                               &r->busiest_wait_s, &r->busiest_window_s) != 0)
+    r->busiest_thread[0] = '\0';
+  free(now);
 }
 
 void

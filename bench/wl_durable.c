@@ -113,6 +113,7 @@ wl_durable(const struct wl_params *p, struct bench_result *r)
   pthread_barrier_wait(&start);
   bench_sleep_ns((uint64_t)(p->w2_seconds * 1e9));
   atomic_store(&stop, 1);
+  wl_timed_end(&wr, r);
   for (i = 0; i < p->w2_threads; i++) {
     pthread_join(ws[i].thread, NULL);
     n += ws[i].n;

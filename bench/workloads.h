@@ -59,9 +59,13 @@ void wl_queue_counts(const struct wl_params *p, uint64_t *counts);
 struct wl_run {
   struct eng *e;     /* the open engine */
   int64_t fsync0;    /* interposed sync calls before open */
+  struct bench_thread_cpu cpu0; /* threads' CPU once the engine is open */
 };
 int wl_open(const struct wl_params *p, enum eng_durability durability,
             struct wl_run *run, struct bench_result *r);
+/* The timed part is over: fills r's busiest thread.  Call before joining
+ * the workload's own threads (thread_cpu.c invariant 2). */
+void wl_timed_end(struct wl_run *run, struct bench_result *r);
 void wl_close(const struct wl_params *p, struct wl_run *run,
               uint64_t records, uint64_t retained, struct bench_result *r);
 
