@@ -153,7 +153,8 @@ CLEANFILES = bench-mirror.txt bench-mirror.json bench-memory.txt bench-results.j
 
 BENCH_FLAGS =
 BENCH_SMOKE_FLAGS = --scale 0.01 --runs 1 --w2-seconds 0.5 \
-	--device-mib 64 --device-iters 200 --w5-timeout 1 --segment-kib 64
+	--device-mib 64 --device-iters 200 --w5-timeout 1 --segment-kib 64 \
+	--w5-segment-kib 64
 
 # The shell steps shared by both targets; the recipe sets $$flags and $$out
 # first.  The run's exit status is kept; the plot is made either way.

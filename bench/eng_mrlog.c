@@ -66,7 +66,8 @@ open_store(const char *dir, const struct eng_config *config, int store,
   mrlog_policy_init(&policy);
   if (config->durability == ENG_INTERVAL)
     policy.fsync_interval_ms = config->sync_interval_ms;
-  policy.segment_bytes = config->segment_bytes;
+  if (config->segment_bytes != 0) /* else the default policy's */
+    policy.segment_bytes = config->segment_bytes;
   policy.record_store = store;
   rc = mrlog_open(dir, &policy, &e->log);
   if (rc != 0) {

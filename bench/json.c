@@ -56,6 +56,7 @@ report_json_config(FILE *out, const struct report_config *c)
   jnum(out, "w2_seconds", c->w2_seconds);
   jnum(out, "w2_threads", c->w2_threads);
   jnum(out, "segment_bytes", (double)c->segment_bytes);
+  jnum(out, "w5_segment_bytes", (double)c->w5_segment_bytes);
   jnum(out, "w5_timeout_s", c->w5_timeout_s);
   jstr(out, "dir", c->dir);
   fprintf(out, ",\"tmpfs\":%s", c->tmpfs ? "true" : "false");

@@ -5,23 +5,28 @@
  *   mrlog-bench [--engines LIST] [--workloads LIST] [--runs N] [--dir DIR]
  *               [--json FILE] [--scale F] [--w2-seconds S] [--no-device]
  *               [--device-mib N] [--device-iters N] [--w5-timeout S]
- *               [--segment-kib N] [--run-timeout S] [--keep] [--help]
+ *               [--segment-kib N] [--w5-segment-kib N] [--run-timeout S]
+ *               [--keep] [--help]
  *
  * Invariants:
  *   1. Order: device limits first, then for each run index, each workload
  *      in canonical order, each engine -- so engines alternate and share
  *      the machine's noise rather than one getting a quiet minute.
  *   2. W1's directory of (engine, run) is kept until that run index is
- *      done: W4cold, W4warm and W5 (in that order, W5 last because it
- *      truncates) reopen it.  If W1 was not selected, an unreported W1
- *      run prepares it.  Every other workload's directory is removed right
- *      after its run.
+ *      done: W4cold and W4warm reopen it.  If W1 was not selected, an
+ *      unreported W1 run prepares it.  W5 writes its own W1-shaped log in
+ *      an unreported run first (with w5_segment_kib segments, so that a
+ *      truncation to the midpoint frees whole segments) and reopens that.
+ *      Every directory but W1's is removed right after its run.
+ *   5. mrlog runs with its default segment_bytes unless --segment-kib is
+ *      given: the targets are the default policy's.
  *   3. The process never starts a thread; only children do.
  *   4. Exit status: 0, or 1 if any run reported an error (or a durable
  *      run counted no sync calls, which would mean the fsync interposition
  *      is not working), 2 for bad usage.
  */
 #include "device.h"
+#include "mrlog.h"
 #include "engine.h"
 #include "report.h"
 #include "workloads.h"
@@ -77,7 +82,8 @@ struct options {
   unsigned device_mib;          /* --device-mib */
   unsigned device_iters;        /* --device-iters */
   double w5_timeout;            /* --w5-timeout, seconds */
-  unsigned segment_kib;         /* --segment-kib */
+  unsigned segment_kib;         /* --segment-kib, 0: mrlog's default */
+  unsigned w5_segment_kib;      /* --w5-segment-kib */
   unsigned run_timeout;         /* --run-timeout, seconds */
   int keep;                     /* --keep: leave W1's logs and the dir */
 };
@@ -109,7 +115,10 @@ usage(FILE *out)
 "  --device-mib N     sequential-write probe size in MiB (default 1024)\n"
 "  --device-iters N   pwrite+fdatasync iterations (default 2000)\n"
 "  --w5-timeout S     W5 space-back timeout (default 10)\n"
-"  --segment-kib N    mrlog segment_bytes in KiB (default 8192 = 8 MiB)\n"
+"  --segment-kib N    mrlog segment_bytes in KiB (default: the library's\n"
+"                     default policy, 128 MiB)\n"
+"  --w5-segment-kib N mrlog segment_bytes of W5's own log (default 8192 =\n"
+"                     8 MiB, so its truncation frees whole segments)\n"
 "  --run-timeout S    kill a run after S seconds (default 1200)\n"
 "  --keep             keep the working directory and W1's logs (to inspect)\n"
 "  --help             this text\n"
@@ -169,6 +178,7 @@ parse_options(int argc, char **argv, struct options *o)
     { "device-iters", required_argument, NULL, 'I' },
     { "w5-timeout", required_argument, NULL, 'T' },
     { "segment-kib", required_argument, NULL, 'K' },
+    { "w5-segment-kib", required_argument, NULL, 'G' },
     { "run-timeout", required_argument, NULL, 'R' },
     { "keep", no_argument, NULL, 'k' },
     { "help", no_argument, NULL, 'h' },
@@ -190,7 +200,8 @@ parse_options(int argc, char **argv, struct options *o)
   o->device_mib = 1024;
   o->device_iters = 2000;
   o->w5_timeout = 10.0;
-  o->segment_kib = 8192;
+  o->segment_kib = 0;
+  o->w5_segment_kib = 8192;
   o->run_timeout = 1200;
   while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
     switch (c) {
@@ -212,6 +223,7 @@ parse_options(int argc, char **argv, struct options *o)
     case 'I': o->device_iters = (unsigned)atoi(optarg); break;
     case 'T': o->w5_timeout = atof(optarg); break;
     case 'K': o->segment_kib = (unsigned)atoi(optarg); break;
+    case 'G': o->w5_segment_kib = (unsigned)atoi(optarg); break;
     case 'R': o->run_timeout = (unsigned)atoi(optarg); break;
     case 'k': o->keep = 1; break;
     case 'h': usage(stdout); exit(0);
@@ -220,7 +232,8 @@ parse_options(int argc, char **argv, struct options *o)
   }
   if (optind != argc || o->runs < 1 || !(o->scale > 0) ||
       !(o->w2_seconds > 0) || o->device_mib < 1 || o->device_iters < 1 ||
-      !(o->w5_timeout >= 0) || o->segment_kib < 4 || o->run_timeout < 1) {
+      !(o->w5_timeout >= 0) || (o->segment_kib != 0 && o->segment_kib < 4) ||
+      o->w5_segment_kib < 4 || o->run_timeout < 1) {
     fprintf(stderr, "mrlog-bench: bad arguments\n");
     return -1;
   }
@@ -258,7 +271,8 @@ params_for(const struct options *o, const struct engine *e, int w, int run)
   p.producers = 4;
   p.batch = w == W1B ? 100 : 1;
   p.sync_interval_ms = 10;
-  p.segment_bytes = (uint64_t)o->segment_kib << 10;
+  p.segment_bytes = (uint64_t)(w == W5 ? o->w5_segment_kib : o->segment_kib)
+                    << 10;
   p.w2_seconds = o->w2_seconds;
   p.w2_threads = 64;
   p.w5_timeout_s = o->w5_timeout;
@@ -341,6 +355,25 @@ w1_dir(const struct state *s, size_t e, int run, char *out)
   snprintf(out, PATH_MAX, "%s/%s-W1-r%d", s->base, all_engines[e].name, run);
 }
 
+/* Writes W1's records into dir (mkdir'd) in an unreported run, with p's
+ * parameters: the log that W4 (W1's own, when W1 was not selected) or W5
+ * reopens. */
+static void
+prepare_w1_log(struct state *s, const struct job *job, const char *dir)
+{
+  const struct engine *eng = job->p.engine;
+  struct job prep = *job;
+  struct bench_result r;
+
+  prep.workload = W1;
+  mkdir(dir, 0755);
+  bench_result_init(&r, eng->name, "W1-prep", job->p.run);
+  run_job(s, &prep, &r);
+  if (r.errors)
+    fprintf(stderr, "mrlog-bench: preparing %s's log for %s failed: %s\n",
+            workload_names[job->workload], eng->name, r.error);
+}
+
 /* Runs workload w of engine e, run index run; records the result. */
 static void
 run_one(struct state *s, size_t e, int w, int run, int *w1_ready)
@@ -349,32 +382,26 @@ run_one(struct state *s, size_t e, int w, int run, int *w1_ready)
   struct bench_result r;
   struct job job;
   char dir[PATH_MAX];
-  int reopen = w == W4COLD || w == W4WARM || w == W5;
+  int reuse_w1 = w == W4COLD || w == W4WARM;
 
   memset(&job, 0, sizeof(job));
   job.workload = w;
-  job.p = params_for(&s->o, eng, reopen ? W1 : w, run);
+  job.p = params_for(&s->o, eng, reuse_w1 ? W1 : w, run);
   job.p.cold = w == W4COLD;
-  if (w == W1 || reopen)
+  if (w == W1 || reuse_w1)
     w1_dir(s, e, run, dir);
   else
     snprintf(dir, sizeof(dir), "%s/%s-%s-r%d", s->base, eng->name,
              workload_names[w], run);
   job.p.dir = dir;
-  if (reopen && !w1_ready[e]) {
-    /* W1 was not selected: prepare its log, unreported. */
-    struct job prep = job;
-    prep.workload = W1;
-    mkdir(dir, 0755);
-    bench_result_init(&r, eng->name, "W1-prep", run);
-    run_job(s, &prep, &r);
-    if (r.errors)
-      fprintf(stderr, "mrlog-bench: preparing W1 for %s failed: %s\n",
-              eng->name, r.error);
+  if (reuse_w1 && !w1_ready[e]) {
+    prepare_w1_log(s, &job, dir); /* W1 was not selected */
     w1_ready[e] = 1;
-  }
-  if (!reopen)
+  } else if (w == W5) {
+    prepare_w1_log(s, &job, dir);
+  } else if (!reuse_w1) {
     mkdir(dir, 0755);
+  }
   bench_result_init(&r, eng->name, workload_names[w], run);
   run_job(s, &job, &r);
   /* Every durable run syncs: zero interposed calls would mean the
@@ -389,7 +416,7 @@ run_one(struct state *s, size_t e, int w, int run, int *w1_ready)
   progress(s, &r);
   if (w == W1)
     w1_ready[e] = 1;
-  else if (!reopen)
+  else if (!reuse_w1)
     bench_rm_rf(dir);
 }
 
@@ -405,8 +432,8 @@ run_device(struct state *s)
   job.dp.dir = s->base;
   job.dp.seq_bytes = (uint64_t)s->o.device_mib << 20;
   job.dp.sync_iterations = s->o.device_iters;
-  /* W5's floor: the bytes W5 waits for, in files of a segment's size. */
-  w1 = params_for(&s->o, NULL, W1, 0);
+  /* W5's floor: the bytes W5 waits for, in files of its segment size. */
+  w1 = params_for(&s->o, NULL, W5, 0);
   job.dp.unlink_file_bytes = w1.segment_bytes;
   job.dp.unlink_free_bytes =
       (uint64_t)(w1.w5_fraction * (double)(w1.records * w1.record_bytes));
@@ -497,6 +524,13 @@ main(int argc, char **argv)
   rc.w2_seconds = s.o.w2_seconds;
   rc.w2_threads = 64;
   rc.segment_bytes = (uint64_t)s.o.segment_kib << 10;
+  if (rc.segment_bytes == 0) {
+    struct mrlog_policy defaults;
+
+    mrlog_policy_init(&defaults);
+    rc.segment_bytes = defaults.segment_bytes;
+  }
+  rc.w5_segment_bytes = (uint64_t)s.o.w5_segment_kib << 10;
   rc.w5_timeout_s = s.o.w5_timeout;
   rc.dir = s.base;
   rc.tmpfs = bench_dir_is_tmpfs(s.base);

@@ -204,22 +204,27 @@ static const struct table tables[] = {
   { "W5", cols_w5, 0, "space-back ms" },
 };
 
+/* "128 MiB" or "64 KiB". */
+static void
+size_text(char *buf, size_t size, uint64_t bytes)
+{
+  if (bytes % (1u << 20) == 0)
+    snprintf(buf, size, "%llu MiB", (unsigned long long)(bytes >> 20));
+  else
+    snprintf(buf, size, "%llu KiB", (unsigned long long)(bytes >> 10));
+}
+
 static void
 describe(FILE *out, const struct report_config *c, const char *w)
 {
-  char seg[32];
+  char seg[32], w5seg[32];
 
-  if (c->segment_bytes % (1u << 20) == 0)
-    snprintf(seg, sizeof(seg), "%llu MiB",
-             (unsigned long long)(c->segment_bytes >> 20));
-  else
-    snprintf(seg, sizeof(seg), "%llu KiB",
-             (unsigned long long)(c->segment_bytes >> 10));
-
+  size_text(seg, sizeof(seg), c->segment_bytes);
+  size_text(w5seg, sizeof(w5seg), c->w5_segment_bytes);
   if (strcmp(w, "W1") == 0 || strcmp(w, "W1b") == 0)
     fprintf(out, "%s: %llu x 100 B records, 16 queues, 4 producers, %s, "
             "acknowledged on write, fsync every 10 ms "
-            "(mrlog segment_bytes %s, so W5 can free whole segments)\n", w,
+            "(mrlog segment_bytes %s)\n", w,
             (unsigned long long)c->w1_records,
             w[2] ? "batches of 100 records per call"
                  : "one append call per record",
@@ -237,10 +242,11 @@ describe(FILE *out, const struct report_config *c, const char *w)
   else if (strcmp(w, "W4warm") == 0)
     fprintf(out, "W4warm: the same with every file read once first\n");
   else
-    fprintf(out, "W5: reopen W1's log, truncate every queue to its midpoint "
-            "(durable); ms until durable and until 40%% of W1's payload is "
-            "free on disk (timeout %g s); no compaction\n",
-            c->w5_timeout_s);
+    fprintf(out, "W5: W1's records written anew (mrlog segment_bytes %s, "
+            "so whole segments can be freed), reopened, every queue "
+            "truncated to its midpoint (durable); ms until durable and "
+            "until 40%% of the payload is free on disk (timeout %g s); no "
+            "compaction\n", w5seg, c->w5_timeout_s);
 }
 
 /* W5's space column: runs whose space never came back count as +inf in

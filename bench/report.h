@@ -20,7 +20,8 @@ struct report_config {
   uint64_t w3_records;     /* W3 records */
   double w2_seconds;       /* W2 duration */
   unsigned w2_threads;     /* W2 writer threads */
-  uint64_t segment_bytes;  /* mrlog segment size */
+  uint64_t segment_bytes;  /* mrlog segment size (W1-W4) */
+  uint64_t w5_segment_bytes; /* mrlog segment size of W5's own log */
   double w5_timeout_s;     /* W5 space-back timeout */
   const char *dir;         /* where the logs lived */
   int tmpfs;               /* dir is on tmpfs */

@@ -33,7 +33,7 @@ struct wl_params {
   unsigned producers;        /* producer threads (4) */
   unsigned batch;            /* records per append call (1 or 100) */
   unsigned sync_interval_ms; /* interval policy period (10) */
-  uint64_t segment_bytes;    /* mrlog segment size (8 MiB) */
+  uint64_t segment_bytes;    /* mrlog segment size; 0: its default */
   double w2_seconds;         /* W2 duration */
   unsigned w2_threads;       /* W2 writer threads (64) */
   double w5_timeout_s;       /* W5 space-back timeout (10) */
