@@ -35,7 +35,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 static atomic_int_fast64_t calls;
@@ -44,21 +43,12 @@ static atomic_int_fast64_t calls;
 static atomic_uint_fast32_t sync_hist[SYNC_HIST_US + 1];
 static atomic_uint_fast64_t sync_max_ns;
 
-static uint64_t
-now_ns(void)
-{
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Adds one sync that started at t0 (invariant 3); keeps errno. */
 static void
 sync_took(uint64_t t0)
 {
   int saved = errno;
-  uint64_t ns = now_ns() - t0, us = ns / 1000;
+  uint64_t ns = bench_now_ns() - t0, us = ns / 1000;
   uint64_t max = atomic_load_explicit(&sync_max_ns, memory_order_relaxed);
 
   atomic_fetch_add_explicit(&sync_hist[us < SYNC_HIST_US ? us : SYNC_HIST_US],
@@ -143,7 +133,7 @@ typedef int (*msync_type)(void *, size_t, int);
 int
 fsync(int fd)
 {
-  uint64_t t0 = now_ns();
+  uint64_t t0 = bench_now_ns();
   int rc;
 
   NEXT(fsync_type, fsync);
@@ -155,7 +145,7 @@ fsync(int fd)
 int
 fdatasync(int fd)
 {
-  uint64_t t0 = now_ns();
+  uint64_t t0 = bench_now_ns();
   int rc;
 
   NEXT(fsync_type, fdatasync);
@@ -176,7 +166,7 @@ sync_file_range(int fd, off_t offset, off_t nbytes, unsigned int flags)
 int
 msync(void *addr, size_t length, int flags)
 {
-  uint64_t t0 = now_ns();
+  uint64_t t0 = bench_now_ns();
   int rc;
 
   NEXT(msync_type, msync);
