@@ -86,6 +86,7 @@ limit_note(char *buf, size_t size, const struct report *rep, const char *me,
   double pcpu = peer ? median(rep, peer, w, report_f_cpu_s) : NAN;
   double precs = peer ? median(rep, peer, w, report_f_rec_per_s) *
                         median(rep, peer, w, report_f_seconds) : NAN;
+  const char *busiest = report_busiest_name(rep, me, w);
   size_t n;
 
   if (isnan(cpu) || isnan(secs) || secs <= 0 || recs <= 0) {
@@ -99,11 +100,10 @@ limit_note(char *buf, size_t size, const struct report *rep, const char *me,
     n += (size_t)snprintf(buf + n, size - n, " (%s %.0f ns)", peer,
                           pcpu / precs * 1e9);
   /* The serial stage: the thread that ran most, and how much of the run. */
-  if (report_busiest_name(rep, me, w) != NULL && n < size)
+  if (busiest != NULL && n < size)
     n += (size_t)snprintf(buf + n, size - n, "; busiest thread %s: on a "
                           "core %.0f%% of the run, waiting for one %.0f%%, "
-                          "%.0f ns/record",
-                          report_busiest_name(rep, me, w),
+                          "%.0f ns/record", busiest,
                           100 * median(rep, me, w, report_f_busiest_share),
                           100 * median(rep, me, w,
                                        report_f_busiest_wait_share),

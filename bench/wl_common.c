@@ -16,7 +16,6 @@
 #include "workloads.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 int
@@ -47,16 +46,13 @@ wl_open(const struct wl_params *p, enum eng_durability durability,
 void
 wl_timed_end(struct wl_run *run, struct bench_result *r)
 {
-  struct bench_thread_cpu *now = malloc(sizeof(*now));
+  struct bench_thread_cpu now;
 
-  if (now == NULL)
-    return;
-  bench_thread_cpu_snapshot(now);
-  if (bench_thread_cpu_busiest(&run->cpu0, now, r->busiest_thread,
+  bench_thread_cpu_snapshot(&now);
+  if (bench_thread_cpu_busiest(&run->cpu0, &now, r->busiest_thread,
                                sizeof(r->busiest_thread), &r->busiest_cpu_s,
                                &r->busiest_wait_s, &r->busiest_window_s) != 0)
     r->busiest_thread[0] = '\0';
-  free(now);
 }
 
 void

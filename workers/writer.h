@@ -50,7 +50,7 @@ void mrlog__wbuf_trim_frame(struct mrlog__buf *frame);
  * of a step of zeroed bytes remain ahead.  The fdatasync that follows a
  * step waits for the step's zeros to reach the disk (it waits for every
  * page of the file under writeback), so the step bounds that sync's extra
- * time: 256 KiB steps took W2's p99.9 fdatasync from ~1.4 ms to ~0.55 ms
+ * time: 256 KiB steps took W2's p99.9 fdatasync from ~1.4 ms to ~0.56 ms
  * against 2 MiB ones, for the same records/s (PERFORMANCE.md). */
 #define PREZERO_STEP (256u << 10)
 #define PREZERO_FIRST (64u << 10) /* first step of a segment */
