@@ -80,8 +80,9 @@ tsc_invariant(void)
   unsigned a, b, c, d;
 
   /* CPUID 0x80000007 EDX bit 8: the TSC runs at a constant rate in every
-   * state (Intel SDM vol. 3 17.17.1; AMD: "TscInvariant"). */
-  if (__get_cpuid_max(0x80000000u, NULL) < 0x80000007u)
+   * state (Intel SDM vol. 3 17.17.1; AMD: "TscInvariant").  The maximum
+   * leaf is unsigned in gcc's cpuid.h and int in clang's. */
+  if ((unsigned)__get_cpuid_max(0x80000000u, NULL) < 0x80000007u)
     return false;
   __cpuid(0x80000007u, a, b, c, d);
   (void)a, (void)b, (void)c;

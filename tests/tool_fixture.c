@@ -39,6 +39,8 @@
  *   many DIR N                one segment of N records of 100 bytes, synced
  *                             only at close (its seal witnesses them all)
  *   flip-every FILE FROM STEP inverts the bytes at FROM, FROM + STEP, ...
+ *                             below the file's last 512-byte sector (a
+ *                             sealed segment's seal stays intact)
  *   set-version FILE V        rewrites a segment header's version (and crc)
  *
  * Exit status 0, or 1 with a message on stderr.
@@ -579,16 +581,21 @@ many(const char *dir, uint64_t n)
   fx_check(mrlog_close(log), "close");
 }
 
-/* Inverts the byte at from, from + step, ... below the file's end. */
+/* Inverts the byte at from, from + step, ... below the start of the file's
+ * last 512-byte sector.  A sealed segment's seal starts that sector
+ * (FORMAT.md 6.4), so the seal stays intact to witness every flip: with
+ * the seal flipped too, the damage is an unwitnessed tail, whatever the
+ * offsets of the flips happen to be in a given file. */
 static void
 flip_every(const char *file, long from, long step)
 {
   struct stat st;
-  long off;
+  long off, end;
 
-  if (stat(file, &st) != 0 || step <= 0)
+  if (stat(file, &st) != 0 || step <= 0 || st.st_size <= 0)
     fx_die("%s: cannot stat", file);
-  for (off = from; off < (long)st.st_size; off += step)
+  end = ((long)st.st_size - 1) / 512 * 512;
+  for (off = from; off < end; off += step)
     patch(file, off, NULL, 1, true);
 }
 

@@ -680,6 +680,8 @@ ok "verify: flipped byte in $seg -> 2, offset $last_frame; mrlog_open refuses it
 # at its end: the witness scan is one pass, so the frames checked stay
 # proportional to the frames in the file (a scan from each damaged frame
 # to the end checks about damaged * frames / 2).  A count, not a time.
+# flip-every leaves the seal's sector alone: with the seal flipped too, the
+# damage would be an unwitnessed tail (1), as the file's size decides.
 run 0 "$F" many "$work/many" 30000
 mseg=$(cd "$work/many" && ls -- *.mrlog | tail -n 1)
 run 0 "$M" stat --json "$work/many"
