@@ -30,11 +30,13 @@
  *  3. We hold the directory's LOCK, but another process may still
  *     truncate a segment file, and a page's read may fail: a read of such
  *     a page raises SIGBUS.  Every mapping is registered with the SIGBUS
- *     handler (mapfault.c) from creation to unmap, which turns the page
- *     into zeros; readers check the mapping's fault record after touching
- *     a record (mrlog__filemap_check) and return MRLOG_EIO for a record
- *     with a lost page.  A mapping that cannot be registered is not used:
- *     its records are copied.
+ *     handler (mapfault.c) until it is unmapped (a recovered file's from
+ *     mrlog__read_file's check of its pages on, a hot window's from its
+ *     creation), which turns the page into zeros; readers check the
+ *     mapping's fault record after touching a record
+ *     (mrlog__filemap_check) and return MRLOG_EIO for a record with a
+ *     lost page.  A mapping that cannot be registered is not used: its
+ *     records are copied.
  *  4. The mapping counts in stat_memory (mrlog_stats.memory_bytes), from
  *     map to unmap, for its whole length (recovered) or for the bytes
  *     written into it (hot window, counted by the writer as it writes):
@@ -75,17 +77,13 @@ page_up(size_t n)
 
 struct mrlog__filemap *
 mrlog__filemap_new(struct mrlog *log, const uint8_t *base, size_t len,
-                   uint64_t segno)
+                   struct mrlog__mapslot *watch, uint64_t segno)
 {
   struct mrlog__filemap *m = malloc(sizeof(*m));
 
   if (m == NULL)
     return NULL;
-  m->slot = mrlog__mapfault_add(base, len);
-  if (m->slot == NULL) {
-    free(m);
-    return NULL;
-  }
+  m->slot = watch;
   m->base = base;
   m->len = len;
   m->own_mmap = false;

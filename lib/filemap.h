@@ -34,10 +34,12 @@ struct mrlog__filemap {
   atomic_uint refs;
 };
 
-/* NULL when it cannot be registered (or no memory): the caller copies
- * the records instead. */
+/* A recovered file's mapping (mrlog__read_file), which takes over its
+ * registration `watch` (faults seen so far included).  NULL when there is
+ * no memory: the caller keeps base and watch and copies the records. */
 struct mrlog__filemap *mrlog__filemap_new(struct mrlog *log,
                                           const uint8_t *base, size_t len,
+                                          struct mrlog__mapslot *watch,
                                           uint64_t segno);
 /* The hot window's length for a segment whose checkpoint ends at
  * checkpoint_end: every offset a frame that starts before the rotation

@@ -40,7 +40,7 @@ struct mrlog__readahead {
   int rc;                   /* mrlog__read_file's result */
   uint8_t *data;
   size_t len;
-  bool mapped;
+  struct mrlog__mapslot *watch; /* see mrlog__read_file */
 };
 
 static void *
@@ -58,7 +58,7 @@ readahead_main(void *arg)
     pthread_mutex_unlock(&ra->mutex);
     /* name and the result fields are the thread's while asked && !ready. */
     ra->rc = mrlog__read_file(ra->log, ra->name, &ra->data, &ra->len,
-                              &ra->mapped);
+                              &ra->watch);
     pthread_mutex_lock(&ra->mutex);
     ra->asked = false;
     ra->ready = true;
@@ -80,7 +80,7 @@ static void
 drop_result(struct mrlog__readahead *ra)
 {
   if (ra->ready && ra->rc == 0)
-    mrlog__release_file(ra->log, ra->data, ra->len, ra->mapped);
+    mrlog__release_file(ra->log, ra->data, ra->len, ra->watch);
   ra->ready = false;
 }
 
@@ -115,7 +115,7 @@ mrlog__readahead_start(struct mrlog *log, const char *name)
 
 int
 mrlog__readahead_take(struct mrlog *log, const char *name, uint8_t **data,
-                      size_t *len, bool *mapped)
+                      size_t *len, struct mrlog__mapslot **watch)
 {
   struct mrlog__readahead *ra = log->readahead;
   int rc;
@@ -128,13 +128,13 @@ mrlog__readahead_take(struct mrlog *log, const char *name, uint8_t **data,
       rc = ra->rc;
       *data = ra->data;
       *len = ra->len;
-      *mapped = ra->mapped;
+      *watch = ra->watch;
       pthread_mutex_unlock(&ra->mutex);
       return rc;
     }
     pthread_mutex_unlock(&ra->mutex);
   }
-  return mrlog__read_file(log, name, data, len, mapped);
+  return mrlog__read_file(log, name, data, len, watch);
 }
 
 void

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 struct mrlog;
+struct mrlog__mapslot;
 
 /* Reading the next segment file ahead during recovery (lib/readahead.c):
  * start asks the helper for name (after any earlier request is done);
@@ -19,7 +20,7 @@ struct mrlog;
 struct mrlog__readahead;
 void mrlog__readahead_start(struct mrlog *log, const char *name);
 int mrlog__readahead_take(struct mrlog *log, const char *name, uint8_t **data,
-                          size_t *len, bool *mapped);
+                          size_t *len, struct mrlog__mapslot **watch);
 void mrlog__readahead_stop(struct mrlog *log);
 
 #endif /* MRLOG_READAHEAD_H */

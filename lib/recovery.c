@@ -78,11 +78,22 @@
  * 15. A read-only open (readonly.c) makes none of the changes above: each
  *     cut, rename aside, sync and seal is logged as not applied
  *     (mrlog__ro_skip) and holds in memory only.
+ * 16. Open judges a file only by bytes it really read.  A mapped file's
+ *     pages are all read once before the scan (segment.c), and the mapping
+ *     stays watched by the SIGBUS handler until it is unmapped: a page
+ *     lost after that check (another process truncates the file, or a
+ *     page the kernel dropped fails to read again) reads as zeros instead
+ *     of killing the process.  Zeros that are not the file's could pass
+ *     for a torn tail, a zero tail or damage, so before each verdict that
+ *     changes the file or the log (a cut, a rename aside, ECORRUPT, a
+ *     SKIP_CORRUPT drop kept) recovery checks the mapping: any lost page
+ *     and open fails with MRLOG_EIO, having changed nothing on disk.
  */
 #include "base.h"
 #include "internal.h"
 #include "filemap.h"
 #include "flusher.h"
+#include "mapfault.h"
 #include "prefault.h"
 #include "queue.h"
 #include "readahead.h"
@@ -168,6 +179,22 @@ creation_allowed(const struct mrlog__seg_end *prev, uint64_t segno,
   return prev->clean;
 }
 
+/* Invariant 16: MRLOG_EIO if a page of the file's mapping was lost after
+ * mrlog__read_file read it, else 0. */
+static int
+lost_while_read(struct mrlog *log, const char *name,
+                const struct mrlog__mapslot *watch)
+{
+  if (watch == NULL || !mrlog__mapfault_any(watch))
+    return 0;
+  mrlog__logf(log, MRLOG_LOG_ERROR, "segment %s: bytes %zu to %zu could not "
+              "be read while open scanned the file (an I/O error, or another "
+              "process truncated it); open fails and changes nothing", name,
+              atomic_load_explicit(&watch->lo, memory_order_relaxed),
+              atomic_load_explicit(&watch->hi, memory_order_relaxed));
+  return MRLOG_EIO;
+}
+
 static int
 recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
             const uint64_t *next_segno, struct mrlog__seg_end *prev)
@@ -176,14 +203,15 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   struct mrlog__segment *seg;
   struct mrlog__seg_end e = { .present = true, .segno = segno };
   struct mrlog__scan s;
+  struct mrlog__mapslot *watch;
   uint8_t *data;
   size_t len, cut_at;
   uint32_t body_len, synced;
-  bool mapped, count_cut, hdr_bad, ckpt_bad, witnessed;
+  bool count_cut, hdr_bad, ckpt_bad, witnessed;
   int rc;
 
   mrlog__segment_name(name, segno);
-  rc = mrlog__readahead_take(log, name, &data, &len, &mapped);
+  rc = mrlog__readahead_take(log, name, &data, &len, &watch);
   if (rc != 0)
     return rc;
   if (next_segno != NULL) {
@@ -204,7 +232,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
     /* check_versions refused these before anything changed, and no one
      * else writes under our lock: only a file swapped meanwhile gets
      * here.  Never treat it as damage. */
-    mrlog__release_file(log, data, len, mapped);
+    mrlog__release_file(log, data, len, watch);
     return MRLOG_EVERSION;
   }
   hdr_bad = rc != 0;
@@ -221,15 +249,21 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
                                &witnessed);
     if (rc != 0) {
       mrlog__scan_free(&s);
-      mrlog__release_file(log, data, len, mapped);
+      mrlog__release_file(log, data, len, watch);
       return rc;
     }
+  }
+  rc = lost_while_read(log, name, watch);
+  if (rc != 0) {
+    mrlog__scan_free(&s);
+    mrlog__release_file(log, data, len, watch);
+    return rc;
   }
   if (!witnessed && log->policy.recovery != MRLOG_RECOVER_STRICT &&
       creation_allowed(prev, segno, first)) {
     /* A creation cut short (invariant 7): nothing in it was durable. */
     mrlog__scan_free(&s);
-    mrlog__release_file(log, data, len, mapped);
+    mrlog__release_file(log, data, len, watch);
     mrlog__logf(log, MRLOG_LOG_WARN, "segment %s: %s: a creation cut short",
                 name, hdr_bad ? "torn file header" : "torn checkpoint");
     atomic_fetch_add(&log->stat_discarded, len);
@@ -251,7 +285,7 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
       s.version = MRLOG_FORMAT_VERSION;
     } else {
       mrlog__scan_free(&s);
-      mrlog__release_file(log, data, len, mapped);
+      mrlog__release_file(log, data, len, watch);
       if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
         return MRLOG_ECORRUPT;
       mrlog__report_drop(log, segno, 0, len, true,
@@ -267,21 +301,25 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
   seg = mrlog__segment_new(segno);
   if (seg == NULL) {
     mrlog__scan_free(&s);
-    mrlog__release_file(log, data, len, mapped);
+    mrlog__release_file(log, data, len, watch);
     return MRLOG_ENOMEM;
   }
   atomic_store(&seg->size, len);
   mrlog__segment_add(log, seg);
   /* Records of a mapped file are served from the mapping (invariant 11);
    * without a mapping (or the memory to track it) they are copied. */
-  log->replay_map = mapped ? mrlog__filemap_new(log, data, len, segno) : NULL;
+  log->replay_map =
+      watch != NULL ? mrlog__filemap_new(log, data, len, watch, segno) : NULL;
   e.version = s.version;
   rc = mrlog__scan_replay(log, seg, &s, &e, &cut_at, &count_cut);
   mrlog__scan_free(&s);
+  /* The watch is still registered: the filemap holds it, or we do. */
+  if (lost_while_read(log, name, watch) != 0)
+    rc = MRLOG_EIO;
   if (log->replay_map != NULL)
     mrlog__filemap_unref(log, log->replay_map); /* chunks keep their refs */
   else
-    mrlog__release_file(log, data, len, mapped);
+    mrlog__release_file(log, data, len, watch);
   log->replay_map = NULL;
   if (rc == 0 && cut_at != SIZE_MAX) {
     if (count_cut)

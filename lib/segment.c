@@ -109,22 +109,22 @@ mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count)
   return 0;
 }
 
-/* Touches every data page of a fresh mapping m of fd (size bytes), with
- * the SIGBUS handler watching it (mapfault.c): false if a page could not
- * be read (an I/O error, or the file shrank), or if the mapping cannot be
- * watched.  Recovery's scan then reads the file with pread, which reports
- * the error, instead of reading zeros through the mapping. */
-static bool
+/* Registers a fresh mapping m of fd (size bytes) with the SIGBUS handler
+ * (mapfault.c) and touches every data page of it: its slot, which stays
+ * registered, or NULL if a page could not be read (an I/O error, or the
+ * file shrank) or the mapping cannot be watched.  Recovery's scan then
+ * reads the file with pread, which reports the error, instead of reading
+ * zeros through the mapping. */
+static struct mrlog__mapslot *
 map_readable(const struct mrlog__io *io, int fd, const uint8_t *m,
              size_t size)
 {
   struct mrlog__mapslot *slot = mrlog__mapfault_add(m, size);
   struct mrlog__holes holes;
   size_t at = 0;
-  bool ok;
 
   if (slot == NULL)
-    return false;
+    return NULL;
   mrlog__holes_of_fd(io, fd, size, &holes);
   while (at < size) {
     size_t to = mrlog__holes_next(&holes, at, size);
@@ -136,14 +136,15 @@ map_readable(const struct mrlog__io *io, int fd, const uint8_t *m,
     mrlog__mapfault_probe(m + at, to - at);
     at = to;
   }
-  ok = !mrlog__mapfault_any(slot);
+  if (!mrlog__mapfault_any(slot))
+    return slot;
   mrlog__mapfault_remove(slot);
-  return ok;
+  return NULL;
 }
 
 int
 mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
-                 size_t *len, bool *mapped)
+                 size_t *len, struct mrlog__mapslot **watch)
 {
   const struct mrlog__io *io = log->io;
   struct mrlog__holes holes;
@@ -154,7 +155,7 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
 
   *data = NULL;
   *len = 0;
-  *mapped = false;
+  *watch = NULL;
   fd = io->openat(io->ctx, log->dir_fd, name, O_RDONLY | O_CLOEXEC, 0);
   if (fd < 0)
     return mrlog__status_from_errno(errno);
@@ -167,21 +168,25 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
   /* Mapped when the file layer can: no copy, and the page cache's pages
    * instead of fresh ones.  Every data page is read once here, watched
    * by the SIGBUS handler, so that a page that cannot be read sends the
-   * file to the pread path below instead of killing the process.  (We
-   * hold the directory's lock; a file another process truncates while
-   * the scan reads it is not covered between this check and the
-   * filemap's registration, recovery.c.) */
+   * file to the pread path below instead of killing the process.  The
+   * mapping stays watched from here on: a page lost later (another
+   * process truncates the file, or a page the kernel dropped fails to
+   * read again) reads as zeros and shows in the slot, which recovery
+   * checks before it acts on what it read (recovery.c invariant 16). */
   if (io->map != NULL && st.st_size > 0) {
+    struct mrlog__mapslot *slot = NULL;
     void *m = io->map(io->ctx, fd, (size_t)st.st_size);
-    if (m != MAP_FAILED && !map_readable(io, fd, m, (size_t)st.st_size)) {
-      io->unmap(io->ctx, m, (size_t)st.st_size);
-      m = MAP_FAILED;
-    }
+
     if (m != MAP_FAILED) {
+      slot = map_readable(io, fd, m, (size_t)st.st_size);
+      if (slot == NULL)
+        io->unmap(io->ctx, m, (size_t)st.st_size);
+    }
+    if (slot != NULL) {
       io->close(io->ctx, fd);
       *data = m;
       *len = (size_t)st.st_size;
-      *mapped = true;
+      *watch = slot;
       return 0;
     }
   }
@@ -236,10 +241,13 @@ mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
 }
 
 void
-mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len, bool mapped)
+mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len,
+                    struct mrlog__mapslot *watch)
 {
-  if (mapped)
+  if (watch != NULL) {
+    mrlog__mapfault_remove(watch); /* before the unmap (mapfault.c) */
     log->io->unmap(log->io->ctx, data, len);
+  }
   else
     munmap(data, len > 0 ? len : 1); /* read_file's anonymous buffer */
 }

@@ -13,6 +13,7 @@
 #include <sys/uio.h>
 
 struct mrlog;
+struct mrlog__mapslot;
 
 /*
  * One segment file.  The list is guarded by seg_mutex; `live` and
@@ -41,12 +42,17 @@ void mrlog__segment_name(char out[MRLOG_SEGMENT_NAME_LEN + 1], uint64_t segno);
 bool mrlog__segment_parse_name(const char *name, uint64_t *segno);
 /* Lists segment numbers in dir_fd, ascending.  OUT: *segnos (malloc'd). */
 int mrlog__segment_list(int dir_fd, uint64_t **segnos, size_t *count);
-/* Reads a whole file: mapped read-only, or into a malloc'd buffer.
- * OUT: *data, *len, *mapped; give them back to mrlog__release_file. */
+/* Reads a whole file: mapped read-only (its every page read once), or
+ * into an anonymous buffer.  OUT: *data, *len, and *watch: for a mapping,
+ * its registration with the SIGBUS handler (mapfault.h), which stays from
+ * that first read until mrlog__release_file or mrlog__filemap_new takes
+ * it over, so a page lost while recovery scans reads as zeros and counts
+ * in the slot's faults instead of killing the process; NULL for a
+ * buffer.  Give all three back to mrlog__release_file. */
 int mrlog__read_file(struct mrlog *log, const char *name, uint8_t **data,
-                     size_t *len, bool *mapped);
+                     size_t *len, struct mrlog__mapslot **watch);
 void mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len,
-                         bool mapped);
+                         struct mrlog__mapslot *watch);
 /* Writes all of buf at off, retrying EINTR and short writes. */
 int mrlog__pwrite_all(struct mrlog *log, int fd, const void *buf, size_t len,
                       uint64_t off);
