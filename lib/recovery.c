@@ -284,8 +284,12 @@ recover_one(struct mrlog *log, uint64_t segno, bool last, bool first,
                          "replayed");
       s.version = MRLOG_FORMAT_VERSION;
     } else {
+      int lost = lost_while_read(log, name, watch); /* the search above */
+
       mrlog__scan_free(&s);
       mrlog__release_file(log, data, len, watch);
+      if (lost != 0)
+        return lost;
       if (log->policy.recovery != MRLOG_RECOVER_SKIP_CORRUPT)
         return MRLOG_ECORRUPT;
       mrlog__report_drop(log, segno, 0, len, true,
