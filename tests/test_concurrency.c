@@ -768,6 +768,10 @@ static void *reader_main(void *arg) {
   return NULL;
 }
 
+static bool readers_passed(void *arg) {
+  return atomic_load(&((struct rw *)arg)->passes) > 0;
+}
+
 START_TEST(test_readers_during_writes) {
   struct rw x;
   mrlog_policy pol = th_policy();
@@ -788,7 +792,11 @@ START_TEST(test_readers_during_writes) {
     ck_assert_int_eq(th_append(x.log, "q", NULL, buf, len, NULL), 0);
     atomic_store(&x.acked, i + 1);
   }
-  th_sleep_ms(20);
+  /* The readers stop only once one of them has finished a pass: they are
+   * started before the appends, but nothing else makes the scheduler run
+   * them before stop is set. */
+  ck_assert_msg(th_poll(readers_passed, &x, WAIT_MS),
+                "no reader finished a pass");
   atomic_store(&x.stop, 1);
   for (i = 0; i < 2; i++) pthread_join(readers[i], NULL);
   ck_assert_int_eq(atomic_load(&x.errors), 0);
