@@ -65,6 +65,26 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
+static uint64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The most connection attempts a mirror can make in `ms` ms from its
+ * start: the first at once, then one after each backoff (min, doubling up
+ * to max), attempts themselves taking no time. */
+static uint64_t attempts_within(uint64_t ms, uint64_t min, uint64_t max) {
+  uint64_t n = 0, t = 0, b = min;
+
+  while (t <= ms) {
+    n++;
+    t += b;
+    b = b * 2 > max ? max : b * 2;
+  }
+  return n;
+}
+
 static size_t rec_len(int q, uint64_t pos) {
   return (size_t)((pos * 37 + (uint64_t)q * 11) % 300);
 }
@@ -276,7 +296,7 @@ static int expect_error(const char *uris, const char *queue, int want,
   struct mrlog_mirror_config cfg;
   struct mrlog_mirror_stats st;
   mrlog_mirror *mir;
-  uint64_t committed;
+  uint64_t committed, t0, elapsed;
   int rc;
 
   CHECK(mkdtemp(dir) != NULL, "mkdtemp");
@@ -292,14 +312,19 @@ static int expect_error(const char *uris, const char *queue, int want,
   cfg.backoff_min_ms = 50;
   cfg.backoff_max_ms = 400;
   cfg.log_fn = quiet;
+  t0 = mono_ms();
   CHECK(mrlog_mirror_start(log, &cfg, &mir) == 0, "mirror_start");
-  for (int i = 0; i < 100; i++) {
+  /* Until the error shows, two attempts have failed and 1.5 s have gone
+   * by (long enough for a mirror without backoff to try hundreds of
+   * times), or 20 s. */
+  for (;;) {
     mrlog_mirror_stats(mir, &st);
-    if (st.last_error == want) break;
-    sleep_ms(100);
+    elapsed = mono_ms() - t0; /* after the read: st's attempts fit in it */
+    if ((st.last_error == want && st.reconnects >= 2 && elapsed >= 1500) ||
+        elapsed > 20000)
+      break;
+    sleep_ms(50);
   }
-  sleep_ms(1000);
-  mrlog_mirror_stats(mir, &st);
   rc = mrlog_mirror_stop(mir, 0);
   printf("  error %s: %s (reconnects %" PRIu64 ")\n",
          mrlog_err_name(st.last_error), st.last_error_text, st.reconnects);
@@ -307,9 +332,12 @@ static int expect_error(const char *uris, const char *queue, int want,
   CHECK(st.last_error == want, "last_error %s, not %s",
         mrlog_err_name(st.last_error), mrlog_err_name(want));
   CHECK(strstr(st.last_error_text, text) != NULL, "text lacks \"%s\"", text);
-  /* Backoff: 50, 100, 200, 400, 400 ... ms over about 2 s. */
-  CHECK(st.reconnects >= 2 && st.reconnects <= 20,
-        "%" PRIu64 " attempts: no backoff?", st.reconnects);
+  /* Backoff: 50, 100, 200, 400, 400 ... ms between attempts. */
+  CHECK(st.reconnects >= 2, "%" PRIu64 " attempts in %" PRIu64 " ms",
+        st.reconnects, elapsed);
+  CHECK(st.reconnects <= attempts_within(elapsed, 50, 400),
+        "%" PRIu64 " attempts in %" PRIu64 " ms: no backoff?", st.reconnects,
+        elapsed);
   CHECK(st.records_confirmed == 0, "confirmed records");
   CHECK(mrlog_committed(log, queue, "mirror", &committed) == MRLOG_ENODATA,
         "something was committed");
