@@ -93,6 +93,17 @@ static void check_recs(const struct th_recs *r, const char *queue,
 
 /* Writes queues "a" and "b" over several 64 KiB segments, then reopens
  * the log: every segment but the new hot one is recovered and mapped. */
+/* Asserts that queue's records from `from` on read whole, n of them. */
+static void expect_recs(mrlog *log, const char *queue, uint64_t from,
+                        uint64_t n) {
+  struct th_recs r;
+
+  ck_assert_int_eq(th_collect(log, queue, from, UINT64_MAX, &r), 0);
+  ck_assert_uint_eq(r.n, n);
+  check_recs(&r, queue, from);
+  th_recs_free(&r);
+}
+
 static mrlog *recovered_log(const mrlog_policy *p) {
   mrlog *log = th_open(th_dir, p);
   int i;
@@ -126,20 +137,11 @@ START_TEST(test_truncated_recovered_segment) {
   th_recs_free(&r);
   ck_assert_int_eq(atomic_load(&errors_logged), 1);
   /* The later segments' records read whole. */
-  ck_assert_int_eq(th_collect(log, "a", 200, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 100);
-  check_recs(&r, "a", 200);
-  th_recs_free(&r);
-  ck_assert_int_eq(th_collect(log, "b", 200, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 100);
-  check_recs(&r, "b", 200);
-  th_recs_free(&r);
+  expect_recs(log, "a", 200, 100);
+  expect_recs(log, "b", 200, 100);
   /* The log goes on writing and reading. */
   append_n(log, "b", 5);
-  ck_assert_int_eq(th_collect(log, "b", 300, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 5);
-  check_recs(&r, "b", 300);
-  th_recs_free(&r);
+  expect_recs(log, "b", 300, 5);
   free(first);
   th_close(log);
 }
@@ -168,10 +170,7 @@ START_TEST(test_truncated_hot_segment) {
   th_recs_free(&r);
   ck_assert_int_eq(atomic_load(&errors_logged), 1);
   /* The sealed segment's records (its window cut to its length). */
-  ck_assert_int_eq(th_collect(log, "old", 0, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, old);
-  check_recs(&r, "old", 0);
-  th_recs_free(&r);
+  expect_recs(log, "old", 0, old);
   free(hot);
   th_close(log);
 }
@@ -456,7 +455,6 @@ END_TEST
 START_TEST(test_seam_page_error_at_open) {
   mrlog_policy p = fault_policy();
   struct mrlog__io io;
-  struct th_recs r;
   mrlog *log;
 
   th_close(recovered_log(&p)); /* writes the log */
@@ -464,10 +462,7 @@ START_TEST(test_seam_page_error_at_open) {
   seam.poison_at_map = true;
   log = seam_open(&p, &io);
   ck_assert_int_ge(seam.n, 1);
-  ck_assert_int_eq(th_collect(log, "a", 0, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 300);
-  check_recs(&r, "a", 0);
-  th_recs_free(&r);
+  expect_recs(log, "a", 0, 300);
   th_close(log);
 }
 END_TEST
@@ -483,7 +478,6 @@ END_TEST
 START_TEST(test_seam_page_error_during_scan) {
   mrlog_policy p = fault_policy();
   struct mrlog__io io;
-  struct th_recs r;
   mrlog *log = NULL;
   char *before, *after, *poison_file;
   int nseg, pol, which;
@@ -517,14 +511,8 @@ START_TEST(test_seam_page_error_during_scan) {
     }
   }
   log = th_open(th_dir, &p);
-  ck_assert_int_eq(th_collect(log, "a", 0, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 300);
-  check_recs(&r, "a", 0);
-  th_recs_free(&r);
-  ck_assert_int_eq(th_collect(log, "b", 0, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 300);
-  check_recs(&r, "b", 0);
-  th_recs_free(&r);
+  expect_recs(log, "a", 0, 300);
+  expect_recs(log, "b", 0, 300);
   th_close(log);
 }
 END_TEST
@@ -540,7 +528,6 @@ static void count_copy_warnings(void *arg, int level, const char *message) {
 START_TEST(test_seam_window_fails) {
   mrlog_policy p = fault_policy();
   struct mrlog__io io;
-  struct th_recs r;
   mrlog *log;
 
   memset(&seam, 0, sizeof(seam));
@@ -551,10 +538,7 @@ START_TEST(test_seam_window_fails) {
   append_n(log, "a", 200); /* over several segments */
   ck_assert_int_gt(atomic_load(&seam.windows), 1);
   ck_assert_int_eq(atomic_load(&copy_warnings), atomic_load(&seam.windows));
-  ck_assert_int_eq(th_collect(log, "a", 0, UINT64_MAX, &r), 0);
-  ck_assert_uint_eq(r.n, 200);
-  check_recs(&r, "a", 0);
-  th_recs_free(&r);
+  expect_recs(log, "a", 0, 200);
   th_close(log);
 }
 END_TEST
