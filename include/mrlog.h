@@ -947,6 +947,22 @@ typedef struct mrlog_stats mrlog_stats_t;
 /* Returns 0 or MRLOG_EINVAL.  stats: OUT. */
 MRLOG_EXPORT int mrlog_stats(mrlog *log, struct mrlog_stats *stats);
 
+/* The policy the log runs with, as mrlog_open normalized the caller's:
+ * fields left 0 that have a default hold it, flags are 0 or 1, and
+ * record_store is the store in use (never MRLOG_STORE_DEFAULT); log_fn,
+ * log_arg, now_ms and now_arg are the caller's pointers.  Opening another
+ * log with it gives the same behaviour.  policy: OUT.  A macro over
+ * mrlog_get_policy_size, which fills min(size, sizeof) bytes of *policy
+ * (zeroing what it does not know) and sets policy->size as
+ * mrlog_policy_init would; the function mrlog_get_policy fills this
+ * header's struct.  Returns 0, or MRLOG_EINVAL for a NULL or closed log,
+ * a NULL policy, or a size below 136.  Any thread.  Since 0.7.0. */
+MRLOG_EXPORT int mrlog_get_policy_size(mrlog *log, mrlog_policy *policy,
+                                       size_t size);
+MRLOG_EXPORT int (mrlog_get_policy)(mrlog *log, mrlog_policy *policy);
+#define mrlog_get_policy(log, policy)                                    \
+  mrlog_get_policy_size((log), (policy), sizeof(*(policy)))
+
 
 /*
  * Metrics (lib/metrics.c, lib/metrics_text.c).  Four log-wide histograms

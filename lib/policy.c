@@ -1,11 +1,15 @@
 /*
  * policy.c -- the policy struct: its defaults, the caller's copy read at
- * its own size, and the checks mrlog_open makes (docs/API.md section 5,
- * docs/COMPATIBILITY.md section 3).  Any thread; no state.
+ * its own size, the checks mrlog_open makes (docs/API.md section 5,
+ * docs/COMPATIBILITY.md section 3), and the copy mrlog_get_policy hands
+ * back.  Any thread; no state of its own (log->policy is written by
+ * mrlog_open only).
  */
 #include "base.h"
+#include "internal.h"
 #include "policy.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/types.h>
@@ -147,4 +151,33 @@ mrlog__policy_normalize(mrlog_policy *p)
   if ((p->file_mode & ~(mode_t)0666) != 0)
     return MRLOG_EINVAL; /* execute, setuid, setgid, sticky or type bits */
   return 0;
+}
+
+int
+mrlog_get_policy_size(mrlog *log, mrlog_policy *out, size_t size)
+{
+  mrlog_policy p;
+
+  if (!mrlog__log_live(log) || out == NULL || size < LEGACY_POLICY_SIZE ||
+      size > UINT32_MAX)
+    return MRLOG_EINVAL;
+  p = log->policy; /* set by mrlog_open, never written again */
+  p.size = (uint32_t)size;
+  if (size == LEGACY_POLICY_SIZE) {
+    /* The struct of a header older than 0.6.0: its last word, reserved
+     * there, must stay zero (as mrlog_policy_init leaves it). */
+    memset((char *)&p + offsetof(mrlog_policy, size), 0,
+           LEGACY_POLICY_SIZE - offsetof(mrlog_policy, size));
+  }
+  if (size > sizeof(p)) {
+    memset((char *)out + sizeof(p), 0, size - sizeof(p));
+    size = sizeof(p);
+  }
+  memcpy(out, &p, size);
+  return 0;
+}
+
+int (mrlog_get_policy)(mrlog *log, mrlog_policy *out)
+{
+  return mrlog_get_policy_size(log, out, sizeof(*out));
 }
