@@ -115,7 +115,10 @@ struct mrlog_mirror_stats {
                                     earlier one of their queue's stream is
                                     missing (it comes again, then they do:
                                     docs/REPLICATION.md) */
-  uint64_t reserved[8];          /* zero; room for later fields */
+  uint64_t truncations;          /* truncate markers a mirror had
+                                    confirmed, or a replica applied
+                                    (docs/FORMAT.md 15.6) */
+  uint64_t reserved[7];          /* zero; room for later fields */
 };
 
 /* Starts a mirror of log.  Returns 0 and *out (OUT; the caller's until

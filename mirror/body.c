@@ -10,7 +10,9 @@
  *      last to `last`, and ends exactly after its last record: decoding
  *      never reads outside [data, data + len).
  *   3. A delete marker is MRLOG_DELETE_HEADER bytes and its name, nothing
- *      after: mrlog__body_parse_delete accepts nothing else.
+ *      after: mrlog__body_parse_delete accepts nothing else.  A truncate
+ *      marker is MRLOG_TRUNCATE_HEADER bytes, with a position of at least
+ *      1, and its name, nothing after: likewise.
  */
 #include "body.h"
 
@@ -225,6 +227,56 @@ int mrlog__body_parse_delete(const void *data, size_t len,
     return -1;
   }
   *queue = (const char *)p + MRLOG_DELETE_HEADER;
+  *queue_len = name_len;
+  return 0;
+}
+
+int mrlog__body_truncate(struct mrlog__body *body, const char *queue,
+                         size_t name_len, uint64_t position) {
+  if (name_len == 0 || name_len > 0xffff || position == 0) return -1;
+  body->len = 0;
+  body->count = 0;
+  body->first = body->last = position;
+  if (reserve(body, MRLOG_TRUNCATE_HEADER + name_len) != 0) return -1;
+  memcpy(body->buf, MRLOG_TRUNCATE_MAGIC, 4);
+  body->buf[4] = MRLOG_BODY_VERSION;
+  body->buf[5] = 0;
+  put16(body->buf + 6, (uint16_t)name_len);
+  put64(body->buf + 8, position);
+  memcpy(body->buf + MRLOG_TRUNCATE_HEADER, queue, name_len);
+  body->len = MRLOG_TRUNCATE_HEADER + name_len;
+  return 0;
+}
+
+int mrlog__body_is_truncate(const void *data, size_t len) {
+  return len >= 4 && memcmp(data, MRLOG_TRUNCATE_MAGIC, 4) == 0;
+}
+
+int mrlog__body_parse_truncate(const void *data, size_t len,
+                               const char **queue, size_t *queue_len,
+                               uint64_t *position, const char **why) {
+  const unsigned char *p = data;
+  size_t name_len;
+
+  if (len < MRLOG_TRUNCATE_HEADER || !mrlog__body_is_truncate(data, len)) {
+    *why = "not a truncate marker";
+    return -1;
+  }
+  if (p[4] != MRLOG_BODY_VERSION || p[5] != 0) {
+    *why = "unknown truncate marker version";
+    return -1;
+  }
+  name_len = get16(p + 6);
+  if (name_len == 0 || name_len != len - MRLOG_TRUNCATE_HEADER) {
+    *why = "bad truncate marker name length";
+    return -1;
+  }
+  *position = get64(p + 8);
+  if (*position == 0) {
+    *why = "truncate marker position 0";
+    return -1;
+  }
+  *queue = (const char *)p + MRLOG_TRUNCATE_HEADER;
   *queue_len = name_len;
   return 0;
 }

@@ -18,6 +18,10 @@
  * name length 2, then the name. */
 #define MRLOG_DELETE_MAGIC "MRLD"
 #define MRLOG_DELETE_HEADER 8
+/* A truncate marker (docs/FORMAT.md 15.6): magic 4, version 1, reserved
+ * 1, name length 2, position 8, then the name. */
+#define MRLOG_TRUNCATE_MAGIC "MRLT"
+#define MRLOG_TRUNCATE_HEADER 16
 /* position 8, unix_ms 8, length 4. */
 #define MRLOG_BODY_RECORD_HEADER 20
 
@@ -75,5 +79,19 @@ int mrlog__body_is_delete(const void *data, size_t len);
 int mrlog__body_parse_delete(const void *data, size_t len,
                              const char **queue, size_t *queue_len,
                              const char **why);
+
+/* Encodes a truncate marker for queue (name_len bytes, 1 .. 65535):
+ * every record below position (>= 1) goes.  Returns 0 or -1 (out of
+ * memory, bad length or position). */
+int mrlog__body_truncate(struct mrlog__body *body, const char *queue,
+                         size_t name_len, uint64_t position);
+/* True when data starts with the truncate marker's magic. */
+int mrlog__body_is_truncate(const void *data, size_t len);
+/* Checks a truncate marker; on success *queue and *queue_len name its
+ * queue (into data) and *position is its position.  Returns 0, or -1
+ * with a static reason in *why. */
+int mrlog__body_parse_truncate(const void *data, size_t len,
+                               const char **queue, size_t *queue_len,
+                               uint64_t *position, const char **why);
 
 #endif

@@ -335,6 +335,20 @@ int mrlog__link_publish_delete(struct mrlog__link *link,
                  "application/x-mrlog-delete", unix_ms, h, 2, body, len, tag);
 }
 
+int mrlog__link_publish_truncate(struct mrlog__link *link,
+                                 const char *exchange,
+                                 const char *routing_key,
+                                 const char *message_id, uint64_t position,
+                                 uint64_t unix_ms, const void *body,
+                                 size_t len, uint64_t *tag) {
+  amqp_table_entry_t h[3];
+
+  header_i64(&h[2], "mrlog-first", (int64_t)position);
+  return publish(link, exchange, routing_key, message_id,
+                 "application/x-mrlog-truncate", unix_ms, h, 3, body, len,
+                 tag);
+}
+
 int mrlog__link_fd(const struct mrlog__link *link) {
   return link->conn ? amqp_get_sockfd(link->conn) : -1;
 }

@@ -83,6 +83,14 @@ int mrlog__link_publish_delete(struct mrlog__link *link,
                                const char *exchange, const char *routing_key,
                                const char *message_id, uint64_t unix_ms,
                                const void *body, size_t len, uint64_t *tag);
+/* Publishes a truncate marker (docs/FORMAT.md 15.6) the same way, with
+ * header mrlog-first = position.  0 or a negative code. */
+int mrlog__link_publish_truncate(struct mrlog__link *link,
+                                 const char *exchange,
+                                 const char *routing_key,
+                                 const char *message_id, uint64_t position,
+                                 uint64_t unix_ms, const void *body,
+                                 size_t len, uint64_t *tag);
 /* The socket to poll for input, -1 when closed. */
 int mrlog__link_fd(const struct mrlog__link *link);
 /* True when frames are buffered already (poll would not see them). */

@@ -125,7 +125,8 @@ int mrlog__mirror_connect(struct mrlog_mirror *m) {
 static int drained(struct mrlog_mirror *m) {
   for (size_t i = 0; i < m->nmqs; i++)
     if (m->mqs[i]->confirmed < m->mqs[i]->stop_target ||
-        m->mqs[i]->marker)
+        m->mqs[i]->marker ||
+        m->mqs[i]->trunc_confirmed < m->mqs[i]->trunc_target)
       return 0;
   return 1;
 }
@@ -350,6 +351,16 @@ int mrlog__mirror_create(mrlog *log, const struct mrlog_mirror_config *config,
   m->heartbeat_s = c->heartbeat_s;
   m->log_fn = c->log_fn;
   m->log_arg = c->log_arg;
+  {
+    mrlog_policy policy;
+
+    if (mrlog_get_policy(log, &policy) != 0) {
+      mirror_free(m);
+      return MRLOG_EINVAL; /* a closed log */
+    }
+    m->truncate_on_commit = policy.truncate_on_commit;
+    m->read_only = policy.read_only;
+  }
   if (pthread_create(&m->thread, NULL, thread_fn, m) != 0) {
     mirror_free(m);
     return MRLOG_ENOMEM;

@@ -1,7 +1,7 @@
 /*
  * mirror.h -- the mirror's private state, shared by mirror.c (the public
- * calls and the thread's loop) and ship.c (reading the log, publishing,
- * handling confirms).
+ * calls and the thread's loop), ship.c (reading the log, publishing,
+ * handling confirms) and truncation.c (truncate markers).
  */
 #ifndef MRLOG_MIRROR_PRIV_H
 #define MRLOG_MIRROR_PRIV_H
@@ -22,9 +22,11 @@ struct mrlog__flight {
   struct mrlog__flight *tag_prev;
   struct mrlog__mq *mq;            /* its queue */
   uint64_t tag;                    /* delivery tag */
-  uint64_t last;                   /* last record's position */
-  uint32_t count;                  /* records; 0 for a delete marker */
+  uint64_t last;                   /* last record's position; a truncate
+                                      marker's position */
+  uint32_t count;                  /* records; 0 for a marker */
   int marker;                      /* a delete marker (ship.c, 5) */
+  int truncate;                    /* a truncate marker (truncation.c) */
   int acked;                       /* confirmed, waiting for the FIFO's
                                       earlier messages */
 };
@@ -54,6 +56,11 @@ struct mrlog__mq {
                                   before any record of this incarnation
                                   counts as confirmed */
   int marker_sent;             /* that marker is in flight */
+  /* Truncate markers of this incarnation (truncation.c): */
+  uint64_t trunc_target;       /* where replicas' copy starts, durable */
+  uint64_t trunc_seen;         /* the target read at the last refresh */
+  uint64_t trunc_sent;         /* the last marker published (0: none) */
+  uint64_t trunc_confirmed;    /* the last marker confirmed (0: none) */
   mrlog_future *watch;         /* pending watch, or NULL */
   int declared;                /* declared on the current connection */
   int cataloged;               /* named in the catalog queue by this
@@ -86,6 +93,8 @@ struct mrlog_mirror {
   uint64_t stop_deadline_ms;           /* written before stopping */
   int drained;                         /* thread's verdict at exit */
   int is_replica;                      /* set by mrlog_replica_start */
+  int truncate_on_commit;              /* the log's policy, at start */
+  int read_only;                       /* the log's policy, at start */
 
   /* The thread's own state. */
   struct mrlog__link link;
@@ -121,5 +130,19 @@ int mrlog__mirror_event(struct mrlog_mirror *m,
 void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq);
 int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq);
 void mrlog__mirror_mq_free(struct mrlog__mq *mq);
+/* Links a published message into mq's FIFO and the tag list. */
+void mrlog__mirror_track(struct mrlog_mirror *m, struct mrlog__mq *mq,
+                         struct mrlog__flight *f);
+
+/* truncation.c */
+/* Reads every queue's truncation target and takes the ones that rose once
+ * a sync made them durable (truncation.c, invariants 1 and 2). */
+void mrlog__mirror_trunc_refresh(struct mrlog_mirror *m);
+/* True when mq's truncate marker is to be published next. */
+int mrlog__mirror_trunc_due(const struct mrlog__mq *mq);
+/* Publishes mq's truncate marker at trunc_target.  0 or a negative
+ * code. */
+int mrlog__mirror_publish_truncate(struct mrlog_mirror *m,
+                                   struct mrlog__mq *mq);
 
 #endif

@@ -39,6 +39,7 @@ libmrlog_mirror_la_SOURCES = \
 	mirror/mirror.h \
 	mirror/mirror.c \
 	mirror/ship.c \
+	mirror/truncation.c \
 	mirror/replica.c
 libmrlog_mirror_la_CPPFLAGS = -I$(top_srcdir)/include -D_GNU_SOURCE
 libmrlog_mirror_la_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
@@ -49,8 +50,8 @@ libmrlog_mirror_la_LDFLAGS = -version-info 0:0:0 -no-undefined \
 check_PROGRAMS += tests/mirror_test
 TESTS += tests/mirror_test.sh
 tests_mirror_test_SOURCES = tests/mirror_test.h tests/mirror_test.c \
-	tests/mirror_test_local.c tests/amqp_connect.h tests/amqp_connect.c \
-	mirror/body.c
+	tests/mirror_test_local.c tests/mirror_truncate.c tests/amqp_connect.h \
+	tests/amqp_connect.c mirror/body.c
 tests_mirror_test_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/mirror \
 	-D_GNU_SOURCE
 tests_mirror_test_CFLAGS = $(AM_CFLAGS) $(AMQP_CFLAGS) $(PTHREAD_CFLAGS)
@@ -68,5 +69,5 @@ else
 EXTRA_DIST += include/mrlog_mirror.h $(MIRROR_MANS) tests/mirror_driver.h \
 	tests/mirror_driver.c tests/mirror_workload.c tests/mirror_cases.c \
 	tests/amqp_connect.h tests/amqp_connect.c tests/mirror_test.h \
-	tests/mirror_test_local.c
+	tests/mirror_test_local.c tests/mirror_truncate.c
 endif

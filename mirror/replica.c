@@ -27,6 +27,13 @@
  *      incarnation that it had applied after the marker, which follow it
  *      again in the RabbitMQ queue).  It never deletes a queue whose
  *      records arrived after it unless they come again after it.
+ *   6. A truncate marker (docs/FORMAT.md 15.6) at position T truncates
+ *      the local queue of its name below T, creating it if it is missing
+ *      (its next position becomes at least T, as the source's is), and is
+ *      acked only once that is durable.  It carries no mrlog-from: it
+ *      touches no record at or above T, and the mirror sends it only
+ *      once the source's truncation is durable, so it applies whenever it
+ *      comes; applying it again changes nothing.
  *   5. A message whose header mrlog-from is above the local queue's next
  *      position (0 when the queue is missing) is acked and dropped
  *      unapplied (stats.out_of_order): an earlier message of its stream
@@ -150,7 +157,40 @@ static int apply_delete(struct mrlog_mirror *m, amqp_envelope_t *env) {
   return 0;
 }
 
-/* Applies one delivery (invariants 1 to 4).  0, or -1 to drop the link. */
+/* Applies a truncate marker (invariant 6).  0, or -1 to drop the link. */
+static int apply_truncate(struct mrlog_mirror *m, amqp_envelope_t *env) {
+  char name[MRLOG_QUEUE_NAME_MAX + 1];
+  const char *why = "", *queue;
+  uint64_t at;
+  size_t len;
+  int rc;
+
+  if (mrlog__body_parse_truncate(env->message.body.bytes,
+                                 env->message.body.len, &queue, &len, &at,
+                                 &why) != 0)
+    return reject(m, env->delivery_tag, why);
+  if (len > MRLOG_QUEUE_NAME_MAX || len != env->routing_key.len ||
+      memcmp(queue, env->routing_key.bytes, len) != 0)
+    return reject(m, env->delivery_tag, "queue name differs from its key");
+  memcpy(name, queue, len);
+  name[len] = '\0';
+  rc = mrlog_wait(mrlog_create_queue(m->log, name, NULL, NULL), NULL);
+  if (rc == 0 || rc == MRLOG_EEXIST)
+    rc = mrlog_wait(mrlog_truncate(m->log, name, at - 1, NULL, NULL), NULL);
+  if (rc == 0) rc = mrlog_wait(mrlog_sync(m->log, NULL, NULL), NULL);
+  if (rc != 0) {
+    mrlog__mirror_error(m, rc, "cannot truncate the local queue");
+    return -1;
+  }
+  if (amqp_basic_ack(m->link.conn, 1, env->delivery_tag, 0) != 0) return -1;
+  pthread_mutex_lock(&m->stats_lock);
+  m->stats.truncations++;
+  m->stats.messages_confirmed++;
+  pthread_mutex_unlock(&m->stats_lock);
+  return 0;
+}
+
+/* Applies one delivery (invariants 1 to 6).  0, or -1 to drop the link. */
 static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   struct mrlog__body_view v;
   const char *why = "";
@@ -168,6 +208,9 @@ static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   pthread_mutex_unlock(&m->stats_lock);
   if (mrlog__body_is_delete(env->message.body.bytes, env->message.body.len))
     return apply_delete(m, env);
+  if (mrlog__body_is_truncate(env->message.body.bytes,
+                              env->message.body.len))
+    return apply_truncate(m, env);
   if (mrlog__body_parse(env->message.body.bytes, env->message.body.len, &v,
                         &why) != 0)
     return reject(m, env->delivery_tag, why);

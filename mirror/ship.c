@@ -109,6 +109,7 @@ void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mq->sent = mq->confirmed;
   mq->sent_end = mq->confirmed_end;
   mq->marker_sent = 0;
+  mq->trunc_sent = mq->trunc_confirmed;
 }
 
 /* Rewinds mq after a nack or a return, and holds it (invariant 4). */
@@ -139,6 +140,8 @@ static void reset_positions(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mq->durable = 0;
   pthread_mutex_unlock(&m->stats_lock);
   mq->sent_end = mq->confirmed_end = 0;
+  mq->trunc_target = mq->trunc_seen = 0;
+  mq->trunc_sent = mq->trunc_confirmed = 0;
 }
 
 /* Takes up the queue's current incarnation from position 0 (invariant
@@ -249,6 +252,7 @@ int mrlog__mirror_refresh(struct mrlog_mirror *m) {
     pthread_mutex_unlock(&m->stats_lock);
     mrlog__mirror_mq_free(mq);
   }
+  mrlog__mirror_trunc_refresh(m);
   return 0;
 }
 
@@ -289,9 +293,8 @@ int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   return 0;
 }
 
-/* Links a published message into mq's FIFO and the tag list. */
-static void track(struct mrlog_mirror *m, struct mrlog__mq *mq,
-                  struct mrlog__flight *f) {
+void mrlog__mirror_track(struct mrlog_mirror *m, struct mrlog__mq *mq,
+                         struct mrlog__flight *f) {
   if (mq->tail) mq->tail->next = f;
   else mq->head = f;
   mq->tail = f;
@@ -323,7 +326,7 @@ static int publish_marker(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   }
   f->mq = mq;
   f->marker = 1;
-  track(m, mq, f);
+  mrlog__mirror_track(m, mq, f);
   mq->marker_sent = 1;
   return 0;
 }
@@ -351,7 +354,7 @@ static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   f->tag = tag;
   f->last = m->body.last;
   f->count = m->body.count;
-  track(m, mq, f);
+  mrlog__mirror_track(m, mq, f);
   mq->sent = mq->sent_end = f->last + 1;
   pthread_mutex_lock(&m->stats_lock);
   m->stats.messages_published++;
@@ -374,6 +377,10 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   }
   if (mq->marker && !mq->marker_sent) {
     rc = publish_marker(m, mq);
+    return rc == 0 ? 1 : rc;
+  }
+  if (mrlog__mirror_trunc_due(mq)) {
+    rc = mrlog__mirror_publish_truncate(m, mq);
     return rc == 0 ? 1 : rc;
   }
   if (mq->cursor == NULL) return 0;
@@ -428,7 +435,7 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
 /* Pops mq's confirmed messages off its FIFO's head and commits. */
 static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   struct mrlog__flight *f;
-  uint64_t to = mq->confirmed, msgs = 0, recs = 0;
+  uint64_t to = mq->confirmed, msgs = 0, recs = 0, truncs = 0;
   mrlog_future *fut;
   int marker = 0;
 
@@ -437,6 +444,9 @@ static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     if (mq->head == NULL) mq->tail = NULL;
     if (f->marker) {
       marker = 1;
+    } else if (f->truncate) {
+      if (f->last > mq->trunc_confirmed) mq->trunc_confirmed = f->last;
+      truncs++;
     } else {
       to = mq->confirmed_end = f->last + 1;
       msgs++;
@@ -444,8 +454,17 @@ static void advance(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     }
     free(f);
   }
-  if (msgs == 0 && !marker) return;
+  if (msgs == 0 && !marker && truncs == 0) return;
   mq->hold_ms = 0; /* the queue takes messages again (invariant 4) */
+  /* With nothing in flight, [to, sent) is what mrlog__mirror_ship found
+   * truncated away while messages were in flight: nothing to wait for. */
+  if (mq->head == NULL && mq->sent > to) to = mq->sent;
+  if (truncs > 0) {
+    pthread_mutex_lock(&m->stats_lock);
+    m->stats.truncations += truncs;
+    pthread_mutex_unlock(&m->stats_lock);
+    if (msgs == 0 && !marker && to == mq->confirmed) return;
+  }
   if (marker) {
     mq->marker = mq->marker_sent = 0;
     pthread_mutex_lock(&m->stats_lock);

@@ -126,7 +126,7 @@ fields = ["connected", "node", "messages_published", "records_published",
           "messages_confirmed", "records_confirmed", "nacks", "returns",
           "connects", "reconnects", "queues", "lag", "deliveries",
           "records_applied", "records_duplicate", "rejected", "deletes",
-          "out_of_order", "last_error", "last_error_text"]
+          "out_of_order", "truncations", "last_error", "last_error_text"]
 missing = [f for f in fields if f not in s]
 assert not missing, missing
 assert s["records_confirmed"] == n, (s["records_confirmed"], n)

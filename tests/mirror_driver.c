@@ -146,8 +146,9 @@ void manifest_write(const struct manifest *m, const char *path) {
   f = fopen(tmp, "w");
   if (f == NULL) die("%s: %s", tmp, strerror(errno));
   for (size_t i = 0; i < m->n; i++)
-    fprintf(f, "%s %u %d %" PRIu64 " %d\n", m->e[i].name, m->e[i].inc,
-            m->e[i].live, m->e[i].next, m->e[i].complete);
+    fprintf(f, "%s %u %d %" PRIu64 " %d %" PRIu64 "\n", m->e[i].name,
+            m->e[i].inc, m->e[i].live, m->e[i].next, m->e[i].complete,
+            m->e[i].first);
   if (fclose(f) != 0 || rename(tmp, path) != 0)
     die("%s: %s", path, strerror(errno));
 }
@@ -158,13 +159,14 @@ void manifest_read(struct manifest *m, const char *path) {
   struct entry e;
 
   if (f == NULL) die("%s: %s", path, strerror(errno));
-  while (fscanf(f, "%63s %u %d %" SCNu64 " %d", name, &e.inc, &e.live,
-                &e.next, &e.complete) == 5) {
+  while (fscanf(f, "%63s %u %d %" SCNu64 " %d %" SCNu64, name, &e.inc,
+                &e.live, &e.next, &e.complete, &e.first) == 6) {
     struct entry *x = manifest_add(m, name);
     x->inc = e.inc;
     x->live = e.live;
     x->next = e.next;
     x->complete = e.complete;
+    x->first = e.first;
   }
   fclose(f);
 }
@@ -186,9 +188,9 @@ static int extra_queue(void *arg, const char *queue) {
 /* The check of one live queue: every record of dst is the source's
  * record (bytes of the right incarnation at its position); at and above
  * the source's first retained position dst holds exactly the source's
- * records; below it, when the source was truncated explicitly, any of
- * them may be missing (truncated before they were shipped); dst's next
- * position is the source's. */
+ * records, and below the source's explicit truncations (e->first) none
+ * (the truncate markers dropped them); dst's next position is the
+ * source's. */
 static int compare_queue(mrlog *src, mrlog *dst, const struct entry *e) {
   unsigned char want[DRIVER_RECORD_MAX];
   struct mrlog_queue_info si, di;
@@ -230,6 +232,12 @@ static int compare_queue(mrlog *src, mrlog *dst, const struct entry *e) {
       goto out;
     }
     expect = d.position + 1;
+    if (d.position < e->first) {
+      printf("  %s@%" PRIu64 ": the replica holds a record the source "
+             "truncated below %" PRIu64 "\n",
+             e->name, d.position, e->first);
+      goto out;
+    }
     if (src_rc == 0 && s.position < d.position) {
       printf("  %s: replica lacks %" PRIu64 ", which the source holds\n",
              e->name, s.position);
@@ -288,6 +296,7 @@ int replica_reached(mrlog *dst, const struct manifest *m) {
       continue;
     }
     if (rc != 0 || di.next_position != e->next) return 0;
+    if (di.first_position < e->first) return 0; /* a truncation to come */
   }
   return 1;
 }
@@ -329,10 +338,11 @@ int await_replica(mrlog_mirror *rep, mrlog *dst, const struct manifest *m,
   mrlog_mirror_stats(rep, &st);
   write_progress(progress, &st);
   printf("  replica: %" PRIu64 " applied, %" PRIu64 " duplicates, %" PRIu64
-         " deletes, %" PRIu64 " rejected, %" PRIu64 " out of order in %" PRIu64
-         " deliveries%s\n",
-         st.records_applied, st.records_duplicate, st.deletes, st.rejected,
-         st.out_of_order, st.deliveries, reached ? "" : " (did not reach the source)");
+         " deletes, %" PRIu64 " truncations, %" PRIu64 " rejected, %" PRIu64
+         " out of order in %" PRIu64 " deliveries%s\n",
+         st.records_applied, st.records_duplicate, st.deletes,
+         st.truncations, st.rejected, st.out_of_order, st.deliveries,
+         reached ? "" : " (did not reach the source)");
   if (!reached && st.last_error)
     printf("  replica's last error: %s %s\n", mrlog_err_name(st.last_error),
            st.last_error_text);

@@ -27,6 +27,8 @@ struct entry {
   uint64_t next;    /* next_position at the end */
   int complete;     /* 1: no explicit truncation, the replica must hold
                        every position below next */
+  uint64_t first;   /* the records below it were truncated explicitly:
+                       the replica must not hold them */
 };
 
 struct manifest {

@@ -23,6 +23,8 @@
  *             never applied); everything shipped again under another
  *             consumer name (a delete marker first, then the records)
  *             leaves the replica the same.
+ *   truncate  truncations of the source reach the replica, except what
+ *             only the mirror's commits truncated (tests/mirror_truncate.c).
  *   failover  (with MIRROR_TEST_KILL, a command that kills node 1) 2
  *             queues x 5,000 records; node 1, which the mirror ships
  *             through, is killed with SIGKILL halfway; the mirror moves to
@@ -616,7 +618,23 @@ static int test_failover(const char *uris, const char *kill_cmd) {
   return 0;
 }
 
-/* docs/FORMAT.md 15.3: the worked example, byte for byte. */
+/* MIRROR_TEST_CASES (a comma-separated list of case names, for running
+ * some of them by hand): whether to run `name`.  Unset: every case. */
+static int wanted(const char *name) {
+  const char *list = getenv("MIRROR_TEST_CASES");
+  size_t n = strlen(name);
+
+  if (list == NULL || *list == '\0') return 1;
+  for (const char *p = list; p != NULL; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+    if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0')) return 1;
+  return 0;
+}
+
+#define RUN(name, expr)                                                      \
+  do {                                                                       \
+    if (wanted(name)) report(name, (expr));                                  \
+  } while (0)
+
 int main(void) {
   const char *uris = getenv("MRLOG_AMQP_URIS");
   char bad[600];
@@ -629,17 +647,19 @@ int main(void) {
   comma = strchr(uris, ',');
   snprintf(uri1, sizeof(uri1), "%.*s",
            (int)(comma ? (size_t)(comma - uris) : strlen(uris)), uris);
-  report("body", mirror_test_body_example());
-  report("args", mirror_test_start_args(uris));
-  report("ship", test_ship(uris));
+  RUN("body", mirror_test_body_example());
+  RUN("truncmarker", mirror_test_truncate_example());
+  RUN("args", mirror_test_start_args(uris));
+  RUN("ship", test_ship(uris));
   edit_uri(bad, sizeof(bad), ":mrlog@", ":wrong@");
-  report("badauth", expect_error(bad, "q", MRLOG_EACCES, "ACCESS_REFUSED"));
+  RUN("badauth", expect_error(bad, "q", MRLOG_EACCES, "ACCESS_REFUSED"));
   edit_uri(bad, sizeof(bad), "/mrlog", "/novhost");
-  report("novhost", expect_error(bad, "q", MRLOG_EACCES, "NOT_ALLOWED"));
-  report("clash", test_clash());
-  report("replica", test_replica(uris));
+  RUN("novhost", expect_error(bad, "q", MRLOG_EACCES, "NOT_ALLOWED"));
+  RUN("clash", test_clash());
+  RUN("replica", test_replica(uris));
+  RUN("truncate", mirror_test_truncations(uris));
   if (getenv("MIRROR_TEST_KILL") != NULL)
-    report("failover", test_failover(uris, getenv("MIRROR_TEST_KILL")));
+    RUN("failover", test_failover(uris, getenv("MIRROR_TEST_KILL")));
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -22,11 +22,15 @@
 /* Removes dir and everything under it (tests/mirror_test.c). */
 void mirror_test_rm_rf(const char *dir);
 
-/* The message body's worked example (docs/FORMAT.md 15.3), encoded and
+/* The message body's worked example (docs/FORMAT.md 15.3) and the truncate
+ * marker's (15.6), encoded and
  * parsed; bad arguments refused by mrlog_mirror_start and
  * mrlog_replica_start before any connection (uris: a working list).  0
  * when the case passes. */
 int mirror_test_body_example(void);
+int mirror_test_truncate_example(void);
 int mirror_test_start_args(const char *uris);
+/* The "truncate" case (tests/mirror_truncate.c): 0 when it passes. */
+int mirror_test_truncations(const char *uris);
 
 #endif /* MRLOG_TESTS_MIRROR_TEST_H */

@@ -86,3 +86,49 @@ int mirror_test_body_example(void) {
   mrlog__body_free(&body);
   return 0;
 }
+
+/* The truncate marker of docs/FORMAT.md 15.6's example, and the rules a
+ * replica checks before applying one. */
+int mirror_test_truncate_example(void) {
+  static const unsigned char want[17] = {
+      0x4d, 0x52, 0x4c, 0x54, 0x01, 0x00, 0x01, 0x00, 0x05,
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x71};
+  struct mrlog__body body = {0};
+  const char *why = "", *queue = NULL;
+  unsigned char bad[17];
+  uint64_t at = 0;
+  size_t len = 0;
+
+  CHECK(mrlog__body_truncate(&body, "q", 1, 5) == 0, "encode");
+  CHECK(body.len == sizeof(want) && memcmp(body.buf, want, body.len) == 0,
+        "the encoding differs from docs/FORMAT.md 15.6");
+  CHECK(mrlog__body_truncate(&body, "q", 1, 0) != 0, "position 0 encoded");
+  CHECK(mrlog__body_is_truncate(want, sizeof(want)) &&
+            !mrlog__body_is_delete(want, sizeof(want)),
+        "magic");
+  CHECK(mrlog__body_parse_truncate(want, sizeof(want), &queue, &len, &at,
+                                   &why) == 0,
+        "%s", why);
+  CHECK(len == 1 && queue[0] == 'q' && at == 5, "parsed");
+  /* Each rule: cut, a byte after the name, version, position 0. */
+  CHECK(mrlog__body_parse_truncate(want, sizeof(want) - 1, &queue, &len, &at,
+                                   &why) != 0,
+        "cut");
+  memcpy(bad, want, sizeof(bad));
+  bad[6] = 0; /* name length 0 */
+  CHECK(mrlog__body_parse_truncate(bad, sizeof(bad), &queue, &len, &at,
+                                   &why) != 0,
+        "name length");
+  memcpy(bad, want, sizeof(bad));
+  bad[4] = 2;
+  CHECK(mrlog__body_parse_truncate(bad, sizeof(bad), &queue, &len, &at,
+                                   &why) != 0,
+        "version");
+  memcpy(bad, want, sizeof(bad));
+  bad[8] = 0;
+  CHECK(mrlog__body_parse_truncate(bad, sizeof(bad), &queue, &len, &at,
+                                   &why) != 0,
+        "position 0");
+  mrlog__body_free(&body);
+  return 0;
+}

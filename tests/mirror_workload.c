@@ -115,6 +115,7 @@ int run_load(const char *src, const char *manifest, const char *exchange,
                             NULL),
              "truncate", e->name);
         e->complete = 0;
+        e->first = e->next - LOAD_BATCH / 2;
         truncs++;
       }
     }
@@ -128,6 +129,7 @@ int run_load(const char *src, const char *manifest, const char *exchange,
         e->inc++;
         e->next = 0;
         e->complete = 1;
+        e->first = 0;
         deletes++;
       }
     }

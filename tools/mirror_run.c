@@ -281,6 +281,7 @@ print_json(const struct mrlog_mirror_stats *s)
   tool_json_u64(stdout, "rejected", s->rejected, true);
   tool_json_u64(stdout, "deletes", s->deletes, true);
   tool_json_u64(stdout, "out_of_order", s->out_of_order, true);
+  tool_json_u64(stdout, "truncations", s->truncations, true);
   printf("\"last_error\": %d, ", s->last_error);
   tool_json_str(stdout, "last_error_name",
                 s->last_error != 0 ? mrlog_err_name(s->last_error) : NULL,

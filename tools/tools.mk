@@ -69,6 +69,7 @@ tools_mrlog_SOURCES += \
 	mirror/mirror.h \
 	mirror/mirror.c \
 	mirror/ship.c \
+	mirror/truncation.c \
 	mirror/replica.c
 tools_mrlog_CFLAGS += $(AMQP_CFLAGS)
 tools_mrlog_LDADD += $(AMQP_LIBS)
