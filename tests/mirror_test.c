@@ -625,8 +625,10 @@ static int wanted(const char *name) {
   size_t n = strlen(name);
 
   if (list == NULL || *list == '\0') return 1;
-  for (const char *p = list; p != NULL; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+  for (const char *p = list; p != NULL; p = strchr(p, ',')) {
+    if (*p == ',') p++;
     if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0')) return 1;
+  }
   return 0;
 }
 

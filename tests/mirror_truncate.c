@@ -140,7 +140,8 @@ struct want {
 };
 
 /* Runs a replica of exchange's queues into dst until each queue holds
- * what w says (60 s at most); checks its truncations count. */
+ * what w says (60 s at most); checks that it applied at least
+ * want_truncations truncate markers. */
 static int replicate(const char *uris, mrlog *dst, const char *exchange,
                      const struct want *w, int n,
                      uint64_t want_truncations) {
@@ -168,7 +169,8 @@ static int replicate(const char *uris, mrlog *dst, const char *exchange,
   for (int k = 0; k < n; k++)
     CHECK(holds(dst, w[k].name, w[k].first, w[k].last, w[k].next, &why),
           "replica's %s: %s", w[k].name, why);
-  CHECK(st.truncations == want_truncations, "%" PRIu64 " truncations",
+  /* A marker nacked and published again is applied twice: at least. */
+  CHECK(st.truncations >= want_truncations, "%" PRIu64 " truncations",
         st.truncations);
   CHECK(st.rejected == 0, "rejected %" PRIu64, st.rejected);
   return 0;
