@@ -27,6 +27,12 @@
  *      incarnation that it had applied after the marker, which follow it
  *      again in the RabbitMQ queue).  It never deletes a queue whose
  *      records arrived after it unless they come again after it.
+ *   5. A message whose header mrlog-from is above the local queue's next
+ *      position (0 when the queue is missing) is acked and dropped
+ *      unapplied (stats.out_of_order): an earlier message of its stream
+ *      was nacked or lost while it got through, and the mirror resends
+ *      both, in order (ship.c, invariant 7).  Applying it would leave a
+ *      gap that the resent earlier message could no longer fill.
  *   6. A truncate marker (docs/FORMAT.md 15.6) at position T truncates
  *      the local queue of its name below T, creating it if it is missing
  *      (its next position becomes at least T, as the source's is), and is
@@ -34,12 +40,6 @@
  *      touches no record at or above T, and the mirror sends it only
  *      once the source's truncation is durable, so it applies whenever it
  *      comes; applying it again changes nothing.
- *   5. A message whose header mrlog-from is above the local queue's next
- *      position (0 when the queue is missing) is acked and dropped
- *      unapplied (stats.out_of_order): an earlier message of its stream
- *      was nacked or lost while it got through, and the mirror resends
- *      both, in order (ship.c, invariant 7).  Applying it would leave a
- *      gap that the resent earlier message could no longer fill.
  */
 #include <fnmatch.h>
 #include <poll.h>

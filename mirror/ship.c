@@ -14,8 +14,9 @@
  *      the broker has not confirmed.
  *   4. A nack or a return rewinds the queue: its in-flight messages are
  *      forgotten (later confirms for their tags are ignored) and it
- *      publishes again from mq->confirmed (and its delete marker again if
- *      that was not confirmed), but not before a hold: backoff_min_ms,
+ *      publishes again from mq->confirmed (and its delete and truncate
+ *      markers again if they were not confirmed: truncation.c), but not
+ *      before a hold: backoff_min_ms,
  *      doubling with each nack or return up to backoff_max_ms, back to
  *      nothing at the next confirm.  A queue whose leader is being
  *      elected nacks everything: without the hold it would be sent again
