@@ -123,6 +123,7 @@ int mrlog__mirror_connect(struct mrlog_mirror *m) {
 
 /* True once every queue is confirmed up to its stop target. */
 static int drained(struct mrlog_mirror *m) {
+  if (m->trunc_sync != NULL) return 0; /* targets to come (truncation.c) */
   for (size_t i = 0; i < m->nmqs; i++)
     if (m->mqs[i]->confirmed < m->mqs[i]->stop_target ||
         m->mqs[i]->marker ||
@@ -226,6 +227,7 @@ static void *run(void *arg) {
       mrlog__mirror_refresh(m);
       next_refresh = now + m->refresh_ms;
     }
+    mrlog__mirror_trunc_poll(m);
     if (m->link.conn == NULL && now >= next_connect) {
       if (mrlog__mirror_connect(m) != 0) {
         next_connect = now + backoff;
@@ -283,6 +285,7 @@ static void *run(void *arg) {
       (void)n;
     }
   }
+  mrlog__mirror_trunc_end(m);
   mrlog__link_close(&m->link, m->link.conn != NULL);
   return NULL;
 }

@@ -58,7 +58,8 @@ struct mrlog__mq {
   int marker_sent;             /* that marker is in flight */
   /* Truncate markers of this incarnation (truncation.c): */
   uint64_t trunc_target;       /* where replicas' copy starts, durable */
-  uint64_t trunc_seen;         /* the target read at the last refresh */
+  uint64_t trunc_pending;      /* the target read before the sync in
+                                  flight (or the last one) */
   uint64_t trunc_sent;         /* the last marker published (0: none) */
   uint64_t trunc_confirmed;    /* the last marker confirmed (0: none) */
   mrlog_future *watch;         /* pending watch, or NULL */
@@ -95,6 +96,9 @@ struct mrlog_mirror {
   int is_replica;                      /* set by mrlog_replica_start */
   int truncate_on_commit;              /* the log's policy, at start */
   int read_only;                       /* the log's policy, at start */
+  mrlog_future *trunc_sync;            /* truncation.c's sync in flight */
+  atomic_int trunc_sync_done;          /* its callback ran */
+  atomic_int trunc_sync_status;        /* with this status */
 
   /* The thread's own state. */
   struct mrlog__link link;
@@ -135,9 +139,13 @@ void mrlog__mirror_track(struct mrlog_mirror *m, struct mrlog__mq *mq,
                          struct mrlog__flight *f);
 
 /* truncation.c */
-/* Reads every queue's truncation target and takes the ones that rose once
- * a sync made them durable (truncation.c, invariants 1 and 2). */
+/* Reads every queue's truncation target and, when one rose, starts a
+ * sync that will make it durable (truncation.c, invariants 1 and 2). */
 void mrlog__mirror_trunc_refresh(struct mrlog_mirror *m);
+/* Takes the targets of a sync that has completed; cheap when none has. */
+void mrlog__mirror_trunc_poll(struct mrlog_mirror *m);
+/* Waits for the sync in flight, if any (before the thread exits). */
+void mrlog__mirror_trunc_end(struct mrlog_mirror *m);
 /* True when mq's truncate marker is to be published next. */
 int mrlog__mirror_trunc_due(const struct mrlog__mq *mq);
 /* Publishes mq's truncate marker at trunc_target.  0 or a negative

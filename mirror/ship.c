@@ -141,7 +141,7 @@ static void reset_positions(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mq->durable = 0;
   pthread_mutex_unlock(&m->stats_lock);
   mq->sent_end = mq->confirmed_end = 0;
-  mq->trunc_target = mq->trunc_seen = 0;
+  mq->trunc_target = mq->trunc_pending = 0;
   mq->trunc_sent = mq->trunc_confirmed = 0;
 }
 

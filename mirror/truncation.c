@@ -11,9 +11,14 @@
  *      (the cluster holds what it drops) never truncates its replicas,
  *      and one whose readers commit truncates them as far as they read.
  *   2. A target is taken only once it is durable in the source: it is
- *      read before an mrlog_sync that succeeds, which covers every
- *      truncation and commit applied before it was made.  A source that
- *      crashes never holds records its replicas dropped.
+ *      read (trunc_pending) before an mrlog_sync that succeeds, which
+ *      covers every truncation and commit applied before it was made.  A
+ *      source that crashes never holds records its replicas dropped.  The
+ *      sync is not waited for (a log in poll mode completes it only when
+ *      its poller runs): its callback wakes the thread, which then takes
+ *      the pending targets (mrlog__mirror_trunc_poll).  One is in flight
+ *      at a time (m->trunc_sync); the thread waits for it before it
+ *      exits, so the callback never outlives the mirror.
  *   3. Targets only grow within an incarnation (trunc_target), and a
  *      marker is published when the target passes the last one published
  *      (trunc_sent), after the incarnation's delete marker is confirmed:
@@ -28,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mirror.h"
 
@@ -66,27 +72,63 @@ static uint64_t target_now(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   return t;
 }
 
-void mrlog__mirror_trunc_refresh(struct mrlog_mirror *m) {
-  int rising = 0, rc;
+/* The sync's callback, on a library thread (or the log's poller): only
+ * records the outcome and wakes the mirror's thread. */
+static void synced(void *arg, int status, uint64_t position) {
+  struct mrlog_mirror *m = arg;
+  uint64_t one = 1;
+  ssize_t n;
 
+  (void)position;
+  atomic_store_explicit(&m->trunc_sync_status, status, memory_order_relaxed);
+  atomic_store_explicit(&m->trunc_sync_done, 1, memory_order_release);
+  n = write(m->wake_fd, &one, sizeof(one));
+  (void)n;
+}
+
+/* The targets read before a sync that succeeded are durable: take them. */
+static void take_pending(struct mrlog_mirror *m) {
+  for (size_t i = 0; i < m->nmqs; i++)
+    if (m->mqs[i]->trunc_pending > m->mqs[i]->trunc_target)
+      m->mqs[i]->trunc_target = m->mqs[i]->trunc_pending;
+}
+
+void mrlog__mirror_trunc_poll(struct mrlog_mirror *m) {
+  if (m->trunc_sync == NULL ||
+      !atomic_load_explicit(&m->trunc_sync_done, memory_order_acquire))
+    return;
+  mrlog_wait(m->trunc_sync, NULL); /* ready once its callback returns */
+  m->trunc_sync = NULL;
+  if (atomic_load_explicit(&m->trunc_sync_status, memory_order_relaxed) ==
+      0)
+    take_pending(m);
+}
+
+void mrlog__mirror_trunc_refresh(struct mrlog_mirror *m) {
+  int rising = 0;
+
+  mrlog__mirror_trunc_poll(m);
+  if (m->trunc_sync != NULL) return; /* one sync at a time */
   for (size_t i = 0; i < m->nmqs; i++) {
     struct mrlog__mq *mq = m->mqs[i];
 
-    mq->trunc_seen = mq->trunc_target;
+    mq->trunc_pending = mq->trunc_target;
     if (mq->cursor == NULL) continue; /* no incarnation to follow */
-    mq->trunc_seen = target_now(m, mq);
-    if (mq->trunc_seen > mq->trunc_target) rising = 1;
+    mq->trunc_pending = target_now(m, mq);
+    if (mq->trunc_pending > mq->trunc_target) rising = 1;
   }
   if (!rising) return;
-  /* Invariant 2.  A read-only log changes nothing: what it holds is on
-   * disk already. */
-  if (!m->read_only) {
-    rc = mrlog_wait(mrlog_sync(m->log, NULL, NULL), NULL);
-    if (rc != 0) return; /* the log failed: the targets stay */
+  if (m->read_only) {
+    take_pending(m); /* a read-only log changes nothing: all on disk */
+    return;
   }
-  for (size_t i = 0; i < m->nmqs; i++)
-    if (m->mqs[i]->trunc_seen > m->mqs[i]->trunc_target)
-      m->mqs[i]->trunc_target = m->mqs[i]->trunc_seen;
+  atomic_store_explicit(&m->trunc_sync_done, 0, memory_order_relaxed);
+  m->trunc_sync = mrlog_sync(m->log, synced, m);
+}
+
+void mrlog__mirror_trunc_end(struct mrlog_mirror *m) {
+  if (m->trunc_sync != NULL) mrlog_wait(m->trunc_sync, NULL);
+  m->trunc_sync = NULL;
 }
 
 int mrlog__mirror_trunc_due(const struct mrlog__mq *mq) {
