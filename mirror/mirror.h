@@ -134,9 +134,6 @@ int mrlog__mirror_event(struct mrlog_mirror *m,
 void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq);
 int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq);
 void mrlog__mirror_mq_free(struct mrlog__mq *mq);
-/* Links a published message into mq's FIFO and the tag list. */
-void mrlog__mirror_track(struct mrlog_mirror *m, struct mrlog__mq *mq,
-                         struct mrlog__flight *f);
 
 /* truncation.c */
 /* Reads every queue's truncation target and, when one rose, starts a
@@ -146,11 +143,8 @@ void mrlog__mirror_trunc_refresh(struct mrlog_mirror *m);
 void mrlog__mirror_trunc_poll(struct mrlog_mirror *m);
 /* Waits for the sync in flight, if any (before the thread exits). */
 void mrlog__mirror_trunc_end(struct mrlog_mirror *m);
-/* True when mq's truncate marker is to be published next. */
+/* True when mq's truncate marker (at trunc_target) is to be published
+ * next (ship.c publishes it). */
 int mrlog__mirror_trunc_due(const struct mrlog__mq *mq);
-/* Publishes mq's truncate marker at trunc_target.  0 or a negative
- * code. */
-int mrlog__mirror_publish_truncate(struct mrlog_mirror *m,
-                                   struct mrlog__mq *mq);
 
 #endif

@@ -121,70 +121,55 @@ static uint64_t header_from(const amqp_basic_properties_t *p) {
   return 0;
 }
 
-/* Applies a delete marker (invariant 4).  0, or -1 to drop the link. */
-static int apply_delete(struct mrlog_mirror *m, amqp_envelope_t *env) {
+/* Applies a delete marker (invariant 4) or a truncate marker (invariant
+ * 6).  0, or -1 to drop the link. */
+static int apply_marker(struct mrlog_mirror *m, amqp_envelope_t *env,
+                        int truncate) {
   char name[MRLOG_QUEUE_NAME_MAX + 1];
   const char *why = "", *queue;
-  size_t len;
-  int rc;
+  const void *body = env->message.body.bytes;
+  size_t len, body_len = env->message.body.len;
+  uint64_t at = 0;
+  int rc, changed;
 
-  if (mrlog__body_parse_delete(env->message.body.bytes, env->message.body.len,
-                               &queue, &len, &why) != 0)
-    return reject(m, env->delivery_tag, why);
+  rc = truncate ? mrlog__body_parse_truncate(body, body_len, &queue, &len,
+                                             &at, &why)
+                : mrlog__body_parse_delete(body, body_len, &queue, &len,
+                                           &why);
+  if (rc != 0) return reject(m, env->delivery_tag, why);
   if (len > MRLOG_QUEUE_NAME_MAX || len != env->routing_key.len ||
       memcmp(queue, env->routing_key.bytes, len) != 0)
     return reject(m, env->delivery_tag, "queue name differs from its key");
   memcpy(name, queue, len);
   name[len] = '\0';
-  rc = mrlog_wait(mrlog_delete_queue(m->log, name, NULL, NULL), NULL);
-  if (rc != 0 && rc != MRLOG_ENOQUEUE) {
-    mrlog__mirror_error(m, rc, "cannot delete the local queue");
+  if (truncate) {
+    rc = mrlog_wait(mrlog_create_queue(m->log, name, NULL, NULL), NULL);
+    if (rc == 0 || rc == MRLOG_EEXIST)
+      rc = mrlog_wait(mrlog_truncate(m->log, name, at - 1, NULL, NULL),
+                      NULL);
+  } else {
+    rc = mrlog_wait(mrlog_delete_queue(m->log, name, NULL, NULL), NULL);
+  }
+  changed = rc == 0;
+  if (!truncate && rc == MRLOG_ENOQUEUE) rc = 0; /* nothing to delete */
+  if (rc != 0) {
+    mrlog__mirror_error(m, rc, truncate ? "cannot truncate the local queue"
+                                        : "cannot delete the local queue");
     return -1;
   }
-  if (rc == 0) {
+  if (changed) {
     rc = mrlog_wait(mrlog_sync(m->log, NULL, NULL), NULL);
     if (rc != 0) {
       mrlog__mirror_error(m, rc, "sync failed");
       return -1;
     }
-    mrlog__mirror_say(m, MRLOG_LOG_INFO, "replica: queue %s deleted", name);
+    if (!truncate)
+      mrlog__mirror_say(m, MRLOG_LOG_INFO, "replica: queue %s deleted", name);
   }
   if (amqp_basic_ack(m->link.conn, 1, env->delivery_tag, 0) != 0) return -1;
   pthread_mutex_lock(&m->stats_lock);
-  m->stats.deletes++;
-  m->stats.messages_confirmed++;
-  pthread_mutex_unlock(&m->stats_lock);
-  return 0;
-}
-
-/* Applies a truncate marker (invariant 6).  0, or -1 to drop the link. */
-static int apply_truncate(struct mrlog_mirror *m, amqp_envelope_t *env) {
-  char name[MRLOG_QUEUE_NAME_MAX + 1];
-  const char *why = "", *queue;
-  uint64_t at;
-  size_t len;
-  int rc;
-
-  if (mrlog__body_parse_truncate(env->message.body.bytes,
-                                 env->message.body.len, &queue, &len, &at,
-                                 &why) != 0)
-    return reject(m, env->delivery_tag, why);
-  if (len > MRLOG_QUEUE_NAME_MAX || len != env->routing_key.len ||
-      memcmp(queue, env->routing_key.bytes, len) != 0)
-    return reject(m, env->delivery_tag, "queue name differs from its key");
-  memcpy(name, queue, len);
-  name[len] = '\0';
-  rc = mrlog_wait(mrlog_create_queue(m->log, name, NULL, NULL), NULL);
-  if (rc == 0 || rc == MRLOG_EEXIST)
-    rc = mrlog_wait(mrlog_truncate(m->log, name, at - 1, NULL, NULL), NULL);
-  if (rc == 0) rc = mrlog_wait(mrlog_sync(m->log, NULL, NULL), NULL);
-  if (rc != 0) {
-    mrlog__mirror_error(m, rc, "cannot truncate the local queue");
-    return -1;
-  }
-  if (amqp_basic_ack(m->link.conn, 1, env->delivery_tag, 0) != 0) return -1;
-  pthread_mutex_lock(&m->stats_lock);
-  m->stats.truncations++;
+  if (truncate) m->stats.truncations++;
+  else m->stats.deletes++;
   m->stats.messages_confirmed++;
   pthread_mutex_unlock(&m->stats_lock);
   return 0;
@@ -207,10 +192,10 @@ static int apply(struct mrlog_mirror *m, amqp_envelope_t *env) {
   m->stats.deliveries++;
   pthread_mutex_unlock(&m->stats_lock);
   if (mrlog__body_is_delete(env->message.body.bytes, env->message.body.len))
-    return apply_delete(m, env);
+    return apply_marker(m, env, 0);
   if (mrlog__body_is_truncate(env->message.body.bytes,
                               env->message.body.len))
-    return apply_truncate(m, env);
+    return apply_marker(m, env, 1);
   if (mrlog__body_parse(env->message.body.bytes, env->message.body.len, &v,
                         &why) != 0)
     return reject(m, env->delivery_tag, why);

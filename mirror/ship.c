@@ -294,8 +294,9 @@ int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   return 0;
 }
 
-void mrlog__mirror_track(struct mrlog_mirror *m, struct mrlog__mq *mq,
-                         struct mrlog__flight *f) {
+/* Links a published message into mq's FIFO and the tag list. */
+static void track(struct mrlog_mirror *m, struct mrlog__mq *mq,
+                  struct mrlog__flight *f) {
   if (mq->tail) mq->tail->next = f;
   else mq->head = f;
   mq->tail = f;
@@ -306,29 +307,43 @@ void mrlog__mirror_track(struct mrlog_mirror *m, struct mrlog__mq *mq,
   m->inflight++;
 }
 
-/* Publishes mq's delete marker (invariant 5).  0 or a negative code. */
-static int publish_marker(struct mrlog_mirror *m, struct mrlog__mq *mq) {
+/* Publishes mq's delete marker (invariant 5), or its truncate marker at
+ * trunc_target (truncation.c).  0 or a negative code. */
+static int publish_marker(struct mrlog_mirror *m, struct mrlog__mq *mq,
+                          int truncate) {
   char id[1100];
   struct mrlog__flight *f = calloc(1, sizeof(*f));
+  const char *name = mq->name;
+  uint64_t at = mq->trunc_target, now = mrlog__mirror_now_ms();
   int rc;
 
   if (f == NULL) return MRLOG_ENOMEM;
-  if (mrlog__body_delete(&m->body, mq->name, strlen(mq->name)) != 0) {
+  rc = truncate ? mrlog__body_truncate(&m->body, name, strlen(name), at)
+                : mrlog__body_delete(&m->body, name, strlen(name));
+  if (rc != 0) {
     free(f);
     return MRLOG_ENOMEM;
   }
-  snprintf(id, sizeof(id), "%s:delete", mq->name);
-  rc = mrlog__link_publish_delete(&m->link, m->exchange, mq->name, id,
-                                  mrlog__mirror_now_ms(), m->body.buf,
-                                  m->body.len, &f->tag);
+  if (truncate) {
+    snprintf(id, sizeof(id), "%s:truncate-%" PRIu64, name, at);
+    rc = mrlog__link_publish_truncate(&m->link, m->exchange, name, id, at,
+                                      now, m->body.buf, m->body.len, &f->tag);
+  } else {
+    snprintf(id, sizeof(id), "%s:delete", name);
+    rc = mrlog__link_publish_delete(&m->link, m->exchange, name, id, now,
+                                    m->body.buf, m->body.len, &f->tag);
+  }
   if (rc != 0) {
     free(f);
     return rc;
   }
   f->mq = mq;
-  f->marker = 1;
-  mrlog__mirror_track(m, mq, f);
-  mq->marker_sent = 1;
+  f->marker = !truncate;
+  f->truncate = truncate;
+  f->last = truncate ? at : 0;
+  track(m, mq, f);
+  if (truncate) mq->trunc_sent = at;
+  else mq->marker_sent = 1;
   return 0;
 }
 
@@ -355,7 +370,7 @@ static int publish(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   f->tag = tag;
   f->last = m->body.last;
   f->count = m->body.count;
-  mrlog__mirror_track(m, mq, f);
+  track(m, mq, f);
   mq->sent = mq->sent_end = f->last + 1;
   pthread_mutex_lock(&m->stats_lock);
   m->stats.messages_published++;
@@ -377,11 +392,11 @@ int mrlog__mirror_ship(struct mrlog_mirror *m, struct mrlog__mq *mq) {
     mq->hold_until_ms = 0;
   }
   if (mq->marker && !mq->marker_sent) {
-    rc = publish_marker(m, mq);
+    rc = publish_marker(m, mq, 0);
     return rc == 0 ? 1 : rc;
   }
   if (mrlog__mirror_trunc_due(mq)) {
-    rc = mrlog__mirror_publish_truncate(m, mq);
+    rc = publish_marker(m, mq, 1);
     return rc == 0 ? 1 : rc;
   }
   if (mq->cursor == NULL) return 0;

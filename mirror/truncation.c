@@ -29,9 +29,6 @@
  *      starts from 0, and a mirror start publishes the current target
  *      again (applying one twice changes nothing).
  */
-#include <inttypes.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -134,32 +131,4 @@ void mrlog__mirror_trunc_end(struct mrlog_mirror *m) {
 int mrlog__mirror_trunc_due(const struct mrlog__mq *mq) {
   return mq->cursor != NULL && !mq->marker &&
          mq->trunc_target > mq->trunc_sent;
-}
-
-int mrlog__mirror_publish_truncate(struct mrlog_mirror *m,
-                                   struct mrlog__mq *mq) {
-  char id[1100];
-  struct mrlog__flight *f = calloc(1, sizeof(*f));
-  uint64_t at = mq->trunc_target;
-  int rc;
-
-  if (f == NULL) return MRLOG_ENOMEM;
-  if (mrlog__body_truncate(&m->body, mq->name, strlen(mq->name), at) != 0) {
-    free(f);
-    return MRLOG_ENOMEM;
-  }
-  snprintf(id, sizeof(id), "%s:truncate-%" PRIu64, mq->name, at);
-  rc = mrlog__link_publish_truncate(&m->link, m->exchange, mq->name, id, at,
-                                    mrlog__mirror_now_ms(), m->body.buf,
-                                    m->body.len, &f->tag);
-  if (rc != 0) {
-    free(f);
-    return rc;
-  }
-  f->mq = mq;
-  f->truncate = 1;
-  f->last = at;
-  mrlog__mirror_track(m, mq, f);
-  mq->trunc_sent = at;
-  return 0;
 }
