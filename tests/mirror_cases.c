@@ -180,7 +180,8 @@ int case_badinput(void) {
   CHECK(mrlog_mirror_stop(mir, 60000) == 0,
         "the mirror did not drain past an unreachable first URI");
   /* Foreign messages after the records: another queue's records, a
-   * delete marker for another queue, a cut delete marker. */
+   * delete marker for another queue, a cut delete marker, a truncate
+   * marker for another queue, a cut one (which would empty B0). */
   conn = test_amqp_connect(real);
   CHECK(conn != NULL, "connect");
   amqp_confirm_select(conn, 1);
@@ -194,6 +195,11 @@ int case_badinput(void) {
   CHECK(mrlog__body_delete(&body, "B9", 2) == 0, "marker");
   CHECK(publish_raw(conn, "scenbad.B0", body.buf, body.len) == 0, "publish");
   CHECK(mrlog__body_delete(&body, "B0", 2) == 0, "marker");
+  CHECK(publish_raw(conn, "scenbad.B0", body.buf, body.len - 1) == 0,
+        "publish");
+  CHECK(mrlog__body_truncate(&body, "B9", 2, 400) == 0, "marker");
+  CHECK(publish_raw(conn, "scenbad.B0", body.buf, body.len) == 0, "publish");
+  CHECK(mrlog__body_truncate(&body, "B0", 2, 400) == 0, "marker");
   CHECK(publish_raw(conn, "scenbad.B0", body.buf, body.len - 1) == 0,
         "publish");
   mrlog__body_free(&body);
@@ -220,12 +226,12 @@ int case_badinput(void) {
   CHECK(st.deliveries == 0 && !mrlog_queue_exists(dst, "B0"),
         "a refused replica applied something");
   /* The unreachable URI first again: the replica gets everything and
-   * rejects the three foreign messages. */
+   * rejects the five foreign messages. */
   config_for(&cfg, uris, "scenbad");
   CHECK(mrlog_replica_start(dst, &cfg, &rep) == 0, "replica_start");
   for (int i = 0; i < 900; i++) {
     mrlog_mirror_stats(rep, &st);
-    if (st.rejected >= 3 && replica_reached(dst, &m)) break;
+    if (st.rejected >= 5 && replica_reached(dst, &m)) break;
     sleep_ms(100);
   }
   sleep_ms(500); /* nothing more may come */
@@ -234,7 +240,8 @@ int case_badinput(void) {
   printf("  replica past an unreachable first URI: %" PRIu64 " applied, "
          "%" PRIu64 " rejected, %" PRIu64 " reconnects; last error %s\n",
          st.records_applied, st.rejected, st.reconnects, st.last_error_text);
-  CHECK(st.rejected == 3, "%" PRIu64 " rejected, not 3", st.rejected);
+  CHECK(st.rejected == 5, "%" PRIu64 " rejected, not 5", st.rejected);
+  CHECK(st.truncations == 0, "a foreign truncate marker was applied");
   CHECK(st.reconnects >= 1, "the first URI was never tried");
   CHECK(compare_logs(src, dst, &m), "the replica differs");
   CHECK(mrlog_close(src) == 0 && mrlog_close(dst) == 0, "close");
