@@ -247,9 +247,9 @@ mrlog__release_file(struct mrlog *log, uint8_t *data, size_t len,
   if (watch != NULL) {
     mrlog__mapfault_remove(watch); /* before the unmap (mapfault.c) */
     log->io->unmap(log->io->ctx, data, len);
-  }
-  else
+  } else {
     munmap(data, len > 0 ? len : 1); /* read_file's anonymous buffer */
+  }
 }
 
 /* What one write call's result means: 0 it wrote something, 1 retry it
