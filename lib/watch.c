@@ -38,12 +38,18 @@
  *  5. Close completes every pending watch with MRLOG_ECLOSED once no
  *     producer is inside mrlog_watch (the log's `submitting` count, as for
  *     every call); a log that failed completes them with its status.
+ *  6. In poll mode a watch completes through the poller's queue like
+ *     every request of its log (req.c), so its future carries the log
+ *     (future.c invariant 8, as submit.c sets it): a wait on it from the
+ *     poller runs that queue instead of sleeping for a completion only it
+ *     could run.
  *
  * LOCK ORDER: state_lock -> watch_mutex -> flusher->mutex.  Watches are not
  * charged to memory_limit (an idle watch holds one block of about 250
  * bytes and its queue's set).
  */
 #include "internal.h"
+#include "completion.h"
 #include "flusher.h"
 #include "future.h"
 #include "queue.h"
@@ -504,6 +510,8 @@ mrlog_watch(mrlog *log, const char *queue, uint64_t position,
     status = MRLOG_ECLOSED;
     log = NULL;
   }
+  if (log != NULL && future != NULL && mrlog__poll_mode(&log->poll))
+    future->poll_log = log; /* invariant 6 */
   if (status != 0) {
     settle(log, w, status, 0);
     return handle;

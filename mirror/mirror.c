@@ -123,7 +123,9 @@ int mrlog__mirror_connect(struct mrlog_mirror *m) {
 
 /* True once every queue is confirmed up to its stop target. */
 static int drained(struct mrlog_mirror *m) {
-  if (m->trunc_sync != NULL) return 0; /* targets to come (truncation.c) */
+  /* Targets to come (truncation.c), unless only a poller could run the
+   * sync: the one that stops the mirror waits in pthread_join meanwhile. */
+  if (m->trunc_sync != NULL && !m->poll_mode) return 0;
   for (size_t i = 0; i < m->nmqs; i++)
     if (m->mqs[i]->confirmed < m->mqs[i]->stop_target ||
         m->mqs[i]->marker ||
@@ -285,12 +287,14 @@ static void *run(void *arg) {
       (void)n;
     }
   }
-  mrlog__mirror_trunc_end(m);
   mrlog__link_close(&m->link, m->link.conn != NULL);
   return NULL;
 }
 
+/* On the thread that stops the mirror (a log's poller in poll mode runs
+ * the completions these waits need itself). */
 static void mirror_free(struct mrlog_mirror *m) {
+  mrlog__mirror_trunc_end(m); /* its callback uses m */
   for (size_t i = 0; i < m->nmqs; i++) mrlog__mirror_mq_free(m->mqs[i]);
   free(m->mqs);
   mrlog__uris_free(m->uris, m->nuris);
@@ -363,6 +367,7 @@ int mrlog__mirror_create(mrlog *log, const struct mrlog_mirror_config *config,
     }
     m->truncate_on_commit = policy.truncate_on_commit;
     m->read_only = policy.read_only;
+    m->poll_mode = policy.completion_mode == MRLOG_COMPLETE_ON_POLL;
   }
   if (pthread_create(&m->thread, NULL, thread_fn, m) != 0) {
     mirror_free(m);

@@ -96,6 +96,7 @@ struct mrlog_mirror {
   int is_replica;                      /* set by mrlog_replica_start */
   int truncate_on_commit;              /* the log's policy, at start */
   int read_only;                       /* the log's policy, at start */
+  int poll_mode;                       /* the log's policy, at start */
   mrlog_future *trunc_sync;            /* truncation.c's sync in flight */
   atomic_int trunc_sync_done;          /* its callback ran */
   atomic_int trunc_sync_status;        /* with this status */
@@ -141,7 +142,8 @@ void mrlog__mirror_mq_free(struct mrlog__mq *mq);
 void mrlog__mirror_trunc_refresh(struct mrlog_mirror *m);
 /* Takes the targets of a sync that has completed; cheap when none has. */
 void mrlog__mirror_trunc_poll(struct mrlog_mirror *m);
-/* Waits for the sync in flight, if any (before the thread exits). */
+/* Waits for the sync in flight, if any (mirror_free, on the thread that
+ * stops the mirror). */
 void mrlog__mirror_trunc_end(struct mrlog_mirror *m);
 /* True when mq's truncate marker (at trunc_target) is to be published
  * next (ship.c publishes it). */

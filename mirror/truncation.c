@@ -17,8 +17,13 @@
  *      sync is not waited for (a log in poll mode completes it only when
  *      its poller runs): its callback wakes the thread, which then takes
  *      the pending targets (mrlog__mirror_trunc_poll).  One is in flight
- *      at a time (m->trunc_sync); the thread waits for it before it
- *      exits, so the callback never outlives the mirror.
+ *      at a time (m->trunc_sync); mrlog_mirror_stop waits for it, on its
+ *      caller's thread, before it frees the mirror, so the callback never
+ *      outlives the mirror (and a poller that stops the mirror runs it
+ *      itself instead of waiting for itself).  A stop drains the markers
+ *      of the targets taken; in poll mode it does not wait for a sync in
+ *      flight (its poller may be the thread that stops the mirror), and
+ *      the next mirror run publishes that truncation.
  *   3. Targets only grow within an incarnation (trunc_target), and a
  *      marker is published when the target passes the last one published
  *      (trunc_sent), after the incarnation's delete marker is confirmed:

@@ -45,6 +45,7 @@ int main(void) {
   srunner_add_suite(sr, make_cursor_suite());
   srunner_add_suite(sr, make_range_walk_suite());
   srunner_add_suite(sr, make_get_policy_suite());
+  srunner_add_suite(sr, make_poll_watch_suite());
   srunner_run_all(sr, CK_ENV);
   failed = srunner_ntests_failed(sr);
   srunner_free(sr);

@@ -53,6 +53,7 @@ Suite *make_metrics_suite(void);
 Suite *make_cursor_suite(void);
 Suite *make_range_walk_suite(void);
 Suite *make_get_policy_suite(void);
+Suite *make_poll_watch_suite(void);
 
 /*
  * Assertions for hot loops.  A passing ck_assert_* records its location

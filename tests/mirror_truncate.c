@@ -15,6 +15,12 @@
  *      commits 30 and the mirror runs again: the source holds tcA from 30
  *      and tcB empty; the replica holds tcA from 30 and all of tcB (the
  *      cluster holds what tcB's source dropped).
+ *   3. A log in poll mode whose poller (this thread) runs the mirror's
+ *      sync: tpA, truncated below 20, is shipped with its marker.  Then
+ *      tpA is truncated below 30 and the poller stops the mirror at once:
+ *      the stop drains without the sync it cannot run while it waits, and
+ *      the next mirror run ships that truncation; the replica holds tpA
+ *      from 30.
  * Each log's queues go through an exchange (and RabbitMQ queues) of their
  * own, named after the process, so runs on one cluster never meet.
  */
@@ -246,7 +252,61 @@ static int commit_truncations(const char *uris) {
   return 0;
 }
 
+/* Polls src's completions until mir has confirmed records records and
+ * truncs truncate markers (60 s at most). */
+static int poll_until(mrlog *src, mrlog_mirror *mir, uint64_t records,
+                      uint64_t truncs) {
+  struct mrlog_mirror_stats st;
+
+  for (int i = 0; i < 6000; i++) {
+    mrlog_run_completions(src, 1000);
+    mrlog_mirror_stats(mir, &st);
+    if (st.records_confirmed >= records && st.truncations >= truncs)
+      return 0;
+    nap_ms(10);
+  }
+  CHECK(0, "%" PRIu64 " records and %" PRIu64 " truncations confirmed",
+        st.records_confirmed, st.truncations);
+  return 1;
+}
+
+/* Case 3: poll mode; the poller stops the mirror. */
+static int poll_mode(const char *uris) {
+  char src_dir[] = "/tmp/mrlog-mirror-src.XXXXXX";
+  char dst_dir[] = "/tmp/mrlog-mirror-dst.XXXXXX";
+  const struct want w[1] = {{"tpA", 30, 49, 50}};
+  struct mrlog_mirror_config cfg;
+  mrlog_policy policy;
+  mrlog_mirror *mir;
+  mrlog *src, *dst;
+
+  CHECK(mkdtemp(src_dir) != NULL && mkdtemp(dst_dir) != NULL, "mkdtemp");
+  mrlog_policy_init(&policy);
+  policy.completion_mode = MRLOG_COMPLETE_ON_POLL;
+  CHECK(mrlog_open(src_dir, &policy, &src) == 0, "open source");
+  CHECK(mrlog_open(dst_dir, NULL, &dst) == 0, "open replica");
+  CHECK(mrlog_completion_fd(src) >= 0, "poller");
+  if (fill(src, "tpA", 50) != 0) return 1;
+  CHECK(mrlog_wait(mrlog_truncate(src, "tpA", 19, NULL, NULL), NULL) == 0,
+        "truncate tpA");
+  config(&cfg, uris, "mrlogtp");
+  CHECK(mrlog_mirror_start(src, &cfg, &mir) == 0, "mirror_start");
+  if (poll_until(src, mir, 30, 1) != 0) return 1;
+  CHECK(mrlog_wait(mrlog_truncate(src, "tpA", 29, NULL, NULL), NULL) == 0,
+        "truncate tpA again");
+  CHECK(mrlog_mirror_stop(mir, 60000) == 0, "the poller's stop did not drain");
+  CHECK(mrlog_mirror_start(src, &cfg, &mir) == 0, "mirror_start again");
+  if (poll_until(src, mir, 0, 1) != 0) return 1;
+  CHECK(mrlog_mirror_stop(mir, 60000) == 0, "mirror did not drain");
+  if (replicate(uris, dst, "mrlogtp", w, 1, 2) != 0) return 1;
+  CHECK(mrlog_close(src) == 0 && mrlog_close(dst) == 0, "close");
+  mirror_test_rm_rf(src_dir);
+  mirror_test_rm_rf(dst_dir);
+  return 0;
+}
+
 int mirror_test_truncations(const char *uris) {
   if (explicit_truncations(uris) != 0) return 1;
-  return commit_truncations(uris);
+  if (commit_truncations(uris) != 0) return 1;
+  return poll_mode(uris);
 }
