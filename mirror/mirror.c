@@ -230,6 +230,7 @@ static void *run(void *arg) {
       next_refresh = now + m->refresh_ms;
     }
     mrlog__mirror_trunc_poll(m);
+    mrlog__mirror_reap(m);
     if (m->link.conn == NULL && now >= next_connect) {
       if (mrlog__mirror_connect(m) != 0) {
         next_connect = now + backoff;
@@ -295,6 +296,9 @@ static void *run(void *arg) {
  * the completions these waits need itself). */
 static void mirror_free(struct mrlog_mirror *m) {
   mrlog__mirror_trunc_end(m); /* its callback uses m */
+  for (size_t i = 0; i < m->nretired; i++) /* so do theirs */
+    mrlog_wait(m->retired[i], NULL);
+  free(m->retired);
   for (size_t i = 0; i < m->nmqs; i++) mrlog__mirror_mq_free(m->mqs[i]);
   free(m->mqs);
   mrlog__uris_free(m->uris, m->nuris);

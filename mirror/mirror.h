@@ -98,6 +98,9 @@ struct mrlog_mirror {
   int read_only;                       /* the log's policy, at start */
   int poll_mode;                       /* the log's policy, at start */
   mrlog_future *trunc_sync;            /* truncation.c's sync in flight */
+  mrlog_future **retired;              /* cancelled watches, not yet
+                                          ready (ship.c, retire_watch) */
+  size_t nretired;
   atomic_int trunc_sync_done;          /* its callback ran */
   atomic_int trunc_sync_status;        /* with this status */
 
@@ -135,6 +138,8 @@ int mrlog__mirror_event(struct mrlog_mirror *m,
 void mrlog__mirror_rewind(struct mrlog_mirror *m, struct mrlog__mq *mq);
 int mrlog__mirror_arm(struct mrlog_mirror *m, struct mrlog__mq *mq);
 void mrlog__mirror_mq_free(struct mrlog__mq *mq);
+/* Takes the cancelled watches that are ready (each pass of the loop). */
+void mrlog__mirror_reap(struct mrlog_mirror *m);
 
 /* truncation.c */
 /* Reads every queue's truncation target and, when one rose, starts a

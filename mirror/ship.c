@@ -156,12 +156,42 @@ static void attach(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   reset_positions(m, mq);
 }
 
+/* Cancels a watch and keeps its future until it is ready: waiting for it
+ * here could wait for a log's poller that is waiting for this thread (in
+ * mrlog_mirror_stop).  mrlog__mirror_reap and mirror_free take them. */
+static void retire_watch(struct mrlog_mirror *m, mrlog_future *watch) {
+  mrlog_future **grown;
+
+  mrlog_cancel(watch);
+  if (mrlog_ready(watch)) {
+    mrlog_wait(watch, NULL);
+    return;
+  }
+  grown = realloc(m->retired, (m->nretired + 1) * sizeof(*grown));
+  if (grown == NULL) {
+    mrlog_wait(watch, NULL); /* no memory: wait here, as a last resort */
+    return;
+  }
+  m->retired = grown;
+  m->retired[m->nretired++] = watch;
+}
+
+void mrlog__mirror_reap(struct mrlog_mirror *m) {
+  for (size_t i = 0; i < m->nretired;) {
+    if (!mrlog_ready(m->retired[i])) {
+      i++;
+      continue;
+    }
+    mrlog_wait(m->retired[i], NULL);
+    m->retired[i] = m->retired[--m->nretired];
+  }
+}
+
 /* The incarnation the cursor followed is gone (invariant 5). */
 static void end_incarnation(struct mrlog_mirror *m, struct mrlog__mq *mq) {
   mrlog__mirror_rewind(m, mq);
   if (mq->watch != NULL) {
-    mrlog_cancel(mq->watch);
-    mrlog_wait(mq->watch, NULL);
+    retire_watch(m, mq->watch);
     mq->watch = NULL;
   }
   mrlog_cursor_close(mq->cursor);

@@ -25,6 +25,8 @@
  *             leaves the replica the same.
  *   truncate  truncations of the source reach the replica, except what
  *             only the mirror's commits truncated (tests/mirror_truncate.c).
+ *   pollstop  the poller of a poll-mode log deletes a watched queue and
+ *             stops the mirror without polling again: the stop returns.
  *   failover  (with MIRROR_TEST_KILL, a command that kills node 1) 2
  *             queues x 5,000 records; node 1, which the mirror ships
  *             through, is killed with SIGKILL halfway; the mirror moves to
@@ -660,6 +662,7 @@ int main(void) {
   RUN("clash", test_clash());
   RUN("replica", test_replica(uris));
   RUN("truncate", mirror_test_truncations(uris));
+  RUN("pollstop", mirror_test_poll_stop(uris));
   if (getenv("MIRROR_TEST_KILL") != NULL)
     RUN("failover", test_failover(uris, getenv("MIRROR_TEST_KILL")));
   printf("%d passed, %d failed\n", passed, failed);

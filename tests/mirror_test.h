@@ -30,7 +30,9 @@ void mirror_test_rm_rf(const char *dir);
 int mirror_test_body_example(void);
 int mirror_test_truncate_example(void);
 int mirror_test_start_args(const char *uris);
-/* The "truncate" case (tests/mirror_truncate.c): 0 when it passes. */
+/* The "truncate" and "pollstop" cases (tests/mirror_truncate.c): 0 when
+ * they pass. */
 int mirror_test_truncations(const char *uris);
+int mirror_test_poll_stop(const char *uris);
 
 #endif /* MRLOG_TESTS_MIRROR_TEST_H */

@@ -21,6 +21,12 @@
  *      the stop drains without the sync it cannot run while it waits, and
  *      the next mirror run ships that truncation; the replica holds tpA
  *      from 30.
+ * And the "pollstop" case: a log in poll mode whose poller deletes a
+ * queue the mirror watches and, without polling again, stops the mirror:
+ * the watch's completion waits in the poller's queue, and the stop
+ * returns (drained) instead of the mirror's thread and the poller waiting
+ * for each other (an alarm fails the run if they do).
+ *
  * Each log's queues go through an exchange (and RabbitMQ queues) of their
  * own, named after the process, so runs on one cluster never meet.
  */
@@ -28,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -302,6 +309,41 @@ static int poll_mode(const char *uris) {
   CHECK(mrlog_close(src) == 0 && mrlog_close(dst) == 0, "close");
   mirror_test_rm_rf(src_dir);
   mirror_test_rm_rf(dst_dir);
+  return 0;
+}
+
+int mirror_test_poll_stop(const char *uris) {
+  char src_dir[] = "/tmp/mrlog-mirror-src.XXXXXX";
+  struct mrlog_mirror_config cfg;
+  mrlog_policy policy;
+  mrlog_mirror *mir;
+  mrlog *src;
+  int rc;
+
+  CHECK(mkdtemp(src_dir) != NULL, "mkdtemp");
+  mrlog_policy_init(&policy);
+  policy.completion_mode = MRLOG_COMPLETE_ON_POLL;
+  CHECK(mrlog_open(src_dir, &policy, &src) == 0, "open source");
+  CHECK(mrlog_completion_fd(src) >= 0, "poller");
+  if (fill(src, "pdA", 10) != 0) return 1;
+  config(&cfg, uris, "mrlogpd");
+  CHECK(mrlog_mirror_start(src, &cfg, &mir) == 0, "mirror_start");
+  if (poll_until(src, mir, 10, 0) != 0) return 1;
+  for (int i = 0; i < 50; i++) { /* the idle mirror arms its watch */
+    mrlog_run_completions(src, 1000);
+    nap_ms(10);
+  }
+  mrlog_forget(mrlog_delete_queue(src, "pdA", NULL, NULL));
+  for (int i = 0; i < 3000 && mrlog_queue_exists(src, "pdA"); i++)
+    nap_ms(10); /* applied; its completion and the watch's wait for us */
+  CHECK(!mrlog_queue_exists(src, "pdA"), "the delete was not applied");
+  nap_ms(300); /* the mirror's refresh finds the queue gone */
+  alarm(120); /* a stop that never returns ends the run */
+  rc = mrlog_mirror_stop(mir, 60000);
+  alarm(0);
+  CHECK(rc == 0, "stop: %s", mrlog_err_name(rc));
+  CHECK(mrlog_close(src) == 0, "close");
+  mirror_test_rm_rf(src_dir);
   return 0;
 }
 
