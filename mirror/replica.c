@@ -143,7 +143,9 @@ static int apply_marker(struct mrlog_mirror *m, amqp_envelope_t *env,
   memcpy(name, queue, len);
   name[len] = '\0';
   if (truncate) {
-    rc = mrlog_wait(mrlog_create_queue(m->log, name, NULL, NULL), NULL);
+    rc = 0;
+    if (!mrlog_queue_exists(m->log, name)) /* as apply() creates it */
+      rc = mrlog_wait(mrlog_create_queue(m->log, name, NULL, NULL), NULL);
     if (rc == 0 || rc == MRLOG_EEXIST)
       rc = mrlog_wait(mrlog_truncate(m->log, name, at - 1, NULL, NULL),
                       NULL);
